@@ -1,0 +1,47 @@
+/**
+ * `quantlab COMMAND …`: one table from command name to the module that runs it. Each command module
+ * exports `run(argv): Promise<number>` (the exit code) and `summary` (one line for `quantlab help`).
+ * Modules are imported lazily so `quantlab memory` does not pay for tfjs or the kernel.
+ */
+import { QuantLabError } from "../errors.js";
+
+export interface Command {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+// Each issue's commands add their line here.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+};
+
+async function help(): Promise<number> {
+  const lines = ["usage: quantlab COMMAND [options]   (quantlab COMMAND --help for its options)", ""];
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    try {
+      lines.push(`  ${name.padEnd(15)} ${(await load()).summary}`);
+    } catch {
+      // a command whose module is not present in this build is simply not listed
+    }
+  }
+  console.log(lines.join("\n"));
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help" || name === "-h") return help();
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`quantlab: unknown command '${name}': run 'quantlab help' for the list\n`);
+    return 2;
+  }
+  try {
+    return await (await load()).run(rest);
+  } catch (e) {
+    if (e instanceof QuantLabError) {
+      process.stderr.write(`quantlab ${name}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

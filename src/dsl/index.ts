@@ -1,0 +1,6 @@
+/**
+ * The QuantLab vocabulary: everything a notebook cell sees without an import, and what
+ * `import { … } from "quantlab"` gives. Grouped the way the course thinks.
+ */
+export { QuantLabError } from "../errors.js";
+export * from "../numerics/float-bits.js";
