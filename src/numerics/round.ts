@@ -1,0 +1,32 @@
+/**
+ * Rounding rules. QuantLab rounds half to even everywhere (numpy.round and torch.round do the same,
+ * and so does the hardware's FP32 → FP16 conversion), so codes match the Python references.
+ * llama.cpp's Q8_0 is the one place that rounds half away from zero (C's roundf): see `roundHalfAway`.
+ */
+
+/** Round to nearest, ties to even: `roundHalfEven(2.5) === 2`, `roundHalfEven(3.5) === 4`. */
+export function roundHalfEven(x: number): number {
+  // Math.round breaks ties towards +∞; step back where that landed on an odd integer.
+  const q = Math.round(x);
+  return q - x === 0.5 && (q & 1) !== 0 ? q - 1 : q;
+}
+
+/** Round to nearest, ties away from zero (C's roundf): `roundHalfAway(2.5) === 3`, `roundHalfAway(-2.5) === -3`. */
+export function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
+/** A rounding rule a learner can swap in: any function from a real to an integer. */
+export type RoundingRule = (x: number) => number;
+
+export const ROUNDING: Record<"half-even" | "half-away" | "floor" | "ceil" | "truncate", RoundingRule> = {
+  "half-even": roundHalfEven,
+  "half-away": roundHalfAway,
+  floor: Math.floor,
+  ceil: Math.ceil,
+  truncate: Math.trunc,
+};
+
+export function clamp(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
