@@ -1,0 +1,48 @@
+/**
+ * GGUF quantizers: QuantLab versus llama.cpp's own libggml-base.so (single-threaded ggml_quantize_chunk)
+ * on a seeded 4096 × 4096 FP32 matrix, measured in the same run, with a check that the bytes agree.
+ *
+ * Floor: the input is 64 MiB of FP32 read once (≈ 10 ms at memory speed). Q4_0 and Q8_0 do a handful of
+ * float ops per weight (≈ 0.1 GFLOP), which C vectorises with SSE; JavaScript runs them one weight at a
+ * time, each float32 rounding costing two conversions, so ≈ 2–3× C is near what scalar JS can do.
+ * Q4_K runs make_qkx2_quants' 21 trial scales × 32 weights × ~25 float ops per sub-block ≈ 9 GFLOP of
+ * sequential float32 work in C; QuantLab proves most trials hopeless with double-precision bounds and
+ * redoes only the rest in float32 (see blocks/search.ts), which is what keeps it within ~3× of C.
+ * MB/s counts input bytes (FP32) per second.
+ */
+import { quantize } from "../src/gguf/quants.js";
+import type { GgufTypeName } from "../src/gguf/types.js";
+import { loadOracle, oracleMissing } from "../test/gguf/oracle.js";
+import { randn } from "../test/helpers/random.js";
+
+const N = 4096;
+const W = randn(N * N, 4096, 0.02);
+const oracle = loadOracle();
+if (!oracle) console.log(`(${oracleMissing}: showing QuantLab times only)`);
+
+function best(fn: () => void, reps: number): number {
+  let t = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    fn();
+    t = Math.min(t, performance.now() - t0);
+  }
+  return t;
+}
+
+const rows: string[][] = [["type", "QuantLab ms", "llama.cpp ms", "QuantLab MB/s", "llama.cpp MB/s", "ratio (QL/llama)", "target ≤ 2×", "bytes equal"]];
+const mb = (N * N * 4) / 1e6;
+for (const type of ["Q4_0", "Q8_0", "Q4_K"] as GgufTypeName[]) {
+  const reps = type === "Q4_K" ? 2 : 5;
+  quantize(type, W.subarray(0, 16 * N), N); // warm the JIT on a slice
+  let ours: Uint8Array = new Uint8Array();
+  const tq = best(() => { ours = quantize(type, W, N); }, reps);
+  let theirs: Uint8Array | undefined;
+  const to = oracle ? best(() => { theirs = oracle.quantize(type, W, N); }, reps) : NaN;
+  const same = theirs ? Buffer.compare(Buffer.from(ours), Buffer.from(theirs)) === 0 : undefined;
+  rows.push([type, tq.toFixed(0), oracle ? to.toFixed(0) : "—", (mb / (tq / 1000)).toFixed(0),
+    oracle ? (mb / (to / 1000)).toFixed(0) : "—", oracle ? (tq / to).toFixed(2) : "—",
+    oracle ? (tq / to <= 2 ? "met" : "MISSED") : "—", same === undefined ? "—" : same ? "yes" : "NO"]);
+}
+const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+for (const r of rows) console.log(r.map((v, c) => v.padStart(widths[c]!)).join("  "));

@@ -1,0 +1,96 @@
+import { parse, num, str, printJson } from "../args.js";
+import { QuantLabError } from "../../errors.js";
+import { readSafetensors, writeSafetensors, pickTensor } from "../../io/safetensors.js";
+import type { Tensor } from "../../io/tensor.js";
+import { matrix, type Matrix } from "../../numerics/matrix.js";
+import { quantize, describeSpec, type Scheme, type Convention } from "../../numerics/ruler.js";
+import type { GroupSize } from "../../numerics/granularity.js";
+
+export const summary = "round-to-nearest quantization of a weight matrix from a safetensors file";
+
+const USAGE = `usage: quantlab rtn --weights W.safetensors [--tensor NAME] --bits 4 --group-size 128|channel|tensor
+                    [--scheme asymmetric|symmetric] [--convention course|zero-point|gptq|awq] [--calib X.safetensors]
+                    --out Q.safetensors [--json]
+  W is [out_features, in_features] (F32, F16 or BF16). --out holds the dequantized weight in W's shape
+  ("weight") plus "codes", "scales" and "zeros". --json prints {"mse","maxError","sqnrDb","seconds"} (and
+  "outputError" = ‖XWᵀ − XQᵀ‖²/‖XWᵀ‖² with --calib X [tokens, in_features]).`;
+
+/** Reads one 2-D float tensor as a Matrix. */
+export async function readMatrix(path: string, name: string | undefined, what: string): Promise<[string, Matrix]> {
+  const file = await readSafetensors(path);
+  const [tname, t] = pickTensor(file, name, path);
+  if (t.shape.length !== 2) throw new QuantLabError("BAD_SHAPE", `${what} '${tname}' in ${path} has shape [${t.shape.join(", ")}]: it must be 2-D [rows, cols]`);
+  if (!(t.data instanceof Float32Array)) throw new QuantLabError("BAD_ARGUMENT", `${what} '${tname}' is ${t.dtype}: it must be F32, F16 or BF16`);
+  return [tname, matrix(t.shape[0]!, t.shape[1]!, t.data)];
+}
+
+export function parseGroupSize(v: string | undefined, fallback: GroupSize): GroupSize {
+  if (v === undefined) return fallback;
+  if (v === "channel" || v === "tensor") return v;
+  return num("group-size", v);
+}
+
+/** ‖XWᵀ − XQᵀ‖² / ‖XWᵀ‖², computed as ‖X(W − Q)ᵀ‖² / ‖XWᵀ‖² in double precision. */
+export function outputError(X: Matrix, W: Matrix, Q: Float32Array): number {
+  if (X.cols !== W.cols) throw new QuantLabError("BAD_SHAPE", `calibration X has ${X.cols} features but W has ${W.cols} input columns: they must match`);
+  const D = new Float32Array(W.data.length);
+  for (let i = 0; i < D.length; i++) D[i] = W.data[i]! - Q[i]!;
+  let num2 = 0;
+  let den2 = 0;
+  const k = W.cols;
+  for (let t = 0; t < X.rows; t++) {
+    const x = X.data.subarray(t * k, (t + 1) * k);
+    for (let o = 0; o < W.rows; o++) {
+      let a = 0;
+      let b = 0;
+      const off = o * k;
+      for (let j = 0; j < k; j++) {
+        a += x[j]! * W.data[off + j]!;
+        b += x[j]! * D[off + j]!;
+      }
+      den2 += a * a;
+      num2 += b * b;
+    }
+  }
+  return num2 / den2;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse("rtn", argv, {
+    weights: { type: "string" }, tensor: { type: "string" }, bits: { type: "string" }, "group-size": { type: "string" },
+    scheme: { type: "string" }, convention: { type: "string" }, calib: { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
+  }, USAGE);
+  if (!p) return 0;
+  const weights = str(p, "weights");
+  const out = str(p, "out");
+  if (!weights) throw new QuantLabError("BAD_ARGUMENT", "--weights W.safetensors is required");
+  if (!out) throw new QuantLabError("BAD_ARGUMENT", "--out Q.safetensors is required");
+  const [name, W] = await readMatrix(weights, str(p, "tensor"), "weight");
+  const scheme = (str(p, "scheme") ?? "asymmetric") as Scheme;
+  const q = quantize(W, {
+    bits: num("bits", str(p, "bits"), 4),
+    scheme,
+    convention: (str(p, "convention") ?? (scheme === "symmetric" ? "course" : "zero-point")) as Convention,
+    groupSize: parseGroupSize(str(p, "group-size"), 128),
+  });
+  const calib = str(p, "calib");
+  const X = calib ? (await readMatrix(calib, undefined, "calibration input"))[1] : undefined;
+  const outErr = X ? outputError(X, W, q.dequantized) : undefined;
+  const groups = q.scales.length;
+  const tensors: Record<string, Tensor> = {
+    weight: { dtype: "F32", shape: [W.rows, W.cols], data: q.dequantized },
+    codes: { dtype: q.spec.qmin < 0 ? "I8" : "U8", shape: [W.rows, W.cols], data: q.spec.qmin < 0 ? Int8Array.from(q.codes) : Uint8Array.from(q.codes) },
+    scales: { dtype: "F32", shape: q.groupsPerRow ? [W.rows, q.groupsPerRow] : [groups], data: q.scales },
+    zeros: { dtype: "F32", shape: q.groupsPerRow ? [W.rows, q.groupsPerRow] : [groups], data: q.zeros },
+  };
+  await writeSafetensors(out, tensors, { method: "rtn", spec: describeSpec(q.spec), source: `${weights}:${name}` });
+  const r = q.report;
+  const result = { mse: r.mse, maxError: r.maxError, sqnrDb: r.sqnrDb, seconds: r.seconds ?? 0, ...(outErr === undefined ? {} : { outputError: outErr }) };
+  if (p.values.json) printJson(result);
+  else {
+    console.log(`${describeSpec(q.spec)} on '${name}' [${W.rows} × ${W.cols}] → ${out}`);
+    console.log(`MSE ${r.mse.toExponential(3)}  max error ${r.maxError.toExponential(3)}  SQNR ${r.sqnrDb.toFixed(2)} dB  ${r.bitsPerWeight.toFixed(3)} bits/weight  ${(r.seconds ?? 0).toFixed(3)} s` +
+      (outErr === undefined ? "" : `  output error ${outErr.toExponential(3)}`));
+  }
+  return 0;
+}

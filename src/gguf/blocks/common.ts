@@ -1,0 +1,44 @@
+/**
+ * Float32 arithmetic the way ggml's C code does it. ggml computes in `float`; JavaScript computes in
+ * double, so every float operation is followed by `f` (Math.fround). Rounding a correctly rounded double
+ * result of +, −, ×, ÷ or √ of two floats to float gives the correctly rounded float result, so
+ * `f(a * b)` is exactly C's `a * b`. The shipped libggml-base.so is built for baseline x86-64 (SSE2,
+ * no FMA), so there is no fused multiply-add to imitate: `a * b + c` is `f(f(a * b) + c)`.
+ * Two more C habits to keep: a float's truthiness (`if (!d)`, `d ? … : 0`) counts NaN as non-zero, so
+ * write `d === 0`; and MAX/MIN are plain comparisons (`a > b ? a : b`), which treat NaN unlike Math.max.
+ */
+import { f16BitsToF32, f32ToF16Bits } from "../../numerics/float-bits.js";
+
+export const f = Math.fround;
+
+/** ggml's GROUP_MAX_EPS (1e-15f): below this a group counts as all zero. */
+export const GROUP_MAX_EPS = f(1e-15);
+
+const MAGIC = 12582912; // 1.5 · 2^23
+const nb32 = new Float32Array(1);
+const ni32 = new Int32Array(nb32.buffer);
+
+/**
+ * ggml's nearest_int: adds 1.5·2^23 in float and reads the low mantissa bits, which rounds half to even
+ * for |x| ≤ 4194303. Outside that range (and for NaN/Inf) C returns whatever the bits say; so do we.
+ */
+export function nearestInt(x: number): number {
+  if (x <= 4194303 && x >= -4194303) return f(x + MAGIC) - MAGIC;
+  nb32[0] = x + MAGIC;
+  return (ni32[0]! & 0x7fffff) - 0x400000;
+}
+
+/** GGML_FP32_TO_FP16 (round to nearest even; the .so has no F16C so it uses the bit-exact soft path). */
+export const toHalf = f32ToF16Bits;
+/** GGML_FP16_TO_FP32. */
+export const fromHalf = f16BitsToF32;
+
+/** Stores an FP16 bit pattern little-endian at `o`. */
+export function putHalf(out: Uint8Array, o: number, h: number): void {
+  out[o] = h & 0xff;
+  out[o + 1] = h >>> 8;
+}
+
+export function getHalf(b: Uint8Array, o: number): number {
+  return fromHalf(b[o]! | (b[o + 1]! << 8));
+}

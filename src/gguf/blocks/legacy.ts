@@ -1,0 +1,325 @@
+/**
+ * The legacy 32-weight blocks: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (ggml-common.h layouts, ggml-quants.c
+ * `quantize_row_*_ref`, `quantize_row_*_impl` with an importance matrix, `dequantize_row_*`).
+ * Quantizers write `nb` blocks from x[xo…] into out[oo…]; the imatrix variants work one row at a time
+ * because their weights depend on the row's mean square.
+ */
+import * as common from "./common.js";
+import * as search from "./search.js";
+
+// Local aliases: read once here rather than through the module namespaces in every call.
+const f = Math.fround;
+const getHalf = common.getHalf;
+const putHalf = common.putHalf;
+const toHalf = common.toHalf;
+const makeQkx3Quants = search.makeQkx3Quants;
+const makeQxQuants = search.makeQxQuants;
+const qkx = search.qkx;
+
+const QK = 32;
+const FLT_MAX = 3.4028234663852886e38;
+
+const bits1 = new Int32Array(1);
+const float1 = new Float32Array(bits1.buffer);
+
+/** The Int32 view of a Float32Array: |x| compares as its bits & 0x7fffffff, without branches. */
+function bitsOf(x: Float32Array): Int32Array {
+  return new Int32Array(x.buffer, x.byteOffset, x.length);
+}
+
+/**
+ * Index of the first value of largest magnitude in x[xo…xo+32) — what C's `if (amax < fabsf(v))` loop
+ * keeps — found with branch-free integer max (gaussian signs defeat branch prediction). −1 when the
+ * block holds a NaN, whose comparisons C skips; callers then take the literal loop.
+ */
+function argAbsMax(xb: Int32Array, xo: number): number {
+  let m = 0;
+  for (let j = 0; j < QK; j++) m = Math.max(m, xb[xo + j]! & 0x7fffffff);
+  if (m > 0x7f800000) return -1;
+  let j = 0;
+  while ((xb[xo + j]! & 0x7fffffff) !== m) j++;
+  return j;
+}
+
+function argAbsMaxLiteral(x: Float32Array, xo: number): number {
+  let amax = 0;
+  let at = 0;
+  for (let j = 0; j < QK; j++) {
+    const a = Math.abs(x[xo + j]!);
+    if (amax < a) { amax = a; at = j; }
+  }
+  return amax === 0 ? 0 : at;
+}
+const F8_5 = 8.5;
+const F16_5 = 16.5;
+
+/** Q4_0: 18 bytes = fp16 d, 16 bytes of nibbles (low nibble j, high nibble j+16); x = (q − 8)·d. */
+export function quantizeQ4_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
+  const xb = bitsOf(x);
+  for (let i = 0; i < nb; i++, xo += QK, oo += 18) {
+    let at = argAbsMax(xb, xo);
+    if (at < 0) at = argAbsMaxLiteral(x, xo);
+    const max = x[xo + at]! || 0; // an all-zero block keeps C's initial +0, even if it starts with −0
+    const d = f(max / -8);
+    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
+    putHalf(out, oo, toHalf(d));
+    for (let j = 0; j < 16; j++) {
+      // (int8_t)(x·id + 8.5f) truncates toward zero; the sum is never below 0.5 for finite input
+      const q0 = Math.min(15, f(f(x[xo + j]! * id) + F8_5) | 0);
+      const q1 = Math.min(15, f(f(x[xo + 16 + j]! * id) + F8_5) | 0);
+      out[oo + 2 + j] = q0 | (q1 << 4);
+    }
+  }
+}
+
+/** Q4_1: fp16 d, fp16 m, nibbles; x = q·d + m with m the block min. */
+export function quantizeQ4_1(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, xo += QK, oo += 20) {
+    let min = FLT_MAX;
+    let max = -FLT_MAX;
+    for (let j = 0; j < QK; j++) {
+      const v = x[xo + j]!;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const d = f(f(max - min) / 15);
+    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
+    putHalf(out, oo, toHalf(d));
+    putHalf(out, oo + 2, toHalf(min));
+    for (let j = 0; j < 16; j++) {
+      const q0 = Math.min(15, int8(Math.trunc(f(f(f(x[xo + j]! - min) * id) + 0.5))));
+      const q1 = Math.min(15, int8(Math.trunc(f(f(f(x[xo + 16 + j]! - min) * id) + 0.5))));
+      out[oo + 4 + j] = (q0 & 0xff) | (q1 << 4);
+    }
+  }
+}
+
+function int8(v: number): number {
+  return (v << 24) >> 24;
+}
+
+/** Q5_0: fp16 d, 4 bytes of fifth bits, 16 bytes of nibbles; x = (q − 16)·d. */
+export function quantizeQ5_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
+  const xb = bitsOf(x);
+  for (let i = 0; i < nb; i++, xo += QK, oo += 22) {
+    let at = argAbsMax(xb, xo);
+    if (at < 0) at = argAbsMaxLiteral(x, xo);
+    const max = x[xo + at]! || 0; // an all-zero block keeps C's initial +0, even if it starts with −0
+    const d = f(max / -16);
+    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
+    putHalf(out, oo, toHalf(d));
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const q0 = Math.min(31, Math.trunc(f(f(x[xo + j]! * id) + F16_5)));
+      const q1 = Math.min(31, Math.trunc(f(f(x[xo + 16 + j]! * id) + F16_5)));
+      out[oo + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
+      qh |= ((q0 & 0x10) >>> 4) << j;
+      qh |= ((q1 & 0x10) >>> 4) << (j + 16);
+    }
+    putU32(out, oo + 2, qh);
+  }
+}
+
+/** Q5_1: fp16 d, fp16 m, fifth bits, nibbles; x = q·d + m. */
+export function quantizeQ5_1(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, xo += QK, oo += 24) {
+    let min = FLT_MAX;
+    let max = -FLT_MAX;
+    for (let j = 0; j < QK; j++) {
+      const v = x[xo + j]!;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const d = f(f(max - min) / 31);
+    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
+    putHalf(out, oo, toHalf(d));
+    putHalf(out, oo + 2, toHalf(min));
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      // (uint8_t)(…) of a value in [0, 31.5]
+      const q0 = Math.trunc(f(f(f(x[xo + j]! - min) * id) + 0.5)) & 0xff;
+      const q1 = Math.trunc(f(f(f(x[xo + 16 + j]! - min) * id) + 0.5)) & 0xff;
+      out[oo + 8 + j] = (q0 & 15) | ((q1 & 15) << 4);
+      qh |= ((q0 & 0x10) >>> 4) << j;
+      qh |= ((q1 & 0x10) >>> 4) << (j + 16);
+    }
+    putU32(out, oo + 4, qh);
+  }
+}
+
+function putU32(out: Uint8Array, o: number, v: number): void {
+  out[o] = v & 0xff;
+  out[o + 1] = (v >>> 8) & 0xff;
+  out[o + 2] = (v >>> 16) & 0xff;
+  out[o + 3] = v >>> 24;
+}
+
+/** Q8_0: fp16 d = amax/127, 32 int8; roundf rounds half away from zero. */
+export function quantizeQ8_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
+  const xb = bitsOf(x);
+  for (let i = 0; i < nb; i++, xo += QK, oo += 34) {
+    let m = 0;
+    for (let j = 0; j < QK; j++) m = Math.max(m, xb[xo + j]! & 0x7fffffff);
+    let amax: number;
+    if (m <= 0x7f800000) {
+      bits1[0] = m;
+      amax = float1[0]!;
+    } else {
+      // a NaN in the block: follow MAX(amax, fabsf(v)) literally
+      amax = 0;
+      for (let j = 0; j < QK; j++) {
+        const a = Math.abs(x[xo + j]!);
+        amax = amax > a ? amax : a;
+      }
+    }
+    const d = f(amax / 127);
+    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
+    putHalf(out, oo, toHalf(d));
+    for (let j = 0; j < QK; j++) {
+      // roundf: half away from zero; v ± 0.5 is exact in double for |v| ≤ 127, then truncate.
+      // Written without a branch: random signs would mispredict every other weight.
+      const v = f(x[xo + j]! * id);
+      out[oo + 2 + j] = (v + (0.5 - +(v < 0))) | 0;
+    }
+  }
+}
+
+// ---- importance-matrix variants (one row; qw = the row's imatrix, one weight per column)
+
+const weight = new Float32Array(QK);
+const Li8 = new Int8Array(QK);
+const Lu8 = new Uint8Array(QK);
+const Laux = new Uint8Array(QK);
+
+function rowSigma2(x: Float32Array, xo: number, n: number): number {
+  let s = 0;
+  for (let j = 0; j < n; j++) {
+    const v = x[xo + j]!;
+    s = f(s + f(v * v));
+  }
+  return f(s / n);
+}
+
+function fillWeights(x: Float32Array, xo: number, qw: Float32Array, qo: number, sigma2: number): void {
+  for (let j = 0; j < QK; j++) {
+    const v = x[xo + j]!;
+    weight[j] = f(qw[qo + j]! * f(Math.sqrt(f(sigma2 + f(v * v)))));
+  }
+}
+
+/** Q4_0 / Q5_0 with an imatrix: make_qx_quants over weights qw·√(σ² + x²). */
+export function quantizeRowQx0Imatrix(bits: 4 | 5, x: Float32Array, xo: number, n: number, qw: Float32Array,
+  out: Uint8Array, oo: number): void {
+  const sigma2 = rowSigma2(x, xo, n);
+  const nmax = bits === 4 ? 8 : 16;
+  const bs = bits === 4 ? 18 : 22;
+  for (let ib = 0; ib < n / QK; ib++, oo += bs) {
+    const bo = xo + ib * QK;
+    fillWeights(x, bo, qw, ib * QK, sigma2);
+    const d = makeQxQuants(QK, nmax, x, bo, Li8, 0, 1, weight, 0);
+    putHalf(out, oo, toHalf(d));
+    if (bits === 4) {
+      for (let j = 0; j < 16; j++) out[oo + 2 + j] = Li8[j]! | (Li8[j + 16]! << 4);
+    } else {
+      let qh = 0;
+      for (let j = 0; j < 16; j++) {
+        const q0 = Li8[j]!;
+        const q1 = Li8[j + 16]!;
+        out[oo + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
+        qh |= ((q0 & 0x10) >>> 4) << j;
+        qh |= ((q1 & 0x10) >>> 4) << (j + 16);
+      }
+      putU32(out, oo + 2, qh);
+    }
+  }
+}
+
+/** Q4_1 / Q5_1 with an imatrix: make_qkx3_quants (min and scale) over weights qw·√(σ² + x²). */
+export function quantizeRowQx1Imatrix(bits: 4 | 5, x: Float32Array, xo: number, n: number, qw: Float32Array,
+  out: Uint8Array, oo: number): void {
+  const sigma2 = rowSigma2(x, xo, n);
+  const nmax = bits === 4 ? 15 : 31;
+  const bs = bits === 4 ? 20 : 24;
+  for (let ib = 0; ib < n / QK; ib++, oo += bs) {
+    const bo = xo + ib * QK;
+    fillWeights(x, bo, qw, ib * QK, sigma2);
+    const d = makeQkx3Quants(QK, nmax, x, bo, weight, Lu8, 0, Laux, f(-0.9), f(0.05), 36, false);
+    putHalf(out, oo, toHalf(d));
+    putHalf(out, oo + 2, toHalf(-qkx.min));
+    if (bits === 4) {
+      for (let j = 0; j < 16; j++) out[oo + 4 + j] = Lu8[j]! | (Lu8[j + 16]! << 4);
+    } else {
+      let qh = 0;
+      for (let j = 0; j < 16; j++) {
+        const q0 = Lu8[j]!;
+        const q1 = Lu8[j + 16]!;
+        out[oo + 8 + j] = (q0 & 15) | ((q1 & 15) << 4);
+        qh |= ((q0 & 0x10) >>> 4) << j;
+        qh |= ((q1 & 0x10) >>> 4) << (j + 16);
+      }
+      putU32(out, oo + 4, qh);
+    }
+  }
+}
+
+// ---- dequantizers: y[yo…] ← nb blocks from b[bo…]
+
+export function dequantizeQ4_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, bo += 18, yo += QK) {
+    const d = getHalf(b, bo);
+    for (let j = 0; j < 16; j++) {
+      const q = b[bo + 2 + j]!;
+      y[yo + j] = ((q & 15) - 8) * d;
+      y[yo + j + 16] = ((q >>> 4) - 8) * d;
+    }
+  }
+}
+
+export function dequantizeQ4_1(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, bo += 20, yo += QK) {
+    const d = getHalf(b, bo);
+    const m = getHalf(b, bo + 2);
+    for (let j = 0; j < 16; j++) {
+      const q = b[bo + 4 + j]!;
+      y[yo + j] = f((q & 15) * d) + m;
+      y[yo + j + 16] = f((q >>> 4) * d) + m;
+    }
+  }
+}
+
+function getU32(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+}
+
+export function dequantizeQ5_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, bo += 22, yo += QK) {
+    const d = getHalf(b, bo);
+    const qh = getU32(b, bo + 2);
+    for (let j = 0; j < 16; j++) {
+      const q = b[bo + 6 + j]!;
+      y[yo + j] = (((q & 15) | (((qh >>> j) << 4) & 0x10)) - 16) * d;
+      y[yo + j + 16] = (((q >>> 4) | ((qh >>> (j + 12)) & 0x10)) - 16) * d;
+    }
+  }
+}
+
+export function dequantizeQ5_1(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, bo += 24, yo += QK) {
+    const d = getHalf(b, bo);
+    const m = getHalf(b, bo + 2);
+    const qh = getU32(b, bo + 4);
+    for (let j = 0; j < 16; j++) {
+      const q = b[bo + 8 + j]!;
+      y[yo + j] = f(((q & 15) | (((qh >>> j) << 4) & 0x10)) * d) + m;
+      y[yo + j + 16] = f(((q >>> 4) | ((qh >>> (j + 12)) & 0x10)) * d) + m;
+    }
+  }
+}
+
+export function dequantizeQ8_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, bo += 34, yo += QK) {
+    const d = getHalf(b, bo);
+    for (let j = 0; j < QK; j++) y[yo + j] = ((b[bo + 2 + j]! << 24) >> 24) * d;
+  }
+}
+

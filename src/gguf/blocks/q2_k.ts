@@ -1,0 +1,143 @@
+/**
+ * Q2_K: 256 weights in 84 bytes — scales[16] (4-bit scale | 4-bit min << 4), qs[64] (2-bit levels,
+ * four 32-weight strips per 128), fp16 d, fp16 dmin; x = d·sc·q − dmin·m.
+ */
+import * as common from "./common.js";
+import * as qkx2 from "./qkx2.js";
+import * as search from "./search.js";
+
+// Local aliases: read once here rather than through the module namespaces in every call.
+const f = Math.fround;
+const fromHalf = common.fromHalf;
+const getHalf = common.getHalf;
+const nearestInt = common.nearestInt;
+const putHalf = common.putHalf;
+const toHalf = common.toHalf;
+const makeQkx2Quants = qkx2.makeQkx2Quants;
+const makeQkx3Quants = search.makeQkx3Quants;
+const makeQpQuants = search.makeQpQuants;
+const qkx = search.qkx;
+
+const QK_K = 256;
+const BS = 84;
+const L = new Uint8Array(QK_K);
+const Laux = new Uint8Array(16);
+const weights = new Float32Array(16);
+const mins = new Float32Array(16);
+const scales = new Float32Array(16);
+const sw = new Float32Array(16);
+const Ls = new Uint8Array(16);
+const Lm = new Uint8Array(16);
+const RMIN = f(-0.5);
+const RDELTA = f(0.1);
+const RMIN3 = f(-0.9);
+const RDELTA3 = f(0.05);
+
+/** quantize_row_q2_K_ref over nb blocks. */
+export function quantizeQ2_K(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, xo += QK_K, oo += BS) {
+    let maxScale = 0;
+    let maxMin = 0;
+    for (let j = 0; j < 16; j++) {
+      for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[xo + 16 * j + l]!);
+      const s = makeQkx2Quants(16, 3, x, xo + 16 * j, weights, L, 16 * j, Laux, RMIN, RDELTA, 15, true);
+      scales[j] = s;
+      mins[j] = qkx.min;
+      if (s > maxScale) maxScale = s;
+      if (qkx.min > maxMin) maxMin = qkx.min;
+    }
+    if (maxScale > 0) {
+      const iscale = f(15 / maxScale);
+      for (let j = 0; j < 16; j++) out[oo + j] = nearestInt(f(iscale * scales[j]!));
+      putHalf(out, oo + 80, toHalf(f(maxScale / 15)));
+    } else {
+      for (let j = 0; j < 16; j++) out[oo + j] = 0;
+      putHalf(out, oo + 80, 0);
+    }
+    if (maxMin > 0) {
+      const iscale = f(15 / maxMin);
+      for (let j = 0; j < 16; j++) out[oo + j] = out[oo + j]! | (nearestInt(f(iscale * mins[j]!)) << 4);
+      putHalf(out, oo + 82, toHalf(f(maxMin / 15)));
+    } else {
+      putHalf(out, oo + 82, 0);
+    }
+    requantize(x, xo, out, oo, getHalf(out, oo + 80), getHalf(out, oo + 82));
+    pack(out, oo);
+  }
+}
+
+function requantize(x: Float32Array, xo: number, out: Uint8Array, oo: number, dAll: number, mAll: number): void {
+  for (let j = 0; j < 16; j++) {
+    const sc = out[oo + j]!;
+    const d = f(dAll * (sc & 15));
+    if (d === 0) continue; // C: `if (!d)` is false for NaN
+    const dm = f(mAll * (sc >>> 4));
+    for (let ii = 0; ii < 16; ii++) {
+      const l = nearestInt(f(f(x[xo + 16 * j + ii]! + dm) / d));
+      L[16 * j + ii] = Math.max(0, Math.min(3, l));
+    }
+  }
+}
+
+function pack(out: Uint8Array, oo: number): void {
+  for (let j = 0; j < QK_K; j += 128) {
+    for (let l = 0; l < 32; l++) {
+      out[oo + 16 + j / 4 + l] = L[j + l]! | (L[j + l + 32]! << 2) | (L[j + l + 64]! << 4) | (L[j + l + 96]! << 6);
+    }
+  }
+}
+
+/** quantize_row_q2_K_impl: one row with importance weights qw (length n). */
+export function quantizeRowQ2_KImatrix(x: Float32Array, xo: number, n: number, qw: Float32Array,
+  out: Uint8Array, oo: number): void {
+  for (let i = 0; i < n / QK_K; i++, xo += QK_K, oo += BS) {
+    let sumx2 = 0;
+    for (let j = 0; j < QK_K; j++) {
+      const v = x[xo + j]!;
+      sumx2 = f(sumx2 + f(v * v));
+    }
+    const sigma2 = f(sumx2 / QK_K);
+    for (let j = 0; j < 16; j++) {
+      const qo = QK_K * i + 16 * j;
+      let s = 0;
+      for (let l = 0; l < 16; l++) {
+        const v = x[xo + 16 * j + l]!;
+        weights[l] = f(qw[qo + l]! * f(Math.sqrt(f(sigma2 + f(v * v)))));
+        s = f(s + weights[l]!);
+      }
+      sw[j] = s;
+      scales[j] = makeQkx3Quants(16, 3, x, xo + 16 * j, weights, L, 16 * j, Laux, RMIN3, RDELTA3, 36, false);
+      mins[j] = qkx.min;
+    }
+    const dm = makeQpQuants(16, 15, scales, Ls, sw);
+    const mm = makeQpQuants(16, 15, mins, Lm, sw);
+    const dh = toHalf(dm);
+    const mh = toHalf(mm);
+    putHalf(out, oo + 80, dh);
+    putHalf(out, oo + 82, mh);
+    for (let j = 0; j < 16; j++) out[oo + j] = Ls[j]! | (Lm[j]! << 4);
+    requantize(x, xo, out, oo, fromHalf(dh), fromHalf(mh));
+    pack(out, oo);
+  }
+}
+
+export function dequantizeQ2_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
+  for (let i = 0; i < nb; i++, bo += BS) {
+    const d = getHalf(b, bo + 80);
+    const min = getHalf(b, bo + 82);
+    let q = bo + 16;
+    let is = 0;
+    for (let n = 0; n < QK_K; n += 128) {
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (let half = 0; half < 2; half++) {
+          const sc = b[bo + is++]!;
+          const dl = f(d * (sc & 15));
+          const ml = f(min * (sc >>> 4));
+          const qo = q + 16 * half;
+          for (let l = 0; l < 16; l++) y[yo++] = f(dl * ((b[qo + l]! >>> shift) & 3)) - ml;
+        }
+      }
+      q += 32;
+    }
+  }
+}

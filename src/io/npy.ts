@@ -1,0 +1,85 @@
+/**
+ * NumPy's .npy format (versions 1–3): magic "\x93NUMPY", version, a header length (u16 in v1, u32 in
+ * v2/v3), a Python-literal header {'descr': '<f4', 'fortran_order': False, 'shape': (r, c), }, then C-order
+ * data. Sizes are checked against the file before allocating.
+ */
+import { readFile } from "node:fs/promises";
+import { QuantLabError } from "../errors.js";
+import { writeFileAtomic } from "./atomic.js";
+import { decodeData, encodeData } from "./safetensors.js";
+import { DTYPE_BYTES, numel, type DType, type Tensor } from "./tensor.js";
+
+const DESCR: Record<string, DType> = {
+  "<f8": "F64", "<f4": "F32", "<f2": "F16", "<i8": "I64", "<i4": "I32", "<u4": "U32", "<i2": "I16", "<u2": "U16",
+  "|i1": "I8", "|u1": "U8", "|b1": "BOOL", "<i1": "I8", "<u1": "U8",
+};
+const DESCR_OF: Partial<Record<DType, string>> = Object.fromEntries(
+  Object.entries(DESCR).filter(([k]) => !k.startsWith("<i1") && !k.startsWith("<u1")).map(([k, v]) => [v, k]),
+);
+
+const bad = (msg: string) => new QuantLabError("BAD_FILE", `npy: ${msg}`);
+
+export function parseNpy(bytes: Uint8Array): Tensor {
+  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+  if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw bad("missing the \\x93NUMPY magic at byte 0: not an .npy file");
+  const major = bytes[6]!;
+  if (major < 1 || major > 3) throw bad(`version ${major}.${bytes[7]} at byte 6 is not supported (1, 2 or 3)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lenBytes = major === 1 ? 2 : 4;
+  if (bytes.length < 8 + lenBytes) throw bad("file ends inside the header length: truncated");
+  const hl = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
+  const start = 8 + lenBytes;
+  if (start + hl > bytes.length) throw bad(`header length ${hl} at byte 8 runs past the end of the ${bytes.length}-byte file: truncated`);
+  const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(bytes.subarray(start, start + hl));
+  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
+  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (descr === undefined || fortran === undefined || shapeText === undefined) throw bad(`header ${JSON.stringify(header.trim())} lacks descr, fortran_order or shape`);
+  const dtype = DESCR[descr];
+  if (!dtype) throw bad(`dtype '${descr}' is not supported: save as float32 ('<f4'), float16, float64 or a little-endian integer`);
+  if (fortran === "True") throw bad("fortran_order is True: save a C-ordered array (numpy.ascontiguousarray(a)) and try again");
+  const shape = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`shape (${shapeText}) must be non-negative integers`);
+  const need = numel(shape) * DTYPE_BYTES[dtype];
+  const dataStart = start + hl;
+  if (dataStart + need > bytes.length) {
+    throw bad(`shape (${shape.join(", ")}) of ${descr} needs ${need} bytes of data but only ${bytes.length - dataStart} follow the header: truncated`);
+  }
+  return { dtype, shape, data: decodeData(dtype, bytes.subarray(dataStart, dataStart + need)) };
+}
+
+export async function readNpy(path: string): Promise<Tensor> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new QuantLabError("NOT_FOUND", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return parseNpy(bytes);
+  } catch (e) {
+    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+export function encodeNpy(t: Tensor): Uint8Array {
+  const descr = t.dtype === "BF16" ? undefined : DESCR_OF[t.dtype];
+  if (!descr) throw new QuantLabError("BAD_ARGUMENT", `.npy has no ${t.dtype}: store it as F32 (NumPy has no bfloat16)`);
+  const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(", ")})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  // pad so the data starts on a 64-byte boundary, header ends with a newline
+  const total = 10 + header.length + 1;
+  header += " ".repeat((64 - (total % 64)) % 64) + "\n";
+  const data = encodeData(t);
+  const out = new Uint8Array(10 + header.length + data.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(data, 10 + header.length);
+  return out;
+}
+
+export async function writeNpy(path: string, t: Tensor): Promise<void> {
+  await writeFileAtomic(path, encodeNpy(t));
+}

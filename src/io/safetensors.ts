@@ -1,0 +1,198 @@
+/**
+ * safetensors: an 8-byte little-endian header length, a JSON header mapping each tensor name to
+ * { dtype, shape, data_offsets: [begin, end] } (offsets relative to the end of the header) plus an
+ * optional "__metadata__" of strings, then the raw little-endian data.
+ * Every size and offset is checked against the file before any tensor is allocated.
+ */
+import { readFile } from "node:fs/promises";
+import { QuantLabError } from "../errors.js";
+import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from "../numerics/float-bits.js";
+import { writeFileAtomic } from "./atomic.js";
+import { DTYPE_BYTES, isFloat, numel, type DType, type Tensor, type TensorData } from "./tensor.js";
+
+export interface Safetensors {
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+const bad = (msg: string) => new QuantLabError("BAD_FILE", `safetensors: ${msg}`);
+
+/** Decodes little-endian bytes of a dtype into its typed array (floats into Float32Array). */
+export function decodeData(dtype: DType, bytes: Uint8Array): TensorData {
+  const n = bytes.length / DTYPE_BYTES[dtype];
+  // copy into a fresh, aligned buffer: the source may start at any byte offset (or be a pooled Buffer)
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  const buf = copy.buffer;
+  switch (dtype) {
+    case "F32": return new Float32Array(buf);
+    case "F64": return Float32Array.from(new Float64Array(buf));
+    case "F16": return f16ArrayToF32(new Uint16Array(buf));
+    case "BF16": return bf16ArrayToF32(new Uint16Array(buf));
+    case "I64": return new BigInt64Array(buf);
+    case "I32": return new Int32Array(buf);
+    case "U32": return new Uint32Array(buf);
+    case "I16": return new Int16Array(buf);
+    case "U16": return new Uint16Array(buf);
+    case "I8": return new Int8Array(buf);
+    case "U8": case "BOOL": return new Uint8Array(buf, 0, n);
+  }
+}
+
+/** Encodes a tensor's data as little-endian bytes of its dtype (floats rounded to nearest even). */
+export function encodeData(t: Tensor): Uint8Array {
+  const n = numel(t.shape);
+  if (t.data.length !== n) {
+    throw new QuantLabError("BAD_SHAPE", `tensor of shape [${t.shape.join(", ")}] needs ${n} values, got ${t.data.length}`);
+  }
+  const d = t.data;
+  let out: ArrayBufferView;
+  switch (t.dtype) {
+    case "F32": out = d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>); break;
+    case "F64": out = d instanceof Float64Array ? d : Float64Array.from(d as ArrayLike<number>); break;
+    case "F16": out = f32ArrayToF16(d as ArrayLike<number>); break;
+    case "BF16": out = f32ArrayToBf16(d as ArrayLike<number>); break;
+    case "I64": out = d instanceof BigInt64Array ? d : BigInt64Array.from(Array.from(d as ArrayLike<number>, (v) => BigInt(v))); break;
+    case "I32": out = d instanceof Int32Array ? d : Int32Array.from(d as ArrayLike<number>); break;
+    case "U32": out = d instanceof Uint32Array ? d : Uint32Array.from(d as ArrayLike<number>); break;
+    case "I16": out = d instanceof Int16Array ? d : Int16Array.from(d as ArrayLike<number>); break;
+    case "U16": out = d instanceof Uint16Array ? d : Uint16Array.from(d as ArrayLike<number>); break;
+    case "I8": out = d instanceof Int8Array ? d : Int8Array.from(d as ArrayLike<number>); break;
+    case "U8": case "BOOL": out = d instanceof Uint8Array ? d : Uint8Array.from(d as ArrayLike<number>); break;
+    default: throw new QuantLabError("BAD_ARGUMENT", `unknown dtype ${String(t.dtype)}: use one of ${Object.keys(DTYPE_BYTES).join(", ")}`);
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** Parses a safetensors file held in memory. */
+export function parseSafetensors(bytes: Uint8Array): Safetensors {
+  if (bytes.length < 8) throw bad(`file is ${bytes.length} bytes, shorter than the 8-byte header length: the file is truncated`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = dv.getBigUint64(0, true);
+  if (headerLen > BigInt(bytes.length - 8)) {
+    throw bad(`header length ${headerLen} at byte 0 exceeds the ${bytes.length - 8} bytes after it: the file is truncated or not safetensors`);
+  }
+  const hl = Number(headerLen);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + hl)));
+  } catch (e) {
+    throw bad(`header (bytes 8…${8 + hl}) is not valid UTF-8 JSON (${(e as Error).message}): the file is corrupt`);
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) throw bad("header is not a JSON object");
+  const dataStart = 8 + hl;
+  const dataLen = bytes.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const spans: [number, number, string][] = [];
+  const entries: [string, DType, number[], number, number][] = [];
+  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      if (typeof info !== "object" || info === null) throw bad("__metadata__ must be an object of strings");
+      for (const [k, v] of Object.entries(info)) {
+        if (typeof v !== "string") throw bad(`__metadata__.${k} must be a string, got ${typeof v}`);
+        metadata[k] = v;
+      }
+      continue;
+    }
+    const t = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof t !== "object" || t === null) throw bad(`tensor '${name}': entry is not an object`);
+    if (typeof t.dtype !== "string" || !(t.dtype in DTYPE_BYTES)) {
+      throw bad(`tensor '${name}': dtype ${JSON.stringify(t.dtype)} is not supported (use one of ${Object.keys(DTYPE_BYTES).join(", ")})`);
+    }
+    const dtype = t.dtype as DType;
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw bad(`tensor '${name}': shape ${JSON.stringify(t.shape)} must be a list of non-negative integers`);
+    }
+    const shape = t.shape as number[];
+    const off = t.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
+      throw bad(`tensor '${name}': data_offsets ${JSON.stringify(off)} must be two ordered non-negative integers`);
+    }
+    const [b, e] = off as [number, number];
+    if (e > dataLen) {
+      throw bad(`tensor '${name}': data_offsets [${b}, ${e}] reach byte ${dataStart + e} but the file has ${bytes.length} bytes: the file is truncated`);
+    }
+    let n = 1;
+    for (const d of shape) n *= d;
+    if (n * DTYPE_BYTES[dtype] !== e - b) {
+      throw bad(`tensor '${name}': shape [${shape.join(", ")}] of ${dtype} needs ${n * DTYPE_BYTES[dtype]} bytes but data_offsets span ${e - b}`);
+    }
+    spans.push([b, e, name]);
+    entries.push([name, dtype, shape, b, e]);
+  }
+  spans.sort((x, y) => x[0] - y[0]);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]![0] < spans[i - 1]![1]) throw bad(`tensors '${spans[i - 1]![2]}' and '${spans[i]![2]}' overlap in the data section`);
+  }
+  const tensors = new Map<string, Tensor>();
+  for (const [name, dtype, shape, b, e] of entries) {
+    tensors.set(name, { dtype, shape, data: decodeData(dtype, bytes.subarray(dataStart + b, dataStart + e)) });
+  }
+  return { tensors, metadata };
+}
+
+/** Reads a .safetensors file. */
+export async function readSafetensors(path: string): Promise<Safetensors> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new QuantLabError("NOT_FOUND", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return parseSafetensors(bytes);
+  } catch (e) {
+    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Serialises tensors (in the given order, 8-byte aligned header) to safetensors bytes. */
+export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of list) {
+    if (!(t.dtype in DTYPE_BYTES)) throw new QuantLabError("BAD_ARGUMENT", `tensor '${name}': unknown dtype ${t.dtype}`);
+    if (!isFloat(t.dtype) && t.data instanceof Float32Array) {
+      // integer tensors from float arrays must hold integers
+      for (const v of t.data) if (!Number.isInteger(v)) throw new QuantLabError("BAD_VALUE", `tensor '${name}' is ${t.dtype} but holds ${v}: round it or store it as F32`);
+    }
+    const blob = encodeData(t);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + blob.length] };
+    blobs.push(blob);
+    offset += blob.length;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let p = 8 + head.length;
+  for (const b of blobs) {
+    out.set(b, p);
+    p += b.length;
+  }
+  return out;
+}
+
+/** Writes tensors to a .safetensors file atomically. */
+export async function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
+  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/** Picks one tensor: the named one, or the only one; the error lists what the file holds. */
+export function pickTensor(file: Safetensors, name: string | undefined, path = "the file"): [string, Tensor] {
+  if (name !== undefined) {
+    const t = file.tensors.get(name);
+    if (!t) throw new QuantLabError("NOT_FOUND", `${path} has no tensor '${name}': it holds ${[...file.tensors.keys()].join(", ") || "no tensors"}`);
+    return [name, t];
+  }
+  if (file.tensors.size !== 1) {
+    throw new QuantLabError("BAD_ARGUMENT", `${path} holds ${file.tensors.size} tensors (${[...file.tensors.keys()].slice(0, 8).join(", ")}): choose one with --tensor NAME`);
+  }
+  return [...file.tensors][0]!;
+}
