@@ -1,0 +1,102 @@
+/**
+ * Kernel latency, QuantLab against tslab and ipykernel measured in the same run through the project's
+ * own Jupyter client: start-to-ready (spawn until kernel_info is answered and its status reached
+ * iopub), then the median round trip (execute_request until reply and idle) of a trivial cell and of
+ * a cell that calls the DSL, 30 runs each after 5 warm-up runs.
+ *
+ * Floor: a round trip is two zeromq hops plus HMAC over < 1 kB (tens of µs); what remains is the
+ * kernel's own work — for the TypeScript kernels, type-checking the cell against the earlier ones.
+ * Targets: ready ≤ 1.0 s, trivial cell ≤ 8 ms, DSL cell ≤ 30 ms.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { KernelClient, type StartOptions } from "../src/runner/client.js";
+
+const ROOT = join(fileURLToPath(import.meta.url), "..", "..");
+const RUNS = 30;
+const WARMUP = 5;
+
+interface Peer {
+  name: string;
+  start: StartOptions;
+  trivial: string;
+  dsl: string | null;
+  /** A loop mutating a top-level `let` (tslab's rewrite made it 25–50× slower than in a block). */
+  loop: string | null;
+}
+
+const LOOP = "let acc = 0;\nfor (let i = 0; i < 1e6; i++) acc += i;\nacc";
+
+const dslCell = "mse([0.1, -0.3, 0.7, -1.0, 0.5], [0.1, -0.3, 0.7, -1.0, 0.49])";
+const peers: Peer[] = [
+  {
+    name: "quantlab",
+    start: { env: existsSync(join(ROOT, "dist", "kernel", "kernel.js")) ? process.env : { ...process.env, QUANTLAB_FROM_SOURCE: "1" } },
+    trivial: "1 + 1",
+    dsl: dslCell,
+    loop: LOOP,
+  },
+  { name: "tslab", start: { argv: [join(ROOT, "node_modules", ".bin", "tslab"), "kernel", "--config-path", "{connection_file}"] }, trivial: "1 + 1", dsl: null, loop: LOOP },
+  { name: "ipykernel", start: { argv: ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"] }, trivial: "1 + 1", dsl: null, loop: null },
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+type Cell = string | ((i: number) => string);
+
+/**
+ * Median round trips of `cell` on every kernel, interleaved run by run so that a change in machine
+ * load (other processes on a shared 2-core box) hits all kernels alike and the ratios stay fair.
+ */
+async function interleaved(kernels: KernelClient[], cells: (Cell | null)[], runs = RUNS): Promise<(number | null)[]> {
+  const text = (c: Cell, i: number) => (typeof c === "string" ? c : c(i));
+  const times: number[][] = kernels.map(() => []);
+  for (let i = -WARMUP; i < runs; i++) {
+    for (const [j, k] of kernels.entries()) {
+      const c = cells[j];
+      if (c === null) continue;
+      const t0 = performance.now();
+      const r = await k.execute(text(c, i));
+      if (i >= 0) times[j].push(performance.now() - t0);
+      if (r.reply.content.status !== "ok") throw new Error(`${text(c, i)}: ${r.reply.content.ename}: ${r.reply.content.evalue}`);
+    }
+  }
+  return times.map((t) => (t.length ? median(t) : null));
+}
+
+const started: { peer: Peer; k: KernelClient; ready: number }[] = [];
+for (const peer of peers) {
+  const t0 = performance.now();
+  try {
+    const k = await KernelClient.start({ ...peer.start, readyTimeoutMs: 30_000 });
+    started.push({ peer, k, ready: performance.now() - t0 });
+    await k.execute(peer.trivial); // the TypeScript kernels load their compiler on the first cell
+  } catch (e) {
+    console.log(`${peer.name}: not measured (${(e as Error).message})`);
+  }
+}
+const ks = started.map((s) => s.k);
+let trivial: (number | null)[], fresh: (number | null)[], dsl: (number | null)[], loop: (number | null)[];
+try {
+  trivial = await interleaved(ks, started.map((s) => s.peer.trivial));
+  // the TypeScript kernels re-check a cell whose text changed; the same text again is nearly free
+  fresh = await interleaved(ks, started.map(() => (i: number) => `${i + 1000} + 1`));
+  dsl = await interleaved(ks, started.map((s) => s.peer.dsl));
+  loop = await interleaved(ks, started.map((s) => s.peer.loop), 5);
+} finally {
+  for (const k of ks) await k.shutdown();
+}
+const rows = started.map((s, j) => ({ name: s.peer.name, ready: s.ready, trivial: trivial[j]!, fresh: fresh[j]!, dsl: dsl[j], loop: loop[j] }));
+
+const base = rows.find((r) => r.name === "quantlab");
+const fmt = (x: number | null, unit: string, digits = 1) => (x === null ? "—" : `${x.toFixed(digits)} ${unit}`);
+console.log(`kernel       ready      trivial cell   new trivial cell   DSL cell    let-loop 1e6   (medians of ${RUNS} after ${WARMUP} warm-up; loop: 5)`);
+for (const r of rows) {
+  const ratio = base && r !== base ? `   quantlab/${r.name}: ready ×${(base.ready / r.ready).toFixed(2)}, trivial ×${(base.trivial / r.trivial).toFixed(2)}, new trivial ×${(base.fresh / r.fresh).toFixed(2)}${base.loop && r.loop ? `, let-loop ×${(base.loop / r.loop).toFixed(2)}` : ""}` : "";
+  console.log(`${r.name.padEnd(12)} ${fmt(r.ready / 1000, "s", 2).padEnd(10)} ${fmt(r.trivial, "ms").padEnd(14)} ${fmt(r.fresh, "ms").padEnd(18)} ${fmt(r.dsl, "ms").padEnd(11)} ${fmt(r.loop, "ms").padEnd(14)}${ratio}`);
+}
+if (base) console.log(`targets: ready ≤ 1.00 s (${base.ready <= 1000 ? "met" : "missed"}), trivial ≤ 8 ms (${base.trivial <= 8 ? "met" : "missed"}), DSL ≤ 30 ms (${base.dsl !== null && base.dsl <= 30 ? "met" : "missed"})`);

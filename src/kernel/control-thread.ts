@@ -1,0 +1,122 @@
+/**
+ * The control and heartbeat sockets live on a worker thread, so that they answer while a cell blocks
+ * the main thread: an `interrupt_request` is verified here and turned into SIGINT to this process
+ * (which stops a synchronous loop through `vm` breakOnSigint, or rejects a pending await through the
+ * main thread's SIGINT listener); the heartbeat echoes. Other control requests are forwarded to the
+ * main thread, whose replies come back here to be sent.
+ *
+ * The worker is evaluated from source text (`eval: true`) so it runs the same whether the kernel was
+ * started from dist/ or through tsx; that is why its few lines of framing and HMAC checking repeat
+ * src/kernel/wire.ts rather than import it.
+ */
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+
+const require = createRequire(import.meta.url);
+
+const SOURCE = String.raw`
+const { parentPort, workerData } = require("node:worker_threads");
+const { createHmac, timingSafeEqual } = require("node:crypto");
+const zmq = require(workerData.zeromq);
+const key = Buffer.from(workerData.key, "utf8");
+const DELIM = "<IDS|MSG>";
+const control = new zmq.Router();
+const hb = new zmq.Reply();
+let sending = Promise.resolve();
+function send(frames) { sending = sending.then(() => control.send(frames)).catch((e) => parentPort.postMessage({ type: "log", text: "control send failed: " + e.message })); }
+function sign(parts) {
+  if (key.length === 0) return "";
+  const h = createHmac("sha256", key);
+  for (const p of parts) h.update(p);
+  return h.digest("hex");
+}
+function verify(sig, parts) {
+  if (key.length === 0) return true;
+  const want = Buffer.from(sign(parts), "latin1");
+  const got = Buffer.from(sig, "latin1");
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+async function serveControl() {
+  for await (const frames of control) {
+    const at = frames.findIndex((f) => f.toString() === DELIM);
+    if (at < 0 || frames.length < at + 6) { parentPort.postMessage({ type: "log", text: "dropped a control message without the delimiter" }); continue; }
+    const parts = frames.slice(at + 2, at + 6);
+    let header;
+    try { header = JSON.parse(parts[0].toString()); } catch { header = {}; }
+    if (header.msg_type === "interrupt_request") {
+      if (!verify(frames[at + 1].toString("latin1"), parts)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request whose signature does not verify" }); continue; }
+      process.kill(process.pid, "SIGINT");
+      const reply = [
+        { msg_id: require("node:crypto").randomUUID(), session: workerData.session, username: "kernel", date: new Date().toISOString(), msg_type: "interrupt_reply", version: "5.3" },
+        header, {}, { status: "ok" },
+      ].map((p) => Buffer.from(JSON.stringify(p)));
+      send([...frames.slice(0, at), Buffer.from(DELIM), Buffer.from(sign(reply)), ...reply]);
+      parentPort.postMessage({ type: "interrupted", header });
+      continue;
+    }
+    parentPort.postMessage({ type: "message", frames });
+  }
+}
+async function serveHeartbeat() {
+  for await (const frames of hb) await hb.send(frames);
+}
+parentPort.on("message", async (m) => {
+  if (m.type === "send") send(m.frames.map((f) => Buffer.from(f)));
+  if (m.type === "close") {
+    await sending;
+    control.close();
+    hb.close();
+    parentPort.postMessage({ type: "closed" });
+  }
+});
+(async () => {
+  await control.bind(workerData.control);
+  await hb.bind(workerData.hb);
+  parentPort.postMessage({ type: "ready" });
+  serveControl().catch(() => {});
+  serveHeartbeat().catch(() => {});
+})().catch((e) => parentPort.postMessage({ type: "fatal", text: e.message }));
+`;
+
+export type ControlEvent =
+  | { type: "message"; frames: Uint8Array[] }
+  | { type: "interrupted"; header: Record<string, unknown> }
+  | { type: "log"; text: string };
+
+export interface ControlThread {
+  send(frames: Buffer[]): void;
+  close(): Promise<void>;
+}
+
+export async function startControlThread(
+  opts: { control: string; hb: string; key: string; session: string },
+  onEvent: (e: ControlEvent) => void,
+): Promise<ControlThread> {
+  const worker = new Worker(SOURCE, { eval: true, workerData: { ...opts, zeromq: require.resolve("zeromq") } });
+  worker.unref();
+  await new Promise<void>((resolve, reject) => {
+    worker.on("message", (m: { type: string; text?: string }) => {
+      if (m.type === "ready") resolve();
+      else if (m.type === "fatal") reject(new Error(`control thread: ${m.text}`));
+      else if (m.type !== "closed") onEvent(m as ControlEvent);
+    });
+    worker.once("error", reject);
+  });
+  return {
+    send(frames) {
+      worker.postMessage({ type: "send", frames });
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        worker.on("message", (m: { type: string }) => {
+          if (m.type === "closed") {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        worker.postMessage({ type: "close" });
+      });
+    },
+  };
+}

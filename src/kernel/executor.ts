@@ -1,0 +1,188 @@
+/**
+ * Runs TypeScript cells: tslab's converter type-checks and transpiles each cell against the
+ * declarations of the cells before it (top-level await, names shared across cells, completion and
+ * quick info from the TypeScript language service); this module runs the output and keeps the state.
+ *
+ * Why not tslab's own executor: it prints the last value and errors with console.log/console.error
+ * instead of returning them, and it stores cell variables behind a Proxy whose defineProperty trap runs
+ * on every write, which makes `for (…) total += x` at cell top level 25–50× slower. Here the store is a
+ * plain object and the emitted `Object.defineProperty(exports, …)` calls (named imports, __esModule) go
+ * through `define`, which stores plain values so a later cell can rebind an imported name.
+ *
+ * Interrupts: cells run on the main thread with `vm` `breakOnSigint`, so SIGINT (sent by the client in
+ * signal mode, or by the control thread in message mode) terminates a synchronous runaway loop and the
+ * cell gets an error while everything it defined before stays; a pending `await` is raced against an
+ * interrupt promise that the SIGINT listener rejects.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import vm from "node:vm";
+import type { CompletionInfo, Converter } from "tslab/dist/converter.js";
+import { QuantLabError } from "../errors.js";
+import { cellError, type CellError } from "./traceback.js";
+
+const require = createRequire(import.meta.url);
+
+export interface Preload {
+  /** TypeScript declarations that put the preloaded names in scope (a d.ts text). */
+  decl: string;
+  /** Their values, by name. */
+  values: Record<string, unknown>;
+  /** `import … from "quantlab"` is rewritten to this path (types) and resolved to `module` at run time. */
+  typesPath: string;
+  module: Record<string, unknown>;
+}
+
+export interface RunResult {
+  value: unknown;
+  hasValue: boolean;
+}
+
+export interface IsComplete {
+  status: "complete" | "incomplete" | "invalid";
+  indent?: string;
+}
+
+type TsModule = typeof import("@tslab/typescript-for-tslab");
+
+export class Executor {
+  readonly store: Record<string, unknown> = {};
+  private prevDecl: string;
+  private converter: Converter | null = null;
+  private rejectInterrupt: ((e: Error) => void) | null = null;
+  private readonly requireFn: NodeJS.Require;
+  private readonly preloadNames: Set<string>;
+
+  constructor(private readonly preload: Preload, rootDir: string) {
+    this.prevDecl = preload.decl;
+    Object.assign(this.store, preload.values);
+    this.preloadNames = new Set(Object.keys(preload.values));
+    const base = createRequire(join(rootDir, "__cell__.js"));
+    const wrapped = ((id: string) => (id === preload.typesPath || id === "quantlab" ? preload.module : base(id))) as NodeJS.Require;
+    Object.assign(wrapped, { resolve: base.resolve, cache: base.cache });
+    this.requireFn = wrapped;
+  }
+
+  /** Creates the TypeScript converter (≈1.5 s); the kernel calls it after answering kernel_info. */
+  warmUp(): Converter {
+    if (!this.converter) {
+      const { createConverter } = require("tslab/dist/converter.js") as typeof import("tslab/dist/converter.js");
+      this.converter = createConverter();
+    }
+    return this.converter;
+  }
+
+  /** The names the user defined (not the preloaded ones). */
+  userNames(): string[] {
+    return Object.keys(this.store).filter((k) => !this.preloadNames.has(k) && !/^tsLastExpr\d*$/.test(k));
+  }
+
+  private rewriteImports(src: string): string {
+    return src.replace(/(\bfrom\s*|\bimport\s*\(?\s*)(["'])quantlab\2/g, (_m, lead: string, q: string) => `${lead}${q}${this.preload.typesPath}${q}`);
+  }
+
+  /**
+   * Type-checks and runs `src` as cell `name`. Resolves with the last expression's value; rejects with
+   * a CellError (ename, evalue, traceback pointing at the cell line).
+   */
+  async run(src: string, name: string): Promise<RunResult> {
+    const conv = this.warmUp();
+    const converted = conv.convert(this.prevDecl, this.rewriteImports(src));
+    if (converted.diagnostics.length > 0) {
+      const lines = converted.diagnostics.map((d) => `${name}:${d.start.line + 1}:${d.start.character + 1} - ${d.messageText}`);
+      throw { ename: "TypeScriptError", evalue: converted.diagnostics[0].messageText, traceback: lines } satisfies CellError;
+    }
+    if (!converted.output) {
+      this.prevDecl = converted.declOutput ?? "";
+      return { value: undefined, hasValue: false };
+    }
+    const body = converted.output.replace(/\bObject\.defineProperty\(exports, /g, "__ql_define(exports, ");
+    const wrapped = `(${converted.hasToplevelAwait ? "async " : ""}function (exports, require, __ql_define) {\n${body}\n})`;
+    const interrupted = new Promise<never>((_, reject) => (this.rejectInterrupt = reject));
+    interrupted.catch(() => undefined);
+    try {
+      const fn = vm.runInThisContext(wrapped, { filename: name });
+      // The call itself must run inside runInThisContext for breakOnSigint to cover the cell body.
+      (globalThis as any)[CALL] = () => fn(this.store, this.requireFn, define);
+      const ret = callScript.runInThisContext({ breakOnSigint: true });
+      if (converted.hasToplevelAwait) await Promise.race([ret, interrupted]);
+    } catch (e) {
+      // what the cell declared before it failed or was interrupted stays usable, as in IPython
+      this.prevDecl = converted.declOutput ?? this.prevDecl;
+      throw cellError(e, name, src, body);
+    } finally {
+      this.rejectInterrupt = null;
+    }
+    this.prevDecl = converted.declOutput ?? "";
+    const key = converted.lastExpressionVar;
+    if (!key || !(key in this.store)) return { value: undefined, hasValue: false };
+    const value = this.store[key];
+    delete this.store[key];
+    return { value, hasValue: true };
+  }
+
+  /** Interrupts a pending await (a synchronous loop is stopped by SIGINT through breakOnSigint). */
+  interrupt(): boolean {
+    if (!this.rejectInterrupt) return false;
+    this.rejectInterrupt(new QuantLabError("INTERRUPTED", "the cell was interrupted (KeyboardInterrupt)"));
+    this.rejectInterrupt = null;
+    return true;
+  }
+
+  complete(src: string, pos: number): CompletionInfo {
+    const rewritten = this.rewriteImports(src);
+    const shift = rewritten.length - src.length;
+    const info = this.warmUp().complete(this.prevDecl, rewritten, pos + (pos > rewritten.indexOf(this.preload.typesPath) ? shift : 0));
+    // tslab ranks case-insensitive and substring matches too; Jupyter front ends expect a prefix filter.
+    const typed = src.slice(info.start, pos);
+    return { ...info, candidates: info.candidates.filter((c) => c.startsWith(typed)) };
+  }
+
+  /** Quick info (signature and doc comment) at `pos`, or null. */
+  inspect(src: string, pos: number): { signature: string; doc: string } | null {
+    const conv = this.warmUp();
+    let info = conv.inspect(this.prevDecl, src, pos);
+    if (!info && pos > 0) info = conv.inspect(this.prevDecl, src, pos - 1);
+    if (!info) return null;
+    const text = (parts?: { text: string }[]) => (parts ?? []).map((p) => p.text).join("");
+    const tags = (info.tags ?? []).map((t) => `@${t.name} ${text(t.text)}`.trim());
+    return { signature: text(info.displayParts), doc: [text(info.documentation), ...tags].filter(Boolean).join("\n") };
+  }
+
+  close(): void {
+    this.converter?.close();
+  }
+}
+
+const CALL = Symbol.for("quantlab.kernel.call");
+const callScript = new vm.Script("globalThis[Symbol.for('quantlab.kernel.call')]()", { filename: "quantlab-kernel" });
+
+function define(target: Record<string, unknown>, prop: string, attrs: PropertyDescriptor): unknown {
+  if (prop !== "__esModule") target[prop] = attrs.get ? attrs.get() : attrs.value;
+  return target;
+}
+
+let ts: TsModule | null = null;
+
+/** complete / incomplete (with the indent for the next line) / invalid, from the TypeScript parser. */
+export function isComplete(code: string): IsComplete {
+  ts ??= require("@tslab/typescript-for-tslab") as TsModule;
+  const sf = ts.createSourceFile("cell.ts", code, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const diags: { start: number; length: number; messageText: string | { messageText: string } }[] = (sf as any).parseDiagnostics ?? [];
+  if (diags.length === 0) return { status: "complete" };
+  const end = code.length;
+  const atEnd = diags.some((d) => d.start >= end && String(typeof d.messageText === "string" ? d.messageText : d.messageText.messageText).endsWith("expected."));
+  const unterminated = diags.some((d) => /Unterminated (template|regular expression)|'\*\/' expected/.test(String(d.messageText)) && d.start + d.length >= end - 1);
+  if ((atEnd || unterminated) && !/\n\s*\n\s*$/.test(code)) return { status: "incomplete", indent: nextIndent(code) };
+  return { status: "invalid" };
+}
+
+function nextIndent(code: string): string {
+  const line = /[^\n]*$/.exec(code)![0];
+  const current = /^\s*/.exec(line)![0];
+  return /[{([]\s*$/.test(line) ? current + "  " : current;
+}
+
+export function rootOfPackage(): string {
+  return join(dirname(require.resolve("tslab/package.json")), "..", "..");
+}

@@ -1,0 +1,468 @@
+/**
+ * The QuantLab Jupyter kernel: shell, iopub and stdin on the main thread (control and heartbeat on
+ * the control thread), one table from message type to handler, `status: busy`/`idle` around every
+ * request. kernel_info is answered before the TypeScript converter and the DSL load, which happens
+ * right after, so a front end sees the kernel ready in well under a second.
+ */
+import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
+import { Publisher, Router } from "zeromq";
+import { QuantLabError } from "../errors.js";
+import { CommRegistry, COMMS_KEY } from "./comms.js";
+import { startControlThread, type ControlThread } from "./control-thread.js";
+import { html, md, plainText, svg, toMimeBundle } from "./display.js";
+import { Executor, isComplete } from "./executor.js";
+import { History, type HistoryRequest } from "./history.js";
+import { isMagic, MAGICS, parseMagic, runMagic } from "./magics.js";
+import { loadPreload, type LoadedPreload } from "./preload.js";
+import { cellError, isCellError, type CellError } from "./traceback.js";
+import { address, decode, encode, newHeader, PROTOCOL_VERSION, readConnectionFile, SendQueue, Signer, type ConnectionInfo, type Header, type Message } from "./wire.js";
+
+const require = createRequire(import.meta.url);
+const VERSION = (require("../../package.json") as { version: string }).version;
+const TS_VERSION = (require("@tslab/typescript-for-tslab/package.json") as { version: string }).version;
+
+type Channel = "shell" | "control";
+type Reply = Record<string, unknown> | null;
+
+const originalStderrWrite = process.stderr.write.bind(process.stderr);
+function log(text: string): void {
+  originalStderrWrite(`[quantlab kernel] ${text}\n`);
+}
+
+export class Kernel {
+  private readonly signer: Signer;
+  private readonly session = randomUUID();
+  private readonly shell = new Router();
+  private readonly iopub = new Publisher();
+  private readonly stdin = new Router();
+  private readonly shellOut: SendQueue;
+  private readonly iopubOut: SendQueue;
+  private readonly stdinOut: SendQueue;
+  private control: ControlThread | null = null;
+  private readonly queue: Message[] = [];
+  private wake: (() => void) | null = null;
+  private executionCount = 0;
+  private readonly history = new History();
+  private executor: Executor | null = null;
+  private preload: LoadedPreload | null = null;
+  private ready: Promise<void> | null = null;
+  private warmTimer: NodeJS.Timeout | undefined;
+  private parent: Message | null = null;
+  private readonly streams = { stdout: "", stderr: "" };
+  private flushScheduled = false;
+  private readonly pendingInput = new Map<string, { resolve(v: string): void }>();
+  private readonly comms: CommRegistry;
+  private closing = false;
+  private readonly handlers: Record<string, (msg: Message, channel: Channel) => Promise<Reply>>;
+
+  constructor(private readonly info: ConnectionInfo) {
+    this.signer = new Signer(info.key);
+    const onErr = (e: unknown) => log(`send failed: ${(e as Error).message}`);
+    this.shellOut = new SendQueue(this.shell, onErr);
+    this.iopubOut = new SendQueue(this.iopub, onErr);
+    this.stdinOut = new SendQueue(this.stdin, onErr);
+    this.comms = new CommRegistry((type, content) => this.publish(type, content));
+    this.handlers = {
+      kernel_info_request: async () => this.kernelInfo(),
+      execute_request: (m) => this.execute(m),
+      complete_request: (m) => this.complete(m),
+      inspect_request: (m) => this.inspect(m),
+      is_complete_request: async (m) => this.isComplete(m),
+      history_request: async (m) => ({ status: "ok", history: this.history.query(m.content as HistoryRequest) }),
+      comm_info_request: async (m) => ({ status: "ok", comms: this.comms.info(m.content.target_name) }),
+      comm_open: async (m) => (this.comms.handleOpen(m.content as never), null),
+      comm_msg: async (m) => (this.comms.handleMsg(m.content as never), null),
+      comm_close: async (m) => (this.comms.handleClose(m.content as never), null),
+      shutdown_request: async (m) => ({ status: "ok", restart: !!m.content.restart }),
+      interrupt_request: async () => (this.interrupt(), { status: "ok" }),
+    };
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([
+      this.shell.bind(address(this.info, "shell")),
+      this.iopub.bind(address(this.info, "iopub")),
+      this.stdin.bind(address(this.info, "stdin")),
+    ]);
+    this.control = await startControlThread(
+      { control: address(this.info, "control"), hb: address(this.info, "hb"), key: this.info.key, session: this.session },
+      (e) => {
+        if (e.type === "log") log(e.text);
+        else if (e.type === "interrupted") this.wrapStatus(e.header as unknown as Header);
+        else this.receive(e.frames.map((f) => Buffer.from(f)), "control");
+      },
+    );
+    this.captureStreams();
+    process.on("SIGINT", () => this.interrupt());
+    process.on("SIGTERM", () => void this.shutdown());
+    // a cell's timer or forgotten promise that throws later must not kill the kernel: report it on
+    // stderr of the latest cell instead (Node would exit on either by default)
+    process.on("uncaughtException", (e) => process.stderr.write(`Uncaught ${(e as Error)?.stack ?? String(e)}\n`));
+    process.on("unhandledRejection", (e) => process.stderr.write(`Unhandled promise rejection: ${(e as Error)?.stack ?? String(e)}\n`));
+    (globalThis as Record<symbol, unknown>)[COMMS_KEY] = this.comms;
+    void this.readShell();
+    void this.readStdin();
+    void this.processQueue();
+  }
+
+  /** Loads the converter and the DSL once; every cell, completion and inspection waits on it. */
+  private warm(): Promise<void> {
+    this.ready ??= (async () => {
+      const helpers = {
+        display: (obj: unknown, opts?: { raw?: boolean; update?: boolean; display_id?: string }) => this.display(obj, opts),
+        html,
+        md,
+        svg,
+        clearOutput: (wait = false) => this.publishOut("clear_output", { wait }),
+        input: (prompt = "", opts?: { password?: boolean }) => this.input(prompt, !!opts?.password),
+      };
+      this.preload = await loadPreload(helpers);
+      if (this.preload.error) log(this.preload.error);
+      this.executor = new Executor(this.preload, process.cwd());
+      this.executor.warmUp();
+    })();
+    return this.ready;
+  }
+
+  // ---------------------------------------------------------------- wire
+
+  private async readShell(): Promise<void> {
+    for await (const frames of this.shell) this.receive(frames, "shell");
+  }
+
+  private async readStdin(): Promise<void> {
+    for await (const frames of this.stdin) {
+      let msg: Message;
+      try {
+        msg = decode(this.signer, frames);
+      } catch (e) {
+        log(`dropped a message on stdin: ${(e as Error).message}`);
+        continue;
+      }
+      if (msg.header.msg_type !== "input_reply") continue;
+      const waiting = this.pendingInput.get(String(msg.parent_header.msg_id));
+      this.pendingInput.delete(String(msg.parent_header.msg_id));
+      waiting?.resolve(String(msg.content.value ?? ""));
+    }
+  }
+
+  private receive(frames: Buffer[], channel: Channel): void {
+    let msg: Message;
+    try {
+      msg = decode(this.signer, frames);
+    } catch (e) {
+      log(`dropped a message on ${channel}: ${(e as Error).message}`);
+      return;
+    }
+    if (channel === "control") {
+      void this.dispatch(msg, channel);
+      return;
+    }
+    this.queue.push(msg);
+    this.wake?.();
+  }
+
+  private async processQueue(): Promise<void> {
+    for (;;) {
+      const msg = this.queue.shift();
+      if (!msg) {
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = null;
+        continue;
+      }
+      await this.dispatch(msg, "shell");
+    }
+  }
+
+  private async dispatch(msg: Message, channel: Channel): Promise<void> {
+    const type = msg.header.msg_type;
+    const handler = this.handlers[type];
+    // outputs a comm handler publishes belong to the comm message that triggered them
+    if (channel === "shell") this.parent = msg;
+    this.publish("status", { execution_state: "busy" }, msg.header);
+    try {
+      if (!handler) log(`unknown message type ${type} on ${channel}`);
+      const content = handler ? await handler(msg, channel) : null;
+      this.flushStreams();
+      if (content) this.reply(msg, channel, type.replace(/_request$/, "_reply"), content);
+    } catch (e) {
+      log(`handler for ${type} failed: ${(e as Error).stack}`);
+      if (type.endsWith("_request")) this.reply(msg, channel, type.replace(/_request$/, "_reply"), { status: "error", ename: "KernelError", evalue: (e as Error).message, traceback: [] });
+    }
+    this.publish("status", { execution_state: "idle" }, msg.header);
+    if (type === "shutdown_request") await this.shutdown();
+  }
+
+  private wrapStatus(parent: Header): void {
+    this.publish("status", { execution_state: "busy" }, parent);
+    this.publish("status", { execution_state: "idle" }, parent);
+  }
+
+  private reply(req: Message, channel: Channel, type: string, content: Record<string, unknown>): void {
+    const frames = encode(this.signer, {
+      identities: req.identities,
+      header: newHeader(type, this.session, "kernel"),
+      parent_header: req.header,
+      metadata: {},
+      content,
+    });
+    if (channel === "shell") void this.shellOut.send(frames);
+    else this.control?.send(frames);
+  }
+
+  private publish(type: string, content: Record<string, unknown>, parent: Partial<Header> = this.parent?.header ?? {}): void {
+    if (type !== "stream") this.flushStreams();
+    const frames = encode(this.signer, {
+      identities: [Buffer.from(`kernel.${this.session}.${type}`)],
+      header: newHeader(type, this.session, "kernel"),
+      parent_header: parent,
+      metadata: {},
+      content,
+    });
+    void this.iopubOut.send(frames);
+  }
+
+  /** Output of the running cell; a silent execution publishes nothing. */
+  private publishOut(type: string, content: Record<string, unknown>): void {
+    if (this.parent?.content.silent) return;
+    this.publish(type, content);
+  }
+
+  private captureStreams(): void {
+    for (const name of ["stdout", "stderr"] as const) {
+      const stream = process[name];
+      stream.write = ((chunk: unknown, enc?: unknown, cb?: unknown) => {
+        this.streams[name] += typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString(typeof enc === "string" ? (enc as BufferEncoding) : "utf8");
+        if (this.streams[name].length > 1 << 16) this.flushStreams();
+        else if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => this.flushStreams());
+        }
+        const done = typeof enc === "function" ? enc : cb;
+        if (typeof done === "function") queueMicrotask(() => (done as () => void)());
+        return true;
+      }) as typeof stream.write;
+    }
+  }
+
+  private flushStreams(): void {
+    this.flushScheduled = false;
+    for (const name of ["stdout", "stderr"] as const) {
+      const text = this.streams[name];
+      if (!text) continue;
+      this.streams[name] = "";
+      if (!this.parent?.content.silent) this.publish("stream", { name, text });
+    }
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  private kernelInfo(): Record<string, unknown> {
+    // The converter and the DSL load synchronously for ~2 s. Clients repeat kernel_info until their
+    // iopub subscription sees its status, so warming up right away would stall that handshake; warm
+    // up once kernel_info requests pause (any other request warms up at once).
+    clearTimeout(this.warmTimer);
+    this.warmTimer = setTimeout(() => void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`)), 400);
+    return {
+      status: "ok",
+      protocol_version: PROTOCOL_VERSION,
+      implementation: "quantlab",
+      implementation_version: VERSION,
+      language_info: {
+        name: "typescript",
+        version: TS_VERSION,
+        mimetype: "text/typescript",
+        file_extension: ".ts",
+        pygments_lexer: "typescript",
+        codemirror_mode: { name: "javascript", typescript: true },
+      },
+      banner: `QuantLab ${VERSION}: TypeScript ${TS_VERSION} on Node ${process.version}, the quantization DSL preloaded (%help)`,
+      help_links: [
+        { text: "QuantLab vocabulary", url: "https://github.com/quantlab/quantlab#readme" },
+        { text: "TypeScript handbook", url: "https://www.typescriptlang.org/docs/handbook/intro.html" },
+      ],
+      debugger: false,
+    };
+  }
+
+  private async execute(msg: Message): Promise<Reply> {
+    const c = msg.content as { code: string; silent?: boolean; store_history?: boolean; user_expressions?: Record<string, string>; allow_stdin?: boolean; stop_on_error?: boolean };
+    const code = String(c.code ?? "");
+    const silent = !!c.silent;
+    const store = !silent && c.store_history !== false;
+    if (store) this.executionCount++;
+    const count = this.executionCount;
+    this.parent = msg;
+    if (!silent) this.publish("execute_input", { code, execution_count: count });
+    if (store) this.history.add(count, code);
+    const cell = `cell[${count}]`;
+    const payload: Record<string, unknown>[] = [];
+    try {
+      if (this.preload?.error && count === 1) process.stderr.write(this.preload.error + "\n");
+      const result = await this.runCell(code, cell, payload);
+      if (result.hasValue && result.value !== undefined && !silent) {
+        const data = toMimeBundle(result.value);
+        this.publish("execute_result", { execution_count: count, data, metadata: {} });
+        if (store) this.history.setOutput(count, data["text/plain"]);
+      }
+      const userExpressions = await this.userExpressions(c.user_expressions ?? {});
+      return { status: "ok", execution_count: count, payload, user_expressions: userExpressions };
+    } catch (e) {
+      const err = isCellError(e) ? e : cellError(e, cell, code, "");
+      if (!silent) this.publish("error", { ename: err.ename, evalue: err.evalue, traceback: err.traceback });
+      if (c.stop_on_error !== false) await this.abortQueued(msg);
+      return { status: "error", execution_count: count, ename: err.ename, evalue: err.evalue, traceback: err.traceback, user_expressions: {}, payload: [] };
+    }
+  }
+
+  private async runCell(code: string, cell: string, payload: Record<string, unknown>[]): Promise<{ value: unknown; hasValue: boolean }> {
+    await this.warm();
+    const exec = this.executor!;
+    const pager = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\??\s*$/.exec(code);
+    if (pager) {
+      const info = exec.inspect(pager[1], pager[1].length);
+      const text = info ? [info.signature, info.doc].filter(Boolean).join("\n\n") : `${pager[1]}: no such name (run %who for yours, %help for the DSL)`;
+      payload.push({ source: "page", data: { "text/plain": text }, start: 0 });
+      return { value: undefined, hasValue: false };
+    }
+    const magic = parseMagic(code);
+    if (magic) {
+      return runMagic(magic, {
+        dsl: this.preload!.module,
+        print: (t) => process.stdout.write(t),
+        display: (v) => this.display(v),
+        userNames: () => exec.userNames(),
+        preloadNames: () => this.preload!.names,
+        run: (src) => exec.run(src, cell),
+      });
+    }
+    return exec.run(code, cell);
+  }
+
+  private async userExpressions(exprs: Record<string, string>): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const [name, expr] of Object.entries(exprs)) {
+      try {
+        const r = await this.executor!.run(`(${expr})`, `user_expressions[${name}]`);
+        out[name] = { status: "ok", data: toMimeBundle(r.value), metadata: {} };
+      } catch (e) {
+        const err: CellError = isCellError(e) ? e : cellError(e, name, expr, "");
+        out[name] = { status: "error", ...err };
+      }
+    }
+    return out;
+  }
+
+  /**
+   * stop_on_error: execute requests already waiting when a cell fails get an error reply without
+   * running (status "error", not "abort", which several front ends show as a hang). A short pause
+   * first lets requests that arrived during a blocking cell reach the queue.
+   */
+  private async abortQueued(failed: Message): Promise<void> {
+    await new Promise((r) => setTimeout(r, 5));
+    const rest: Message[] = [];
+    for (const m of this.queue.splice(0)) {
+      if (m.header.msg_type !== "execute_request") {
+        rest.push(m);
+        continue;
+      }
+      this.publish("status", { execution_state: "busy" }, m.header);
+      const evalue = `not run: an earlier cell failed (${String(failed.header.msg_id).slice(0, 8)})`;
+      this.reply(m, "shell", "execute_reply", { status: "error", execution_count: this.executionCount, ename: "ExecutionAborted", evalue, traceback: [evalue], user_expressions: {}, payload: [] });
+      this.publish("status", { execution_state: "idle" }, m.header);
+    }
+    this.queue.unshift(...rest);
+  }
+
+  private async complete(msg: Message): Promise<Reply> {
+    const code = String(msg.content.code ?? "");
+    const pos = toUtf16(code, Number(msg.content.cursor_pos ?? code.length));
+    const magic = /^(\s*%%?)([A-Za-z]*)$/.exec(code.slice(0, pos));
+    if (magic) {
+      const matches = Object.keys(MAGICS).filter((k) => k.startsWith(magic[2])).map((k) => magic[1].trim() + k);
+      return { status: "ok", matches, cursor_start: toCodePoints(code, magic[1].length - magic[1].trim().length), cursor_end: toCodePoints(code, pos), metadata: {} };
+    }
+    await this.warm();
+    const info = this.executor!.complete(code, pos);
+    return { status: "ok", matches: info.candidates, cursor_start: toCodePoints(code, info.start), cursor_end: toCodePoints(code, Math.max(info.end, pos)), metadata: {} };
+  }
+
+  private async inspect(msg: Message): Promise<Reply> {
+    const code = String(msg.content.code ?? "");
+    const pos = toUtf16(code, Number(msg.content.cursor_pos ?? code.length));
+    await this.warm();
+    const info = this.executor!.inspect(code, pos);
+    if (!info) return { status: "ok", found: false, data: {}, metadata: {} };
+    const text = [info.signature, info.doc].filter(Boolean).join("\n\n");
+    const markdown = "```typescript\n" + info.signature + "\n```" + (info.doc ? "\n\n" + info.doc : "");
+    return { status: "ok", found: true, data: { "text/plain": text, "text/markdown": markdown }, metadata: {} };
+  }
+
+  private isComplete(msg: Message): Record<string, unknown> {
+    const code = String(msg.content.code ?? "");
+    const m = parseMagic(code);
+    if (m && isMagic(m.name) && m.name !== "time") return { status: "complete" };
+    return { ...isComplete(m?.name === "time" ? [m.arg, m.rest].join("\n") : code) };
+  }
+
+  // ---------------------------------------------------------------- helpers seen by cells
+
+  private display(obj: unknown, opts: { raw?: boolean; update?: boolean; display_id?: string } = {}): void {
+    if (opts.update && !opts.display_id) throw new QuantLabError("BAD_ARGUMENT", "display(obj, { update: true }) needs the display_id of the output to update");
+    const data = opts.raw ? ({ "text/plain": plainText(obj), ...(obj as object) } as Record<string, unknown>) : toMimeBundle(obj);
+    const transient = opts.display_id ? { display_id: String(opts.display_id) } : {};
+    this.publishOut(opts.update ? "update_display_data" : "display_data", { data, metadata: {}, transient });
+  }
+
+  private input(prompt: string, password: boolean): Promise<string> {
+    const parent = this.parent;
+    if (!parent || !parent.content.allow_stdin) {
+      return Promise.reject(new QuantLabError("UNSUPPORTED", "input(): this front end does not accept input (allow_stdin is false); pass the value in the cell instead"));
+    }
+    this.flushStreams();
+    const header = newHeader("input_request", this.session, "kernel");
+    const frames = encode(this.signer, { identities: parent.identities, header, parent_header: parent.header, metadata: {}, content: { prompt, password } });
+    return new Promise<string>((resolve) => {
+      this.pendingInput.set(header.msg_id, { resolve });
+      void this.stdinOut.send(frames);
+    });
+  }
+
+  private interrupt(): void {
+    // a synchronous loop never gets here: breakOnSigint ends it; this stops a pending await
+    this.executor?.interrupt();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.flushStreams();
+    await this.control?.close();
+    await new Promise((r) => setTimeout(r, 20));
+    this.executor?.close();
+    for (const s of [this.shell, this.iopub, this.stdin]) s.close();
+    process.exit(0);
+  }
+}
+
+/** Jupyter counts cursor positions in code points, JavaScript strings in UTF-16 units. */
+function toUtf16(s: string, codePoints: number): number {
+  let units = 0;
+  let n = 0;
+  for (const ch of s) {
+    if (n++ >= codePoints) break;
+    units += ch.length;
+  }
+  return units;
+}
+
+function toCodePoints(s: string, units: number): number {
+  return Array.from(s.slice(0, units)).length;
+}
+
+export async function startKernel(connectionFile: string): Promise<Kernel> {
+  const kernel = new Kernel(readConnectionFile(connectionFile));
+  await kernel.start();
+  return kernel;
+}

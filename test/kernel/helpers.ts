@@ -1,0 +1,36 @@
+/**
+ * Test helpers for the kernel: run it from dist/ when the build has it (fast start-up), else from the
+ * TypeScript sources through tsx (QUANTLAB_FROM_SOURCE=1), so the tests work both ways.
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { KernelClient } from "../../src/runner/client.js";
+
+export const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
+
+/** dist/ is used only when it is at least as new as every kernel source (a stale build would mislead). */
+function distIsCurrent(): boolean {
+  const built = join(ROOT, "dist", "kernel", "kernel.js");
+  if (!existsSync(built) || !existsSync(join(ROOT, "dist", "cli", "commands", "kernel.js"))) return false;
+  const t = statSync(built).mtimeMs;
+  const dir = join(ROOT, "src", "kernel");
+  return readdirSync(dir).every((f) => statSync(join(dir, f)).mtimeMs <= t);
+}
+
+export function kernelEnv(): NodeJS.ProcessEnv {
+  const compiled = distIsCurrent();
+  const env = { ...process.env };
+  if (compiled && !process.env.QUANTLAB_FROM_SOURCE) delete env.QUANTLAB_FROM_SOURCE;
+  else env.QUANTLAB_FROM_SOURCE = "1";
+  return env;
+}
+
+export function startKernel(): Promise<KernelClient> {
+  return KernelClient.start({ env: kernelEnv(), stderr: process.env.QUANTLAB_KERNEL_LOG ? "inherit" : "ignore" });
+}
+
+/** The iopub messages of one result, as [msg_type, content] pairs. */
+export function outputsOf(r: { outputs: { header: { msg_type: string }; content: Record<string, any> }[] }): [string, Record<string, any>][] {
+  return r.outputs.map((m) => [m.header.msg_type, m.content]);
+}
