@@ -87,7 +87,7 @@ export class Executor {
    */
   async run(src: string, name: string): Promise<RunResult> {
     const conv = this.warmUp();
-    const converted = conv.convert(this.prevDecl, this.rewriteImports(src));
+    const converted = conv.convert(this.prevDecl, expandShorthands(this.rewriteImports(src)));
     if (converted.diagnostics.length > 0) {
       const lines = converted.diagnostics.map((d) => `${name}:${d.start.line + 1}:${d.start.character + 1} - ${d.messageText}`);
       throw { ename: "TypeScriptError", evalue: converted.diagnostics[0].messageText, traceback: lines } satisfies CellError;
@@ -185,4 +185,25 @@ function nextIndent(code: string): string {
 
 export function rootOfPackage(): string {
   return join(dirname(require.resolve("tslab/package.json")), "..", "..");
+}
+
+/**
+ * `{ row }` → `{ row: row }`. tslab's converter rewrites a reference to an earlier cell's variable as
+ * `exports.row`, but it resolves a shorthand property to the property, not the variable, so `{ row }`
+ * would throw "row is not defined". Writing the property out makes the reference an ordinary identifier.
+ * Only characters are inserted inside a line, so line numbers (and tracebacks) are unchanged.
+ */
+export function expandShorthands(src: string): string {
+  if (!src.includes("{")) return src;
+  const ts = require("@tslab/typescript-for-tslab") as TsModule;
+  const sf = ts.createSourceFile("cell.ts", src, ts.ScriptTarget.Latest, true);
+  const inserts: [number, string][] = [];
+  const visit = (node: import("@tslab/typescript-for-tslab").Node): void => {
+    if (ts.isShorthandPropertyAssignment(node)) inserts.push([node.name.end, `: ${node.name.text}`]);
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  let out = src;
+  for (const [pos, text] of inserts.sort((a, b) => b[0] - a[0])) out = out.slice(0, pos) + text + out.slice(pos);
+  return out;
 }
