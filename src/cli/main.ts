@@ -12,6 +12,16 @@ export interface Command {
 
 // Each issue's commands add their line here.
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  start: () => import("./commands/start.js"),
+  ruler: () => import("./commands/ruler.js"),
+  memory: () => import("./commands/memory.js"),
+  kv: () => import("./commands/kv.js"),
+  rtn: () => import("./commands/rtn.js"),
+  gptq: () => import("./commands/gptq.js"), awq: () => import("./commands/awq.js"),
+  kernel: () => import("./commands/kernel.js"),
+  run: () => import("./commands/run.js"),
+  gguf: () => import("./commands/gguf.js"),
+  eval: () => import("./commands/eval.js"), "quantize-model": () => import("./commands/quantize-model.js"),
 };
 
 async function help(): Promise<number> {

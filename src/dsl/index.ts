@@ -5,5 +5,12 @@
 export { QuantLabError } from "../errors.js";
 export * from "./numerics.js";
 export { help } from "./help.js";
+export { check } from "./exercise.js";
+export type { Answer, Exercise, CheckResult } from "./exercise.js";
+export * from "./data.js";
+export * from "./layer.js";
 export * from "./gguf.js";
+export * from "./files.js";
 export * from "./models.js";
+export * from "./charts.js";
+export * from "./algorithms.js";

@@ -53,3 +53,51 @@ export function bitsPerWeight(t: GgufType): number {
 export function rowBytes(t: GgufType, n: number): number {
   return (n / t.blockSize) * t.typeSize;
 }
+
+/**
+ * Every ggml tensor type a GGUF file may hold, with its block layout: the reader needs sizes for types
+ * QuantLab cannot decode (IQ*, TQ*, integers…) to validate offsets and to inspect such files. Ids whose
+ * types ggml removed (4, 5, 31–33, 36–38) are absent, so a file naming them is rejected as corrupt.
+ */
+export interface GgmlType {
+  name: string;
+  id: number;
+  blockSize: number;
+  typeSize: number;
+}
+
+const G = (name: string, id: number, blockSize: number, typeSize: number): GgmlType => ({ name, id, blockSize, typeSize });
+
+export const GGML_TYPES: readonly GgmlType[] = [
+  ...GGUF_TYPES,
+  G("Q8_1", 9, 32, 36),
+  G("Q8_K", 15, 256, 292),
+  G("IQ2_XXS", 16, 256, 66),
+  G("IQ2_XS", 17, 256, 74),
+  G("IQ3_XXS", 18, 256, 98),
+  G("IQ1_S", 19, 256, 50),
+  G("IQ4_NL", 20, 32, 18),
+  G("IQ3_S", 21, 256, 110),
+  G("IQ2_S", 22, 256, 82),
+  G("IQ4_XS", 23, 256, 136),
+  G("I8", 24, 1, 1),
+  G("I16", 25, 1, 2),
+  G("I32", 26, 1, 4),
+  G("I64", 27, 1, 8),
+  G("F64", 28, 1, 8),
+  G("IQ1_M", 29, 256, 56),
+  G("TQ1_0", 34, 256, 54),
+  G("TQ2_0", 35, 256, 66),
+  G("MXFP4", 39, 32, 17),
+].sort((a, b) => a.id - b.id);
+
+const GGML_BY_ID = new Map(GGML_TYPES.map((t) => [t.id, t]));
+const GGML_BY_NAME = new Map(GGML_TYPES.map((t) => [t.name, t]));
+
+export function ggmlTypeById(id: number): GgmlType | undefined {
+  return GGML_BY_ID.get(id);
+}
+
+export function ggmlType(name: string): GgmlType | undefined {
+  return GGML_BY_NAME.get(name.toUpperCase());
+}

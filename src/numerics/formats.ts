@@ -83,7 +83,9 @@ function miniFloat(name: FloatFormatName, spec: MiniFloatSpec, description: stri
     const sign = x < 0 || Object.is(x, -0) ? signBit : 0;
     const a = Math.abs(x);
     if (a > max) {
-      const beyond = a >= overflowAt || a === Infinity;
+      // the midpoint itself is a tie: it stays at max when max's code is even (E4M3: 464 → 448, as torch and
+      // ml_dtypes do) and overflows when it is odd (E5M2: 61440 → Inf, like FP16's 65520)
+      const beyond = a > overflowAt || (a === overflowAt && (maxCode & 1) === 1);
       if (overflow === "saturate" || !beyond) return sign | maxCode;
       if (infCode >= 0) return sign | infCode;
       if (nanCode >= 0) return sign | nanCode;

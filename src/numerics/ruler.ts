@@ -27,6 +27,7 @@ import type { Matrix } from "./matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "./metrics.js";
 import { fmt, keyValueBundle, tableBundle, withDisplay, type Bundle } from "./present.js";
 import { roundHalfEven, type RoundingRule } from "./round.js";
+import { rtnFast } from "./rtn.js";
 
 export type Scheme = "asymmetric" | "symmetric";
 export type Convention = "course" | "zero-point" | "gptq" | "awq";
@@ -223,7 +224,7 @@ export function paramsFromRange(rs: ResolvedSpec, min: number, max: number): Gro
       hi = 1;
     }
     const scale = Math.fround((hi - lo) / qmax);
-    const zero = scheme === "symmetric" ? (qmax + 1) / 2 : roundHalfEven(-lo / scale);
+    const zero = scheme === "symmetric" ? (qmax + 1) / 2 : roundHalfEven(-lo / scale) + 0; // + 0 turns −0 into 0
     return { scale, zero, min, max };
   }
   if (convention === "awq") {
@@ -232,7 +233,7 @@ export function paramsFromRange(rs: ResolvedSpec, min: number, max: number): Gro
       return { scale: Math.fround(amax / rs.qmax), zero: 0, min, max };
     }
     const scale = Math.fround(Math.max(max - min, 1e-5) / qmax);
-    const zero = Math.min(Math.max(-roundHalfEven(min / scale), 0), qmax);
+    const zero = Math.min(Math.max(-roundHalfEven(min / scale) + 0, 0), qmax);
     return { scale, zero, min, max };
   }
   if (scheme === "symmetric") {
@@ -326,8 +327,11 @@ export function quantize(W: Matrix | ArrayLike<number>, spec: QuantSpec = {}): Q
   const t0 = performance.now();
   const m = asMatrix(W);
   const rs = resolveSpec(spec);
+  if (m.data.length === 0) assertFinite(m.data, "the weights"); // names the empty input before shapes do
+  const layout = groupLayout(m.rows, m.cols, rs.granularity, rs.pad); // also checks the group size
+  const fast = rtnFast(m, rs, t0); // tight loops for built-in integer grids by row (rtn.ts)
+  if (fast) return withDisplay(fast, () => quantizedBundle(fast));
   assertFinite(m.data, "the weights");
-  const layout = groupLayout(m.rows, m.cols, rs.granularity, rs.pad);
   const { data } = m;
   const n = data.length;
   const codes = new Int16Array(n);
@@ -339,13 +343,33 @@ export function quantize(W: Matrix | ArrayLike<number>, spec: QuantSpec = {}): Q
   const { qmin, qmax } = rs;
   const courseForm = !rs.grid && rs.convention === "course" && rs.scheme === "asymmetric" && !rs.zeroPoint;
   let bound = 0;
+  let se = 0;
+  let ss = 0;
+  let maxErr = 0;
   for (let g = 0; g < layout.count; g++) {
-    const p = fitGroup(rs, data, runs, runStart[g]!, runStart[g + 1]!);
+    const r0 = runStart[g]!;
+    const r1 = runStart[g + 1]!;
+    let p: GroupParams;
+    if (rs.builtin && r1 - r0 === 1) {
+      // one contiguous run (tensor, channel, group): min/max inline, no generic walk
+      const off = runs[2 * r0]!;
+      const end = off + runs[2 * r0 + 1]!;
+      let lo = data[off]!;
+      let hi = lo;
+      for (let i = off + 1; i < end; i++) {
+        const v = data[i]!;
+        if (v < lo) lo = v;
+        else if (v > hi) hi = v;
+      }
+      p = paramsFromRange(rs, lo, hi);
+    } else {
+      p = fitGroup(rs, data, runs, r0, r1);
+    }
     scales[g] = p.scale;
     zeros[g] = p.zero;
     mins[g] = p.min;
     if (!rs.grid) bound = Math.max(bound, p.scale / 2);
-    for (let r = runStart[g]!; r < runStart[g + 1]!; r++) {
+    for (let r = r0; r < r1; r++) {
       const off = runs[2 * r]!;
       const end = off + runs[2 * r + 1]!;
       if (rs.grid || !rs.builtin) {
@@ -354,37 +378,41 @@ export function quantize(W: Matrix | ArrayLike<number>, spec: QuantSpec = {}): Q
           codes[i] = q;
           deq[i] = decode(rs, q, p);
         }
-      } else if (courseForm) {
-        const { min, scale } = p;
-        for (let i = off; i < end; i++) {
-          const v = (data[i]! - min) / scale;
-          let q = Math.round(v);
-          if (q - v === 0.5 && (q & 1) !== 0) q--;
-          q = q < qmin ? qmin : q > qmax ? qmax : q;
-          codes[i] = q;
-          deq[i] = min + q * scale;
-        }
       } else {
-        // the hot loop of RTN: a division (not a reciprocal multiply) keeps codes bit-for-bit with torch
-        const { zero, scale } = p;
+        // the hot loop of RTN, with the error sums fused in (one pass over the weights).
+        // Course form: q = round((x − min)/s), x̂ = min + q·s; zero-point forms: q = round(x/s) + z, x̂ = (q − z)·s.
+        // A division (not a reciprocal multiply) keeps codes bit-for-bit with torch and numpy.
+        const scale = p.scale;
+        const shift = courseForm ? p.min : 0;
+        const zero = courseForm ? 0 : p.zero;
         for (let i = off; i < end; i++) {
-          const v = data[i]! / scale;
+          const x = data[i]!;
+          const v = (x - shift) / scale;
           let q = Math.round(v);
           if (q - v === 0.5 && (q & 1) !== 0) q--;
           q += zero;
           q = q < qmin ? qmin : q > qmax ? qmax : q;
           codes[i] = q;
-          deq[i] = (q - zero) * scale;
+          const y = Math.fround(shift + (q - zero) * scale);
+          deq[i] = y;
+          const d = x - y;
+          se += d * d;
+          ss += x * x;
+          const ad = Math.abs(d); // branch-free: a sign test mispredicts half the time
+          if (ad > maxErr) maxErr = ad;
         }
       }
     }
   }
   const groupLength = Math.min(layout.size, n);
-  const report = errorReport(data, deq, {
-    bitsPerWeight: bitsPerWeight(rs, groupLength),
-    bound: rs.grid ? NaN : bound,
-    seconds: (performance.now() - t0) / 1000,
-  });
+  const extra = { bitsPerWeight: bitsPerWeight(rs, groupLength), bound: rs.grid ? NaN : bound, seconds: 0 };
+  const report = rs.grid || !rs.builtin
+    ? errorReport(data, deq, extra)
+    : {
+      mse: se / n, maxError: maxErr, sqnrDb: se === 0 ? Infinity : 10 * Math.log10(ss / se),
+      relError: ss === 0 ? (se === 0 ? 0 : Infinity) : Math.sqrt(se / ss), bitsPerWeight: extra.bitsPerWeight, bound: extra.bound, count: n,
+    } as ErrorReport;
+  report.seconds = (performance.now() - t0) / 1000;
   const result: Quantized = { spec: rs, rows: m.rows, cols: m.cols, codes, scales, zeros, mins, groupsPerRow: layout.perRow, dequantized: deq, report };
   return withDisplay(result, () => quantizedBundle(result));
 }

@@ -30,30 +30,9 @@ export function parseGroupSize(v: string | undefined, fallback: GroupSize): Grou
   return num("group-size", v);
 }
 
-/** ‖XWᵀ − XQᵀ‖² / ‖XWᵀ‖², computed as ‖X(W − Q)ᵀ‖² / ‖XWᵀ‖² in double precision. */
-export function outputError(X: Matrix, W: Matrix, Q: Float32Array): number {
-  if (X.cols !== W.cols) throw new QuantLabError("BAD_SHAPE", `calibration X has ${X.cols} features but W has ${W.cols} input columns: they must match`);
-  const D = new Float32Array(W.data.length);
-  for (let i = 0; i < D.length; i++) D[i] = W.data[i]! - Q[i]!;
-  let num2 = 0;
-  let den2 = 0;
-  const k = W.cols;
-  for (let t = 0; t < X.rows; t++) {
-    const x = X.data.subarray(t * k, (t + 1) * k);
-    for (let o = 0; o < W.rows; o++) {
-      let a = 0;
-      let b = 0;
-      const off = o * k;
-      for (let j = 0; j < k; j++) {
-        a += x[j]! * W.data[off + j]!;
-        b += x[j]! * D[off + j]!;
-      }
-      den2 += a * a;
-      num2 += b * b;
-    }
-  }
-  return num2 / den2;
-}
+/** ‖XWᵀ − XQᵀ‖² / ‖XWᵀ‖² on the tfjs backend (src/algorithms/hessian.ts). */
+export { outputError } from "../../algorithms/hessian.js";
+import { outputError } from "../../algorithms/hessian.js";
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse("rtn", argv, {
@@ -75,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const calib = str(p, "calib");
   const X = calib ? (await readMatrix(calib, undefined, "calibration input"))[1] : undefined;
-  const outErr = X ? outputError(X, W, q.dequantized) : undefined;
+  const outErr = X ? await outputError(X, W, q.dequantized) : undefined;
   const groups = q.scales.length;
   const tensors: Record<string, Tensor> = {
     weight: { dtype: "F32", shape: [W.rows, W.cols], data: q.dequantized },

@@ -1,0 +1,53 @@
+/**
+ * Prepared GPU check (issue 5): GPTQ 4-bit g128 of 4096² and 8192² layers (tokens = in_features) on the
+ * `webgpu` backend (@tensorflow/tfjs-backend-webgpu over the `webgpu` npm package, Dawn → Vulkan), with
+ * the same run on wasm at 4096² as the baseline measured in the same process. Needs only Node, the
+ * installed packages and the Vulkan loader (libvulkan.so.1 + the NVIDIA ICD).
+ * Run: `node --import tsx bench/gpu-gptq.ts` (QUANTLAB_GPU_SIZES=4096,8192 and QUANTLAB_GPU_BASELINE=0|1).
+ * Exits 2 with one clear line when no adapter is found.
+ *
+ * FLOPs at n = in = out = tokens: Hessian n³ executed (symmetric half of 2n³), Hinv ≈ 2n³/3, lazy
+ * updates ≈ n³: ≈ 2.67·n³ = 183 G at 4096, 1.47 T at 8192. The column sweep itself (quantize + in-block
+ * updates, ≈ 128·n² flops) runs in JavaScript on the CPU whatever the backend.
+ */
+import { gptq } from "../src/algorithms/gptq.js";
+import { useBackend } from "../src/backend/index.js";
+import type { Matrix } from "../src/numerics/matrix.js";
+import { randn, randt } from "../test/helpers/random.js";
+
+const sizes = (process.env.QUANTLAB_GPU_SIZES ?? "4096,8192").split(",").map(Number);
+const baseline = process.env.QUANTLAB_GPU_BASELINE !== "0";
+
+function problem(n: number): { W: Matrix; X: Matrix } {
+  const W = { rows: n, cols: n, data: randt(n * n, 11, 5, 0.02) };
+  const X = { rows: n, cols: n, data: randn(n * n, 12) };
+  for (let c = 0; c < n; c += 100) for (let t = 0; t < n; t++) X.data[t * n + c]! *= 20;
+  return { W, X };
+}
+
+try {
+  await useBackend("webgpu");
+} catch (e) {
+  console.error(`gpu-gptq: no WebGPU adapter: ${(e as Error).message}. Needs a GPU with a Vulkan driver (libvulkan.so.1 and the vendor ICD, e.g. nvidia-vulkan-icd).`);
+  process.exit(2);
+}
+
+const rows: string[][] = [];
+async function time(backend: string, n: number): Promise<void> {
+  await useBackend(backend);
+  const { W, X } = problem(n);
+  const t = performance.now();
+  const g = await gptq(W, X, { bits: 4, groupSize: 128, skipOutputError: n > 4096 });
+  const wall = (performance.now() - t) / 1000;
+  const fl = (8 / 3) * n ** 3;
+  rows.push([backend, `${n}²`, g.report.seconds.toFixed(2), (fl / g.report.seconds / 1e9).toFixed(1), g.report.outputError?.toFixed(4) ?? "–", wall.toFixed(2)]);
+  console.error(`  ${backend} ${n}²: ${g.report.seconds.toFixed(2)} s`);
+}
+
+for (const n of sizes) await time("webgpu", n);
+if (baseline) await time("wasm", 4096);
+const head = ["backend", "size", "GPTQ s", "GFLOP/s", "out err", "wall s (with report)"];
+const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+console.log(head.map((h, i) => h.padEnd(width[i]!)).join("  "));
+for (const r of rows) console.log(r.map((c, i) => (i < 2 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  "));
+console.log("peer: IST-DASLab GPTQ 4096² g128 17.3 s on 2 CPU threads (issue 5); output error is ‖XWᵀ − XQᵀ‖²/‖XWᵀ‖² (skipped past 4096²).");

@@ -1,0 +1,360 @@
+/**
+ * AWQ (Lin et al., MLSys 2024; mit-han-lab/llm-awq auto_scale.py / auto_clip.py; REFERENCE §5) on tfjs.
+ *
+ *   awq(W, X, options)          → AwqResult: one linear layer
+ *   awqBlock([W1, W2…], X, o)   → AwqBlockResult: linears sharing one input (q/k/v, gate/up), scaled together
+ *
+ * Scale search: for r = k/grid (k = 0…grid−1) s = clamp(mean|x|^r, 1e-4) (AutoAWQ "duo":
+ * mean|x|^r / (mean ŵ^(1−r) + 1e-4)), normalised s /= √(max s · min s); quantize W·s per group, divide
+ * back by s, and keep the r with the lowest mean squared output error of the block's linears on the
+ * search tokens. r = 0 gives s = 1: the RTN point, so (on the same tokens) AWQ never loses to RTN.
+ * Clip search (per linear, per output row and group): max_val = amax·(1 − i/20), i < 10, minimising the
+ * error of the group's partial dot products on up to 512 sampled tokens — computed as dᵀ·G_g·d with the
+ * group's Gram block G_g, which equals llm-awq's mean over tokens of (Σ_k x_k·(w_k − q_k))².
+ * Every rounding goes through the ruler (convention "awq"). `inputScales` s is what the previous operation
+ * divides by (RMSNorm weight, or the previous linear's rows); the effective weight is Q(W·s)/s.
+ *
+ * FLOP floor (out × in, T search tokens, grid 20): 20 × 2·T·in·out for the search (T = 512: 344 GFLOP at
+ * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus JS quantization of 30 × out·in weights.
+ */
+import { check } from "../errors.js";
+import type { Matrix } from "../numerics/matrix.js";
+import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
+import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
+import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type QuantSpec, type ResolvedSpec } from "../numerics/ruler.js";
+import { ensureBackend, tf } from "../backend/index.js";
+import { meanAbs, outputErrorOf } from "./hessian.js";
+import { matmul } from "./matmul.js";
+
+export interface AwqOptions {
+  /** Bits per code (default 4). */
+  bits?: number;
+  /** Weights per group along a row, or "channel" (default 128). */
+  groupSize?: number | "channel";
+  /** Allow a group size that does not divide in_features (shorter last group). */
+  pad?: boolean;
+  /** Symmetric grid instead of AWQ's zero-point one (default false). */
+  sym?: boolean;
+  /** Ratios tried: k/grid for k = 0…grid−1 (default 20). */
+  grid?: number;
+  /** AutoAWQ's "duo" scaling: mean|x|^r / (mean ŵ^(1−r) + 1e-4). */
+  duo?: boolean;
+  /** Run the clip search (default true); in awqBlock one flag per linear is allowed (llm-awq skips q/k). */
+  clip?: boolean | boolean[];
+  /** Tokens the scale search measures its loss on: evenly strided, at most this many (default 512; Infinity = all). */
+  searchTokens?: number;
+  /** Tokens the clip search uses (default 512, as llm-awq). */
+  clipTokens?: number;
+  /** Your own scale / zero-point / rounding rules, passed to the ruler. */
+  spec?: Pick<QuantSpec, "scale" | "zeroPoint" | "round">;
+  backend?: string;
+  /** Skip the output-error report on all tokens (two N × in × out products per linear). */
+  skipOutputError?: boolean;
+}
+
+export interface AwqReport extends ErrorReport {
+  /** Mean squared output error of the chosen scales on the search tokens (the search's loss). */
+  loss: number;
+  backend: string;
+  seconds: number;
+  /** The ratio r chosen by the scale search. */
+  ratio: number;
+}
+
+export interface AwqResult {
+  rows: number;
+  cols: number;
+  spec: ResolvedSpec;
+  groupSize: number;
+  /** Per input channel: fold into the previous op (divide its output by s); W·s is what is quantized. */
+  inputScales: Float32Array;
+  /** Codes of W·s (clipped), rows × cols. */
+  codes: Int16Array;
+  /** Per (row, group) of W·s: rows × groups. */
+  scales: Float32Array;
+  zeros: Float32Array;
+  /** The effective weight Q(W·s)/s, comparable with W (X·Qᵀ ≈ X·Wᵀ). */
+  dequantized: Float32Array;
+  /** Per (row, group) clipping bound chosen (Infinity where the clip search was off). */
+  clipMax: Float32Array;
+  report: AwqReport;
+}
+
+export interface AwqBlockResult {
+  inputScales: Float32Array;
+  ratio: number;
+  /** Loss per ratio tried (index k ↔ r = k/grid). */
+  lossByRatio: Float64Array;
+  layers: AwqResult[];
+  seconds: number;
+  backend: string;
+}
+
+interface Grouped {
+  deq: Float32Array;
+  codes?: Int16Array;
+  scales?: Float32Array;
+  zeros?: Float32Array;
+}
+
+/** Quantizes each (row, group) of a row-major R × cols array through the ruler, optionally clamped to ±clip first. */
+function quantizeGroups(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped {
+  const ng = Math.ceil(cols / gs);
+  const deq = new Float32Array(R * cols);
+  const out: Grouped = { deq };
+  if (full) {
+    out.codes = new Int16Array(R * cols);
+    out.scales = new Float32Array(R * ng);
+    out.zeros = new Float32Array(R * ng);
+  }
+  const buf = new Float32Array(gs);
+  for (let r = 0; r < R; r++) {
+    for (let g = 0; g < ng; g++) {
+      const c0 = g * gs;
+      const len = Math.min(gs, cols - c0);
+      const off = r * cols + c0;
+      const v = buf.subarray(0, len);
+      const m = clip ? clip[r * ng + g]! : Infinity;
+      for (let k = 0; k < len; k++) {
+        const x = data[off + k]!;
+        v[k] = x > m ? m : x < -m ? -m : x;
+      }
+      const p = fitGroup(rs, v);
+      if (full) {
+        out.scales![r * ng + g] = p.scale;
+        out.zeros![r * ng + g] = p.zero;
+      }
+      for (let k = 0; k < len; k++) {
+        const q = encode(rs, v[k]!, p);
+        if (full) out.codes![off + k] = q;
+        deq[off + k] = decode(rs, q, p);
+      }
+    }
+  }
+  return out;
+}
+
+/** Rows of X at an even stride, at most `limit` of them. */
+function sampleRows(X: Matrix, limit: number): Matrix {
+  if (!(limit < X.rows)) return X;
+  const step = Math.ceil(X.rows / limit);
+  const n = Math.ceil(X.rows / step);
+  const data = new Float32Array(n * X.cols);
+  for (let i = 0; i < n; i++) data.set(X.data.subarray(i * step * X.cols, (i * step + 1) * X.cols), i * X.cols);
+  return { rows: n, cols: X.cols, data };
+}
+
+/** Per (row, group) clipping bound minimising the group's partial-output error (llm-awq auto_clip). */
+async function clipSearch(rs: ResolvedSpec, Wsc: Float32Array, rows: number, cols: number, gs: number, Xc: Matrix): Promise<Float32Array> {
+  const ng = Math.ceil(cols / gs);
+  const T = Xc.rows;
+  // Gram block of each group: [ng, gs, gs], zero-padded past the row's end
+  const Xg = new Float32Array(ng * T * gs);
+  const XgT = new Float32Array(ng * gs * T);
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < cols; c++) {
+      const g = Math.floor(c / gs);
+      const k = c - g * gs;
+      const v = Xc.data[t * cols + c]!;
+      Xg[(g * T + t) * gs + k] = v;
+      XgT[(g * gs + k) * T + t] = v;
+    }
+  }
+  const a = tf.tensor3d(XgT, [ng, gs, T]);
+  const b = tf.tensor3d(Xg, [ng, T, gs]);
+  const G = tf.matMul(a, b);
+  tf.dispose([a, b]);
+  const amax = new Float32Array(rows * ng);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const i = r * ng + Math.floor(c / gs);
+      const v = Math.abs(Wsc[r * cols + c]!);
+      if (v > amax[i]!) amax[i] = v;
+    }
+  }
+  const best = new Float32Array(rows * ng).fill(Infinity);
+  const bestErr = new Float64Array(rows * ng).fill(Infinity);
+  const mv = new Float32Array(rows * ng);
+  const Dg = new Float32Array(ng * rows * gs);
+  try {
+    for (let i = 0; i < 10; i++) {
+      for (let j = 0; j < mv.length; j++) mv[j] = amax[j]! * (1 - i / 20);
+      const { deq } = quantizeGroups(rs, Wsc, rows, cols, gs, mv, false);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          const g = Math.floor(c / gs);
+          Dg[(g * rows + r) * gs + c - g * gs] = deq[r * cols + c]! - Wsc[r * cols + c]!;
+        }
+      }
+      const err = tf.tidy(() => {
+        const d = tf.tensor3d(Dg, [ng, rows, gs]);
+        return tf.sum(tf.mul(tf.matMul(d, G), d), 2);
+      });
+      const e = (await err.data()) as Float32Array;
+      err.dispose();
+      for (let g = 0; g < ng; g++) {
+        for (let r = 0; r < rows; r++) {
+          const v = e[g * rows + r]! / T;
+          const j = r * ng + g;
+          if (v < bestErr[j]!) {
+            bestErr[j] = v;
+            best[j] = mv[j]!;
+          }
+        }
+      }
+    }
+  } finally {
+    G.dispose();
+  }
+  return best;
+}
+
+function checkInputs(Ws: Matrix[], X: Matrix, opts: AwqOptions): { gs: number; rs: ResolvedSpec } {
+  check(Ws.length > 0, "BAD_ARGUMENT", "awqBlock needs at least one weight matrix");
+  const cols = X.cols;
+  Ws.forEach((W, i) => {
+    check(W.cols === cols, "BAD_SHAPE", `calibration X has ${cols} features but weight ${i} has ${W.cols} input columns: linears of a block share one input [tokens, in_features]`);
+    assertFinite(W.data, `weight ${i}`);
+  });
+  assertFinite(X.data, "the calibration inputs X");
+  const gsOpt = opts.groupSize ?? 128;
+  const gs = gsOpt === "channel" ? cols : gsOpt;
+  check(Number.isInteger(gs) && gs > 0, "BAD_ARGUMENT", `group size must be a positive integer or "channel", got ${String(gsOpt)}`);
+  check(opts.pad || cols % gs === 0, "BAD_ARGUMENT",
+    `group size ${gs} does not divide in_features ${cols}: use a divisor of ${cols} (e.g. ${[32, 64, 128].filter((d) => cols % d === 0).join(", ") || "channel"}), "channel", or pad: true`);
+  const grid = opts.grid ?? 20;
+  check(Number.isInteger(grid) && grid > 0, "BAD_ARGUMENT", `grid must be a positive integer, got ${grid}`);
+  const rs = resolveSpec({ bits: opts.bits ?? 4, scheme: opts.sym ? "symmetric" : "asymmetric", convention: "awq", groupSize: "channel", ...opts.spec });
+  return { gs, rs };
+}
+
+/**
+ * AWQ for linears that share one input X (tokens × in): one set of input scales for all of them.
+ * @example
+ * ```ts
+ * const b = await awqBlock([Wq, Wk, Wv], X, { bits: 4, groupSize: 128, clip: [false, false, true] });
+ * b.inputScales   // divide the RMSNorm weight by these
+ * ```
+ */
+export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): Promise<AwqBlockResult> {
+  const t0 = performance.now();
+  const backend = await ensureBackend(opts.backend);
+  const { gs, rs } = checkInputs(Ws, X, opts);
+  const cols = X.cols;
+  const grid = opts.grid ?? 20;
+  const R = Ws.reduce((n, W) => n + W.rows, 0);
+  const Wall = new Float32Array(R * cols);
+  let off = 0;
+  for (const W of Ws) {
+    Wall.set(W.data, off);
+    off += W.data.length;
+  }
+  const xMean = meanAbs(X);
+  let wMean: Float32Array | null = null;
+  if (opts.duo) {
+    // AutoAWQ: |w| / group absmax, averaged over the output rows of all linears
+    const acc = new Float64Array(cols);
+    const ng = Math.ceil(cols / gs);
+    for (let r = 0; r < R; r++) {
+      for (let g = 0; g < ng; g++) {
+        const c0 = g * gs;
+        const c1 = Math.min(cols, c0 + gs);
+        let m = 0;
+        for (let c = c0; c < c1; c++) m = Math.max(m, Math.abs(Wall[r * cols + c]!));
+        for (let c = c0; c < c1; c++) acc[c]! += Math.abs(Wall[r * cols + c]!) / (m + 1e-6);
+      }
+    }
+    wMean = Float32Array.from(acc, (v) => v / R);
+  }
+
+  // scale search
+  const Xs = sampleRows(X, opts.searchTokens ?? 512);
+  const lossByRatio = new Float64Array(grid);
+  let bestLoss = Infinity;
+  let bestRatio = 0;
+  let bestS = new Float32Array(cols).fill(1);
+  const scaled = new Float32Array(R * cols);
+  const Dt = new Float32Array(cols * R);
+  for (let k = 0; k < grid; k++) {
+    const ratio = k / grid;
+    const s = new Float32Array(cols);
+    let mx = -Infinity;
+    let mn = Infinity;
+    for (let c = 0; c < cols; c++) {
+      let v = xMean[c]! ** ratio;
+      if (wMean) v = v / (wMean[c]! ** (1 - ratio) + 1e-4);
+      v = Math.max(v, 1e-4);
+      s[c] = v;
+      mx = Math.max(mx, s[c]!);
+      mn = Math.min(mn, s[c]!);
+    }
+    const norm = Math.sqrt(mx * mn);
+    for (let c = 0; c < cols; c++) s[c]! /= norm;
+    for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) scaled[r * cols + c] = Wall[r * cols + c]! * s[c]!;
+    const { deq } = quantizeGroups(rs, scaled, R, cols, gs, null, false);
+    for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) Dt[c * R + r] = Math.fround(deq[r * cols + c]! / s[c]!) - Wall[r * cols + c]!;
+    const Y = await matmul(Xs.data, Xs.rows, cols, Dt, R);
+    let se = 0;
+    for (let i = 0; i < Y.length; i++) se += Y[i]! * Y[i]!;
+    const loss = se / Y.length;
+    lossByRatio[k] = loss;
+    if (loss < bestLoss) {
+      bestLoss = loss;
+      bestRatio = ratio;
+      bestS = s;
+    }
+  }
+
+  // clip search and the final quantization, per linear
+  const clipFlags = Ws.map((_, i) => (Array.isArray(opts.clip) ? opts.clip[i] ?? true : opts.clip ?? true));
+  let Xc: Matrix | null = null;
+  if (clipFlags.some(Boolean)) {
+    const sample = sampleRows(X, opts.clipTokens ?? 512);
+    const data = new Float32Array(sample.data.length);
+    for (let t = 0; t < sample.rows; t++) for (let c = 0; c < cols; c++) data[t * cols + c] = sample.data[t * cols + c]! / bestS[c]!;
+    Xc = { rows: sample.rows, cols, data };
+  }
+  const layers: AwqResult[] = [];
+  const ng = Math.ceil(cols / gs);
+  for (let i = 0; i < Ws.length; i++) {
+    const W = Ws[i]!;
+    const Wsc = new Float32Array(W.data.length);
+    for (let r = 0; r < W.rows; r++) for (let c = 0; c < cols; c++) Wsc[r * cols + c] = W.data[r * cols + c]! * bestS[c]!;
+    const clipMax = clipFlags[i] ? await clipSearch(rs, Wsc, W.rows, cols, gs, Xc!) : new Float32Array(W.rows * ng).fill(Infinity);
+    const q = quantizeGroups(rs, Wsc, W.rows, cols, gs, clipFlags[i] ? clipMax : null, true);
+    const eff = new Float32Array(W.data.length);
+    for (let r = 0; r < W.rows; r++) for (let c = 0; c < cols; c++) eff[r * cols + c] = q.deq[r * cols + c]! / bestS[c]!;
+    const seconds = (performance.now() - t0) / 1000;
+    const outErr = opts.skipOutputError ? undefined : await (await outputErrorOf(X, W))(eff);
+    const base = errorReport(W.data, eff, { bitsPerWeight: bitsPerWeight(rs, gs), seconds, ...(outErr === undefined ? {} : { outputError: outErr }) });
+    const report: AwqReport = { ...base, loss: bestLoss, backend, seconds, ratio: bestRatio };
+    const layer: AwqResult = {
+      rows: W.rows, cols, spec: rs, groupSize: gs, inputScales: bestS,
+      codes: q.codes!, scales: q.scales!, zeros: q.zeros!, dequantized: eff, clipMax, report,
+    };
+    layers.push(withDisplay(layer, () => keyValueBundle(`AWQ ${describeSpec(rs).replace("per channel", gs >= cols ? "per channel" : `group ${gs}`)}`, [
+      ["shape", `${W.rows} × ${cols}`], ["ratio", fmt(bestRatio)], ["search loss", fmt(bestLoss)], ["RTN loss (r = 0)", fmt(lossByRatio[0])],
+      ...reportRows(base), ["clip search", clipFlags[i] ? "on" : "off"], ["backend", backend],
+    ])));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const result: AwqBlockResult = { inputScales: bestS, ratio: bestRatio, lossByRatio, layers, seconds, backend };
+  return withDisplay(result, () => keyValueBundle(`AWQ block of ${Ws.length} linears`, [
+    ["ratio", fmt(bestRatio)], ["loss", fmt(bestLoss)], ["RTN loss (r = 0)", fmt(lossByRatio[0])],
+    ...layers.map((l, i) => [`linear ${i} output error`, fmt(l.report.outputError)] as [string, string]),
+    ["seconds", fmt(seconds)], ["backend", backend],
+  ]));
+}
+
+/**
+ * AWQ for one linear layer W (out × in) with calibration inputs X (tokens × in).
+ * @example
+ * ```ts
+ * const a = await awq(W, X, { bits: 4, groupSize: 128 });
+ * a.report.outputError; a.inputScales
+ * ```
+ */
+export async function awq(W: Matrix, X: Matrix, opts: AwqOptions = {}): Promise<AwqResult> {
+  const b = await awqBlock([W], X, { ...opts, clip: Array.isArray(opts.clip) ? opts.clip[0] ?? true : opts.clip });
+  return b.layers[0]!;
+}

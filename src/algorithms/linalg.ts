@@ -1,0 +1,144 @@
+/**
+ * The dense linear algebra GPTQ needs and tfjs lacks (it has no Cholesky, triangular solve or inverse),
+ * in blocked form: small diagonal blocks in float64 JavaScript, every trailing update a matrix product
+ * on the tfjs backend (src/algorithms/matmul.ts). FLOPs for n × n: Cholesky n³/3, triangular inverse n³/3
+ * (the products here treat triangular factors as full, so ≈ 2× that is executed).
+ *
+ *   cholesky(A, n)      → lower L with A = L·Lᵀ (throws NUMERICAL at the first non-positive pivot)
+ *   invertLower(L, n)   → L⁻¹ (lower)
+ *   upperCholeskyOfInverse(H, n) → upper U with H⁻¹ = Uᵀ·U: GPTQ's `Hinv`
+ */
+import { QuantLabError } from "../errors.js";
+import { matmul, transpose } from "./matmul.js";
+
+const PANEL = 256;
+
+/** Thrown when a matrix is not (numerically) positive definite; `pivot` is the failing index. */
+export class NotPositiveDefinite extends QuantLabError {
+  constructor(readonly pivot: number, readonly value: number) {
+    super("NUMERICAL", `the matrix is not positive definite: pivot ${pivot} is ${value}; add damping (percdamp) or check the calibration inputs`);
+  }
+}
+
+/** In-place unblocked Cholesky of a b × b float64 block (row-major); the upper part is zeroed. */
+function cholSmall(a: Float64Array, b: number, offset: number): void {
+  for (let j = 0; j < b; j++) {
+    let d = a[j * b + j]!;
+    for (let k = 0; k < j; k++) d -= a[j * b + k]! * a[j * b + k]!;
+    if (!(d > 0) || !Number.isFinite(d)) throw new NotPositiveDefinite(offset + j, d);
+    const ljj = Math.sqrt(d);
+    a[j * b + j] = ljj;
+    for (let i = j + 1; i < b; i++) {
+      let s = a[i * b + j]!;
+      for (let k = 0; k < j; k++) s -= a[i * b + k]! * a[j * b + k]!;
+      a[i * b + j] = s / ljj;
+    }
+    for (let k = j + 1; k < b; k++) a[j * b + k] = 0;
+  }
+}
+
+/** In-place inverse of a lower-triangular b × b float64 block. */
+function invLowerSmall(l: Float64Array, b: number): void {
+  for (let j = 0; j < b; j++) {
+    l[j * b + j] = 1 / l[j * b + j]!;
+    for (let i = j + 1; i < b; i++) {
+      let s = 0;
+      for (let k = j; k < i; k++) s += l[i * b + k]! * l[k * b + j]!;
+      l[i * b + j] = -s / l[i * b + i]!;
+    }
+  }
+}
+
+function block(a: Float32Array, n: number, r0: number, r1: number, c0: number, c1: number): Float32Array {
+  const w = c1 - c0;
+  const out = new Float32Array((r1 - r0) * w);
+  for (let r = r0; r < r1; r++) out.set(a.subarray(r * n + c0, r * n + c1), (r - r0) * w);
+  return out;
+}
+
+/**
+ * Cholesky factor L (lower, row-major) of a symmetric positive definite n × n A; A is not modified.
+ * @example
+ * ```ts
+ * const L = await cholesky(Float32Array.from([4, 2, 2, 3]), 2); // [2, 0, 1, 1.414…]
+ * ```
+ */
+export async function cholesky(A: Float32Array, n: number): Promise<Float32Array> {
+  const a = Float32Array.from(A);
+  for (let k0 = 0; k0 < n; k0 += PANEL) {
+    const k1 = Math.min(n, k0 + PANEL);
+    const b = k1 - k0;
+    const d = new Float64Array(b * b);
+    for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) d[i * b + j] = a[(k0 + i) * n + k0 + j]!;
+    cholSmall(d, b, k0);
+    for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) a[(k0 + i) * n + k0 + j] = d[i * b + j]!;
+    if (k1 === n) break;
+    const m = n - k1;
+    // L21 = A21 · L11⁻ᵀ
+    invLowerSmall(d, b);
+    const invT = new Float32Array(b * b);
+    for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) invT[j * b + i] = d[i * b + j]!;
+    const L21 = await matmul(block(a, n, k1, n, k0, k1), m, b, invT, b);
+    for (let r = 0; r < m; r++) a.set(L21.subarray(r * b, (r + 1) * b), (k1 + r) * n + k0);
+    // A22 −= L21 · L21ᵀ (only the lower triangle is read later; the symmetric product halves the work)
+    const upd = await matmul(L21, m, b, transpose(L21, m, b), m, undefined, { symmetric: true });
+    for (let r = 0; r < m; r++) {
+      const off = (k1 + r) * n + k1;
+      for (let c = 0; c <= r; c++) a[off + c]! -= upd[r * m + c]!;
+    }
+  }
+  for (let r = 0; r < n; r++) a.fill(0, r * n + r + 1, (r + 1) * n);
+  return a;
+}
+
+/**
+ * Inverse of a lower-triangular n × n L, recursively: inv([[A, 0], [B, C]]) = [[A⁻¹, 0], [−C⁻¹·B·A⁻¹, C⁻¹]].
+ * @example
+ * ```ts
+ * const Li = await invertLower(Float32Array.from([2, 0, 1, 1]), 2); // [0.5, 0, -0.5, 1]
+ * ```
+ */
+export async function invertLower(L: Float32Array, n: number): Promise<Float32Array> {
+  if (n <= PANEL) {
+    const d = Float64Array.from(L);
+    invLowerSmall(d, n);
+    const out = Float32Array.from(d);
+    for (let r = 0; r < n; r++) out.fill(0, r * n + r + 1, (r + 1) * n);
+    return out;
+  }
+  const h = Math.ceil(n / 2 / PANEL) * PANEL;
+  const m = n - h;
+  const Ai = await invertLower(block(L, n, 0, h, 0, h), h);
+  const Ci = await invertLower(block(L, n, h, n, h, n), m);
+  const BAi = await matmul(block(L, n, h, n, 0, h), m, h, Ai, h);
+  const X = await matmul(Ci, m, m, BAi, h, undefined, { alpha: -1 });
+  const out = new Float32Array(n * n);
+  for (let r = 0; r < h; r++) out.set(Ai.subarray(r * h, (r + 1) * h), r * n);
+  for (let r = 0; r < m; r++) {
+    out.set(X.subarray(r * h, (r + 1) * h), (h + r) * n);
+    out.set(Ci.subarray(r * m, (r + 1) * m), (h + r) * n + h);
+  }
+  return out;
+}
+
+/** Both rows and columns in reverse order: the exchange matrix J·A·J. */
+function reverse(a: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n * n);
+  const last = n * n - 1;
+  for (let i = 0; i < n * n; i++) out[last - i] = a[i]!;
+  return out;
+}
+
+/**
+ * GPTQ's Hinv: the upper Cholesky factor U of H⁻¹ (H⁻¹ = Uᵀ·U), from one Cholesky and one triangular
+ * inverse instead of the reference's three factorizations: with J the exchange matrix and
+ * J·H·J = L·Lᵀ, U = J·L⁻¹·J (upper, positive diagonal, so the unique factor).
+ * @example
+ * ```ts
+ * const U = await upperCholeskyOfInverse(Float32Array.from([4, 2, 2, 3]), 2);
+ * ```
+ */
+export async function upperCholeskyOfInverse(H: Float32Array, n: number): Promise<Float32Array> {
+  const L = await cholesky(reverse(H, n), n);
+  return reverse(await invertLower(L, n), n);
+}

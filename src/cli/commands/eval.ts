@@ -1,0 +1,46 @@
+/**
+ * `quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--json]`: perplexity of a
+ * model on a text (BOS-led non-overlapping windows of the model's context; see src/model/eval.ts).
+ */
+import { readFileSync } from "node:fs";
+import { check } from "../../errors.js";
+import { num, parse, printJson, str } from "../args.js";
+
+export const summary = "perplexity of a model (GGUF, Hugging Face, llama2.c) on a text file";
+
+const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--backend wasm|cpu] [--json]
+  --model       a .gguf file, a Hugging Face folder (config.json + model.safetensors) or a llama2.c .bin
+  --text        a UTF-8 text file to score
+  --max-tokens  score at most N tokens (default: the whole text)
+  --window      positions per window including BOS (default: the model's context length)
+  --json        print {"perplexity", "tokens", "meanNll", "windows", "window", "seconds"}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse("eval", argv, {
+    model: { type: "string" }, text: { type: "string" }, "max-tokens": { type: "string" }, window: { type: "string" },
+    backend: { type: "string" }, json: { type: "boolean" },
+  }, USAGE);
+  if (!p) return 0;
+  const modelPath = str(p, "model"), textPath = str(p, "text");
+  check(modelPath, "BAD_ARGUMENT", "--model is required: the model file to evaluate");
+  check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");
+  const { loadModel } = await import("../../model/load.js");
+  const { LlamaRuntime } = await import("../../model/forward.js");
+  const { perplexity } = await import("../../model/eval.js");
+  const t0 = performance.now();
+  const model = await loadModel(modelPath);
+  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary (or tokenizer.bin beside a llama2.c model)`);
+  const text = readFileSync(textPath, "utf8");
+  const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
+  const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
+  const rt = await LlamaRuntime.create(model, str(p, "backend"));
+  try {
+    const r = perplexity(rt, model.tokenizer, text, { maxTokens, window });
+    const seconds = (performance.now() - t0) / 1000;
+    if (p.values.json) printJson({ ...r.toJSON(), seconds });
+    else console.log(`${model.source}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);
+  } finally {
+    rt.dispose();
+  }
+  return 0;
+}

@@ -1,0 +1,104 @@
+/**
+ * `quantlab gguf inspect|quantize|dequantize`: the GGUF container from the command line — what a file
+ * holds, a whole model re-quantized by a llama.cpp type mix (the per-tensor plan printed before anything
+ * is written), and one tensor decoded to FP32 safetensors.
+ */
+import { parse, printJson, str } from "../args.js";
+import { QuantLabError } from "../../errors.js";
+import { readGguf, readGgufHeader, tensorElements, tensorF32, writeGguf } from "../../gguf/file.js";
+import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
+import { MIXES, mixByName, mixTable } from "../../gguf/mix.js";
+import { openModelForQuantize, quantizeGgufModel, readImatrix } from "../../gguf/model-quantize.js";
+import { writeSafetensors } from "../../io/safetensors.js";
+
+export const summary = "GGUF files: inspect, quantize a model by a llama.cpp mix (Q4_K_M …), dequantize a tensor";
+
+const MIX_LIST = Object.keys(MIXES).join("|");
+
+const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
+       quantlab gguf quantize --type ${MIX_LIST}
+                              --in MODEL.gguf|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--json]
+       quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--json]
+  inspect     metadata, tensors (type, dims in ggml order, bytes, bits/weight) and totals.
+  quantize    chooses each tensor's type as llama.cpp's llama-quantize does for the mix, prints that table,
+              then writes GGUF v3 (general.file_type and general.quantization_version = 2 set). A .safetensors
+              input is a Hugging Face Llama checkpoint with config.json beside it. --imatrix takes
+              llama-imatrix's output (GGUF or legacy .dat) and weights the rounding as llama-quantize does.
+  dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).`;
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === "inspect") return inspect(rest);
+  if (sub === "quantize") return quantizeCmd(rest);
+  if (sub === "dequantize") return dequantizeCmd(rest);
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+    console.log(USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  throw new QuantLabError("BAD_ARGUMENT", `unknown subcommand '${sub}': use inspect, quantize or dequantize (quantlab gguf --help)`);
+}
+
+function need(v: string | undefined, name: string, sub: string): string {
+  if (v === undefined) throw new QuantLabError("BAD_ARGUMENT", `--${name} is required: run 'quantlab gguf ${sub} --help'`);
+  return v;
+}
+
+async function inspect(argv: string[]): Promise<number> {
+  const p = parse("gguf inspect", argv, { json: { type: "boolean" } }, USAGE);
+  if (!p) return 0;
+  if (p.positionals.length !== 1) throw new QuantLabError("BAD_ARGUMENT", `gguf inspect takes one FILE.gguf, got ${p.positionals.length}: quantlab gguf inspect model.gguf`);
+  // the header alone: inspecting a 40 GB model reads kilobytes
+  const file = await readGgufHeader(p.positionals[0]!);
+  const r = inspectGguf(file);
+  if (p.values.json) printJson(r);
+  else console.log(formatInspection(r, metadataLines(file)));
+  return 0;
+}
+
+async function quantizeCmd(argv: string[]): Promise<number> {
+  const p = parse("gguf quantize", argv, {
+    type: { type: "string" }, in: { type: "string" }, out: { type: "string" },
+    "allow-requantize": { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, imatrix: { type: "string" },
+  }, USAGE);
+  if (!p) return 0;
+  const mix = mixByName(need(str(p, "type"), "type", "quantize"));
+  const input = need(str(p, "in"), "in", "quantize");
+  const dry = p.values["dry-run"] === true;
+  const out = dry ? str(p, "out") : need(str(p, "out"), "out", "quantize");
+  if (out !== undefined && !out.endsWith(".gguf")) throw new QuantLabError("BAD_ARGUMENT", `--out ${out} must name a .gguf file`);
+  const file = await openModelForQuantize(input);
+  const t0 = performance.now();
+  const im = str(p, "imatrix");
+  const imatrices = im === undefined ? undefined : await readImatrix(im);
+  const { plan, content } = quantizeGgufModel(file, mix, { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
+  const seconds = (performance.now() - t0) / 1000;
+  if (!p.values.json) console.log(mixTable(plan));
+  if (out !== undefined && !dry) await writeGguf(out, content);
+  if (p.values.json) {
+    printJson({
+      mix: plan.mix, ftype: plan.ftype, in: input, out: dry ? null : out, written: !dry,
+      tensors: plan.choices, totalBytes: plan.totalBytes, bitsPerWeight: plan.bitsPerWeight, fallbacks: plan.fallbacks, seconds,
+    });
+  } else if (!dry) {
+    console.log(`wrote ${out} (${plan.totalBytes} bytes of tensors, ${plan.bitsPerWeight.toFixed(3)} bits/weight) in ${seconds.toFixed(2)} s`);
+  }
+  return 0;
+}
+
+async function dequantizeCmd(argv: string[]): Promise<number> {
+  const p = parse("gguf dequantize", argv, {
+    in: { type: "string" }, tensor: { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
+  }, USAGE);
+  if (!p) return 0;
+  const input = need(str(p, "in"), "in", "dequantize");
+  const name = need(str(p, "tensor"), "tensor", "dequantize");
+  const out = need(str(p, "out"), "out", "dequantize");
+  const file = await readGguf(input);
+  const data = tensorF32(file, name);
+  const info = file.tensors.find((t) => t.name === name)!;
+  const shape = [...info.dims].reverse();
+  await writeSafetensors(out, { [name]: { dtype: "F32", shape, data } }, { source: input, gguf_type: info.type.name });
+  if (p.values.json) printJson({ tensor: name, type: info.type.name, dims: info.dims, shape, elements: tensorElements(info.dims), out });
+  else console.log(`wrote ${out}: ${name} (${info.type.name} [${info.dims.join(", ")}]) as F32 [${shape.join(", ")}]`);
+  return 0;
+}

@@ -1,0 +1,105 @@
+/**
+ * `quantlab gptq`: GPTQ of one weight matrix from safetensors, with calibration activations X.
+ * The safetensors plumbing here is shared with `quantlab awq` (same inputs, same outputs, same JSON).
+ */
+import { parse, num, str, printJson, type Options, type Parsed } from "../args.js";
+import { QuantLabError } from "../../errors.js";
+import { pickTensor, readSafetensors, writeSafetensors } from "../../io/safetensors.js";
+import type { Tensor } from "../../io/tensor.js";
+import { matrix, type Matrix } from "../../numerics/matrix.js";
+import { describeSpec, type ResolvedSpec } from "../../numerics/ruler.js";
+import { gptq } from "../../algorithms/gptq.js";
+
+export const summary = "GPTQ of a weight matrix with calibration activations (safetensors in and out)";
+
+const USAGE = `usage: quantlab gptq --weights W.safetensors --calib X.safetensors [--tensor NAME] [--calib-tensor NAME]
+                     --bits 4 --group-size 128|channel [--act-order] [--static-groups] [--sym] [--block-size 128]
+                     [--percdamp 0.01] [--mse] [--backend wasm|cpu|webgpu|tensorflow] --out Q.safetensors [--json]
+  W is [out_features, in_features], X is [tokens, in_features] (F32, F16 or BF16). --out holds "weight" (the
+  dequantized weight in W's shape), "codes", "scales", "zeros" [out, groups] and "g_idx" [in_features].
+  --json prints {"outputError","mse","loss","seconds","backend"}; outputError = ‖XWᵀ − XQᵀ‖²/‖XWᵀ‖².`;
+
+/** Options gptq and awq share. */
+export const COMMON: Options = {
+  weights: { type: "string" }, calib: { type: "string" }, tensor: { type: "string" }, "calib-tensor": { type: "string" },
+  bits: { type: "string" }, "group-size": { type: "string" }, sym: { type: "boolean" }, backend: { type: "string" },
+  out: { type: "string" }, json: { type: "boolean" },
+};
+
+/** Reads one 2-D float tensor as a Matrix. */
+export async function readMatrix(path: string, name: string | undefined, what: string): Promise<[string, Matrix]> {
+  const file = await readSafetensors(path);
+  const [tname, t] = pickTensor(file, name, path);
+  if (t.shape.length !== 2) throw new QuantLabError("BAD_SHAPE", `${what} '${tname}' in ${path} has shape [${t.shape.join(", ")}]: it must be 2-D`);
+  if (!(t.data instanceof Float32Array)) throw new QuantLabError("BAD_ARGUMENT", `${what} '${tname}' in ${path} is ${t.dtype}: it must be F32, F16 or BF16`);
+  return [tname, matrix(t.shape[0]!, t.shape[1]!, t.data)];
+}
+
+export interface Inputs {
+  name: string;
+  W: Matrix;
+  X: Matrix;
+  out: string;
+  bits: number;
+  groupSize: number | "channel";
+}
+
+/** The required inputs of gptq/awq, read and shape-checked. */
+export async function readInputs(p: Parsed): Promise<Inputs> {
+  const weights = str(p, "weights");
+  const calib = str(p, "calib");
+  const out = str(p, "out");
+  if (!weights) throw new QuantLabError("BAD_ARGUMENT", "--weights W.safetensors is required");
+  if (!calib) throw new QuantLabError("BAD_ARGUMENT", "--calib X.safetensors (activations [tokens, in_features]) is required");
+  if (!out) throw new QuantLabError("BAD_ARGUMENT", "--out Q.safetensors is required");
+  const [name, W] = await readMatrix(weights, str(p, "tensor"), "weight");
+  const [, X] = await readMatrix(calib, str(p, "calib-tensor"), "calibration input");
+  if (X.cols !== W.cols) {
+    throw new QuantLabError("BAD_SHAPE", `calibration X is [${X.rows}, ${X.cols}] but W '${name}' is [${W.rows}, ${W.cols}]: X must be [tokens, ${W.cols}]`);
+  }
+  const gsv = str(p, "group-size");
+  const groupSize = gsv === undefined ? 128 : gsv === "channel" ? "channel" : num("group-size", gsv);
+  return { name, W, X, out, bits: num("bits", str(p, "bits"), 4), groupSize };
+}
+
+/** Writes the contract's tensors and prints the JSON object (or a line of text). */
+export async function writeResult(
+  p: Parsed, method: string, inp: Inputs,
+  q: { spec: ResolvedSpec; groupSize: number; codes: Int16Array; scales: Float32Array; zeros: Float32Array; dequantized: Float32Array },
+  report: { outputError?: number; mse: number; loss: number; seconds: number; backend: string },
+  extra: Record<string, Tensor> = {},
+): Promise<number> {
+  const { W } = inp;
+  const ng = q.scales.length / W.rows;
+  const signed = q.spec.qmin < 0;
+  await writeSafetensors(inp.out, {
+    weight: { dtype: "F32", shape: [W.rows, W.cols], data: q.dequantized },
+    codes: { dtype: signed ? "I8" : "U8", shape: [W.rows, W.cols], data: signed ? Int8Array.from(q.codes) : Uint8Array.from(q.codes) },
+    scales: { dtype: "F32", shape: [W.rows, ng], data: q.scales },
+    zeros: { dtype: "F32", shape: [W.rows, ng], data: q.zeros },
+    ...extra,
+  }, { method, spec: describeSpec(q.spec), groupSize: String(q.groupSize), source: inp.name });
+  const j = { outputError: report.outputError ?? null, mse: report.mse, loss: report.loss, seconds: report.seconds, backend: report.backend };
+  if (p.values.json) printJson(j);
+  else {
+    console.log(`${method} ${describeSpec(q.spec)} group ${q.groupSize} on '${inp.name}' [${W.rows} × ${W.cols}], ${inp.X.rows} tokens → ${inp.out}`);
+    console.log(`output error ${j.outputError?.toExponential(3)}  MSE ${j.mse.toExponential(3)}  loss ${j.loss.toExponential(3)}  ${j.seconds.toFixed(2)} s on ${j.backend}`);
+  }
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse("gptq", argv, {
+    ...COMMON, "act-order": { type: "boolean" }, "static-groups": { type: "boolean" }, "block-size": { type: "string" },
+    percdamp: { type: "string" }, mse: { type: "boolean" },
+  }, USAGE);
+  if (!p) return 0;
+  const inp = await readInputs(p);
+  const g = await gptq(inp.W, inp.X, {
+    bits: inp.bits, groupSize: inp.groupSize, sym: Boolean(p.values.sym), actOrder: Boolean(p.values["act-order"]),
+    staticGroups: Boolean(p.values["static-groups"]), blockSize: num("block-size", str(p, "block-size"), 128),
+    percdamp: num("percdamp", str(p, "percdamp"), 0.01), mse: Boolean(p.values.mse), backend: str(p, "backend"),
+  });
+  for (const w of g.report.warnings) process.stderr.write(`quantlab gptq: ${w}\n`);
+  return writeResult(p, "gptq", inp, g, g.report, { g_idx: { dtype: "I32", shape: [g.cols], data: g.gIdx } });
+}

@@ -1,0 +1,84 @@
+/**
+ * `quantlab quantize-model --model M.gguf --calib T.txt --method gptq|awq|rtn|Q4_0… --bits 4
+ *   --group-size 32 --out Q.gguf [--safetensors Q.safetensors] [--eval T.txt] [--json]`:
+ * layer-by-layer quantization on calibration text, per-layer errors, final perplexity, GGUF output.
+ */
+import { readFileSync } from "node:fs";
+import { check } from "../../errors.js";
+import { num, parse, printJson, str } from "../args.js";
+
+export const summary = "quantize every linear layer of a model (RTN, GPTQ, AWQ or a GGUF type) and write GGUF";
+
+const USAGE = `usage: quantlab quantize-model --model M.gguf --calib T.txt --method gptq|awq|rtn|Q8_0|Q4_0|… [options]
+  --bits N            bits per weight for rtn/gptq/awq (default 4)
+  --group-size N      weights per scale along a row (default 32)
+  --out Q.gguf        write the quantized model as GGUF (llama.cpp loads it)
+  --safetensors F     also write weights with their codes, scales and zero points as safetensors
+  --eval T.txt        text for the final perplexity (default: the calibration file)
+  --max-tokens N      score at most N tokens (default 8192)
+  --calib-windows N   calibration windows (default 16), --calib-length N tokens each (default 128)
+  --json              print {"method","bits","groupSize","layers":[…],"perplexity","fp32Perplexity","tokens","seconds"}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse("quantize-model", argv, {
+    model: { type: "string" }, calib: { type: "string" }, method: { type: "string" }, bits: { type: "string" },
+    "group-size": { type: "string" }, out: { type: "string" }, safetensors: { type: "string" }, eval: { type: "string" },
+    "max-tokens": { type: "string" }, "calib-windows": { type: "string" }, "calib-length": { type: "string" },
+    json: { type: "boolean" },
+  }, USAGE);
+  if (!p) return 0;
+  const modelPath = str(p, "model"), calibPath = str(p, "calib"), method = str(p, "method") ?? "gptq";
+  check(modelPath, "BAD_ARGUMENT", "--model is required: the model file to quantize");
+  check(calibPath, "BAD_ARGUMENT", "--calib is required: a text file for calibration");
+  const bits = num("bits", str(p, "bits"), 4), groupSize = num("group-size", str(p, "group-size"), 32);
+  const maxTokens = num("max-tokens", str(p, "max-tokens"), 8192);
+  const nWin = num("calib-windows", str(p, "calib-windows"), 16), winLen = num("calib-length", str(p, "calib-length"), 128);
+  const { parseMethod } = await import("../../model/methods.js");
+  const spec = parseMethod(method, bits, groupSize);
+  const { loadModel } = await import("../../model/load.js");
+  const { LlamaRuntime } = await import("../../model/forward.js");
+  const { perplexity } = await import("../../model/eval.js");
+  const { quantizerFor, specLabel } = await import("../../model/methods.js");
+  const { calibrationWindows, quantizeModel } = await import("../../model/workflow.js");
+  const t0 = performance.now();
+  const model = await loadModel(modelPath);
+  const tok = model.tokenizer;
+  check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (use a GGUF with a vocabulary)`);
+  const calibIds = tok.encode(readFileSync(calibPath, "utf8"));
+  const evalPath = str(p, "eval");
+  const evalIds = evalPath ? tok.encode(readFileSync(evalPath, "utf8")) : calibIds;
+  const calib = calibrationWindows(calibIds, tok.bos, nWin, Math.min(winLen, model.config.contextLength));
+  const q = await quantizeModel(model, {
+    calibration: calib,
+    quantizer: quantizerFor(spec),
+    onLayer: (e) => { if (!p.values.json) console.log(`blk.${e.layer}.${e.name.padEnd(12)} ${e.format.padEnd(24)} rel. output error ${e.relOutputError.toExponential(3)}`); },
+  });
+  const score = async (m: typeof model) => {
+    const rt = await LlamaRuntime.create(m);
+    try {
+      return perplexity(rt, tok, evalIds, { maxTokens });
+    } finally {
+      rt.dispose();
+    }
+  };
+  const fp = await score(model);
+  const r = await score(q.model);
+  const out = str(p, "out"), st = str(p, "safetensors");
+  if (out || st) {
+    const { writeQuantizedGguf, writeQuantizedSafetensors } = await import("../../model/export.js");
+    if (out) await writeQuantizedGguf(q, out);
+    if (st) await writeQuantizedSafetensors(q, st);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (p.values.json) {
+    printJson({
+      method: specLabel(spec), bits, groupSize,
+      layers: q.errors.map((e) => ({ tensor: `blk.${e.layer}.${e.name}.weight`, format: e.format, relOutputError: e.relOutputError, weightMse: e.weightMse })),
+      perplexity: r.perplexity, fp32Perplexity: fp.perplexity, tokens: r.tokens, out: out ?? null, seconds,
+    });
+  } else {
+    console.log(`${specLabel(spec)}: perplexity ${r.perplexity.toFixed(4)} (FP32 ${fp.perplexity.toFixed(4)}) over ${r.tokens} tokens` +
+      (out ? `; wrote ${out}` : "") + ` in ${seconds.toFixed(1)} s`);
+  }
+  return 0;
+}

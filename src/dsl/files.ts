@@ -1,0 +1,58 @@
+/**
+ * The notebook's file vocabulary: safetensors, .npy and GGUF in and out, a GGUF file inspected, one of
+ * its tensors as a matrix, and a whole model re-quantized by a llama.cpp mix with the per-tensor plan.
+ *
+ *   const f = await readGguf(sharedModelPath())          // metadata, tensors, offsets
+ *   inspectGguf(f)                                       // the table: types, shapes, bytes, bits/weight
+ *   const W = ggufTensor(f, "blk.0.attn_q.weight")       // a Matrix (rows × row length), dequantized
+ *   ggufMix(f, "Q4_K_M")                                 // what llama-quantize would choose, tensor by tensor
+ *   await quantizeGgufFile(sharedModelPath(), "q4km.gguf", "Q4_K_M")
+ */
+import { check } from "../errors.js";
+import { matrix, type Matrix } from "../numerics/matrix.js";
+import { readGguf, tensorElements, tensorF32, writeGguf, type GgufFile } from "../gguf/file.js";
+import { inspectGguf as inspect, type GgufInspection } from "../gguf/inspect.js";
+import { type MixName, type MixPlan } from "../gguf/mix.js";
+import { openModelForQuantize, quantizeGgufModel, type ModelQuantizeOptions } from "../gguf/model-quantize.js";
+
+export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from "../io/safetensors.js";
+export { readNpy, writeNpy, parseNpy, encodeNpy } from "../io/npy.js";
+export type { Tensor, DType } from "../io/tensor.js";
+export { readGguf, writeGguf, parseGguf, tensorF32, tensorBytes } from "../gguf/file.js";
+export type { GgufFile, GgufValue, GgufTensorInfo } from "../gguf/file.js";
+export { MIXES, mixTable } from "../gguf/mix.js";
+export type { MixName, MixPlan } from "../gguf/mix.js";
+
+const open = async (f: GgufFile | string): Promise<GgufFile> => (typeof f === "string" ? readGguf(f) : f);
+
+/** What a GGUF file (or its path) holds: metadata, tensors, types, bytes, bits per weight. */
+export async function inspectGguf(file: GgufFile | string): Promise<GgufInspection> {
+  return inspect(await open(file));
+}
+
+/** One tensor of a GGUF file as a Matrix: rows = dims[1] · dims[2] · …, cols = dims[0], dequantized to FP32. */
+export function ggufTensor(file: GgufFile, name: string): Matrix {
+  const t = file.tensors.find((x) => x.name === name);
+  check(t, "NOT_FOUND", () => `the GGUF file has no tensor '${name}': try one of ${file.tensors.slice(0, 5).map((x) => x.name).join(", ")} …`);
+  const cols = t.dims[0]!;
+  return matrix(tensorElements(t.dims) / cols, cols, tensorF32(file, name));
+}
+
+/** The per-tensor types llama-quantize would choose for `mix` (nothing is quantized or written). */
+export async function ggufMix(file: GgufFile | string, mix: MixName | string): Promise<MixPlan> {
+  const f = typeof file === "string" ? await openModelForQuantize(file) : file;
+  const { planMix } = await import("../gguf/mix.js");
+  const { mixModelInfo } = await import("../gguf/model-quantize.js");
+  return planMix(mix, f.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type.name })), mixModelInfo(f));
+}
+
+/**
+ * Quantizes a model file (.gguf, or a Hugging Face .safetensors with config.json) by a llama.cpp mix and
+ * writes GGUF v3 that llama.cpp loads; returns the plan (its display is the per-tensor table).
+ */
+export async function quantizeGgufFile(input: string, output: string, mix: MixName | string, options: ModelQuantizeOptions = {}): Promise<MixPlan> {
+  check(output.endsWith(".gguf"), "BAD_ARGUMENT", `the output ${output} must be a .gguf file`);
+  const { plan, content } = quantizeGgufModel(await openModelForQuantize(input), mix, options);
+  await writeGguf(output, content);
+  return plan;
+}

@@ -1,0 +1,78 @@
+/**
+ * One real layer with its calibration inputs: what GPTQ and AWQ need to be shown on real data in a
+ * notebook cell, without running the whole-model workflow.
+ */
+import { check } from "../errors.js";
+import { LlamaRuntime } from "../model/forward.js";
+import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../model/llama.js";
+import { calibrationWindows } from "../model/workflow.js";
+import { matrix, type Matrix } from "../numerics/matrix.js";
+
+export interface LayerCalibration {
+  /** e.g. "blk.2.ffn_down.weight". */
+  name: string;
+  /** The weight, out_features × in_features. */
+  W: Matrix;
+  /** The inputs the layer saw on the calibration text, tokens × in_features. */
+  X: Matrix;
+}
+
+export interface LayerCalibrationOptions {
+  /** Transformer block (default 0). */
+  layer?: number;
+  /** Which linear of the block (default "ffn_down", the layer with the heaviest-tailed inputs). */
+  linear?: LinearName;
+  /** Calibration windows and their length in tokens (default 8 × 128, capped by the context). */
+  windows?: number;
+  length?: number;
+}
+
+/**
+ * A layer's weight and the activations it receives on `text`, from the unquantized model.
+ * @example
+ * ```ts
+ * const m = await loadModel(sharedModelPath());
+ * const { W, X } = await layerCalibration(m, "Once upon a time, there was a girl. She liked to play.", { layer: 1, linear: "ffn_down", windows: 1, length: 8 });
+ * [W.rows, W.cols, X.rows]
+ * ```
+ */
+export async function layerCalibration(m: LlamaModel, text: string | number[], o: LayerCalibrationOptions = {}): Promise<LayerCalibration> {
+  const layer = o.layer ?? 0;
+  const linear = o.linear ?? "ffn_down";
+  check(Number.isInteger(layer) && layer >= 0 && layer < m.config.nLayers, "BAD_ARGUMENT",
+    `layer ${layer} does not exist: the model has layers 0 … ${m.config.nLayers - 1}`);
+  check(LINEAR_NAMES.includes(linear), "BAD_ARGUMENT", `unknown linear '${linear}': use one of ${LINEAR_NAMES.join(", ")}`);
+  const tok = m.tokenizer;
+  check(tok || typeof text !== "string", "BAD_ARGUMENT", `${m.source} has no tokenizer: pass token ids instead of text`);
+  const ids = typeof text === "string" ? tok!.encode(text) : text;
+  const length = Math.min(o.length ?? 128, m.config.contextLength);
+  const wins = calibrationWindows(ids, tok?.bos ?? 1, o.windows ?? 8, length);
+  const W = m.layers[layer]![linear];
+  const rt = await LlamaRuntime.create(m);
+  const parts: Float32Array[] = [];
+  try {
+    for (const w of wins) {
+      let h = rt.embed(w);
+      for (let i = 0; i <= layer; i++) {
+        const next = rt.block(i, h, i === layer ? {
+          onLinearInput: (_l, names, x) => {
+            if (names.includes(linear)) parts.push(Float32Array.from(x.dataSync() as Float32Array));
+          },
+        } : {});
+        h.dispose();
+        h = next;
+      }
+      h.dispose();
+    }
+  } finally {
+    rt.dispose();
+  }
+  const rows = parts.reduce((n, p) => n + p.length / W.cols, 0);
+  const X = matrix(rows, W.cols);
+  let off = 0;
+  for (const p of parts) {
+    X.data.set(p, off);
+    off += p.length;
+  }
+  return { name: `blk.${layer}.${linear}.weight`, W, X };
+}

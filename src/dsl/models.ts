@@ -1,0 +1,86 @@
+/**
+ * Real models in the notebook: load one, let it write, measure its perplexity, quantize it layer by
+ * layer and compare methods, quantize its KV cache.
+ *
+ *   const m = await loadModel(sharedModelPath("stories260K-f32.gguf"))   // or projectModelPath()
+ *   generateText(m, "Once upon a time", { maxTokens: 40 })
+ *   await perplexityOf(m, evalText, { maxTokens: 4096 })
+ *   await quantizationStudy(m, { calibTokens, evalTokens })                // FP32 / RTN / GPTQ / AWQ / Q8_0 / Q4_0
+ *   await kvStudy(m, evalText, [{ format: "INT8", granularity: "token" }])
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { check } from "../errors.js";
+import { LlamaRuntime } from "../model/forward.js";
+import { generate, perplexity, windows, type GenerateOptions, type Generation, type PerplexityOptions, type PerplexityResult } from "../model/eval.js";
+import { kvCacheStudy, type KvQuantSpec, type KvReport } from "../model/kvcache.js";
+import type { LlamaModel } from "../model/llama.js";
+import { quantizerFor, type MethodSpec } from "../model/methods.js";
+import { calibrationWindows, quantizeModel as quantizeLayers, type QuantizedModel } from "../model/workflow.js";
+
+export { loadModel } from "../model/load.js";
+export { quantizationStudy, PAPER_SPECS, StudyTable } from "../model/study.js";
+export { parameterCount } from "../model/llama.js";
+export type { LlamaModel, LlamaConfig } from "../model/llama.js";
+export type { MethodSpec } from "../model/methods.js";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The model QuantLab ships (trained by scripts/train-model.ts on State of the Union addresses). */
+export function projectModelPath(): string {
+  return join(root, "data", "sotu-llama.gguf");
+}
+
+/** A file of the shared test data (QUANTLAB_SHARED_DATA, default ../shared/data beside the checkout). */
+export function sharedModelPath(name = "stories260K-f32.gguf"): string {
+  const p = join(resolve(process.env.QUANTLAB_SHARED_DATA ?? join(root, "..", "shared", "data")), name);
+  check(existsSync(p), "NOT_FOUND", `${p} does not exist: set QUANTLAB_SHARED_DATA to the folder holding ${name}`);
+  return p;
+}
+
+const runtimes = new WeakMap<LlamaModel, LlamaRuntime>();
+async function runtimeOf(m: LlamaModel): Promise<LlamaRuntime> {
+  let rt = runtimes.get(m);
+  if (!rt) {
+    rt = await LlamaRuntime.create(m);
+    runtimes.set(m, rt);
+  }
+  return rt;
+}
+
+function tokenizerOf(m: LlamaModel) {
+  check(m.tokenizer, "BAD_ARGUMENT", `${m.source} has no tokenizer: pass token ids, or load a GGUF that carries its vocabulary`);
+  return m.tokenizer;
+}
+
+/** Greedy (or sampled, with temperature) continuation of a prompt; "" starts from BOS. */
+export async function generateText(m: LlamaModel, prompt = "", opts: GenerateOptions = {}): Promise<Generation> {
+  return generate(await runtimeOf(m), tokenizerOf(m), prompt, opts);
+}
+
+/** Perplexity over a text (BOS-led windows of the context length), with the token count. */
+export async function perplexityOf(m: LlamaModel, text: string | number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
+  return perplexity(await runtimeOf(m), typeof text === "string" ? tokenizerOf(m) : { bos: m.tokenizer?.bos ?? 1 }, text, opts);
+}
+
+/** Quantizes every linear layer, layer by layer, with one method (see MethodSpec). */
+export async function quantizeModel(
+  m: LlamaModel,
+  spec: MethodSpec,
+  calibText: string | number[],
+  opts: { windows?: number; length?: number } = {},
+): Promise<QuantizedModel> {
+  const tok = tokenizerOf(m);
+  const ids = typeof calibText === "string" ? tok.encode(calibText) : calibText;
+  const calib = calibrationWindows(ids, tok.bos, opts.windows ?? 16, Math.min(opts.length ?? 128, m.config.contextLength));
+  return quantizeLayers(m, { calibration: calib, quantizer: quantizerFor(spec) });
+}
+
+/** KV-cache quantization: memory, K/V and attention errors, perplexity, per format and granularity. */
+export async function kvStudy(m: LlamaModel, text: string | number[], specs: KvQuantSpec[], opts: { maxTokens?: number; window?: number } = {}): Promise<KvReport> {
+  const tok = m.tokenizer;
+  const ids = typeof text === "string" ? tokenizerOf(m).encode(text) : text;
+  const bos = tok?.bos ?? 1;
+  return kvCacheStudy(await runtimeOf(m), windows(ids, bos, opts.window ?? m.config.contextLength, opts.maxTokens ?? 4096), specs, bos);
+}

@@ -1,0 +1,143 @@
+/**
+ * `inspectGguf(file)`: what a GGUF file holds, as a notebook table and as JSON — metadata (long arrays
+ * summarised), every tensor with its type, shape, bytes and bits per weight, and the totals by type.
+ */
+import { escapeHtml, keyValueBundle, tableBundle, withDisplay } from "../numerics/present.js";
+import { tensorElements, type GgufArray, type GgufFile, type GgufValue } from "./file.js";
+
+export interface GgufTensorSummary {
+  name: string;
+  type: string;
+  /** ggml order: dims[0] is the row length. */
+  dims: number[];
+  elements: number;
+  bytes: number;
+  bitsPerWeight: number;
+  /** Absolute byte offset in the file. */
+  offset: number;
+}
+
+/** What a GGUF file holds, JSON-safe: metadata, tensors with types and sizes, totals by type. */
+export interface GgufInspection {
+  version: number;
+  alignment: number;
+  dataOffset: number;
+  fileBytes: number;
+  architecture: string | null;
+  /** Metadata as JSON-safe values: bigints as decimal strings, arrays longer than 16 summarised. */
+  metadata: Record<string, { type: string; value: unknown }>;
+  tensors: GgufTensorSummary[];
+  /** Per type: how many tensors, elements and bytes. */
+  byType: Record<string, { tensors: number; elements: number; bytes: number }>;
+  totalElements: number;
+  totalBytes: number;
+  /** Tensor bytes × 8 over all elements. */
+  bitsPerWeight: number;
+}
+
+const ARRAY_SHOWN = 16;
+
+function arrayTypeName(a: GgufArray): string {
+  return a.itemType === "ARRAY" ? "ARRAY[ARRAY]" : `ARRAY[${a.itemType}]`;
+}
+
+function jsonItem(v: unknown): unknown {
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+  if (v !== null && typeof v === "object" && (v as GgufValue).type === "ARRAY") return jsonValue(v as GgufValue).value;
+  return v;
+}
+
+/** A metadata value as JSON: scalars as they are (bigints as strings); arrays cut to their first 16. */
+export function jsonValue(v: GgufValue): { type: string; value: unknown } {
+  if (v.type !== "ARRAY") return { type: v.type, value: jsonItem(v.value) };
+  const items = Array.from(v.value as ArrayLike<unknown>);
+  const shown = items.slice(0, ARRAY_SHOWN).map(jsonItem);
+  return {
+    type: arrayTypeName(v),
+    value: items.length > ARRAY_SHOWN ? { length: items.length, first: shown } : shown,
+  };
+}
+
+/** One line for a metadata value: `llama` · `512 × STRING: <unk>, <s>, </s> …`. */
+export function describeValue(v: GgufValue): string {
+  if (v.type === "STRING") return JSON.stringify(v.value.length > 80 ? v.value.slice(0, 80) + "…" : v.value);
+  if (v.type !== "ARRAY") return String(v.value);
+  const items = Array.from(v.value as ArrayLike<unknown>);
+  const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : x !== null && typeof x === "object" ? `[${(x as GgufArray).itemType} × ${(x as GgufArray).value.length}]` : String(x));
+  return `${items.length} × ${v.itemType}: ${items.slice(0, 6).map(show).join(", ")}${items.length > 6 ? ", …" : ""}`;
+}
+
+/** One `[key, "TYPE value"]` pair per metadata entry, long arrays cut to their first few items. */
+export function metadataLines(file: Pick<GgufFile, "metadata">): [string, string][] {
+  return [...file.metadata].map(([k, v]) => [k, `${v.type === "ARRAY" ? arrayTypeName(v) : v.type} ${describeValue(v)}`]);
+}
+
+/** Summarises a parsed GGUF file. The result renders as tables in a notebook. */
+export function inspectGguf(file: GgufFile): GgufInspection {
+  const metadata: GgufInspection["metadata"] = {};
+  for (const [k, v] of file.metadata) metadata[k] = jsonValue(v);
+  const byType: GgufInspection["byType"] = {};
+  const tensors = file.tensors.map((t): GgufTensorSummary => {
+    const elements = tensorElements(t.dims);
+    const e = (byType[t.type.name] ??= { tensors: 0, elements: 0, bytes: 0 });
+    e.tensors++;
+    e.elements += elements;
+    e.bytes += t.nbytes;
+    return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: (t.type.typeSize * 8) / t.type.blockSize, offset: t.offset };
+  });
+  const totalElements = tensors.reduce((a, t) => a + t.elements, 0);
+  const totalBytes = tensors.reduce((a, t) => a + t.bytes, 0);
+  const arch = file.metadata.get("general.architecture");
+  const result: GgufInspection = {
+    version: file.version,
+    alignment: file.alignment,
+    dataOffset: file.dataOffset,
+    fileBytes: file.bytes.length,
+    architecture: arch?.type === "STRING" ? arch.value : null,
+    metadata,
+    tensors,
+    byType,
+    totalElements,
+    totalBytes,
+    bitsPerWeight: totalElements ? (totalBytes * 8) / totalElements : 0,
+  };
+  const metaLines = metadataLines(file);
+  return withDisplay(result, () => {
+    const head = keyValueBundle(`GGUF v${file.version}: ${tensors.length} tensors, ${totalElements} weights, ${totalBytes} bytes of tensor data`, [
+      ["architecture", result.architecture ?? "(none)"],
+      ["bits/weight", result.bitsPerWeight.toFixed(3)],
+      ["types", Object.entries(byType).map(([t, e]) => `${e.tensors} ${t}`).join(", ")],
+      ["alignment", String(file.alignment)],
+      ["data offset", String(file.dataOffset)],
+      ["file bytes", String(file.bytes.length)],
+    ]);
+    const meta = keyValueBundle("metadata", metaLines);
+    const tab = tableBundle("tensors", ["tensor", "type", "dims", "bytes", "bits/w"],
+      tensors.map((t) => [t.name, t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]));
+    return {
+      "text/plain": formatInspection(result, metaLines),
+      "text/html": `${head["text/html"]}${meta["text/html"]}${tab["text/html"]}`.replace(/<script/gi, escapeHtml("<script")),
+    };
+  });
+}
+
+/** The plain-text report (what `quantlab gguf inspect` prints). */
+export function formatInspection(r: GgufInspection, metaLines?: [string, string][]): string {
+  const lines = [
+    `GGUF v${r.version}, ${r.architecture ?? "no architecture"}: ${r.tensors.length} tensors, ${r.totalElements} weights, ` +
+      `${r.totalBytes} bytes (${r.bitsPerWeight.toFixed(3)} bits/weight), alignment ${r.alignment}, data at byte ${r.dataOffset}, file ${r.fileBytes} bytes`,
+    `types: ${Object.entries(r.byType).map(([t, e]) => `${t} ×${e.tensors} (${e.bytes} bytes)`).join(", ")}`,
+    "",
+    "metadata:",
+  ];
+  const ml = metaLines ?? Object.entries(r.metadata).map(([k, v]) => [k, `${v.type} ${JSON.stringify(v.value)}`] as [string, string]);
+  const kw = Math.max(0, ...ml.map(([k]) => k.length));
+  for (const [k, v] of ml) lines.push(`  ${k.padEnd(kw)}  ${v}`);
+  lines.push("", "tensors:");
+  const rows = r.tensors.map((t) => [t.name, t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]);
+  const head = ["name", "type", "dims", "bytes", "bits/w"];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
+  for (const row of [head, ...rows]) lines.push("  " + row.map((c, i) => (i >= 3 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd());
+  return lines.join("\n");
+}

@@ -1,0 +1,263 @@
+/**
+ * Type mixes ("Q4_K_M", "Q5_K_S" …): which ggml type each tensor of a model gets, the way llama.cpp's
+ * `llama_tensor_get_type` (src/llama-quant.cpp) decides for Llama-family models:
+ *
+ * - only tensors with 2+ dims whose names end in "weight" are quantized (norms, 1-D tensors, expert
+ *   routers … keep their type);
+ * - output.weight — and token_embd.weight when the model has no output.weight (tied embeddings) — gets
+ *   Q6_K, or Q8_0 when its row length is not a multiple of the mix's block (or the mix is Q8_0);
+ * - attn_v: Q4_K_M/Q5_K_M give Q6_K on the "more bits" layers (i < n/8 || i ≥ 7n/8 || (i − n/8) % 3 == 2,
+ *   counted over the attn_v tensors; fused attn_qkv and attn_kv_b count as attn_v, as in llama.cpp);
+ *   Q4_K_S gives Q5_K to the first 4; 8-expert models get Q8_0;
+ * - ffn_down: Q4_K_M/Q5_K_M give Q6_K on the "more bits" layers (counted over block_count); Q4_K_S gives
+ *   Q5_K to the first n/8; attn_output on 8-expert models with Q4_K_S/Q4_K_M → Q5_K;
+ * - fallback when the row length is not a multiple of the chosen type's block: Q2_K/Q3_K → Q4_0,
+ *   Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, and F16 when even 32 does not divide it.
+ *
+ * Not modelled (they never apply to the mixes offered here, or need what a file cannot tell): imatrix-only
+ * rules, Falcon's rules, the 70B attn_v bump (llama.cpp keys it on its own model-size detection).
+ */
+import { check, QuantLabError } from "../errors.js";
+import { DISPLAY, type MimeBundle } from "../display/mime.js";
+import { ggmlType, type GgufTypeName } from "./types.js";
+
+export type MixName =
+  | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0" | "Q4_K_S" | "Q4_K_M" | "Q5_K_S" | "Q5_K_M" | "Q6_K" | "F16" | "BF16" | "F32";
+
+/** llama.cpp's `llama_ftype` value of each mix (written as general.file_type) and its base type. */
+export const MIXES: Readonly<Record<MixName, { ftype: number; base: GgufTypeName }>> = {
+  F32: { ftype: 0, base: "F32" },
+  F16: { ftype: 1, base: "F16" },
+  Q4_0: { ftype: 2, base: "Q4_0" },
+  Q4_1: { ftype: 3, base: "Q4_1" },
+  Q8_0: { ftype: 7, base: "Q8_0" },
+  Q5_0: { ftype: 8, base: "Q5_0" },
+  Q5_1: { ftype: 9, base: "Q5_1" },
+  Q4_K_S: { ftype: 14, base: "Q4_K" },
+  Q4_K_M: { ftype: 15, base: "Q4_K" },
+  Q5_K_S: { ftype: 16, base: "Q5_K" },
+  Q5_K_M: { ftype: 17, base: "Q5_K" },
+  Q6_K: { ftype: 18, base: "Q6_K" },
+  BF16: { ftype: 32, base: "BF16" },
+};
+
+export function mixByName(name: string): MixName {
+  const m = name.toUpperCase() as MixName;
+  check(m in MIXES, "BAD_ARGUMENT", () => `unknown quantization mix '${name}': use one of ${Object.keys(MIXES).join(", ")}`);
+  return m;
+}
+
+export interface MixInputTensor {
+  name: string;
+  /** ggml order: dims[0] is the row length. */
+  dims: readonly number[];
+  /** The tensor's current type name (e.g. "F32"). */
+  type: string;
+}
+
+export interface MixModelInfo {
+  /** block_count: ffn_down's layer rule counts over it. */
+  nLayers: number;
+  /** expert_count (0 or 1 for dense models). */
+  nExpert?: number;
+}
+
+export interface MixChoice {
+  name: string;
+  dims: number[];
+  from: string;
+  to: string;
+  /** Why: "1-D", "not quantized", "base", "output", "attn_v more bits" … plus "→ fallback" notes. */
+  reason: string;
+  /** Bytes after quantization. */
+  bytes: number;
+}
+
+/** The per-tensor type choices of a mix, with sizes; renders as a table in a notebook. */
+export interface MixPlan {
+  mix: MixName;
+  ftype: number;
+  choices: MixChoice[];
+  /** Tensors whose row length forced a fallback type. */
+  fallbacks: number;
+  totalBytes: number;
+  /** Parameters (elements) over all tensors. */
+  elements: number;
+  bitsPerWeight: number;
+  [DISPLAY](): MimeBundle;
+}
+
+const useMoreBits = (i: number, n: number): boolean =>
+  i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
+
+type Category = "output" | "token_embd" | "attn_v" | "attn_k" | "attn_q" | "attn_output" | "ffn_up" | "ffn_gate" | "ffn_down" | "other";
+
+function category(name: string): Category {
+  if (name === "output.weight") return "output";
+  if (name === "token_embd.weight" || name === "per_layer_token_embd.weight") return "token_embd";
+  const order: [string, Category][] = [
+    ["attn_qkv.weight", "attn_v"], ["attn_kv_b.weight", "attn_v"], ["attn_v.weight", "attn_v"], ["attn_k.weight", "attn_k"],
+    ["attn_q.weight", "attn_q"], ["attn_output.weight", "attn_output"], ["ffn_up", "ffn_up"], ["ffn_gate", "ffn_gate"], ["ffn_down", "ffn_down"],
+  ];
+  for (const [s, c] of order) if (name.includes(s)) return c;
+  return "other";
+}
+
+/** Tensors llama.cpp leaves in their type whatever the mix (norms, routers, position tables …). */
+const NEVER = [
+  "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj", "position_embd",
+  "token_types.weight", "ssm_conv1d", "shortconv.conv.weight", "attn_rel_b.weight", "time_mix_", ".rel_pos", ".patch_embd",
+  ".patch_merger", "indexer.k_proj.weight", "indexer.q_proj.weight",
+];
+
+/** ggml_n_dims: trailing dims of 1 do not count. */
+function nDims(dims: readonly number[]): number {
+  let n = dims.length;
+  while (n > 1 && dims[n - 1] === 1) n--;
+  return Math.max(n, 1);
+}
+
+function quantizable(t: MixInputTensor): string | null {
+  if (nDims(t.dims) < 2) return "1-D";
+  if (!t.name.endsWith("weight")) return "not a weight";
+  for (const s of NEVER) if (t.name.includes(s)) return `kept (${s.replace(/^[._]|\.weight$/g, "")})`;
+  return null;
+}
+
+function blockOf(type: string): number {
+  const t = ggmlType(type);
+  if (!t) throw new QuantLabError("BAD_ARGUMENT", `unknown ggml type ${type}`);
+  return t.blockSize;
+}
+
+const FALLBACK: Partial<Record<string, GgufTypeName>> = { Q2_K: "Q4_0", Q3_K: "Q4_0", Q4_K: "Q5_0", Q5_K: "Q5_1", Q6_K: "Q8_0" };
+
+function fallback(type: GgufTypeName, ncols: number): GgufTypeName {
+  if (ncols % blockOf(type) === 0) return type;
+  const next = FALLBACK[type] ?? type;
+  return ncols % blockOf(next) === 0 ? next : "F16";
+}
+
+/**
+ * Chooses each tensor's type for `mix` exactly as `llama-quantize` would without an importance matrix or
+ * overrides; choices come back in the caller's order.
+ */
+export function planMix(mixName: MixName | string, tensors: readonly MixInputTensor[], model: MixModelInfo): MixPlan {
+  const mix = mixByName(mixName);
+  const { ftype, base } = MIXES[mix];
+  check(Number.isInteger(model.nLayers) && model.nLayers >= 0, "BAD_ARGUMENT", `nLayers ${model.nLayers} must be a non-negative integer (the model's block_count)`);
+  const nExpert = Math.max(1, model.nExpert ?? 1);
+  const quantizedBase = blockOf(base) > 1;
+  const tied = !tensors.some((t) => t.name === "output.weight");
+  const nAttnV = tensors.filter((t) => category(t.name) === "attn_v").length;
+  let iAttnV = 0;
+  let iFfnDown = 0;
+  let fallbacks = 0;
+
+  const layerOf = (name: string, counter: number): number => {
+    if (nExpert <= 1) return counter;
+    const m = /^blk\.(\d+)\./.exec(name);
+    check(m, "BAD_FILE", `cannot tell the layer of expert tensor '${name}': expected a name like blk.N.…`);
+    const i = Number(m[1]);
+    check(i < model.nLayers, "BAD_FILE", `tensor '${name}' names layer ${i} but the model has ${model.nLayers} layers`);
+    return i;
+  };
+
+  const choose = (t: MixInputTensor): { to: string; reason: string } => {
+    const skip = quantizable(t);
+    if (skip) return { to: t.type, reason: skip };
+    if (!quantizedBase) return { to: base, reason: "base" };
+    const cat = category(t.name);
+    let type: GgufTypeName = base;
+    let reason = "base";
+    const ncols = t.dims[0]!;
+    if (cat === "output" || (tied && cat === "token_embd")) {
+      reason = cat === "output" ? "output" : "tied embedding = output";
+      if (ncols % blockOf(type) !== 0) { type = "Q8_0"; reason += ", row not a multiple of the block"; }
+      else if (type !== "Q8_0") type = "Q6_K";
+    } else if (cat === "attn_v") {
+      // llama.cpp's category_is_attn_v: attn_v, attn_qkv and attn_kv_b share the rule and the counter
+      if ((mix === "Q4_K_M" || mix === "Q5_K_M") && useMoreBits(iAttnV, nAttnV)) { type = "Q6_K"; reason = "attn_v more bits"; }
+      else if (mix === "Q4_K_S" && iAttnV < 4) { type = "Q5_K"; reason = "attn_v first 4"; }
+      if (nExpert === 8) { type = "Q8_0"; reason = "attn_v of 8 experts"; }
+      iAttnV++;
+    } else if (cat === "attn_k") {
+      if (nExpert === 8) { type = "Q8_0"; reason = "attn_k of 8 experts"; }
+    } else if (cat === "ffn_down") {
+      const i = layerOf(t.name, iFfnDown);
+      const n = model.nLayers;
+      if ((mix === "Q4_K_M" || mix === "Q5_K_M") && useMoreBits(i, n)) { type = "Q6_K"; reason = "ffn_down more bits"; }
+      else if (mix === "Q4_K_S" && i < Math.trunc(n / 8)) { type = "Q5_K"; reason = "ffn_down first n/8"; }
+      iFfnDown++;
+    } else if (cat === "attn_output") {
+      if (nExpert === 8 && (mix === "Q4_K_S" || mix === "Q4_K_M")) { type = "Q5_K"; reason = "attn_output of 8 experts"; }
+    }
+    const fb = fallback(type, ncols);
+    if (fb !== type) {
+      fallbacks++;
+      reason += `; ${type} needs rows of ${blockOf(type)}, row is ${ncols} → ${fb}`;
+      type = fb;
+    }
+    return { to: type, reason };
+  };
+
+  // llama.cpp walks its weights map, sorted by layer number then name (llama_model_loader's
+  // weight_name_comparer), so the attn_v/ffn_down counters follow that order, not the file's
+  const decided = new Map<MixInputTensor, { to: string; reason: string }>();
+  for (const t of llamaTensorOrder(tensors)) decided.set(t, choose(t));
+  const choices: MixChoice[] = tensors.map((t) => {
+    const { to, reason } = decided.get(t)!;
+    const g = ggmlType(to)!;
+    const elements = t.dims.reduce((a, b) => a * b, 1);
+    return { name: t.name, dims: [...t.dims], from: t.type, to, reason, bytes: (elements / g.blockSize) * g.typeSize };
+  });
+  const totalBytes = choices.reduce((a, c) => a + c.bytes, 0);
+  const elements = choices.reduce((a, c) => a + c.dims.reduce((x, y) => x * y, 1), 0);
+  const plan: MixPlan = {
+    mix, ftype, choices, fallbacks, totalBytes, elements,
+    bitsPerWeight: elements ? (totalBytes * 8) / elements : 0,
+    [DISPLAY]: () => mixBundle(plan),
+  };
+  return plan;
+}
+
+/** llama.cpp's tensor order: tensors outside blocks first, then by block number, then by name. */
+export function llamaTensorOrder<T extends { name: string }>(tensors: readonly T[]): T[] {
+  const layer = (n: string) => Number(/^blk\.(\d+)\./.exec(n)?.[1] ?? -1);
+  return [...tensors].sort((a, b) => layer(a.name) - layer(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** The per-tensor table as text (what `quantlab gguf quantize` prints before writing). */
+export function mixTable(plan: Omit<MixPlan, typeof DISPLAY>): string {
+  const rows = plan.choices.map((c) => [c.name, `[${c.dims.join(", ")}]`, c.from, c.to, bpw(c.to), c.bytes.toString(), c.reason]);
+  const head = ["tensor", "dims", "from", "to", "bits/w", "bytes", "why"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 6 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const counts = new Map<string, number>();
+  for (const c of plan.choices) counts.set(c.to, (counts.get(c.to) ?? 0) + 1);
+  return [
+    line(head),
+    ...rows.map(line),
+    `${plan.mix} (file type ${plan.ftype}): ${plan.choices.length} tensors (${[...counts].map(([t, n]) => `${n} ${t}`).join(", ")}), ` +
+      `${plan.totalBytes} bytes, ${plan.bitsPerWeight.toFixed(3)} bits/weight, ${plan.fallbacks} fallback${plan.fallbacks === 1 ? "" : "s"}`,
+  ].join("\n");
+}
+
+function bpw(type: string): string {
+  const t = ggmlType(type);
+  return t ? String(+((t.typeSize * 8) / t.blockSize).toFixed(4)) : "?";
+}
+
+function mixBundle(plan: MixPlan): MimeBundle {
+  const rows = plan.choices.map((c) =>
+    `<tr><td>${esc(c.name)}</td><td>[${c.dims.join(", ")}]</td><td>${c.from}</td><td><b>${c.to}</b></td><td>${bpw(c.to)}</td><td>${c.bytes}</td><td>${esc(c.reason)}</td></tr>`);
+  return {
+    "text/plain": mixTable(plan),
+    "text/html": `<table><thead><tr><th>tensor</th><th>dims</th><th>from</th><th>to</th><th>bits/w</th><th>bytes</th><th>why</th></tr></thead><tbody>${rows.join("")}</tbody>` +
+      `<caption>${plan.mix}: ${plan.totalBytes} bytes, ${plan.bitsPerWeight.toFixed(3)} bits/weight, ${plan.fallbacks} fallbacks</caption></table>`,
+  };
+}

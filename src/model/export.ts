@@ -1,0 +1,166 @@
+/**
+ * Writes models out: GGUF v3 for llama.cpp (through src/gguf's writer) and safetensors with the codes,
+ * scales and zero points of every quantized linear (through src/io's writer).
+ *
+ * GGUF tensor types: a linear encoded by a GGUF method keeps its bytes; a GPTQ/AWQ/RTN grid of ≤ 4 bits
+ * whose groups are multiples of 32 is stored losslessly as Q4_1 (see pack.ts); any other quantized
+ * linear (AWQ's, whose grid lives on W·s) is re-encoded from its effective weights as Q8_0 (or F16 when its rows do not split into
+ * 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
+ */
+import { check } from "../errors.js";
+import type { GgufTypeName } from "../gguf/types.js";
+import { ggufType } from "../gguf/types.js";
+import { quantize } from "../gguf/quants.js";
+import { headDim, LINEAR_NAMES, type LlamaModel } from "./llama.js";
+import { packQ4_1 } from "./pack.js";
+import { writeGguf, type GgufValue } from "../gguf/file.js";
+import { writeSafetensors } from "../io/safetensors.js";
+import type { Tensor } from "../io/tensor.js";
+import type { QuantizedLinear, QuantizedModel } from "./workflow.js";
+
+export interface OutTensor {
+  name: string;
+  /** ggml order: dims[0] is the row length. */
+  dims: number[];
+  type: GgufTypeName;
+  data: Uint8Array;
+}
+
+export interface GgufContent {
+  metadata: Map<string, GgufValue>;
+  tensors: OutTensor[];
+}
+
+const f32Bytes = (x: Float32Array): Uint8Array => new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
+
+function codesFit(codes: ArrayLike<number>): boolean {
+  for (let i = 0; i < codes.length; i++) if (codes[i] < 0 || codes[i] > 15) return false;
+  return true;
+}
+
+/** How one quantized linear is stored in GGUF (type and bytes). */
+export function ggufTensorOf(q: QuantizedLinear): { type: GgufTypeName; data: Uint8Array; lossless: boolean } {
+  if (q.gguf) return { type: q.gguf.type as GgufTypeName, data: q.gguf.bytes, lossless: true };
+  const W = q.weight;
+  if (!q.inputScales && q.codes && q.scales && q.zeros && q.bits !== undefined && q.bits <= 4 && q.groupSize !== undefined &&
+      q.groupSize % 32 === 0 && W.cols % q.groupSize === 0 && codesFit(q.codes)) {
+    return { type: "Q4_1", data: packQ4_1(q.codes, q.scales, q.zeros, W.rows, W.cols, q.groupSize), lossless: true };
+  }
+  const type: GgufTypeName = W.cols % 32 === 0 ? "Q8_0" : "F16";
+  return { type, data: quantize(type, W.data, W.cols), lossless: false };
+}
+
+/** Metadata and tensors of a model as GGUF; `linears` (from the workflow) replaces F32 linears. */
+export function ggufContent(model: LlamaModel, opts: { name?: string; description?: string; linears?: Map<string, QuantizedLinear> } = {}): GgufContent {
+  const c = model.config;
+  const meta = new Map<string, GgufValue>();
+  const str = (k: string, v: string) => meta.set(k, { type: "STRING", value: v });
+  const u32 = (k: string, v: number) => meta.set(k, { type: "UINT32", value: v });
+  const f32 = (k: string, v: number) => meta.set(k, { type: "FLOAT32", value: v });
+  str("general.architecture", "llama");
+  str("general.name", opts.name ?? model.source);
+  if (opts.description) str("general.description", opts.description);
+  u32("general.alignment", 32);
+  u32("llama.context_length", c.contextLength);
+  u32("llama.embedding_length", c.dim);
+  u32("llama.block_count", c.nLayers);
+  u32("llama.feed_forward_length", c.hiddenDim);
+  u32("llama.rope.dimension_count", headDim(c));
+  u32("llama.attention.head_count", c.nHeads);
+  u32("llama.attention.head_count_kv", c.nKvHeads);
+  f32("llama.attention.layer_norm_rms_epsilon", c.rmsEps);
+  f32("llama.rope.freq_base", c.ropeTheta);
+  u32("llama.vocab_size", c.vocabSize);
+  const tok = model.tokenizer;
+  if (tok) {
+    check(tok.vocabSize === c.vocabSize, "BAD_SHAPE", `the tokenizer has ${tok.vocabSize} pieces, the model's vocabulary is ${c.vocabSize}`);
+    str("tokenizer.ggml.model", "llama");
+    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: tok.pieces.slice() });
+    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(tok.scores) });
+    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(tok.tokenTypes) });
+    u32("tokenizer.ggml.bos_token_id", tok.bos);
+    u32("tokenizer.ggml.eos_token_id", tok.eos);
+    u32("tokenizer.ggml.unknown_token_id", tok.unk);
+    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
+    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: tok.addSpacePrefix });
+  }
+  const tensors: OutTensor[] = [];
+  const f32t = (name: string, x: Float32Array, dims: number[]) => tensors.push({ name, dims, type: "F32", data: f32Bytes(x) });
+  f32t("token_embd.weight", model.tokenEmbedding.data, [c.dim, c.vocabSize]);
+  let quantized = false;
+  model.layers.forEach((l, i) => {
+    f32t(`blk.${i}.attn_norm.weight`, l.attnNorm, [c.dim]);
+    for (const n of LINEAR_NAMES) {
+      const name = `blk.${i}.${n}.weight`;
+      const q = opts.linears?.get(name);
+      const W = l[n];
+      if (q) {
+        const t = ggufTensorOf(q);
+        quantized ||= ggufType(t.type)!.blockSize > 1;
+        tensors.push({ name, dims: [W.cols, W.rows], type: t.type, data: t.data });
+      } else f32t(name, W.data, [W.cols, W.rows]);
+    }
+    f32t(`blk.${i}.ffn_norm.weight`, l.ffnNorm, [c.dim]);
+  });
+  f32t("output_norm.weight", model.outputNorm, [c.dim]);
+  if (model.output) f32t("output.weight", model.output.data, [c.dim, c.vocabSize]);
+  if (quantized) u32("general.quantization_version", 2);
+  return { metadata: meta, tensors };
+}
+
+/** Writes a model (FP32 weights) as GGUF v3. */
+export async function writeModelGguf(model: LlamaModel, path: string, opts: { name?: string; description?: string } = {}): Promise<void> {
+  await writeGguf(path, ggufContent(model, opts));
+}
+
+/** Writes the workflow's result as GGUF v3 that llama.cpp loads (tensor types: see the module comment). */
+export async function writeQuantizedGguf(q: QuantizedModel, path: string, opts: { name?: string; description?: string } = {}): Promise<void> {
+  await writeGguf(path, ggufContent(q.model, { ...opts, linears: q.linears }));
+}
+
+/**
+ * The quantized model as safetensors: every tensor under its GGUF name in F32 (linears dequantized,
+ * so the file runs as is), and for each quantized linear `<name>.codes` (U8, or I16 for signed codes),
+ * `<name>.scales` and `<name>.zeros` (F32, rows × groups) — x = (code − zero) · scale per group — and,
+ * for AWQ, `<name>.input_scales` (the grid then describes W·s, and the weight is that divided by s).
+ * `__metadata__` records each linear's format, bits and group size.
+ */
+export function safetensorsContent(q: QuantizedModel): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  const m = q.model, c = m.config;
+  const tensors = new Map<string, Tensor>();
+  const put = (name: string, data: Float32Array, shape: number[]) => tensors.set(name, { dtype: "F32", shape, data });
+  put("token_embd.weight", m.tokenEmbedding.data, [c.vocabSize, c.dim]);
+  const formats: Record<string, string> = {};
+  m.layers.forEach((l, i) => {
+    put(`blk.${i}.attn_norm.weight`, l.attnNorm, [c.dim]);
+    put(`blk.${i}.ffn_norm.weight`, l.ffnNorm, [c.dim]);
+    for (const n of LINEAR_NAMES) {
+      const name = `blk.${i}.${n}.weight`;
+      const W = l[n];
+      put(name, W.data, [W.rows, W.cols]);
+      const ql = q.linears.get(name);
+      if (!ql) continue;
+      formats[name] = ql.format;
+      if (ql.codes && ql.scales && ql.zeros) {
+        let lo = 0, hi = 0;
+        for (let k = 0; k < ql.codes.length; k++) { lo = Math.min(lo, ql.codes[k]); hi = Math.max(hi, ql.codes[k]); }
+        const codes = lo >= 0 && hi <= 255 ? Uint8Array.from(ql.codes) : Int16Array.from(ql.codes);
+        tensors.set(`${name}.codes`, { dtype: codes instanceof Uint8Array ? "U8" : "I16", shape: [W.rows, W.cols], data: codes });
+        const groups = ql.scales.length / W.rows;
+        put(`${name}.scales`, Float32Array.from(ql.scales), [W.rows, groups]);
+        put(`${name}.zeros`, Float32Array.from(ql.zeros), [W.rows, groups]);
+        if (ql.inputScales) put(`${name}.input_scales`, ql.inputScales, [W.cols]);
+        if (ql.bits !== undefined) formats[`${name}.bits`] = String(ql.bits);
+        if (ql.groupSize !== undefined) formats[`${name}.group_size`] = String(ql.groupSize);
+      }
+    }
+  });
+  put("output_norm.weight", m.outputNorm, [c.dim]);
+  if (m.output) put("output.weight", m.output.data, [c.vocabSize, c.dim]);
+  return { tensors, metadata: { format: "quantlab-llama", config: JSON.stringify(c), ...formats } };
+}
+
+export async function writeQuantizedSafetensors(q: QuantizedModel, path: string): Promise<void> {
+  const { tensors, metadata } = safetensorsContent(q);
+  await writeSafetensors(path, tensors, metadata);
+}

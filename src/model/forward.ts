@@ -1,0 +1,270 @@
+/**
+ * The Llama forward pass on tfjs: token embedding → n × (RMSNorm → attention with interleaved-pair
+ * RoPE, grouped-query heads and a causal mask → residual → RMSNorm → SwiGLU → residual) → RMSNorm →
+ * output projection (tied to the embedding when the model has no `output.weight`).
+ *
+ * Exposed block by block (`embed`, `block`, `head`) so the quantization workflow can run the model one
+ * layer at a time, and with hooks that see every linear layer's input and every layer's keys/values
+ * (capture for calibration, fake-quantization of the KV cache). A `KvCache` makes decoding incremental.
+ */
+import { check } from "../errors.js";
+import type { Matrix } from "../numerics/matrix.js";
+import { headDim, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "./llama.js";
+import { ready, tf } from "./tf.js";
+
+export interface BlockHooks {
+  /** Sees the input of each linear layer (q/k/v share one, gate/up share one) as [T, in]. */
+  onLinearInput?(layer: number, names: readonly LinearName[], x: tf.Tensor2D): void;
+  /** Replaces this layer's new keys/values ([T, kvHeads, headDim], keys after RoPE) before use and caching. */
+  kv?(layer: number, k: tf.Tensor3D, v: tf.Tensor3D): { k: tf.Tensor3D; v: tf.Tensor3D };
+}
+
+/** Keys and values of past positions per layer, [kvHeads, T, headDim]. */
+export class KvCache {
+  k: (tf.Tensor3D | null)[];
+  v: (tf.Tensor3D | null)[];
+  length = 0;
+  constructor(nLayers: number) {
+    this.k = new Array(nLayers).fill(null);
+    this.v = new Array(nLayers).fill(null);
+  }
+  dispose(): void {
+    for (const t of [...this.k, ...this.v]) t?.dispose();
+    this.k.fill(null);
+    this.v.fill(null);
+    this.length = 0;
+  }
+}
+
+export interface RuntimeWeights {
+  tokenEmbedding: tf.Tensor2D;
+  layers: LayerTensors[];
+  outputNorm: tf.Tensor1D;
+  /** null when tied to the embedding. */
+  output: tf.Tensor2D | null;
+}
+
+export interface LayerTensors {
+  attnNorm: tf.Tensor1D;
+  ffnNorm: tf.Tensor1D;
+  w: Record<LinearName, tf.Tensor2D>;
+}
+
+export const QKV: readonly LinearName[] = ["attn_q", "attn_k", "attn_v"];
+export const GATE_UP: readonly LinearName[] = ["ffn_gate", "ffn_up"];
+
+/** A model's weights uploaded to the tfjs backend. Call `dispose()` when done. */
+export class LlamaRuntime {
+  readonly config: LlamaConfig;
+  private readonly emb: tf.Tensor2D;
+  private readonly tiedOutput: boolean;
+  private differentiableEmbedding = false;
+  private layers: LayerTensors[];
+  private outNorm: tf.Tensor1D;
+  private outW: tf.Tensor2D;
+  private invFreq: Float32Array;
+
+  private constructor(config: LlamaConfig, w: RuntimeWeights) {
+    this.config = config;
+    this.emb = w.tokenEmbedding;
+    this.layers = w.layers;
+    this.outNorm = w.outputNorm;
+    this.outW = w.output ?? w.tokenEmbedding;
+    this.tiedOutput = w.output === null;
+    const hd = headDim(this.config);
+    this.invFreq = new Float32Array(hd / 2);
+    for (let i = 0; i < hd / 2; i++) this.invFreq[i] = Math.pow(this.config.ropeTheta, (-2 * i) / hd);
+  }
+
+  /** Uploads a model's weights. */
+  static async create(model: LlamaModel, backend?: string): Promise<LlamaRuntime> {
+    await ready(backend);
+    const up = (m: Matrix) => tf.tensor2d(m.data, [m.rows, m.cols]);
+    return new LlamaRuntime(model.config, {
+      tokenEmbedding: up(model.tokenEmbedding),
+      layers: model.layers.map((l) => ({
+        attnNorm: tf.tensor1d(l.attnNorm),
+        ffnNorm: tf.tensor1d(l.ffnNorm),
+        w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, up(l[n])])) as Record<LinearName, tf.Tensor2D>,
+      })),
+      outputNorm: tf.tensor1d(model.outputNorm),
+      output: model.output ? up(model.output) : null,
+    });
+  }
+
+  /** Wraps tensors the caller owns (e.g. tf.Variables while training); gradients flow through every op. */
+  static fromTensors(config: LlamaConfig, weights: RuntimeWeights, opts: { differentiableEmbedding?: boolean } = {}): LlamaRuntime {
+    const rt = new LlamaRuntime(config, weights);
+    rt.differentiableEmbedding = opts.differentiableEmbedding ?? false;
+    return rt;
+  }
+
+  /** The weights as tensors (in training, the variables). */
+  get weights(): RuntimeWeights {
+    return { tokenEmbedding: this.emb, layers: this.layers, outputNorm: this.outNorm, output: this.tiedOutput ? null : this.outW };
+  }
+
+  /** Replaces one linear weight (e.g. by its quantized-dequantized version). */
+  setLinear(layer: number, name: LinearName, w: Matrix): void {
+    const old = this.layers[layer].w[name];
+    check(w.rows === old.shape[0] && w.cols === old.shape[1], "BAD_SHAPE",
+      `blk.${layer}.${name} is ${old.shape[0]} × ${old.shape[1]}, the replacement is ${w.rows} × ${w.cols}`);
+    this.layers[layer].w[name] = tf.tensor2d(w.data, [w.rows, w.cols]);
+    old.dispose();
+  }
+
+  dispose(): void {
+    for (const l of this.layers) {
+      l.attnNorm.dispose();
+      l.ffnNorm.dispose();
+      for (const n of LINEAR_NAMES) l.w[n].dispose();
+    }
+    this.outNorm.dispose();
+    this.emb.dispose();
+    if (!this.tiedOutput) this.outW.dispose();
+  }
+
+  /** [T, dim] embeddings of `tokens`. */
+  embed(tokens: ArrayLike<number>): tf.Tensor2D {
+    const { vocabSize } = this.config;
+    for (let t = 0; t < tokens.length; t++) {
+      const id = tokens[t];
+      check(Number.isInteger(id) && id >= 0 && id < vocabSize, "BAD_ARGUMENT", `token id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
+    }
+    return tf.tidy(() => {
+      const ids = tf.tensor1d(Array.from(tokens), "int32");
+      // gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks: a one-hot product
+      // has the same value and a gradient everywhere (used when training, where vocabularies are small).
+      return this.differentiableEmbedding
+        ? tf.matMul(tf.oneHot(ids, vocabSize), this.emb)
+        : tf.gather(this.emb, ids);
+    });
+  }
+
+  private rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const ms = tf.mean(tf.square(x), -1, true);
+      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.config.rmsEps))), w) as tf.Tensor2D;
+    });
+  }
+
+  /** Rotary embedding on interleaved pairs; x is [T, heads, headDim], positions start at `pos0`. */
+  private rope(x: tf.Tensor3D, pos0: number): tf.Tensor3D {
+    const [T, H, hd] = x.shape;
+    const half = hd / 2;
+    const cos = new Float32Array(T * half), sin = new Float32Array(T * half);
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < half; i++) {
+        const a = (pos0 + t) * this.invFreq[i];
+        cos[t * half + i] = Math.cos(a);
+        sin[t * half + i] = Math.sin(a);
+      }
+    }
+    return tf.tidy(() => {
+      const c = tf.tensor3d(cos, [T, 1, half]), s = tf.tensor3d(sin, [T, 1, half]);
+      const pairs = tf.reshape(x, [T, H, half, 2]);
+      const [x0, x1] = tf.split(pairs, 2, 3).map((p) => tf.reshape(p, [T, H, half]));
+      const y0 = tf.sub(tf.mul(x0, c), tf.mul(x1, s));
+      const y1 = tf.add(tf.mul(x0, s), tf.mul(x1, c));
+      return tf.reshape(tf.stack([y0, y1], 3), [T, H, hd]) as tf.Tensor3D;
+    });
+  }
+
+  private linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+    return tf.matMul(x, w, false, true);
+  }
+
+  /**
+   * One transformer block on hidden states x ([T, dim]) at positions cache.length … (0 without a cache).
+   * Returns the new hidden states; x is not disposed.
+   */
+  block(i: number, x: tf.Tensor2D, hooks: BlockHooks = {}, cache?: KvCache): tf.Tensor2D {
+    const c = this.config;
+    const L = this.layers[i];
+    const T = x.shape[0];
+    const hd = headDim(c);
+    const group = c.nHeads / c.nKvHeads;
+    const past = cache ? cache.length : 0;
+    return tf.tidy(() => {
+      const h = this.rmsNorm(x, L.attnNorm);
+      hooks.onLinearInput?.(i, QKV, h);
+      const q = this.rope(tf.reshape(this.linear(h, L.w.attn_q), [T, c.nHeads, hd]), past);
+      let k = this.rope(tf.reshape(this.linear(h, L.w.attn_k), [T, c.nKvHeads, hd]), past);
+      let v = tf.reshape(this.linear(h, L.w.attn_v), [T, c.nKvHeads, hd]) as tf.Tensor3D;
+      if (hooks.kv) ({ k, v } = hooks.kv(i, k, v));
+      // [kvHeads, T, hd], appended to the cache's past positions.
+      let kt = tf.transpose(k, [1, 0, 2]) as tf.Tensor3D;
+      let vt = tf.transpose(v, [1, 0, 2]) as tf.Tensor3D;
+      if (cache) {
+        const pk = cache.k[i], pv = cache.v[i];
+        if (pk && pv) {
+          kt = tf.concat([pk, kt], 1);
+          vt = tf.concat([pv, vt], 1);
+        }
+        const nk = tf.keep(kt), nv = tf.keep(vt);
+        pk?.dispose();
+        pv?.dispose();
+        cache.k[i] = nk;
+        cache.v[i] = nv;
+      }
+      const S = past + T;
+      // Query head h reads KV head floor(h / group), as llama.cpp does.
+      const expand = (t: tf.Tensor3D) =>
+        group === 1 ? t : tf.reshape(tf.tile(tf.expandDims(t, 1), [1, group, 1, 1]), [c.nHeads, S, hd]);
+      const K = expand(kt), V = expand(vt);
+      const Q = tf.transpose(q, [1, 0, 2]);
+      let scores = tf.mul(tf.matMul(Q, K, false, true), 1 / Math.sqrt(hd));
+      scores = tf.add(scores, causalMask(T, past));
+      const att = tf.matMul(tf.softmax(scores), V); // [H, T, hd]
+      const o = tf.reshape(tf.transpose(att, [1, 0, 2]), [T, c.dim]) as tf.Tensor2D;
+      hooks.onLinearInput?.(i, ["attn_output"], o);
+      const x1 = tf.add(x, this.linear(o, L.w.attn_output)) as tf.Tensor2D;
+      const h2 = this.rmsNorm(x1, L.ffnNorm);
+      hooks.onLinearInput?.(i, GATE_UP, h2);
+      const g = this.linear(h2, L.w.ffn_gate);
+      const u = this.linear(h2, L.w.ffn_up);
+      const a = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
+      hooks.onLinearInput?.(i, ["ffn_down"], a);
+      return tf.add(x1, this.linear(a, L.w.ffn_down)) as tf.Tensor2D;
+    });
+  }
+
+  /** [T, vocab] logits from final hidden states. */
+  head(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => this.linear(this.rmsNorm(x, this.outNorm), this.outW));
+  }
+
+  /** Logits [T, vocab] of `tokens` (appended after the cache's positions when a cache is given). */
+  forward(tokens: ArrayLike<number>, hooks: BlockHooks = {}, cache?: KvCache): tf.Tensor2D {
+    check(tokens.length > 0, "BAD_ARGUMENT", "forward needs at least one token");
+    const past = cache ? cache.length : 0;
+    check(past + tokens.length <= this.config.contextLength, "BAD_ARGUMENT",
+      `${past + tokens.length} positions exceed the model's context of ${this.config.contextLength}: use shorter windows`);
+    let x = this.embed(tokens);
+    for (let i = 0; i < this.layers.length; i++) {
+      const y = this.block(i, x, hooks, cache);
+      x.dispose();
+      x = y;
+    }
+    if (cache) cache.length += tokens.length;
+    const logits = this.head(x);
+    x.dispose();
+    return logits;
+  }
+}
+
+const maskCache = new Map<string, Float32Array>();
+
+/** [T, past + T] additive mask: position past+t may see keys 0 … past+t. */
+function causalMask(T: number, past: number): tf.Tensor2D {
+  const key = `${T}:${past}`;
+  let m = maskCache.get(key);
+  if (!m) {
+    const S = past + T;
+    m = new Float32Array(T * S);
+    for (let t = 0; t < T; t++) for (let s = past + t + 1; s < S; s++) m[t * S + s] = -1e9;
+    if (maskCache.size > 64) maskCache.clear();
+    maskCache.set(key, m);
+  }
+  return tf.tensor2d(m, [T, past + T]);
+}

@@ -1,0 +1,127 @@
+/**
+ * A Llama-family model as plain typed arrays: the one in-memory shape every loader (GGUF, safetensors,
+ * llama2.c) produces and the forward pass, the quantization workflow and the writers consume.
+ * Linear weights are row-major `out × in` matrices (as GGUF and PyTorch store them). Rotary embeddings
+ * always act on interleaved pairs (x[2i], x[2i+1]) — llama.cpp's "normal" RoPE — so loaders of
+ * half-split (Hugging Face) checkpoints permute q/k rows on load, as llama.cpp's converter does.
+ */
+import { check } from "../errors.js";
+import type { Matrix } from "../numerics/matrix.js";
+import type { Tokenizer } from "./tokenizer.js";
+
+export interface LlamaConfig {
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  vocabSize: number;
+  contextLength: number;
+  rmsEps: number;
+  ropeTheta: number;
+}
+
+/** The linear layers of one block, by their GGUF short names. */
+export const LINEAR_NAMES = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"] as const;
+export type LinearName = (typeof LINEAR_NAMES)[number];
+
+export interface LlamaLayer {
+  attnNorm: Float32Array;
+  ffnNorm: Float32Array;
+  attn_q: Matrix;
+  attn_k: Matrix;
+  attn_v: Matrix;
+  attn_output: Matrix;
+  ffn_gate: Matrix;
+  ffn_up: Matrix;
+  ffn_down: Matrix;
+}
+
+export interface LlamaModel {
+  config: LlamaConfig;
+  /** vocab × dim. */
+  tokenEmbedding: Matrix;
+  layers: LlamaLayer[];
+  outputNorm: Float32Array;
+  /** vocab × dim; `null` when tied to the embedding. */
+  output: Matrix | null;
+  tokenizer: Tokenizer | null;
+  /** Where it came from, for display ("stories260K-f32.gguf (GGUF v1)"). */
+  source: string;
+}
+
+export function headDim(c: LlamaConfig): number {
+  return c.dim / c.nHeads;
+}
+
+/** Number of parameters (tied output counted once). */
+export function parameterCount(m: LlamaModel): number {
+  let n = m.tokenEmbedding.data.length + m.outputNorm.length + (m.output ? m.output.data.length : 0);
+  for (const l of m.layers) {
+    n += l.attnNorm.length + l.ffnNorm.length;
+    for (const k of LINEAR_NAMES) n += l[k].data.length;
+  }
+  return n;
+}
+
+/** Checks that every tensor has the shape the config implies; names the first one that does not. */
+export function validateModel(m: LlamaModel): void {
+  const c = m.config;
+  check(c.dim % c.nHeads === 0, "BAD_FILE", `dim ${c.dim} is not a multiple of the head count ${c.nHeads}`);
+  check(c.nHeads % c.nKvHeads === 0, "BAD_FILE", `head count ${c.nHeads} is not a multiple of the KV head count ${c.nKvHeads}`);
+  check(headDim(c) % 2 === 0, "BAD_FILE", `head dimension ${headDim(c)} is odd: rotary embeddings need pairs`);
+  const kv = c.nKvHeads * headDim(c);
+  const want = (name: string, mat: Matrix, rows: number, cols: number) =>
+    check(mat.rows === rows && mat.cols === cols, "BAD_FILE",
+      `${name} is ${mat.rows} × ${mat.cols}, the config (dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nKvHeads} KV heads, vocab ${c.vocabSize}) needs ${rows} × ${cols}`);
+  want("token_embd.weight", m.tokenEmbedding, c.vocabSize, c.dim);
+  if (m.output) want("output.weight", m.output, c.vocabSize, c.dim);
+  check(m.outputNorm.length === c.dim, "BAD_FILE", `output_norm.weight has ${m.outputNorm.length} values, needs ${c.dim}`);
+  check(m.layers.length === c.nLayers, "BAD_FILE", `found ${m.layers.length} layers, the config says ${c.nLayers}`);
+  m.layers.forEach((l, i) => {
+    want(`blk.${i}.attn_q.weight`, l.attn_q, c.dim, c.dim);
+    want(`blk.${i}.attn_k.weight`, l.attn_k, kv, c.dim);
+    want(`blk.${i}.attn_v.weight`, l.attn_v, kv, c.dim);
+    want(`blk.${i}.attn_output.weight`, l.attn_output, c.dim, c.dim);
+    want(`blk.${i}.ffn_gate.weight`, l.ffn_gate, c.hiddenDim, c.dim);
+    want(`blk.${i}.ffn_up.weight`, l.ffn_up, c.hiddenDim, c.dim);
+    want(`blk.${i}.ffn_down.weight`, l.ffn_down, c.dim, c.hiddenDim);
+    check(l.attnNorm.length === c.dim && l.ffnNorm.length === c.dim, "BAD_FILE", `blk.${i} norm weights need ${c.dim} values`);
+  });
+}
+
+/** A deep copy whose linear weights can be replaced without touching the original. */
+export function cloneModel(m: LlamaModel): LlamaModel {
+  const cp = (x: Matrix): Matrix => ({ rows: x.rows, cols: x.cols, data: x.data.slice() });
+  return {
+    ...m,
+    config: { ...m.config },
+    tokenEmbedding: cp(m.tokenEmbedding),
+    output: m.output ? cp(m.output) : null,
+    outputNorm: m.outputNorm.slice(),
+    layers: m.layers.map((l) => ({
+      attnNorm: l.attnNorm.slice(), ffnNorm: l.ffnNorm.slice(),
+      attn_q: cp(l.attn_q), attn_k: cp(l.attn_k), attn_v: cp(l.attn_v), attn_output: cp(l.attn_output),
+      ffn_gate: cp(l.ffn_gate), ffn_up: cp(l.ffn_up), ffn_down: cp(l.ffn_down),
+    })),
+  };
+}
+
+/**
+ * Permutes the rows of a q/k weight from half-split rotary layout (Hugging Face: pairs (i, i + d/2))
+ * to interleaved pairs (2i, 2i+1), head by head — the same permutation llama.cpp's converter applies.
+ */
+export function permuteHalfToInterleaved(w: Matrix, nHeads: number): Matrix {
+  const hd = w.rows / nHeads;
+  const half = hd / 2;
+  const out = new Float32Array(w.data.length);
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (const [src, dst] of [[i, 2 * i], [i + half, 2 * i + 1]]) {
+        const s = (h * hd + src) * w.cols, d = (h * hd + dst) * w.cols;
+        out.set(w.data.subarray(s, s + w.cols), d);
+      }
+    }
+  }
+  return { rows: w.rows, cols: w.cols, data: out };
+}

@@ -1,0 +1,83 @@
+/**
+ * The quantization methods the model workflow offers, as `GroupQuantizer`s: llama.cpp block types
+ * (bit-exact through src/gguf/quants), and RTN / GPTQ / AWQ (src/model/weight-methods.ts, over the
+ * project's numerics and algorithms). A spec is either `{ method, bits, groupSize }` or
+ * `{ gguf: "Q4_0" }`, and `perTensor` lets a mix choose per layer and tensor (as llama.cpp's Q4_K_M does).
+ */
+import { check } from "../errors.js";
+import { dequantize, quantize } from "../gguf/quants.js";
+import { ggufType, type GgufTypeName } from "../gguf/types.js";
+import type { Matrix } from "../numerics/matrix.js";
+import type { LinearName } from "./llama.js";
+import type { GroupJob, GroupQuantizer, QuantizedLinear } from "./workflow.js";
+import { weightMethodQuantizer, type WeightMethod } from "./weight-methods.js";
+
+export type MethodSpec =
+  | { method: WeightMethod; bits: number; groupSize: number; symmetric?: boolean }
+  | { gguf: GgufTypeName; imatrix?: boolean };
+
+export function specLabel(s: MethodSpec): string {
+  return "gguf" in s ? s.gguf + (s.imatrix ? "+imatrix" : "") : `${s.method.toUpperCase()} ${s.bits}-bit g${s.groupSize}`;
+}
+
+/** Mean of x² per input column: llama.cpp's importance matrix for one tensor. */
+export function importance(X: Matrix): Float32Array {
+  const out = new Float32Array(X.cols);
+  for (let r = 0; r < X.rows; r++) for (let c = 0; c < X.cols; c++) out[c] += X.data[r * X.cols + c] ** 2;
+  for (let c = 0; c < X.cols; c++) out[c] /= X.rows;
+  return out;
+}
+
+/**
+ * Encodes one weight as a GGUF type. A row length that is not a multiple of the type's block size
+ * (stories260K's ffn_down has 172 columns) cannot be encoded: such a tensor falls back to F16,
+ * as llama.cpp's quantizer does for incompatible tensors, and the label says so.
+ */
+export function ggufLinear(W: Matrix, type: GgufTypeName, imatrix?: Float32Array): QuantizedLinear {
+  const t = ggufType(type);
+  check(t, "BAD_ARGUMENT", `unknown GGUF type '${type}': use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K, F16 or F32`);
+  const use: GgufTypeName = W.cols % t.blockSize === 0 ? t.name : "F16";
+  const bytes = quantize(use, W.data, W.cols, imatrix);
+  const data = dequantize(use, bytes, W.data.length);
+  return { weight: { rows: W.rows, cols: W.cols, data }, format: use === t.name ? use : `${use} (row ${W.cols} ∤ ${t.blockSize})`, gguf: { type: use, bytes } };
+}
+
+function ggufQuantizer(type: GgufTypeName, useImatrix: boolean): GroupQuantizer {
+  return (job: GroupJob) => {
+    const im = useImatrix ? importance(job.inputs) : undefined;
+    return job.weights.map((W) => ggufLinear(W, type, im));
+  };
+}
+
+export function quantizerFor(spec: MethodSpec): GroupQuantizer {
+  if ("gguf" in spec) return ggufQuantizer(spec.gguf, spec.imatrix ?? false);
+  return weightMethodQuantizer(spec.method, spec.bits, spec.groupSize, spec.symmetric ?? false);
+}
+
+/** One quantizer choosing a spec per (layer, tensor); groups sharing an input are split when specs differ. */
+export function mixedQuantizer(perTensor: (layer: number, name: LinearName) => MethodSpec): GroupQuantizer {
+  return async (job: GroupJob) => {
+    const specs = job.names.map((n) => perTensor(job.layer, n));
+    const key = specs.map((s) => JSON.stringify(s));
+    if (key.every((k) => k === key[0])) return quantizerFor(specs[0])(job);
+    const out: QuantizedLinear[] = [];
+    for (let k = 0; k < job.names.length; k++) {
+      const sub = { ...job, names: [job.names[k]], weights: [job.weights[k]] };
+      out.push(...(await quantizerFor(specs[k])(sub)));
+    }
+    return out;
+  };
+}
+
+/** A method name from the command line: rtn, gptq, awq, or a GGUF type name (Q8_0, Q4_0, Q4_K …). */
+export function parseMethod(name: string, bits: number, groupSize: number): MethodSpec {
+  const lower = name.toLowerCase();
+  if (lower === "rtn" || lower === "gptq" || lower === "awq") {
+    check(Number.isInteger(bits) && bits >= 2 && bits <= 8, "BAD_ARGUMENT", `--bits ${bits} is out of range: use 2 … 8`);
+    check(Number.isInteger(groupSize) && groupSize > 0, "BAD_ARGUMENT", `--group-size ${groupSize} must be a positive integer (e.g. 32 or 128)`);
+    return { method: lower, bits, groupSize };
+  }
+  const t = ggufType(name);
+  check(t, "BAD_ARGUMENT", `unknown method '${name}': use rtn, gptq, awq or a GGUF type (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K …)`);
+  return { gguf: t.name };
+}

@@ -1,0 +1,99 @@
+/**
+ * The paper-style table: perplexity of one model quantized several ways (FP32, RTN / GPTQ / AWQ at 4
+ * and 3 bits with groups of 32, llama.cpp's Q8_0 and Q4_0), all calibrated on the same windows and
+ * scored on the same evaluation tokens, with the bits per weight each costs.
+ */
+import { DISPLAY, type MimeBundle } from "../display/mime.js";
+import { LlamaRuntime } from "./forward.js";
+import { perplexity } from "./eval.js";
+import type { LlamaModel } from "./llama.js";
+import { quantizerFor, specLabel, type MethodSpec } from "./methods.js";
+import { calibrationWindows, quantizeModel } from "./workflow.js";
+
+export const PAPER_SPECS: MethodSpec[] = [
+  { method: "rtn", bits: 4, groupSize: 32 },
+  { method: "gptq", bits: 4, groupSize: 32 },
+  { method: "awq", bits: 4, groupSize: 32 },
+  { method: "rtn", bits: 3, groupSize: 32 },
+  { method: "gptq", bits: 3, groupSize: 32 },
+  { method: "awq", bits: 3, groupSize: 32 },
+  { gguf: "Q8_0" },
+  { gguf: "Q4_0" },
+];
+
+export interface StudyRow {
+  label: string;
+  perplexity: number;
+  /** Relative increase over FP32. */
+  delta: number;
+  tokens: number;
+  /** Seconds spent quantizing (calibration passes included). */
+  seconds: number;
+  /** Mean relative output error over all linears (on calibration inputs). */
+  meanRelError: number;
+}
+
+export class StudyTable {
+  constructor(readonly model: string, readonly rows: StudyRow[], readonly calibTokens: number) {}
+  get(label: string): StudyRow | undefined {
+    return this.rows.find((r) => r.label === label);
+  }
+  toMarkdown(): string {
+    const lines = ["| method | perplexity | vs FP32 | mean rel. output error | seconds |", "|---|---|---|---|---|"];
+    for (const r of this.rows) {
+      lines.push(`| ${r.label} | ${r.perplexity.toFixed(4)} | ${r.delta >= 0 ? "+" : ""}${(100 * r.delta).toFixed(2)}% | ${r.meanRelError.toExponential(2)} | ${r.seconds.toFixed(1)} |`);
+    }
+    return lines.join("\n");
+  }
+  [DISPLAY](): MimeBundle {
+    const head = `${this.model}: perplexity over ${this.rows[0]?.tokens ?? 0} tokens, calibrated on ${this.calibTokens} tokens`;
+    return {
+      "text/plain": head + "\n" + this.rows.map((r) => `${r.label.padEnd(20)} ${r.perplexity.toFixed(4).padStart(10)}  ${(100 * r.delta).toFixed(2).padStart(7)}%`).join("\n"),
+      "text/html": `<p>${head}</p><table><tr><th>method</th><th>perplexity</th><th>vs FP32</th><th>mean rel. output error</th><th>seconds</th></tr>${this.rows
+        .map((r) => `<tr><td>${r.label}</td><td>${r.perplexity.toFixed(4)}</td><td>${(100 * r.delta).toFixed(2)}%</td><td>${r.meanRelError.toExponential(2)}</td><td>${r.seconds.toFixed(1)}</td></tr>`)
+        .join("")}</table>`,
+      "text/markdown": this.toMarkdown(),
+    };
+  }
+}
+
+export interface StudyOptions {
+  /** Calibration text tokens (no BOS). */
+  calibTokens: number[];
+  /** Evaluation text tokens (no BOS). */
+  evalTokens: number[];
+  calibWindows?: number;
+  calibLength?: number;
+  /** Evaluation window (default: the model's context). */
+  window?: number;
+  specs?: MethodSpec[];
+  onRow?(row: StudyRow): void;
+}
+
+export async function quantizationStudy(model: LlamaModel, opts: StudyOptions): Promise<StudyTable> {
+  const bos = model.tokenizer?.bos ?? 1;
+  const calib = calibrationWindows(opts.calibTokens, bos, opts.calibWindows ?? 16, opts.calibLength ?? Math.min(128, model.config.contextLength));
+  const window = opts.window ?? model.config.contextLength;
+  const score = async (m: LlamaModel) => {
+    const rt = await LlamaRuntime.create(m);
+    try {
+      return perplexity(rt, { bos }, opts.evalTokens, { window });
+    } finally {
+      rt.dispose();
+    }
+  };
+  const base = await score(model);
+  const rows: StudyRow[] = [{ label: "FP32", perplexity: base.perplexity, delta: 0, tokens: base.tokens, seconds: 0, meanRelError: 0 }];
+  opts.onRow?.(rows[0]);
+  for (const spec of opts.specs ?? PAPER_SPECS) {
+    const q = await quantizeModel(model, { calibration: calib, quantizer: quantizerFor(spec) });
+    const p = await score(q.model);
+    const row: StudyRow = {
+      label: specLabel(spec), perplexity: p.perplexity, delta: p.perplexity / base.perplexity - 1, tokens: p.tokens, seconds: q.seconds,
+      meanRelError: q.errors.reduce((s, e) => s + e.relOutputError, 0) / q.errors.length,
+    };
+    rows.push(row);
+    opts.onRow?.(row);
+  }
+  return new StudyTable(model.source, rows, calib.reduce((s, w) => s + w.length, 0));
+}

@@ -1,0 +1,150 @@
+/**
+ * `quantlab gguf …` end to end, through bin/quantlab.js: inspect (text and --json), quantize the real
+ * stories260K to Q8_0, Q4_0 and Q4_K_M — then llama.cpp itself (node-llama-cpp, a devDependency) loads
+ * each output and generates text — dequantize one tensor to safetensors, and the error contract (exit 1,
+ * one line on stderr).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { readGguf, tensorF32 } from "../../src/gguf/file.js";
+import { readSafetensors } from "../../src/io/safetensors.js";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const shared = process.env.QUANTLAB_SHARED_DATA ?? join(repoRoot, "..", "shared", "data");
+const STORIES = join(shared, "stories260K-f32.gguf");
+const CI = process.env.CI === "true";
+const missing = existsSync(STORIES) ? false : `${STORIES} is missing: set QUANTLAB_SHARED_DATA to the shared data folder`;
+if (missing && CI) throw new Error(missing);
+
+interface Run { code: number; stdout: string; stderr: string }
+
+async function quantlab(...args: string[]): Promise<Run> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, "bin", "quantlab.js"), ...args], {
+      cwd: repoRoot, env: { ...process.env, QUANTLAB_FROM_SOURCE: "1" }, maxBuffer: 1 << 26,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof x.code === "number" ? x.code : -1, stdout: x.stdout ?? "", stderr: x.stderr ?? "" };
+  }
+}
+
+test("gguf inspect reads the v1 stories260K: text table and one JSON object", { skip: missing }, async () => {
+  const text = await quantlab("gguf", "inspect", STORIES);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^GGUF v1, llama: 48 tensors, 292800 weights/);
+  assert.match(text.stdout, /tokenizer\.ggml\.tokens\s+ARRAY\[STRING\] 512 × STRING: "<unk>", "<s>"/);
+  assert.match(text.stdout, /blk\.4\.ffn_down\.weight\s+F32\s+\[172, 64\]\s+44032\s+32/);
+  const json = await quantlab("gguf", "inspect", STORIES, "--json");
+  assert.equal(json.code, 0, json.stderr);
+  const r = JSON.parse(json.stdout);
+  assert.equal(json.stdout.trim().split("\n").length, 1);
+  assert.equal(r.version, 1);
+  assert.equal(r.architecture, "llama");
+  assert.equal(r.tensors.length, 48);
+  assert.equal(r.totalElements, 292800);
+  assert.equal(r.metadata["tokenizer.ggml.tokens"].value.length, 512);
+  assert.deepEqual(r.metadata["llama.block_count"], { type: "UINT32", value: 5 });
+});
+
+test("gguf quantize → Q8_0, Q4_0, Q4_K_M: the table first, then files llama.cpp loads and generates from", { skip: missing, timeout: 120_000 }, async () => {
+  let llamaCpp: typeof import("node-llama-cpp") | null = null;
+  try {
+    llamaCpp = await import("node-llama-cpp");
+  } catch (e) {
+    if (CI) throw new Error(`node-llama-cpp (devDependency 3.21.1) is required under CI=true: ${(e as Error).message}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-gguf-cli-"));
+  const llama = llamaCpp ? await llamaCpp.getLlama({ gpu: false, build: "never", logLevel: "error" as never }) : null;
+  try {
+    for (const mix of ["Q8_0", "Q4_0", "Q4_K_M"]) {
+      const out = join(dir, `stories-${mix}.gguf`);
+      const r = await quantlab("gguf", "quantize", "--type", mix, "--in", STORIES, "--out", out);
+      assert.equal(r.code, 0, r.stderr);
+      const [head, ...rest] = r.stdout.trim().split("\n");
+      assert.match(head!, /^tensor\s+dims\s+from\s+to/);
+      assert.match(rest.at(-1)!, new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+      const f = await readGguf(out);
+      assert.equal(f.version, 3);
+      const ftype = { Q8_0: 7, Q4_0: 2, Q4_K_M: 15 }[mix];
+      assert.deepEqual(f.metadata.get("general.file_type"), { type: "UINT32", value: ftype });
+      assert.deepEqual(f.metadata.get("general.quantization_version"), { type: "UINT32", value: 2 });
+      const types = new Set(f.tensors.map((t) => t.type.name));
+      assert.ok(types.has(mix === "Q4_K_M" ? "Q5_0" : mix), `${mix}: ${[...types]}`); // rows of 64: Q4_K falls back to Q5_0
+      assert.equal(f.tensors.find((t) => t.name === "blk.0.ffn_down.weight")!.type.name, "F16"); // rows of 172
+      if (!llama) continue;
+      const model = await llama.loadModel({ modelPath: out });
+      const ctx = await model.createContext({ contextSize: 64, threads: 1 });
+      try {
+        const ids: number[] = [];
+        for await (const t of ctx.getSequence().evaluate([model.tokens.bos!], { temperature: 0 })) {
+          ids.push(t as unknown as number);
+          if (ids.length >= 12) break;
+        }
+        const text = model.detokenize(ids as never[]);
+        assert.match(text, /^\s*Once upon a time/, `${mix}: ${text}`);
+      } finally {
+        await ctx.dispose();
+        await model.dispose();
+      }
+    }
+    const json = await quantlab("gguf", "quantize", "--type", "Q4_K_S", "--in", STORIES, "--dry-run", "--json");
+    assert.equal(json.code, 0, json.stderr);
+    const plan = JSON.parse(json.stdout);
+    assert.equal(plan.mix, "Q4_K_S");
+    assert.equal(plan.written, false);
+    assert.equal(plan.tensors.length, 48);
+    assert.equal(plan.tensors.find((t: { name: string }) => t.name === "blk.0.attn_norm.weight").to, "F32");
+  } finally {
+    await llama?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("gguf dequantize writes one tensor as F32 safetensors, rows × row length", { skip: missing }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-gguf-cli-"));
+  try {
+    const q = join(dir, "q8.gguf");
+    assert.equal((await quantlab("gguf", "quantize", "--type", "Q8_0", "--in", STORIES, "--out", q, "--json")).code, 0);
+    const out = join(dir, "t.safetensors");
+    const r = await quantlab("gguf", "dequantize", "--in", q, "--tensor", "blk.1.attn_k.weight", "--out", out, "--json");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).shape, [32, 64]);
+    const st = await readSafetensors(out);
+    const t = st.tensors.get("blk.1.attn_k.weight")!;
+    assert.deepEqual(t.shape, [32, 64]);
+    assert.deepEqual(t.data, tensorF32(await readGguf(q), "blk.1.attn_k.weight"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("gguf errors: exit 1 and one line on stderr that names the problem", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-gguf-cli-"));
+  try {
+    const cases: [string[], RegExp][] = [
+      [["gguf", "inspect", join(dir, "none.gguf")], /none\.gguf/],
+      [["gguf", "quantize", "--type", "Q3_X", "--in", STORIES, "--out", join(dir, "o.gguf")], /unknown quantization mix 'Q3_X'/],
+      [["gguf", "quantize", "--type", "Q8_0", "--in", STORIES], /--out is required/],
+      [["gguf", "dequantize", "--in", STORIES, "--tensor", "nope", "--out", join(dir, "t.safetensors")], /no tensor 'nope'/],
+      [["gguf", "frobnicate"], /unknown subcommand 'frobnicate'/],
+    ];
+    for (const [args, pattern] of cases) {
+      if (missing && args.includes(STORIES)) continue;
+      const r = await quantlab(...args);
+      assert.equal(r.code, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+    }
+    assert.ok(!existsSync(join(dir, "o.gguf")));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

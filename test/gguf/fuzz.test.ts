@@ -1,0 +1,116 @@
+/**
+ * Seeded, bounded mutation fuzzing of the GGUF reader: every mutant of a valid file (bit flips, bytes
+ * overwritten with boundary values, lengths and counts replaced by huge ones, truncations, insertions
+ * and deletions) must either parse — and then every tensor must decode — or throw QuantLabError. A
+ * RangeError, TypeError or out-of-memory from a lying length fails the test.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { QuantLabError } from "../../src/errors.js";
+import { encodeGgufBytes, parseGguf, tensorF32, type GgufValue } from "../../src/gguf/file.js";
+import { quantize } from "../../src/gguf/quants.js";
+import { mutate } from "../helpers/mutate.js";
+import { mulberry32, randn } from "../helpers/random.js";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const STORIES = join(process.env.QUANTLAB_SHARED_DATA ?? join(repoRoot, "..", "shared", "data"), "stories260K-f32.gguf");
+
+interface Tally { parsed: number; rejected: number }
+
+function fuzz(seed: number, src: Uint8Array, iterations: number, hot: number, decode: boolean): Tally {
+  const rand = mulberry32(seed);
+  const tally: Tally = { parsed: 0, rejected: 0 };
+  for (let i = 0; i < iterations; i++) {
+    const m = mutate(src, rand, hot);
+    try {
+      const f = parseGguf(m);
+      for (const t of f.tensors) {
+        assert.ok(t.offset >= f.dataOffset && t.offset + t.nbytes <= m.length, `mutant ${i}: tensor '${t.name}' outside the file`);
+        if (decode) {
+          const x = tensorF32(f, t.name);
+          assert.equal(x.length, t.dims.reduce((a, b) => a * b, 1));
+        }
+      }
+      tally.parsed++;
+    } catch (e) {
+      if (!(e instanceof QuantLabError)) {
+        throw new Error(`mutant ${i} (seed ${seed}) threw ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
+      }
+      assert.ok(e.message.length > 20, `mutant ${i}: message too thin: ${e.message}`);
+      tally.rejected++;
+    }
+  }
+  return tally;
+}
+
+/** A small v3 file with every metadata value type, nested arrays, and quantized tensors. */
+function richFile(): Uint8Array {
+  const metadata = new Map<string, GgufValue>([
+    ["general.architecture", { type: "STRING", value: "llama" }],
+    ["u8", { type: "UINT8", value: 200 }], ["i8", { type: "INT8", value: -100 }],
+    ["u16", { type: "UINT16", value: 60000 }], ["i16", { type: "INT16", value: -30000 }],
+    ["u32", { type: "UINT32", value: 4000000000 }], ["i32", { type: "INT32", value: -2000000000 }],
+    ["f32", { type: "FLOAT32", value: 0.5 }], ["f64", { type: "FLOAT64", value: Math.PI }],
+    ["u64", { type: "UINT64", value: 1n << 60n }], ["i64", { type: "INT64", value: -(1n << 60n) }],
+    ["bool", { type: "BOOL", value: true }],
+    ["strings", { type: "ARRAY", itemType: "STRING", value: ["a", "bb", "ccc", ""] }],
+    ["floats", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from([1, 2, 3]) }],
+    ["nested", { type: "ARRAY", itemType: "ARRAY", value: [
+      { type: "ARRAY", itemType: "INT32", value: Int32Array.from([1, -2]) },
+      { type: "ARRAY", itemType: "STRING", value: ["x"] },
+    ] }],
+  ]);
+  const w = randn(64 * 256, 7, 0.1);
+  return encodeGgufBytes({
+    metadata,
+    tensors: [
+      { name: "a.weight", dims: [256, 64], type: "Q4_K", data: quantize("Q4_K", w, 256) },
+      { name: "b.weight", dims: [256, 64], type: "Q8_0", data: quantize("Q8_0", w, 256) },
+      { name: "c.weight", dims: [64, 4], type: "F16", data: quantize("F16", w.subarray(0, 256), 64) },
+      { name: "norm", dims: [64], type: "F32", data: quantize("F32", w.subarray(0, 64), 64) },
+    ],
+  });
+}
+
+test("mutants of a v3 file with every value type and quantized tensors parse or fail with QuantLabError", () => {
+  const src = richFile();
+  const header = parseGguf(src).dataOffset;
+  const tally = fuzz(0xC0FFEE, src, 3000, header, true);
+  // both outcomes must actually occur, or the fuzzer is not exercising anything
+  assert.ok(tally.parsed > 100 && tally.rejected > 1000, JSON.stringify(tally));
+});
+
+test("mutants of the real GGUF v1 stories260K header parse or fail with QuantLabError", { skip: existsSync(STORIES) ? false : `${STORIES} is missing` }, () => {
+  const src = new Uint8Array(readFileSync(STORIES));
+  const header = parseGguf(src).dataOffset;
+  const tally = fuzz(42, src, 600, header, false);
+  assert.ok(tally.parsed > 20 && tally.rejected > 200, JSON.stringify(tally));
+});
+
+test("lying counts and lengths are refused before anything of their size is allocated", () => {
+  const src = richFile();
+  const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const cases: [string, (b: Uint8Array) => void, RegExp][] = [
+    ["tensor count 2^62", (b) => dv(b).setBigUint64(8, 1n << 62n, true), /tensor count|byte 8/],
+    ["metadata count 2^40", (b) => dv(b).setBigUint64(16, 1n << 40n, true), /metadata count|byte 16/],
+    ["first key length 2^50", (b) => dv(b).setBigUint64(24, 1n << 50n, true), /byte 24/],
+    ["version 4", (b) => dv(b).setUint32(4, 4, true), /version/],
+    ["magic", (b) => { b[0] = 0x47; b[1] = 0x47; b[2] = 0x4d; b[3] = 0x4c; }, /magic|GGUF/],
+  ];
+  for (const [what, lie, re] of cases) {
+    const b = src.slice();
+    lie(b);
+    const before = process.memoryUsage().arrayBuffers;
+    assert.throws(() => parseGguf(b), (e: unknown) => e instanceof QuantLabError && e.code === "BAD_FILE" && re.test(e.message), what);
+    // a lying 2^40-element allocation would show up here (or crash); the file itself is ~30 KB
+    assert.ok(process.memoryUsage().arrayBuffers - before < 64 << 20, `${what}: memory grew`);
+  }
+  // every truncation of the header is refused with the byte offset named
+  const header = parseGguf(src).dataOffset;
+  for (let n = 0; n < header; n += 7) {
+    assert.throws(() => parseGguf(src.subarray(0, n)), (e: unknown) => e instanceof QuantLabError && /byte \d+|GGUF/.test(e.message), `cut at ${n}`);
+  }
+});

@@ -1,0 +1,214 @@
+/**
+ * The type mixes and whole-model quantization against llama.cpp itself: `llama_model_quantize` from the
+ * devDependency's libllama (the exact llama.cpp node-llama-cpp ships) quantizes the same F32 model, and
+ * QuantLab's plan must give every tensor the same type and — the block quantizers being bit-exact — the
+ * same bytes. Then llama.cpp (node-llama-cpp) loads QuantLab's files and generates text.
+ *
+ * Two models: the real stories260K (rows of 64 and 172, so nearly every K-quant falls back) and a
+ * synthetic 8-layer Llama with rows of 256 (the layer-position rules for attn_v and ffn_down), written
+ * with its layers in reverse file order, since llama.cpp counts layers in its own sorted order.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readGguf, writeGguf, tensorBytes, type GgufFile, type GgufValue } from "../../src/gguf/file.js";
+import { MIXES, type MixName } from "../../src/gguf/mix.js";
+import { quantizeGgufModel } from "../../src/gguf/model-quantize.js";
+import { randn } from "../helpers/random.js";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const shared = process.env.QUANTLAB_SHARED_DATA ?? join(repoRoot, "..", "shared", "data");
+const STORIES = join(shared, "stories260K-f32.gguf");
+const BINS = join(repoRoot, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64");
+const LIBLLAMA = join(BINS, "libllama.v0.4.0.so");
+
+function skipReason(): string | false {
+  const missing = !existsSync(STORIES) ? `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`
+    : !existsSync(LIBLLAMA) ? `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)` : "";
+  if (!missing) return false;
+  if (process.env.CI === "true") throw new Error(`${missing} — CI=true requires it`);
+  return missing;
+}
+const skip = skipReason();
+
+/**
+ * Runs llama.cpp's llama_model_quantize(in, out, ftype) single-threaded for each job in one child process
+ * (its logs stay there, and its copy of ggml does not meet node-llama-cpp's in this one). The params
+ * struct is llama.h's llama_model_quantize_params of that build, from llama_model_quantize_default_params().
+ */
+function llamaQuantize(input: string, jobs: [output: string, ftype: number][]): void {
+  const script = `
+    const koffi = require("koffi");
+    const [bins, lib, input, jobs] = process.argv.slice(1);
+    const ggml = koffi.load(bins + "/libggml.v0.4.0.so");
+    const llama = koffi.load(lib);
+    koffi.struct("llama_model_quantize_params", {
+      nthread: "int32", ftype: "int", output_tensor_type: "int", token_embedding_type: "int",
+      allow_requantize: "bool", quantize_output_tensor: "bool", only_copy: "bool", pure: "bool", keep_split: "bool", dry_run: "bool",
+      imatrix: "void*", kv_overrides: "void*", tt_overrides: "void*", prune_layers: "void*", max_buf_size: "size_t",
+    });
+    ggml.func("void ggml_backend_load_all_from_path(const char*)")(bins);
+    llama.func("void llama_backend_init()")();
+    const defaults = llama.func("llama_model_quantize_params llama_model_quantize_default_params()");
+    const quantize = llama.func("uint32 llama_model_quantize(const char*, const char*, const llama_model_quantize_params*)");
+    for (const [output, ftype] of JSON.parse(jobs)) {
+      const p = defaults();
+      p.ftype = ftype; p.nthread = 1;
+      if (quantize(input, output, p) !== 0) process.exit(1);
+    }
+  `;
+  const r = spawnSync(process.execPath, ["-e", script, BINS, LIBLLAMA, input, JSON.stringify(jobs)], { cwd: repoRoot, encoding: "utf8" });
+  assert.equal(r.status, 0, `llama_model_quantize failed:\n${r.stderr.slice(-2000)}`);
+}
+
+/** Re-writes a parsed file as GGUF v3 (llama.cpp no longer reads v1), tensors in the given order. */
+async function writeV3(file: GgufFile, path: string, order = file.tensors): Promise<void> {
+  await writeGguf(path, {
+    metadata: file.metadata,
+    tensors: order.map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: tensorBytes(file, t.name) })),
+  });
+}
+
+/** A Llama with rows of 256: 8 layers, GQA 4, layers written in reverse order; tokenizer borrowed from stories. */
+async function syntheticLlama(stories: GgufFile, path: string): Promise<void> {
+  const dim = 256, nLayer = 8, nHead = 4, nKv = 1, hidden = 256, vocab = 512;
+  const metadata = new Map<string, GgufValue>();
+  for (const [k, v] of stories.metadata) if (k.startsWith("tokenizer.")) metadata.set(k, v);
+  const u32 = (k: string, value: number) => metadata.set(k, { type: "UINT32", value });
+  metadata.set("general.architecture", { type: "STRING", value: "llama" });
+  metadata.set("general.name", { type: "STRING", value: "synthetic-8x256" });
+  u32("llama.context_length", 128);
+  u32("llama.embedding_length", dim);
+  u32("llama.block_count", nLayer);
+  u32("llama.feed_forward_length", hidden);
+  u32("llama.rope.dimension_count", dim / nHead);
+  u32("llama.attention.head_count", nHead);
+  u32("llama.attention.head_count_kv", nKv);
+  metadata.set("llama.attention.layer_norm_rms_epsilon", { type: "FLOAT32", value: 1e-5 });
+  let seed = 1;
+  const f32 = (name: string, dims: number[], std = 0.05) => {
+    const x = randn(dims.reduce((a, b) => a * b, 1), seed++, std);
+    if (dims.length === 1) x.fill(1);
+    return { name, dims, type: "F32" as const, data: new Uint8Array(x.buffer) };
+  };
+  const tensors = [f32("token_embd.weight", [dim, vocab]), f32("output_norm.weight", [dim]), f32("output.weight", [dim, vocab])];
+  for (let i = nLayer - 1; i >= 0; i--) {
+    const p = `blk.${i}.`;
+    tensors.push(
+      f32(p + "attn_norm.weight", [dim]), f32(p + "attn_q.weight", [dim, dim]), f32(p + "attn_k.weight", [dim, dim / nHead * nKv]),
+      f32(p + "attn_v.weight", [dim, dim / nHead * nKv]), f32(p + "attn_output.weight", [dim, dim]), f32(p + "ffn_norm.weight", [dim]),
+      f32(p + "ffn_gate.weight", [dim, hidden]), f32(p + "ffn_up.weight", [dim, hidden]), f32(p + "ffn_down.weight", [hidden, dim]),
+    );
+  }
+  await writeGguf(path, { metadata, tensors });
+}
+
+/** Compares QuantLab's quantization of `input` by `mix` with llama.cpp's (`ref`): every tensor's type and bytes. */
+async function compareMix(input: string, mix: MixName, ref: string): Promise<string[]> {
+  const theirs = await readGguf(ref);
+  const src = await readGguf(input);
+  const ours = quantizeGgufModel(src, mix);
+  const mismatches: string[] = [];
+  for (const t of theirs.tensors) {
+    const o = ours.content.tensors.find((x) => x.name === t.name);
+    if (!o) {
+      // llama.cpp materialises a tied output (TENSOR_DUPLICATED) only when the model lacks one
+      mismatches.push(`${t.name}: missing in QuantLab's file`);
+      continue;
+    }
+    const oType = typeof o.type === "string" ? o.type : o.type.name;
+    if (oType !== t.type.name) mismatches.push(`${t.name}: llama.cpp ${t.type.name}, QuantLab ${oType}`);
+    else if (Buffer.compare(Buffer.from(o.data), Buffer.from(tensorBytes(theirs, t.name))) !== 0) mismatches.push(`${t.name}: ${oType} bytes differ`);
+  }
+  assert.equal(ours.content.tensors.length, theirs.tensors.length, `${mix}: tensor count`);
+  const meta = ours.content.metadata as Map<string, GgufValue>;
+  assert.equal(meta.get("general.file_type")?.value, theirs.metadata.get("general.file_type")?.value, `${mix}: general.file_type`);
+  assert.equal(meta.get("general.quantization_version")?.value, 2);
+  return mismatches;
+}
+
+async function compareAll(input: string, mixes: MixName[], dir: string): Promise<string[]> {
+  const jobs = mixes.map((m) => [join(dir, `ref-${m}.gguf`), MIXES[m].ftype] as [string, number]);
+  llamaQuantize(input, jobs);
+  const bad: string[] = [];
+  for (const [i, mix] of mixes.entries()) bad.push(...(await compareMix(input, mix, jobs[i]![0])).map((m) => `${mix} ${m}`));
+  return bad;
+}
+
+const STORIES_MIXES: MixName[] = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "F16"];
+const SYNTH_MIXES: MixName[] = ["Q4_K_S", "Q4_K_M", "Q5_K_M"];
+
+test("every mix of stories260K matches llama-quantize tensor for tensor, byte for byte", { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-mix-"));
+  try {
+    const input = join(dir, "stories-v3.gguf");
+    await writeV3(await readGguf(STORIES), input);
+    const bad = await compareAll(input, STORIES_MIXES, dir);
+    assert.deepEqual(bad, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("layer-position rules on rows of 256 (8 layers, reverse file order) match llama-quantize", { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-mix-"));
+  try {
+    const input = join(dir, "synthetic.gguf");
+    await syntheticLlama(await readGguf(STORIES), input);
+    const bad = await compareAll(input, SYNTH_MIXES, dir);
+    assert.deepEqual(bad, []);
+    // the rules really fired: Q4_K_M gives Q6_K to attn_v/ffn_down on layers 0, 3, 6, 7 and Q4_K elsewhere
+    const plan = quantizeGgufModel(await readGguf(input), "Q4_K_M").plan;
+    const typeOf = (n: string) => plan.choices.find((c) => c.name === n)!.to;
+    assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => typeOf(`blk.${i}.attn_v.weight`)), ["Q6_K", "Q4_K", "Q4_K", "Q6_K", "Q4_K", "Q4_K", "Q6_K", "Q6_K"]);
+    assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => typeOf(`blk.${i}.ffn_down.weight`)), ["Q6_K", "Q4_K", "Q4_K", "Q6_K", "Q4_K", "Q4_K", "Q6_K", "Q6_K"]);
+    assert.equal(typeOf("output.weight"), "Q6_K");
+    assert.equal(typeOf("token_embd.weight"), "Q4_K");
+    assert.equal(typeOf("blk.0.attn_norm.weight"), "F32");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("llama.cpp loads QuantLab's Q8_0, Q4_0 and Q4_K_M stories260K and generates the same story opening", { skip }, async () => {
+  const { getLlama } = await import("node-llama-cpp");
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" as never });
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-mix-"));
+  try {
+    const src = await readGguf(STORIES);
+    const greedy = async (path: string): Promise<string> => {
+      const model = await llama.loadModel({ modelPath: path });
+      const ctx = await model.createContext({ contextSize: 128, threads: 1 });
+      try {
+        const seq = ctx.getSequence();
+        const out: number[] = [];
+        for await (const t of seq.evaluate([model.tokens.bos!], { temperature: 0 })) {
+          out.push(t as unknown as number);
+          if (out.length >= 24) break;
+        }
+        return model.detokenize(out as never[]);
+      } finally {
+        await ctx.dispose();
+        await model.dispose();
+      }
+    };
+    const f32Path = join(dir, "f32.gguf");
+    await writeV3(src, f32Path);
+    const reference = await greedy(f32Path);
+    assert.match(reference, /^\s*Once upon a time/);
+    for (const mix of ["Q8_0", "Q4_0", "Q4_K_M"] as MixName[]) {
+      const path = join(dir, `${mix}.gguf`);
+      await writeGguf(path, quantizeGgufModel(src, mix).content);
+      const text = await greedy(path);
+      // every mix keeps the opening; Q8_0 (8.5 bits) keeps the whole greedy continuation
+      assert.match(text, /^\s*Once upon a time/, `${mix}: ${text}`);
+      if (mix === "Q8_0") assert.equal(text, reference);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,82 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { dequantize } from "../../src/gguf/quants.js";
+import { ggufTensorOf } from "../../src/model/export.js";
+import { ggufLinear, importance, parseMethod, quantizerFor } from "../../src/model/methods.js";
+import { rtnLinear } from "../../src/model/weight-methods.js";
+import { matrix } from "../../src/numerics/matrix.js";
+import { randn } from "../helpers/random.js";
+
+const W = matrix(8, 64, randn(8 * 64, 3, 0.1));
+
+test("RTN 3-bit g32 keeps codes/scales/zeros and is stored losslessly as Q4_1", () => {
+  const q = rtnLinear(W, 3, 32, false);
+  assert.equal(q.scales!.length, 16);
+  assert.ok(Array.from(q.codes!).every((c) => c >= 0 && c <= 7));
+  const t = ggufTensorOf(q);
+  assert.equal(t.type, "Q4_1");
+  assert.ok(t.lossless);
+  const back = dequantize("Q4_1", t.data, W.data.length);
+  // equal up to the FP16 rounding of scale and offset
+  let m = 0;
+  for (let i = 0; i < back.length; i++) m = Math.max(m, Math.abs(back[i] - q.weight.data[i]));
+  assert.ok(m < 1e-3, `max diff ${m}`);
+});
+
+test("a row the group does not divide gets a short last group, and GGUF export falls back", () => {
+  const V = matrix(2, 40, randn(80, 4, 1));
+  const q = rtnLinear(V, 4, 32, false);
+  assert.equal(q.scales!.length, 4);
+  assert.equal(ggufTensorOf(q).type, "F16");
+});
+
+test("GGUF types through the workflow interface; incompatible rows fall back to F16", () => {
+  const q = ggufLinear(W, "Q4_0");
+  assert.equal(q.gguf!.type, "Q4_0");
+  assert.deepEqual(q.weight.data, dequantize("Q4_0", q.gguf!.bytes, W.data.length));
+  const odd = ggufLinear(matrix(2, 172, randn(344, 5, 1)), "Q4_0");
+  assert.equal(odd.gguf!.type, "F16");
+  assert.match(odd.format, /row 172/);
+});
+
+test("importance is the mean of x² per column; method names parse with clear errors", async () => {
+  assert.deepEqual(Array.from(importance(matrix(2, 2, [1, 2, 3, 4]))), [5, 10]);
+  assert.deepEqual(parseMethod("q4_0", 4, 32), { gguf: "Q4_0" });
+  assert.deepEqual(parseMethod("GPTQ", 3, 32), { method: "gptq", bits: 3, groupSize: 32 });
+  assert.throws(() => parseMethod("rtn", 9, 32), /--bits 9 is out of range/);
+  assert.throws(() => parseMethod("nope", 4, 32), /unknown method 'nope'/);
+  const r = await quantizerFor({ method: "rtn", bits: 4, groupSize: 32 })({ layer: 0, names: ["attn_q"], weights: [W], inputs: matrix(1, 64) });
+  assert.equal(r[0].format, "RTN int4 g32");
+});
+
+test("through the workflow interface, GPTQ and AWQ beat RTN at 3 bits on correlated inputs", async () => {
+  const W1 = matrix(16, 64, randn(16 * 64, 7, 0.1));
+  const base = randn(256 * 8, 8, 1);
+  // 256 tokens whose 64 features mix 8 latent factors (strongly correlated), a few channels scaled up
+  const mix = randn(8 * 64, 9, 1);
+  const X = matrix(256, 64);
+  for (let t = 0; t < 256; t++)
+    for (let c = 0; c < 64; c++) {
+      let s = 0;
+      for (let k = 0; k < 8; k++) s += base[t * 8 + k] * mix[k * 64 + c];
+      X.data[t * 64 + c] = s * (c % 16 === 0 ? 8 : 1);
+    }
+  const err = (Q: Float32Array) => {
+    let e = 0, n = 0;
+    for (let t = 0; t < 256; t++)
+      for (let r = 0; r < 16; r++) {
+        let y = 0, yq = 0;
+        for (let c = 0; c < 64; c++) { y += X.data[t * 64 + c] * W1.data[r * 64 + c]; yq += X.data[t * 64 + c] * Q[r * 64 + c]; }
+        e += (y - yq) ** 2; n += y * y;
+      }
+    return e / n;
+  };
+  const job = { layer: 0, names: ["ffn_up"] as const, weights: [W1], inputs: X };
+  const [r] = await quantizerFor({ method: "rtn", bits: 3, groupSize: 32 })(job);
+  const [g] = await quantizerFor({ method: "gptq", bits: 3, groupSize: 32 })(job);
+  const [a] = await quantizerFor({ method: "awq", bits: 3, groupSize: 32 })(job);
+  assert.equal(g.format, "GPTQ int3 g32");
+  assert.ok(a.inputScales && a.inputScales.length === 64);
+  assert.ok(err(g.weight.data) < err(r.weight.data), `gptq ${err(g.weight.data)} rtn ${err(r.weight.data)}`);
+  assert.ok(err(a.weight.data) <= err(r.weight.data), `awq ${err(a.weight.data)} rtn ${err(r.weight.data)}`);
+});
