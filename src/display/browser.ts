@@ -85,20 +85,36 @@ async function image(fig, o) {
     } finally { Plotly.purge(gd); gd.remove(); }
   }, { fig, o });
 }
+async function raster(svg, o) {
+  const p = await start();
+  return p.page.evaluate(async ({ svg, o }) => {
+    const img = new Image();
+    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+    await img.decode();
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(o.width * o.scale);
+    canvas.height = Math.round(o.height * o.scale);
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "white";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+    return canvas.toDataURL("image/png");
+  }, { svg, o });
+}
 async function handle(m) {
   if (m.op === "warm") { await start(); return { ok: true }; }
   if (m.op === "close") { if (context) await context.close(); context = null; pages = null; return { ok: true }; }
   const o = m.options;
   if (o.format === "pdf") {
-    const url = await image(m.fig, { ...o, format: "svg" });
+    const svg = m.svg ?? decodeURIComponent((await image(m.fig, { ...o, format: "svg" })).replace(/^[^,]*,/, ""));
     const p = await start();
     p.pdfPage ??= await context.newPage();
-    const svg = decodeURIComponent(url.slice(url.indexOf(",") + 1));
     await p.pdfPage.setContent("<!doctype html><html><body style='margin:0'>" + svg + "</body></html>");
     const pdf = await p.pdfPage.pdf({ width: o.width + "px", height: (o.height + 1) + "px", printBackground: true, pageRanges: "1" });
     return { bytes: pdf };
   }
-  const url = await image(m.fig, o);
+  // a PNG of an SVG already rendered is a rasterisation only: no second plotly layout
+  const url = o.format === "png" && m.svg ? await raster(m.svg, o) : await image(m.fig, o);
   const comma = url.indexOf(",");
   if (o.format === "svg") return { text: url.slice(0, comma).endsWith(";base64") ? Buffer.from(url.slice(comma + 1), "base64").toString("utf8") : decodeURIComponent(url.slice(comma + 1)) };
   return { bytes: Buffer.from(url.slice(comma + 1), "base64") };
@@ -273,14 +289,17 @@ function unpack(r: Reply, o: RenderOptions): string | Uint8Array {
   return new Uint8Array(r.bytes!.buffer, r.bytes!.byteOffset, r.bytes!.byteLength);
 }
 
-/** Renders a figure: SVG as text, PNG and PDF as bytes. */
-export async function renderFigure(fig: Figure, o: RenderOptions): Promise<string | Uint8Array> {
+/**
+ * Renders a figure: SVG as text, PNG and PDF as bytes. `svg`, when given, is the figure's SVG at the
+ * same size, so PNG and PDF only rasterise or print it.
+ */
+export async function renderFigure(fig: Figure, o: RenderOptions, svg?: string): Promise<string | Uint8Array> {
   const opts = defaults(fig, o);
-  return unpack(await get(`exporting ${o.format.toUpperCase()}`).request({ op: "render", fig, options: opts }), o);
+  return unpack(await get(`exporting ${o.format.toUpperCase()}`).request({ op: "render", fig, options: opts, svg }), o);
 }
 
 /** The same, blocking the caller: for the synchronous display hook. The first call launches the browser (≈ 3 s). */
-export function renderFigureSync(fig: Figure, o: RenderOptions, timeoutMs = 60000): string | Uint8Array {
+export function renderFigureSync(fig: Figure, o: RenderOptions, svg?: string, timeoutMs = 60000): string | Uint8Array {
   const opts = defaults(fig, o);
-  return unpack(get(`rendering a static ${o.format.toUpperCase()}`).requestSync({ op: "render", fig, options: opts }, timeoutMs), o);
+  return unpack(get(`rendering a static ${o.format.toUpperCase()}`).requestSync({ op: "render", fig, options: opts, svg }, timeoutMs), o);
 }

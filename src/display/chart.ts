@@ -39,7 +39,8 @@ export function setChartMode(mode?: ChartMode): { mode: ChartMode; [DISPLAY](): 
     `chart mode must be "static", "live" or "both", got ${JSON.stringify(m)}`);
   current = m as ChartMode;
   const note = { static: "SVG images only", live: "interactive plotly, no static image", both: "interactive plotly with a static SVG for exports" }[m];
-  return { mode: current, [DISPLAY]: () => ({ "text/plain": `charts: ${current} (${note})` }) };
+  const chosen = current;
+  return { mode: chosen, [DISPLAY]: () => ({ "text/plain": `charts: ${chosen} (${note})` }) };
 }
 
 /**
@@ -92,7 +93,7 @@ export class Chart {
 
   /** PNG bytes (blocks). */
   png(scale = 2): Uint8Array {
-    return renderFigureSync(this.figure, { format: "png", scale }) as Uint8Array;
+    return renderFigureSync(this.figure, { format: "png", scale }, this.svg()) as Uint8Array;
   }
 
   private staticSvg(): string | null {
@@ -145,9 +146,10 @@ export class Chart {
     const format = ext.slice(1) as ImageFormat;
     const scale = format === "png" ? o.scale ?? 2 : 1;
     check(scale > 0 && scale <= 10, "BAD_ARGUMENT", `scale must be in (0, 10], got ${scale}`);
+    const defaultSize = o.width === undefined && o.height === undefined;
     let data: string | Uint8Array;
-    if (format === "svg" && o.width === undefined && o.height === undefined) data = this.svg();
-    else data = renderFigureSync(this.figure, { format, scale, width: o.width, height: o.height });
+    if (format === "svg" && defaultSize) data = this.svg();
+    else data = renderFigureSync(this.figure, { format, scale, width: o.width, height: o.height }, defaultSize ? this.svg() : undefined);
     return writeFileAtomicSync(path, data);
   }
 

@@ -50,6 +50,10 @@ test("without a browser, image export says so and offers .html", () => {
 test("unknown export extensions and chart modes are refused with the choices", () => {
   assert.throws(() => chart().export(join(dir, "x.jpg")), /\.svg, \.png, \.pdf, \.html, \.json/);
   assert.throws(() => setChartMode("fancy" as never), /"static", "live" or "both"/);
+  assert.equal(setChartMode(" static " as never).mode, "static", "the %charts argument may carry spaces");
+  assert.equal(setChartMode().mode, "static", "no argument reports the mode");
+  assert.match(setChartMode("" as never)[DISPLAY]()["text/plain"], /^charts: static \(SVG images only\)$/);
+  setChartMode("both");
 });
 
 test("live HTML carries plotly.js once per session, then waits for window.Plotly", () => {
