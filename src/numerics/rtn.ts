@@ -61,63 +61,27 @@ export function rtnKernel(m: Matrix, rs: ResolvedSpec, storeDequantized = true):
   const zeros = new Float32Array(count);
   const mins = new Float32Array(count);
   const { qmin, qmax } = rs;
-  const R = ROUNDER; // a local: module-level consts cost a hole check per use in the hot loop
   const courseForm = rs.convention === "course" && rs.scheme === "asymmetric";
-  let se = 0;
-  let ss = 0;
-  let maxErr = 0;
+  const range = new Float64Array(2);
+  const acc = new Float64Array(3); // Σe², Σx², max|e|, carried from group to group in index order
   let bound = 0;
   for (let r = 0, k = 0; r < nRows; r++) {
     for (let j = 0; j < perRow; j++, k++) {
       const off = r * rowLen + j * size;
       const end = off + Math.min(size, rowLen - j * size);
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (let i = off; i < end; i++) {
-        const v = data[i]!;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-      const p = paramsFromRange(rs, lo, hi);
-      const scale = p.scale;
-      const zero = p.zero;
-      scales[k] = scale;
-      zeros[k] = zero;
+      groupRange(data, off, end, range);
+      const p = paramsFromRange(rs, range[0]!, range[1]!);
+      scales[k] = p.scale;
+      zeros[k] = p.zero;
       mins[k] = p.min;
-      if (scale / 2 > bound) bound = scale / 2;
-      if (courseForm) {
-        const min = p.min;
-        for (let i = off; i < end; i++) {
-          const v = data[i]!;
-          let q = (v - min) / scale + R - R;
-          q = q < qmin ? qmin : q > qmax ? qmax : q;
-          codes[i] = q;
-          const d = Math.fround(min + q * scale);
-          if (deq !== null) deq[i] = d;
-          const e = v - d;
-          se += e * e;
-          ss += v * v;
-          const ae = Math.abs(e); // branch-free: a sign test here mispredicts half the time (3× slower)
-          if (ae > maxErr) maxErr = ae;
-        }
-      } else {
-        // a division, not a reciprocal multiply, so codes match torch.round(x / scale) bit for bit
-        for (let i = off; i < end; i++) {
-          const v = data[i]!;
-          let q = v / scale + R - R + zero;
-          q = q < qmin ? qmin : q > qmax ? qmax : q;
-          codes[i] = q;
-          const d = Math.fround((q - zero) * scale);
-          if (deq !== null) deq[i] = d;
-          const e = v - d;
-          se += e * e;
-          ss += v * v;
-          const ae = Math.abs(e); // branch-free: a sign test here mispredicts half the time (3× slower)
-          if (ae > maxErr) maxErr = ae;
-        }
-      }
+      if (p.scale / 2 > bound) bound = p.scale / 2;
+      if (courseForm) codeCourse(data, codes, deq, off, end, p.scale, p.min, qmin, qmax, acc);
+      else codeZeroPoint(data, codes, deq, off, end, p.scale, p.zero, qmin, qmax, acc);
     }
   }
+  const se = acc[0]!;
+  const ss = acc[1]!;
+  const maxErr = acc[2]!;
   // NaN and ±Inf need no test in the loops: they make Σx² NaN or Inf (finite FP32 squares cannot overflow
   // a double), and only then is the data scanned for the first bad index.
   if (!Number.isFinite(ss)) {
@@ -127,6 +91,73 @@ export function rtnKernel(m: Matrix, rs: ResolvedSpec, storeDequantized = true):
     codes, scales, zeros, mins, dequantized: deq ?? new Float32Array(0), groupsPerRow: g.kind === "tensor" ? 0 : perRow,
     groupLength: Math.min(size, n), sumSqError: se, sumSq: ss, maxError: maxErr, bound, firstNonFinite: -1,
   };
+}
+
+// The loops live in small functions called once per group: they are hot after the first few groups, so
+// the JIT optimises them as whole functions at once instead of on-stack-replacing one giant loop nest,
+// which ran the first five 4096×4096 calls at half speed.
+
+function groupRange(data: Float32Array, off: number, end: number, out: Float64Array): void {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = off; i < end; i++) {
+    const v = data[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  out[0] = lo;
+  out[1] = hi;
+}
+
+/** Course form: q = round((x − min)/scale), x̂ = min + q·scale. */
+function codeCourse(data: Float32Array, codes: Int16Array, deq: Float32Array | null, off: number, end: number,
+  scale: number, min: number, qmin: number, qmax: number, acc: Float64Array): void {
+  const R = ROUNDER; // a local: a module-level const costs a hole check per use
+  let se = acc[0]!;
+  let ss = acc[1]!;
+  let mx = acc[2]!;
+  for (let i = off; i < end; i++) {
+    const v = data[i]!;
+    let q = (v - min) / scale + R - R;
+    q = q < qmin ? qmin : q > qmax ? qmax : q;
+    codes[i] = q;
+    const d = Math.fround(min + q * scale);
+    if (deq !== null) deq[i] = d;
+    const e = v - d;
+    se += e * e;
+    ss += v * v;
+    const ae = Math.abs(e); // branch-free: a sign test here mispredicts half the time (3× slower)
+    if (ae > mx) mx = ae;
+  }
+  acc[0] = se;
+  acc[1] = ss;
+  acc[2] = mx;
+}
+
+/** Zero-point forms: q = round(x/scale) + zero, x̂ = (q − zero)·scale. */
+function codeZeroPoint(data: Float32Array, codes: Int16Array, deq: Float32Array | null, off: number, end: number,
+  scale: number, zero: number, qmin: number, qmax: number, acc: Float64Array): void {
+  const R = ROUNDER;
+  let se = acc[0]!;
+  let ss = acc[1]!;
+  let mx = acc[2]!;
+  // a division, not a reciprocal multiply, so codes match torch.round(x / scale) bit for bit
+  for (let i = off; i < end; i++) {
+    const v = data[i]!;
+    let q = v / scale + R - R + zero;
+    q = q < qmin ? qmin : q > qmax ? qmax : q;
+    codes[i] = q;
+    const d = Math.fround((q - zero) * scale);
+    if (deq !== null) deq[i] = d;
+    const e = v - d;
+    se += e * e;
+    ss += v * v;
+    const ae = Math.abs(e);
+    if (ae > mx) mx = ae;
+  }
+  acc[0] = se;
+  acc[1] = ss;
+  acc[2] = mx;
 }
 
 /**
