@@ -143,7 +143,7 @@ test("gguf errors: exit 1 and one line on stderr that names the problem", async 
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
       assert.match(r.stderr, pattern);
     }
-    assert.ok(!existsSync(join(dir, "o.gguf")));
+    assert.ok(!existsSync(join(dir, "o.gguf")), "a failed quantize writes nothing");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
