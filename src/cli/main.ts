@@ -13,6 +13,7 @@ export interface Command {
 // Each issue's commands add their line here.
 const COMMANDS: Record<string, () => Promise<Command>> = {
   start: () => import("./commands/start.js"),
+  lab: () => import("./commands/lab.js"),
   ruler: () => import("./commands/ruler.js"),
   memory: () => import("./commands/memory.js"),
   kv: () => import("./commands/kv.js"),
