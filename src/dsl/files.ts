@@ -25,12 +25,22 @@ export type { MixName, MixPlan } from "../gguf/mix.js";
 
 const open = async (f: GgufFile | string): Promise<GgufFile> => (typeof f === "string" ? readGguf(f) : f);
 
-/** What a GGUF file (or its path) holds: metadata, tensors, types, bytes, bits per weight. */
+/**
+ * What a GGUF file (or its path) holds: metadata, tensors, types, bytes, bits per weight.
+ * @example
+ * const info = await inspectGguf(sharedModelPath())
+ * console.log(info.version, info.tensors.length, info.bitsPerWeight)   // 1 48 32
+ */
 export async function inspectGguf(file: GgufFile | string): Promise<GgufInspection> {
   return inspect(await open(file));
 }
 
-/** One tensor of a GGUF file as a Matrix: rows = dims[1] · dims[2] · …, cols = dims[0], dequantized to FP32. */
+/**
+ * One tensor of a GGUF file as a Matrix: rows = dims[1] · dims[2] · …, cols = dims[0], dequantized to FP32.
+ * @example
+ * const Wk = ggufTensor(await readGguf(sharedModelPath()), "blk.0.attn_k.weight")
+ * console.log(Wk.rows, Wk.cols)   // 32 64
+ */
 export function ggufTensor(file: GgufFile, name: string): Matrix {
   const t = file.tensors.find((x) => x.name === name);
   check(t, "NOT_FOUND", () => `the GGUF file has no tensor '${name}': try one of ${file.tensors.slice(0, 5).map((x) => x.name).join(", ")} …`);
@@ -38,7 +48,12 @@ export function ggufTensor(file: GgufFile, name: string): Matrix {
   return matrix(tensorElements(t.dims) / cols, cols, tensorF32(file, name));
 }
 
-/** The per-tensor types llama-quantize would choose for `mix` (nothing is quantized or written). */
+/**
+ * The per-tensor types llama-quantize would choose for `mix` (nothing is quantized or written).
+ * @example
+ * const plan = await ggufMix(sharedModelPath(), "Q4_K_M")
+ * console.log(plan.choices.find((c) => c.name === "blk.0.ffn_down.weight")?.to)   // F16: rows of 172
+ */
 export async function ggufMix(file: GgufFile | string, mix: MixName | string): Promise<MixPlan> {
   const f = typeof file === "string" ? await openModelForQuantize(file) : file;
   const { planMix } = await import("../gguf/mix.js");
@@ -49,6 +64,9 @@ export async function ggufMix(file: GgufFile | string, mix: MixName | string): P
 /**
  * Quantizes a model file (.gguf, or a Hugging Face .safetensors with config.json) by a llama.cpp mix and
  * writes GGUF v3 that llama.cpp loads; returns the plan (its display is the per-tensor table).
+ * @example
+ * const plan = await quantizeGgufFile(sharedModelPath(), "stories-q8_0.gguf", "Q8_0")
+ * console.log(plan.bitsPerWeight.toFixed(2))
  */
 export async function quantizeGgufFile(input: string, output: string, mix: MixName | string, options: ModelQuantizeOptions = {}): Promise<MixPlan> {
   check(output.endsWith(".gguf"), "BAD_ARGUMENT", `the output ${output} must be a .gguf file`);

@@ -52,6 +52,7 @@ export type GgufValue =
   | { type: "STRING"; value: string }
   | GgufArray;
 
+/** One tensor's entry in a GGUF file: name, dims (ggml order), type, absolute offset and size. */
 export interface GgufTensorInfo {
   name: string;
   /** ggml order: dims[0] is the row length (the fastest-varying dimension). */
@@ -228,7 +229,12 @@ function readValue(r: Reader, t: GgufValueType, field: string): GgufValue {
   return readScalar(r, t, field);
 }
 
-/** Parses a GGUF file held in memory (versions 1, 2, 3). Tensor data stay in `bytes`. */
+/**
+ * Parses a GGUF file held in memory (versions 1, 2, 3). Tensor data stay in `bytes`.
+ * @example
+ * const f = parseGguf(new Uint8Array(await (await import("node:fs/promises")).readFile(sharedModelPath())))
+ * console.log(f.version, f.dataOffset)   // 1 11456
+ */
 export function parseGguf(bytes: Uint8Array): GgufFile {
   check(bytes instanceof Uint8Array, "BAD_ARGUMENT", "parseGguf takes the file's bytes as a Uint8Array (e.g. from fs.readFile)");
   return parseGgufPrefix(bytes, bytes.length);
@@ -326,7 +332,12 @@ function parseGgufPrefix(bytes: Uint8Array, fileSize: number): GgufFile {
   return { version, metadata, tensors, dataOffset, alignment, bytes };
 }
 
-/** Reads and parses a GGUF file. */
+/**
+ * Reads and parses a GGUF file (versions 1, 2, 3); metadata values keep their GGUF types as `{ type, value }`.
+ * @example
+ * const f = await readGguf(sharedModelPath())
+ * console.log(f.tensors.length, f.metadata.get("general.architecture")?.value)   // 48 llama
+ */
 export async function readGguf(path: string): Promise<GgufFile> {
   let bytes: Uint8Array;
   try {
@@ -386,7 +397,12 @@ function findTensor(file: GgufFile, name: string): GgufTensorInfo {
   return t;
 }
 
-/** The raw encoded bytes of a tensor (a view into the file, not a copy). */
+/**
+ * The raw encoded bytes of a tensor (a view into the file, not a copy).
+ * @example
+ * const f = await readGguf(sharedModelPath())
+ * console.log(tensorBytes(f, "output_norm.weight").length)   // 256: 64 F32 values
+ */
 export function tensorBytes(file: GgufFile, name: string): Uint8Array {
   const t = findTensor(file, name);
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
@@ -394,7 +410,12 @@ export function tensorBytes(file: GgufFile, name: string): Uint8Array {
   return file.bytes.subarray(t.offset, t.offset + t.nbytes);
 }
 
-/** A tensor's values as FP32, dequantized exactly as llama.cpp does; row-major with dims[0] as the row. */
+/**
+ * A tensor's values as FP32, dequantized exactly as llama.cpp does; row-major with dims[0] as the row.
+ * @example
+ * const f = await readGguf(sharedModelPath())
+ * console.log(tensorF32(f, "blk.0.attn_k.weight").length)   // 2048 = 64 × 32
+ */
 export function tensorF32(file: GgufFile, name: string): Float32Array {
   const t = findTensor(file, name);
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
@@ -640,7 +661,16 @@ export function encodeGguf(input: GgufWriteInput): Uint8Array[] {
   return w.done();
 }
 
-/** Writes a GGUF v3 file atomically. */
+/**
+ * Writes a GGUF v3 file atomically from typed (or plain) metadata and encoded tensors.
+ * @example
+ * const w = new Float32Array(64).fill(0.5)
+ * await writeGguf("tiny.gguf", {
+ *   metadata: { "general.architecture": "llama", "general.alignment": { type: "UINT32", value: 64 } },
+ *   tensors: [{ name: "w", dims: [64], type: "F32", data: new Uint8Array(w.buffer) }],
+ * })
+ * console.log((await readGguf("tiny.gguf")).alignment)   // 64
+ */
 export async function writeGguf(path: string, input: GgufWriteInput): Promise<void> {
   await writeFileAtomic(path, encodeGguf(input));
 }

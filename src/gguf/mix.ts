@@ -21,10 +21,15 @@ import { check, QuantLabError } from "../errors.js";
 import { DISPLAY, type MimeBundle } from "../display/mime.js";
 import { ggmlType, type GgufTypeName } from "./types.js";
 
+/** A llama.cpp quantization mix name, as `llama-quantize` takes it (Q4_K_M, Q5_K_S, Q8_0 …). */
 export type MixName =
   | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0" | "Q4_K_S" | "Q4_K_M" | "Q5_K_S" | "Q5_K_M" | "Q6_K" | "F16" | "BF16" | "F32";
 
-/** llama.cpp's `llama_ftype` value of each mix (written as general.file_type) and its base type. */
+/**
+ * llama.cpp's `llama_ftype` value of each mix (written as general.file_type) and its base type.
+ * @example
+ * console.log(MIXES.Q4_K_M)   // { ftype: 15, base: "Q4_K" }
+ */
 export const MIXES: Readonly<Record<MixName, { ftype: number; base: GgufTypeName }>> = {
   F32: { ftype: 0, base: "F32" },
   F16: { ftype: 1, base: "F16" },
@@ -231,7 +236,11 @@ function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-/** The per-tensor table as text (what `quantlab gguf quantize` prints before writing). */
+/**
+ * The per-tensor table as text (what `quantlab gguf quantize` prints before writing).
+ * @example
+ * console.log(mixTable(await ggufMix(sharedModelPath(), "Q4_K_M")))
+ */
 export function mixTable(plan: Omit<MixPlan, typeof DISPLAY>): string {
   const rows = plan.choices.map((c) => [c.name, `[${c.dims.join(", ")}]`, c.from, c.to, bpw(c.to), c.bytes.toString(), c.reason]);
   const head = ["tensor", "dims", "from", "to", "bits/w", "bytes", "why"];
