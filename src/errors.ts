@@ -14,6 +14,18 @@ export type ErrorCode =
   | "PROTOCOL" // a Jupyter message that is malformed or unsigned
   | "INTERRUPTED";
 
+/**
+ * The error every QuantLab function throws on bad input: a stable `code` (e.g. "BAD_ARGUMENT",
+ * "BAD_SHAPE") and a message that names the input and the fix.
+ * @example
+ * ```ts
+ * try {
+ *   ruler({ bits: 9 });
+ * } catch (e) {
+ *   if (e instanceof QuantLabError) console.log(e.code, e.message);   // BAD_ARGUMENT bits must be an integer from 2 to 8 …
+ * }
+ * ```
+ */
 export class QuantLabError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {

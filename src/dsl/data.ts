@@ -9,7 +9,15 @@ import { tableCsv, tableHtml, tableMarkdown, tableText, toTable, type Table as R
 import { writeFileAtomicSync, type Written } from "../display/write.js";
 import { matrix, type Matrix } from "../numerics/matrix.js";
 
-/** A seeded uniform generator on [0, 1) (mulberry32): the same seed gives the same numbers everywhere. */
+/**
+ * A seeded uniform generator on [0, 1) (mulberry32): the same seed gives the same numbers everywhere.
+ * @example
+ * ```ts
+ * const u = rng(42);
+ * const row = Array.from({ length: 8 }, () => 2 * u() - 1);   // 8 reproducible values in [-1, 1)
+ * ruler({ bits: 4 }).quantize(row).codes
+ * ```
+ */
 export function rng(seed = 0): () => number {
   let a = seed >>> 0;
   return () => {
@@ -21,6 +29,7 @@ export function rng(seed = 0): () => number {
   };
 }
 
+/** Options of `randn`: the seed, the standard deviation, and `df` for heavy Student-t tails like real weights. */
 export interface RandnOptions {
   seed?: number;
   /** Standard deviation (default 1). */
@@ -58,6 +67,7 @@ export function randn(rows: number, cols: number, o: RandnOptions = {}): Matrix 
   return W;
 }
 
+/** Options of `withOutliers`: how many input columns and output rows become outliers, and how much larger. */
 export interface OutlierOptions {
   /** Input channels (columns) to scale up (default 4). */
   columns?: number;
@@ -89,6 +99,10 @@ export function withOutliers(W: Matrix, o: OutlierOptions = {}): Matrix {
   return out;
 }
 
+/**
+ * A table that renders in the notebook (HTML) and prints as text; `export(path)` writes it as .csv,
+ * .md or .html for notes. Made by `table(rows)`.
+ */
 export interface Table {
   readonly columns: string[];
   readonly rows: Rows["rows"];

@@ -8,6 +8,7 @@ import { QuantLabError } from "../errors.js";
 import { explain } from "../numerics/explain.js";
 import { resolveSpec, ruler, type QuantSpec, type Ruler } from "../numerics/ruler.js";
 
+/** A learner's hand-computed answer for `check`: any of the scale, zero point, one code or its dequantized value. */
 export interface Answer {
   scale?: number;
   zeroPoint?: number;
@@ -17,6 +18,7 @@ export interface Answer {
   dequantized?: number;
 }
 
+/** The exercise an answer is checked against: a ruler (or its spec), the row, and which element's code is asked for. */
 export interface Exercise {
   /** The ruler (or its spec) the learner was asked to apply. */
   ruler: Ruler | QuantSpec;
@@ -25,6 +27,7 @@ export interface Exercise {
   index?: number;
 }
 
+/** What `check` says: whether every answered quantity is right, and one line per quantity with the reason. */
 export interface CheckResult {
   correct: boolean;
   /** One line per answered quantity: ✓ or ✗ with the reason. */

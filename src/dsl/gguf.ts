@@ -15,11 +15,16 @@ import { dequantize, IMATRIX_TYPES, quantize } from "../gguf/quants.js";
 import { imatrixFromActivations } from "../gguf/imatrix.js";
 import { bitsPerWeight, ggufType, type GgufTypeName } from "../gguf/types.js";
 
+/** Options of `ggufQuantize`: an importance matrix that weights the scale search toward important inputs. */
 export interface GgufQuantizeOptions {
   /** Per-input-column importance (length W.cols), e.g. `imatrixFrom(X)`; used by the types that take one. */
   imatrix?: Float32Array;
 }
 
+/**
+ * A matrix quantized to a GGUF type: the error report (MSE, SQNR, bits per weight …) plus the encoded
+ * bytes exactly as llama.cpp stores them and the weights as llama.cpp reads them back.
+ */
 export interface GgufQuantized extends ErrorReport {
   type: GgufTypeName;
   rows: number;
@@ -35,6 +40,12 @@ export interface GgufQuantized extends ErrorReport {
 /**
  * Quantizes W (rows × cols, row-major) to a GGUF type, bit-exact with llama.cpp, and measures the round
  * trip. `bound` is NaN: the K-quants' searched scales have no single worst-case grid step.
+ * @example
+ * ```ts
+ * const W = randn(4, 256, { seed: 1, std: 0.02 });   // K-quants work on rows of 256
+ * const q4 = ggufQuantize(W, "Q4_0"), q4k = ggufQuantize(W, "Q4_K");
+ * [q4.bitsPerWeight, q4.sqnrDb, q4k.bitsPerWeight, q4k.sqnrDb]   // same 4.5 bits, Q4_K ≈ 1.7 dB better
+ * ```
  */
 export function ggufQuantize(W: Matrix, type: GgufTypeName, options: GgufQuantizeOptions = {}): GgufQuantized {
   const t = ggufType(type);
@@ -62,7 +73,16 @@ export function ggufQuantize(W: Matrix, type: GgufTypeName, options: GgufQuantiz
   return withDisplay(result, () => keyValueBundle(title, reportRows(result)));
 }
 
-/** llama.cpp's importance matrix from calibration activations X (tokens × in-features): mean x² per column. */
+/**
+ * llama.cpp's importance matrix from calibration activations X (tokens × in-features): mean x² per column.
+ * Inputs that are large on the calibration text matter more, so their weights get finer scales.
+ * @example
+ * ```ts
+ * const W = randn(4, 256, { seed: 1, std: 0.02 });
+ * const X = withOutliers(randn(32, 256, { seed: 2 }), { columns: 4 });   // 32 tokens of activations
+ * ggufQuantize(W, "Q4_K", { imatrix: imatrixFrom(X) }).usedImatrix      // true
+ * ```
+ */
 export function imatrixFrom(X: Matrix): Float32Array {
   return imatrixFromActivations(X.data, X.cols);
 }

@@ -12,6 +12,7 @@ import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../model/llama.j
 import { calibrationWindows } from "../model/workflow.js";
 import { matrix, type Matrix } from "../numerics/matrix.js";
 
+/** One linear layer ready for GPTQ or AWQ: its name, its weight W and the inputs X it saw on calibration text. */
 export interface LayerCalibration {
   /** e.g. "blk.2.ffn_down.weight". */
   name: string;
@@ -21,6 +22,7 @@ export interface LayerCalibration {
   X: Matrix;
 }
 
+/** Which layer `layerCalibration` takes (block and linear) and how much calibration text it runs. */
 export interface LayerCalibrationOptions {
   /** Transformer block (default 0). */
   layer?: number;

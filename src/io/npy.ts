@@ -19,6 +19,15 @@ const DESCR_OF: Partial<Record<DType, string>> = Object.fromEntries(
 
 const bad = (msg: string) => new QuantLabError("BAD_FILE", `npy: ${msg}`);
 
+/**
+ * Decodes the bytes of a NumPy .npy file into a Tensor, checking every size first.
+ * Use it for bytes you already hold; `readNpy` reads a file.
+ * @example
+ * ```ts
+ * const bytes = encodeNpy({ dtype: "F32", shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) });
+ * parseNpy(bytes).shape   // [2, 2]
+ * ```
+ */
 export function parseNpy(bytes: Uint8Array): Tensor {
   const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw bad("missing the \\x93NUMPY magic at byte 0: not an .npy file");
@@ -48,6 +57,16 @@ export function parseNpy(bytes: Uint8Array): Tensor {
   return { dtype, shape, data: decodeData(dtype, bytes.subarray(dataStart, dataStart + need)) };
 }
 
+/**
+ * Reads a NumPy .npy file (as `numpy.save` writes it) into a Tensor: the way to bring weights or
+ * activations from Python into a notebook.
+ * @example
+ * ```ts
+ * await writeNpy("w.npy", { dtype: "F32", shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) });
+ * const t = await readNpy("w.npy");
+ * const W = matrix(t.shape[0], t.shape[1], t.data);   // ready for quantize(W, …)
+ * ```
+ */
 export async function readNpy(path: string): Promise<Tensor> {
   let bytes: Uint8Array;
   try {
@@ -63,6 +82,15 @@ export async function readNpy(path: string): Promise<Tensor> {
   }
 }
 
+/**
+ * Encodes a Tensor as the bytes of a NumPy .npy file (version 1, C order); NumPy has no BF16, so use F32.
+ * @example
+ * ```ts
+ * const bytes = encodeNpy({ dtype: "F16", shape: [3], data: new Float32Array([0.1, 1, 65504]) });
+ * bytes.length                 // 134: a 128-byte header, then 3 × 2 bytes of FP16
+ * parseNpy(bytes).data[0]      // 0.0999755859375: 0.1 rounded to FP16
+ * ```
+ */
 export function encodeNpy(t: Tensor): Uint8Array {
   const descr = t.dtype === "BF16" ? undefined : DESCR_OF[t.dtype];
   if (!descr) throw new QuantLabError("BAD_ARGUMENT", `.npy has no ${t.dtype}: store it as F32 (NumPy has no bfloat16)`);
@@ -80,6 +108,15 @@ export function encodeNpy(t: Tensor): Uint8Array {
   return out;
 }
 
+/**
+ * Writes a Tensor to a NumPy .npy file (atomically), for `numpy.load` in Python.
+ * @example
+ * ```ts
+ * const q = quantize(randn(4, 8, { seed: 1 }), { bits: 4 });
+ * await writeNpy("dequantized.npy", { dtype: "F32", shape: [4, 8], data: q.dequantized });
+ * (await readNpy("dequantized.npy")).shape   // [4, 8]
+ * ```
+ */
 export async function writeNpy(path: string, t: Tensor): Promise<void> {
   await writeFileAtomic(path, encodeNpy(t));
 }

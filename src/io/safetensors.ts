@@ -64,7 +64,14 @@ export function encodeData(t: Tensor): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** Parses a safetensors file held in memory. */
+/**
+ * Parses a safetensors file held in memory: every tensor by name, plus the string metadata.
+ * @example
+ * ```ts
+ * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([0.5, -1]) } });
+ * parseSafetensors(bytes).tensors.get("w")?.data   // Float32Array [0.5, -1]
+ * ```
+ */
 export function parseSafetensors(bytes: Uint8Array): Safetensors {
   if (bytes.length < 8) throw bad(`file is ${bytes.length} bytes, shorter than the 8-byte header length: the file is truncated`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -131,7 +138,15 @@ export function parseSafetensors(bytes: Uint8Array): Safetensors {
   return { tensors, metadata };
 }
 
-/** Reads a .safetensors file. */
+/**
+ * Reads a .safetensors file (the format of Hugging Face checkpoints): tensors by name and the metadata.
+ * @example
+ * ```ts
+ * await writeSafetensors("layer.safetensors", { "mlp.weight": { dtype: "F32", shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) } });
+ * const file = await readSafetensors("layer.safetensors");
+ * [...file.tensors.keys()]   // ["mlp.weight"]
+ * ```
+ */
 export async function readSafetensors(path: string): Promise<Safetensors> {
   let bytes: Uint8Array;
   try {
@@ -147,7 +162,14 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
   }
 }
 
-/** Serialises tensors (in the given order, 8-byte aligned header) to safetensors bytes. */
+/**
+ * Serialises tensors (in the given order, 8-byte aligned header) to safetensors bytes.
+ * @example
+ * ```ts
+ * const bytes = encodeSafetensors({ w: { dtype: "BF16", shape: [2], data: new Float32Array([1.001, 3]) } });
+ * parseSafetensors(bytes).tensors.get("w")?.data   // [1, 3]: stored as BF16, 7 mantissa bits
+ * ```
+ */
 export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
@@ -179,7 +201,15 @@ export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, 
   return out;
 }
 
-/** Writes tensors to a .safetensors file atomically. */
+/**
+ * Writes tensors to a .safetensors file atomically, with optional string metadata.
+ * @example
+ * ```ts
+ * const q = quantize(randn(4, 8, { seed: 1 }), { bits: 4 });
+ * await writeSafetensors("q.safetensors", { "w.dequantized": { dtype: "F32", shape: [4, 8], data: q.dequantized } }, { spec: "int4" });
+ * (await readSafetensors("q.safetensors")).metadata   // { spec: "int4" }
+ * ```
+ */
 export async function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }

@@ -7,6 +7,10 @@ export type DType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "U32" | "I1
 export type TensorData =
   | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array;
 
+/**
+ * A tensor as a file carries it: its dtype ("F32", "F16", "BF16", "I8" …), its shape, and the values as a
+ * flat row-major typed array. Float dtypes are decoded into a Float32Array, so F16 and BF16 values are exact.
+ */
 export interface Tensor {
   dtype: DType;
   shape: number[];

@@ -12,8 +12,18 @@ export type FloatFormatName = "fp32" | "fp16" | "bf16" | "fp8-e4m3" | "fp8-e5m2"
 export type IntFormatName = `int${2 | 3 | 4 | 5 | 6 | 7 | 8}` | `uint${2 | 3 | 4 | 5 | 6 | 7 | 8}`;
 export type CodebookFormatName = "nf4" | "fp4-bnb";
 export type BlockFormatName = "mxfp4" | "nvfp4";
+/**
+ * The name of every number format QuantLab knows, e.g. "fp16", "fp8-e4m3", "int4", "nf4", "mxfp4".
+ * Floats (fp32 … fp4-e2m1) round directly; int, codebook (nf4, fp4-bnb) and block (mxfp4, nvfp4) formats
+ * need a scale. `format(name)` also accepts aliases such as "fp8", "half" or "e2m1".
+ */
 export type FormatName = FloatFormatName | IntFormatName | CodebookFormatName | BlockFormatName;
 
+/**
+ * One number format as a learner inspects it: its bits, range, resolution and an exact encode/decode.
+ * `max`, `smallestNormal` and `levels` answer "how far, how fine, how many"; `round(x)` shows what a
+ * value becomes when stored in the format. Get one with `format(name)`.
+ */
 export interface NumberFormat {
   name: FormatName;
   kind: "float" | "int" | "codebook" | "block";
@@ -169,14 +179,31 @@ function integer(bits: number, signed: boolean): NumberFormat {
   };
 }
 
-/** NF4: the 16 quantiles of N(0,1) scaled to [-1, 1], exactly as bitsandbytes stores them (float32). */
+/**
+ * NF4: the 16 quantiles of N(0,1) scaled to [-1, 1], exactly as bitsandbytes stores them (float32).
+ * Levels sit closer together near 0, where most weights are; there is an exact 0 and an exact ±1.
+ * @example
+ * ```ts
+ * NF4_CODEBOOK.length                 // 16 levels: 4 bits
+ * NF4_CODEBOOK[7]                     // 0: zero is exact
+ * NF4_CODEBOOK[8] - NF4_CODEBOOK[7]   // 0.0796: the finest step, near zero
+ * ```
+ */
 export const NF4_CODEBOOK: readonly number[] = Object.freeze([
   -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
   -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
   0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ]);
 
-/** bitsandbytes' FP4 values by code (bit 3 is the sign): 0, 0.0625, 8, 12, 4, 6, 2, 3 over 12. */
+/**
+ * bitsandbytes' FP4 values by code (bit 3 is the sign): 0, 0.0625, 8, 12, 4, 6, 2, 3 over 12.
+ * Compare with OCP FP4 E2M1 (`format("fp4-e2m1")`): same 4 bits, a different grid.
+ * @example
+ * ```ts
+ * FP4_BNB_CODEBOOK.map((v) => v * 12).slice(0, 8)   // [0, 0.0625, 8, 12, 4, 6, 2, 3]
+ * FP4_BNB_CODEBOOK[3]                               // 1: the largest value, code 3
+ * ```
+ */
 export const FP4_BNB_CODEBOOK: readonly number[] = Object.freeze(
   [0, 0.0625, 8, 12, 4, 6, 2, 3, -0, -0.0625, -8, -12, -4, -6, -2, -3].map((v) => v / 12),
 );
@@ -241,6 +268,12 @@ const ALIASES: Record<string, FormatName> = {
 /**
  * Looks a number format up by name: `format("fp8-e4m3").max === 448`, `format("int4").min === -8`.
  * Aliases: fp8 → fp8-e4m3, half → fp16, fp4 → fp4-e2m1 …
+ * @example
+ * ```ts
+ * format("fp8-e4m3").max        // 448: the largest finite FP8 E4M3 value
+ * format("fp16").round(1.0001)  // 1: FP16 has about 3 decimal digits
+ * format("int4").levels         // 16 codes, -8 … 7
+ * ```
  */
 export function format(name: FormatName | string): NumberFormat {
   const key = name.toLowerCase();
@@ -251,12 +284,27 @@ export function format(name: FormatName | string): NumberFormat {
   return f;
 }
 
-/** Every format QuantLab knows, in the order of the course's table. */
+/**
+ * Every format QuantLab knows, in the order of the course's table.
+ * @example
+ * ```ts
+ * formats().map((f) => `${f.name}: ${f.bytesPerParam} B`)   // fp32: 4 B … mxfp4: 0.53125 B
+ * ```
+ */
 export function formats(): readonly NumberFormat[] {
   return TABLE;
 }
 
-/** Rounds every element to the nearest value of a float format (FP8, FP16, BF16, FP4), no scaling. */
+/**
+ * Rounds every element to the nearest value of a float format (FP8, FP16, BF16, FP4), no scaling.
+ * Beyond the format's range the overflow policy decides: "inf" (NaN for E4M3) or "saturate" (the max).
+ * @example
+ * ```ts
+ * castTo("fp8-e4m3", [0.1, 300])             // [0.1015625, 288]: 3 mantissa bits
+ * castTo("fp8-e4m3", [1000])                 // [NaN]: beyond ±448, E4M3 has no infinity
+ * castTo("fp8-e4m3", [1000], "saturate")     // [448]
+ * ```
+ */
 export function castTo(name: FloatFormatName, x: ArrayLike<number>, overflow: OverflowPolicy = "inf"): Float32Array {
   const f = format(name);
   check(f.kind === "float", "BAD_ARGUMENT", `castTo needs a float format, got ${name}: integer and codebook formats need a scale (use ruler)`);
@@ -281,9 +329,17 @@ export interface BlockScaled {
 }
 
 /**
+ * Quantizes a row to a block format (MXFP4 or NVFP4): FP4 E2M1 elements that share one scale per block.
  * MXFP4 (block 32): scale = 2^(floor(log2(amax)) − 2), 2 being E2M1's largest exponent; elements
  * x / scale to E2M1 with saturation. NVFP4 (block 16): a per-tensor FP32 scale amax / (6 · 448), then
  * per block an E4M3 scale of amax_block / 6 relative to it.
+ * @example
+ * ```ts
+ * const row = randn(1, 64, { seed: 1 }).data;
+ * const mx = blockQuantize("mxfp4", row);   // 2 blocks of 32
+ * mx.scaleCodes                             // one E8M0 code per block: the scale is 2^(code − 127)
+ * mse(row, mx.dequantized)
+ * ```
  */
 export function blockQuantize(name: BlockFormatName, x: ArrayLike<number>): BlockScaled {
   const block = name === "mxfp4" ? 32 : 16;

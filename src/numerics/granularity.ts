@@ -6,6 +6,11 @@
  */
 import { check, QuantLabError } from "../errors.js";
 
+/**
+ * Which weights share one scale: the whole tensor, one output channel (a row of W), a group of `size`
+ * consecutive weights along a row, or a `rows × cols` block. Finer granularity means smaller error but
+ * more scales to store. Make one with perTensor(), perChannel(), perGroup(n) or perBlock(r, c).
+ */
 export type Granularity =
   | { kind: "tensor" }
   | { kind: "channel" }

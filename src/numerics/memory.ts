@@ -66,7 +66,14 @@ export function weightMemory(o: WeightMemoryOptions): WeightMemory {
   ]));
 }
 
-/** 2147483648 → "2 GiB (2,147,483,648 B)". */
+/**
+ * A byte count as a readable size in binary units with the exact bytes: 2147483648 → "2 GiB (2,147,483,648 B)".
+ * @example
+ * ```ts
+ * bytesText(2 ** 31)                                                // "2 GiB (2,147,483,648 B)"
+ * bytesText(weightMemory({ params: 7e9, format: "int4" }).bytes)    // a 7B model in 4 bits
+ * ```
+ */
 export function bytesText(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = bytes;
@@ -90,7 +97,14 @@ export interface ModelConfig {
   context: number;
 }
 
-/** Public configs (Hugging Face config.json of each model). */
+/**
+ * Public configs (Hugging Face config.json of each model): parameters, layers, heads, KV heads, head size.
+ * @example
+ * ```ts
+ * Object.keys(MODEL_PRESETS)               // ["llama-2-7b", …, "mistral-7b"]
+ * MODEL_PRESETS["llama-3-8b"].kvHeads      // 8: grouped-query attention shrinks the KV cache
+ * ```
+ */
 export const MODEL_PRESETS: Record<string, ModelConfig> = {
   "llama-2-7b": { name: "LLaMA-2-7B", params: 6.74e9, layers: 32, heads: 32, kvHeads: 32, headDim: 128, hidden: 4096, context: 4096 },
   "llama-2-13b": { name: "LLaMA-2-13B", params: 13.0e9, layers: 40, heads: 40, kvHeads: 40, headDim: 128, hidden: 5120, context: 4096 },
@@ -100,7 +114,14 @@ export const MODEL_PRESETS: Record<string, ModelConfig> = {
   "mistral-7b": { name: "Mistral-7B", params: 7.24e9, layers: 32, heads: 32, kvHeads: 8, headDim: 128, hidden: 4096, context: 32768 },
 };
 
-/** A model preset by name (case and punctuation forgiving: "Llama-2-7B", "llama2-7b"). */
+/**
+ * A model preset by name (case and punctuation forgiving: "Llama-2-7B", "llama2-7b").
+ * @example
+ * ```ts
+ * modelPreset("Llama-2-7B").layers                        // 32
+ * weightMemory({ params: modelPreset("mistral-7b").params, format: "nf4" }).bytes
+ * ```
+ */
 export function modelPreset(name: string): ModelConfig {
   const key = name.toLowerCase().replace(/[_ ]/g, "-").replace(/^llama(\d)/, "llama-$1");
   const preset = MODEL_PRESETS[key];

@@ -5,6 +5,11 @@
 import { check } from "../errors.js";
 import { fmt, keyValueBundle, withDisplay } from "./present.js";
 
+/**
+ * How much quantization changed the weights: MSE, max error, SQNR, relative error and the storage cost
+ * in bits per weight. Every quantizer (ruler, RTN, GPTQ, AWQ, GGUF types) returns this shape, so their
+ * results fit in one table or on one error-versus-bits chart.
+ */
 export interface ErrorReport {
   /** Mean squared error. */
   mse: number;
@@ -76,7 +81,14 @@ export function relError(x: ArrayLike<number>, xHat: ArrayLike<number>): number 
   return ss === 0 ? (se === 0 ? 0 : Infinity) : Math.sqrt(se / ss);
 }
 
-/** Every metric at once, as the shared report shape. */
+/**
+ * Every metric at once, as the shared report shape.
+ * @example
+ * ```ts
+ * const r = errorReport([1, 2, 3, 4], [1, 2, 3, 4.5]);
+ * [r.mse, r.maxError, r.sqnrDb]   // [0.0625, 0.5, 20.8 dB]
+ * ```
+ */
 export function errorReport(
   x: ArrayLike<number>,
   xHat: ArrayLike<number>,

@@ -4,14 +4,29 @@
  * llama.cpp's Q8_0 is the one place that rounds half away from zero (C's roundf): see `roundHalfAway`.
  */
 
-/** Round to nearest, ties to even: `roundHalfEven(2.5) === 2`, `roundHalfEven(3.5) === 4`. */
+/**
+ * Round to nearest, ties to even: `roundHalfEven(2.5) === 2`, `roundHalfEven(3.5) === 4`.
+ * The rule QuantLab, numpy and torch use, so codes match the Python references.
+ * @example
+ * ```ts
+ * [0.5, 1.5, 2.5, -2.5].map(roundHalfEven)   // [0, 2, 2, -2]: ties go to the even neighbour
+ * ```
+ */
 export function roundHalfEven(x: number): number {
   // Math.round breaks ties towards +∞; step back where that landed on an odd integer.
   const q = Math.round(x);
   return q - x === 0.5 && (q & 1) !== 0 ? q - 1 : q;
 }
 
-/** Round to nearest, ties away from zero (C's roundf): `roundHalfAway(2.5) === 3`, `roundHalfAway(-2.5) === -3`. */
+/**
+ * Round to nearest, ties away from zero (C's roundf): `roundHalfAway(2.5) === 3`, `roundHalfAway(-2.5) === -3`.
+ * llama.cpp's Q8_0 rounds this way; pass it as a spec's `round` to compare.
+ * @example
+ * ```ts
+ * [0.5, 1.5, 2.5, -2.5].map(roundHalfAway)   // [1, 2, 3, -3]
+ * ruler({ bits: 4, round: roundHalfAway }).quantize([0.1, -0.3, 0.7, -1, 0.5]).codes
+ * ```
+ */
 export function roundHalfAway(x: number): number {
   return x < 0 ? -Math.round(-x) : Math.round(x);
 }

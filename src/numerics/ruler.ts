@@ -29,7 +29,17 @@ import { fmt, keyValueBundle, tableBundle, withDisplay, type Bundle } from "./pr
 import { roundHalfEven, type RoundingRule } from "./round.js";
 import { rtnFast } from "./rtn.js";
 
+/**
+ * How a group's range maps onto the codes: "asymmetric" (min–max, with a zero point) or "symmetric"
+ * (absmax, centred on 0, no zero point). Asymmetric wastes no codes on a skewed group; symmetric is
+ * cheaper to store and to multiply.
+ */
 export type Scheme = "asymmetric" | "symmetric";
+/**
+ * Whose formulas the ruler uses for scale and zero point: "course" (the course's min–max form, the
+ * default), "zero-point" (an integer zero point), "gptq" or "awq" (the papers' code, to match their codes
+ * bit for bit). They differ in small details, such as whether the range must include 0.
+ */
 export type Convention = "course" | "zero-point" | "gptq" | "awq";
 
 export interface ScaleContext {
@@ -44,6 +54,11 @@ export type ScaleRule = (x: Float32Array, ctx: ScaleContext) => number;
 /** A learner's own zero-point formula: values of one group and its scale → the zero point. */
 export type ZeroPointRule = (x: Float32Array, scale: number, ctx: ScaleContext) => number;
 
+/**
+ * The options of a quantizer: bits, scheme, format, granularity, and your own scale, zero-point or
+ * rounding rule. Every field has a default (8-bit asymmetric, one scale per tensor, round half to even),
+ * so `{ bits: 4, groupSize: 128 }` is a complete spec. `ruler`, `quantize` and the sweeps all take one.
+ */
 export interface QuantSpec {
   /** Bits per code, 2–8 for integer grids (default 8). Codebook and float formats fix their own. */
   bits?: number;
@@ -110,7 +125,16 @@ function floatGrid(name: FormatName): Float64Array {
   return Float64Array.from([...values].sort((a, b) => a - b));
 }
 
-/** Fills in the defaults of a QuantSpec and checks it; every quantizer starts here. */
+/**
+ * Fills in the defaults of a QuantSpec and checks it; every quantizer starts here.
+ * Use it to see what a short spec means in full, e.g. the code range.
+ * @example
+ * ```ts
+ * const rs = resolveSpec({ bits: 4 });
+ * [rs.qmin, rs.qmax, rs.scheme]                           // [0, 15, "asymmetric"]
+ * resolveSpec({ bits: 4, scheme: "symmetric" }).qmin      // -8
+ * ```
+ */
 export function resolveSpec(spec: QuantSpec = {}): ResolvedSpec {
   const fmtOpt = spec.format ?? "int";
   let grid: Float64Array | null = null;
@@ -290,6 +314,10 @@ export function decode(rs: ResolvedSpec, q: number, p: GroupParams): number {
   return (q - p.zero) * p.scale;
 }
 
+/**
+ * The result of quantizing a matrix or row: the codes, each group's scale and zero point, the
+ * reconstruction x̂ (`dequantized`) and the error report comparing it with the original.
+ */
 export interface Quantized {
   spec: ResolvedSpec;
   rows: number;
@@ -417,9 +445,23 @@ export function quantize(W: Matrix | ArrayLike<number>, spec: QuantSpec = {}): Q
   return withDisplay(result, () => quantizedBundle(result));
 }
 
-/** Round to nearest: the same function as `quantize`, under the name the papers use. */
+/**
+ * Round to nearest: the same function as `quantize`, under the name the papers use.
+ * @example
+ * ```ts
+ * rtn([0.10, -0.30, 0.70, -1.00, 0.50], { bits: 4 }).codes   // [10, 6, 15, 0, 13]
+ * ```
+ */
 export const rtn = quantize;
 
+/**
+ * A resolved spec in one line of course language, as tables and reports title it.
+ * @example
+ * ```ts
+ * describeSpec(resolveSpec({ bits: 4, groupSize: 128 }))      // "INT4 asymmetric (course), per group of 128"
+ * describeSpec(resolveSpec({ format: "nf4", groupSize: 64 })) // "NF4 absmax, per group of 64"
+ * ```
+ */
 export function describeSpec(rs: ResolvedSpec): string {
   const grid = rs.grid ? rs.gridName.toUpperCase() : `INT${rs.bits}`;
   const conv = rs.grid ? "absmax" : rs.scheme === "symmetric" ? `symmetric (${rs.convention})` : `asymmetric (${rs.convention})`;
@@ -451,6 +493,10 @@ export interface Fit extends GroupParams {
   zeroPoint: number;
 }
 
+/**
+ * A quantization spec you can use on data: `fit` a row to see its scale and zero point, `quantize` to get
+ * codes and the error report, `dequantize` for the reconstruction. Made by `ruler(spec)`.
+ */
 export interface Ruler {
   spec: ResolvedSpec;
   /** Scale, zero point, min and max of a row (one group: the ruler's granularity applies in quantize). */
