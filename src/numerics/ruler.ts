@@ -21,7 +21,7 @@
  * Rounding is half to even unless the spec passes its own `round`.
  */
 import { check } from "../errors.js";
-import { format as lookupFormat, nearestIndex, type FormatName } from "./formats.js";
+import { format as lookupFormat, nearestIndex, type CodebookFormatName, type FormatName, type IntFormatName } from "./formats.js";
 import { describeGranularity, granularity, groupLayout, type Granularity, type GroupSize } from "./granularity.js";
 import type { Matrix } from "./matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "./metrics.js";
@@ -59,29 +59,51 @@ export type ZeroPointRule = (x: Float32Array, scale: number, ctx: ScaleContext) 
  * rounding rule. Every field has a default (8-bit asymmetric, one scale per tensor, round half to even),
  * so `{ bits: 4, groupSize: 128 }` is a complete spec. `ruler`, `quantize` and the sweeps all take one.
  */
-export interface QuantSpec {
-  /** Bits per code, 2–8 for integer grids (default 8). Codebook and float formats fix their own. */
-  bits?: number;
-  /** "asymmetric" (min–max, default) or "symmetric" (absmax). */
-  scheme?: Scheme;
-  /** Whose formulas (default "course"); see the module comment. */
-  convention?: Convention;
-  /** "int" (uniform grid, default), a format name ("nf4", "fp4-bnb", "fp8-e4m3", "fp4-e2m1" …) or your own codebook. */
-  format?: "int" | FormatName | readonly number[];
+export type QuantSpec = IntQuantSpec | GridQuantSpec;
+
+/** Options every spec shares, whatever its grid. */
+export interface QuantSpecCommon {
   /** Which weights share a scale: a group length, "channel", "tensor" or a Granularity (default "tensor"). */
   groupSize?: GroupSize | Granularity;
   /** Let the last group of a row be shorter when the group size does not divide the row. */
   pad?: boolean;
   /** Your scale formula (replaces the convention's). */
   scale?: ScaleRule;
-  /** Your zero-point formula (zero-point conventions only). */
-  zeroPoint?: ZeroPointRule;
   /** Your rounding rule (default round half to even). */
   round?: RoundingRule;
   /** Bits stored per scale (default 16: an FP16 scale). */
   scaleBits?: number;
-  /** Bits stored per zero point (default: `bits` for asymmetric integer grids, 0 otherwise). */
+}
+
+/** A uniform integer grid: INT-b codes with a scale and (asymmetric) a zero point. */
+export interface IntQuantSpec extends QuantSpecCommon {
+  /** "int" (the default), or an integer format name such as "int4" or "uint8" (which sets the bits). */
+  format?: "int" | IntFormatName;
+  /** Bits per code, 2–8 (default 8). */
+  bits?: number;
+  /** "asymmetric" (min–max, default) or "symmetric" (absmax). */
+  scheme?: Scheme;
+  /** Whose formulas (default "course"); see the module comment. */
+  convention?: Convention;
+  /** Your zero-point formula (zero-point conventions only). */
+  zeroPoint?: ZeroPointRule;
+  /** Bits stored per zero point (default: `bits` for asymmetric grids, 0 for symmetric). */
   zeroBits?: number;
+}
+
+/**
+ * A non-uniform grid scaled by absmax: NF4, FP4, FP8 or your own codebook. These have no zero point,
+ * so `scheme: "asymmetric"` or a `zeroPoint` rule here is a type error.
+ */
+export interface GridQuantSpec extends QuantSpecCommon {
+  /** "nf4", "fp4-bnb", "fp8-e4m3", "fp8-e5m2", "fp4-e2m1", or your own codebook values. */
+  format: CodebookFormatName | "fp8-e4m3" | "fp8-e5m2" | "fp4-e2m1" | readonly number[];
+  /** Only for a custom codebook: bits per code to count in storage (default ceil(log2(length))). */
+  bits?: number;
+  scheme?: "symmetric";
+  convention?: never;
+  zeroPoint?: never;
+  zeroBits?: never;
 }
 
 export interface ResolvedSpec {
@@ -542,12 +564,17 @@ export function ruler(spec: QuantSpec = {}): Ruler {
 
 /** Back from a resolved spec to the options that produce it (for re-use with other data). */
 export function specOf(rs: ResolvedSpec): QuantSpec {
+  const common = {
+    groupSize: rs.granularity, pad: rs.pad, scaleBits: rs.scaleBits,
+    ...(rs.scale ? { scale: rs.scale } : {}), ...(rs.builtin ? {} : { round: rs.round }),
+  };
+  if (rs.grid) {
+    const format = rs.gridName.startsWith("codebook") ? Array.from(rs.grid) : (rs.gridName as GridQuantSpec["format"]);
+    return { ...common, format, bits: rs.bits, scheme: "symmetric" };
+  }
   return {
-    bits: rs.bits, scheme: rs.scheme, convention: rs.convention,
-    format: rs.grid ? (rs.gridName.startsWith("codebook") ? Array.from(rs.grid) : (rs.gridName as FormatName)) : "int",
-    groupSize: rs.granularity, pad: rs.pad, scaleBits: rs.scaleBits, zeroBits: rs.zeroBits,
-    ...(rs.scale ? { scale: rs.scale } : {}), ...(rs.zeroPoint ? { zeroPoint: rs.zeroPoint } : {}),
-    ...(rs.builtin ? {} : { round: rs.round }),
+    ...common, format: "int", bits: rs.bits, scheme: rs.scheme, convention: rs.convention, zeroBits: rs.zeroBits,
+    ...(rs.zeroPoint ? { zeroPoint: rs.zeroPoint } : {}),
   };
 }
 

@@ -84,7 +84,11 @@ test("NF4 and FP4 codebooks: absmax blocks, codes index the codebook", () => {
   const q = quantize(ROW, { format: "nf4" });
   assert.equal(q.scales[0], 1);
   assert.deepEqual(Array.from(q.codes), [8, 4, 14, 0, 12]);
+  // NF4 with a zero point is a type error; from plain JavaScript it is a clear runtime error
+  // @ts-expect-error -- "asymmetric" is not allowed with a codebook format
   assert.throws(() => resolveSpec({ format: "nf4", scheme: "asymmetric" }), /no zero point/);
+  // @ts-expect-error -- a zero-point rule is not allowed with a codebook format
+  assert.throws(() => resolveSpec({ format: "nf4", zeroPoint: () => 1 }), /no zero point/);
   const custom = quantize(ROW, { format: [-1, -0.5, 0, 0.5, 1] });
   assert.deepEqual(Array.from(custom.dequantized), [0, -0.5, 0.5, -1, 0.5]);
 });
