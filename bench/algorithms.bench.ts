@@ -62,13 +62,16 @@ async function runOn(backend: string, n: number): Promise<void> {
     ["AWQ + clip", async () => { const a = await awq(W, X, { clip: true, skipOutputError: true }); return { seconds: a.report.seconds, deq: a.dequantized }; }],
   ];
   for (const [name, f] of methods) {
+    const c0 = process.cpuUsage();
     const r = await f();
+    const c1 = process.cpuUsage(c0);
+    const cpu = (c1.user + c1.system) / 1e6;
     const e = await err(r.deq);
     const peer = PEERS[name]!;
     const fl = flops(name, n);
     const full = n === 4096;
     rows.push([
-      backend, `${n}²`, name, r.seconds.toFixed(2), fl ? (fl / 1e9).toPrecision(3) : "–", fl ? (fl / r.seconds / 1e9).toFixed(1) : "–",
+      backend, `${n}²`, name, r.seconds.toFixed(2), cpu.toFixed(1), fl ? (fl / 1e9).toPrecision(3) : "–", fl ? (fl / r.seconds / 1e9).toFixed(1) : "–",
       e.toFixed(4), full && Number.isFinite(peer.seconds) ? peer.seconds.toFixed(1) : "–", peer.outputError.toFixed(4),
       full && Number.isFinite(peer.seconds) ? (r.seconds / peer.seconds).toFixed(2) : "–", full ? (e / peer.outputError).toFixed(2) : "–",
     ]);
@@ -81,11 +84,13 @@ const cpuN = Number(process.env.QUANTLAB_BENCH_CPU_N ?? Math.min(n, 1024));
 await runOn("wasm", n);
 await runOn("cpu", cpuN);
 
-const head = ["backend", "size", "method", "seconds", "GFLOP", "GFLOP/s", "out err", "peer s", "peer err", "time ratio", "err ratio"];
+const head = ["backend", "size", "method", "seconds", "cpu s", "GFLOP", "GFLOP/s", "out err", "peer s", "peer err", "time ratio", "err ratio"];
 const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ");
 console.log(line(head));
 for (const r of rows) console.log(line(r));
 console.log("peer = IST-DASLab GPTQ / mit-han-lab llm-awq, python3-torch 1.13 on 2 threads, quoted from issue 5 on the same");
 console.log("input recipe (they cannot run here: python3-torch is not installed). Ratios < 1 beat the peer; the peer's RTN is 0.0176.");
+console.log("seconds = wall time of the method (report excluded); cpu s = CPU time of all threads (the wasm matmul pool runs on both");
+console.log("cores): on a machine busy with other work, wall time overstates; the peers' 2-thread runs used up to 2 × their wall time.");
 console.log(`cpu runs ${cpuN}² (the cpu backend is ≈ 35× slower than wasm; QUANTLAB_BENCH_CPU_N to change), so its ratios are left out.`);

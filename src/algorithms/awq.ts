@@ -21,11 +21,13 @@ import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type QuantSpec, type ResolvedSpec } from "../numerics/ruler.js";
+import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type QuantSpec, type ResolvedSpec, specOf } from "../numerics/ruler.js";
+import { rtnKernel } from "../numerics/rtn.js";
 import { ensureBackend, tf } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
-import { matmul } from "./matmul.js";
+import { matmul, transpose } from "./matmul.js";
 
+/** Options of awq() and awqBlock(): bits, grouping, ratio grid, duo scaling, clip search, token sampling. */
 export interface AwqOptions {
   /** Bits per code (default 4). */
   bits?: number;
@@ -52,6 +54,7 @@ export interface AwqOptions {
   skipOutputError?: boolean;
 }
 
+/** AWQ's report: the shared error metrics plus the search loss, the chosen ratio, backend and time. */
 export interface AwqReport extends ErrorReport {
   /** Mean squared output error of the chosen scales on the search tokens (the search's loss). */
   loss: number;
@@ -61,6 +64,7 @@ export interface AwqReport extends ErrorReport {
   ratio: number;
 }
 
+/** One AWQ-quantized linear: input scales to fold, codes/scales/zeros of W·s, the effective weight, report. */
 export interface AwqResult {
   rows: number;
   cols: number;
@@ -80,6 +84,7 @@ export interface AwqResult {
   report: AwqReport;
 }
 
+/** AWQ of linears sharing one input: the shared scales, the chosen ratio, loss per ratio and each linear. */
 export interface AwqBlockResult {
   inputScales: Float32Array;
   ratio: number;
@@ -97,9 +102,35 @@ interface Grouped {
   zeros?: Float32Array;
 }
 
+/**
+ * The same through the numeric core's RTN kernel (one pass, no per-weight calls; bit-identical to
+ * fitGroup/encode/decode for built-in specs), or null where the spec needs the generic path.
+ */
+function quantizeGroupsFast(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped | null {
+  if (!rs.builtin || rs.grid) return null;
+  const rsG = resolveSpec({ ...specOf(rs), groupSize: gs >= cols ? "channel" : gs, pad: true });
+  let src = data;
+  if (clip) {
+    const ng = Math.ceil(cols / gs);
+    src = new Float32Array(data.length);
+    for (let r = 0; r < R; r++) {
+      for (let c = 0; c < cols; c++) {
+        const m = clip[r * ng + Math.floor(c / gs)]!;
+        const x = data[r * cols + c]!;
+        src[r * cols + c] = x > m ? m : x < -m ? -m : x;
+      }
+    }
+  }
+  const k = rtnKernel({ rows: R, cols, data: src }, rsG);
+  if (!k) return null;
+  return full ? { deq: k.dequantized, codes: k.codes, scales: k.scales, zeros: k.zeros } : { deq: k.dequantized };
+}
+
 /** Quantizes each (row, group) of a row-major R × cols array through the ruler, optionally clamped to ±clip first. */
 function quantizeGroups(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped {
   const ng = Math.ceil(cols / gs);
+  const fast = quantizeGroupsFast(rs, data, R, cols, gs, clip, full);
+  if (fast) return fast;
   const deq = new Float32Array(R * cols);
   const out: Grouped = { deq };
   if (full) {
@@ -292,7 +323,9 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
     for (let c = 0; c < cols; c++) s[c]! /= norm;
     for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) scaled[r * cols + c] = Wall[r * cols + c]! * s[c]!;
     const { deq } = quantizeGroups(rs, scaled, R, cols, gs, null, false);
-    for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) Dt[c * R + r] = Math.fround(deq[r * cols + c]! / s[c]!) - Wall[r * cols + c]!;
+    // D = Q(W·s)/s − W row-major (reusing `scaled`), then the cache-blocked transpose the product needs
+    for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) scaled[r * cols + c] = Math.fround(deq[r * cols + c]! / s[c]!) - Wall[r * cols + c]!;
+    transpose(scaled, R, cols, Dt);
     const Y = await matmul(Xs.data, Xs.rows, cols, Dt, R);
     let se = 0;
     for (let i = 0; i < Y.length; i++) se += Y[i]! * Y[i]!;

@@ -5,8 +5,11 @@
  * ≈ 15 GFLOP/s, 1024³ at ≈ 20–25: the tile keeps XNNPACK's working set in cache).
  */
 import { ensureBackend, tf } from "../backend/index.js";
+import { parallelMatmul } from "../backend/pool.js";
 
 const TILE = 1024;
+/** Products below this many FLOPs stay on the main thread (handing off costs ≈ 10 ms). */
+const POOL_MIN_FLOP = 2e9;
 
 /** Row-major transpose of a rows × cols array (cache-blocked). */
 export function transpose(a: Float32Array, rows: number, cols: number, out = new Float32Array(rows * cols)): Float32Array {
@@ -55,6 +58,27 @@ export async function matmul(
   await ensureBackend();
   const C = out ?? new Float32Array(m * n);
   const alpha = opts.alpha ?? 1;
+  if (tf.getBackend() === "wasm" && 2 * m * n * k >= POOL_MIN_FLOP) {
+    // tfjs-wasm is single-threaded under Node: large products go to the worker pool (both cores)
+    const P = await parallelMatmul(A, m, k, B, n, TILE, opts.symmetric);
+    if (P) {
+      for (let i0 = 0; i0 < m; i0 += TILE) {
+        for (let j0 = 0; j0 < n; j0 += TILE) {
+          if (opts.symmetric && i0 > j0) continue;
+          const i1 = Math.min(m, i0 + TILE);
+          const j1 = Math.min(n, j0 + TILE);
+          for (let r = i0; r < i1; r++) {
+            const off = r * n;
+            if (opts.accumulate) for (let c = j0; c < j1; c++) C[off + c]! += alpha * P[off + c]!;
+            else if (alpha === 1) C.set(P.subarray(off + j0, off + j1), off + j0);
+            else for (let c = j0; c < j1; c++) C[off + c] = alpha * P[off + c]!;
+          }
+          if (opts.symmetric && i0 < j0) for (let r = i0; r < i1; r++) for (let c = j0; c < j1; c++) C[c * n + r] = C[r * n + c]!;
+        }
+      }
+      return C;
+    }
+  }
   const aTiles: tf.Tensor2D[] = [];
   for (let i0 = 0; i0 < m; i0 += TILE) {
     const i1 = Math.min(m, i0 + TILE);

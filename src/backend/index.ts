@@ -17,6 +17,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { readFileSync } from "node:fs";
 import { QuantLabError } from "../errors.js";
+import { poolSize } from "./pool.js";
 import { keyValueBundle, withDisplay } from "../numerics/present.js";
 
 export { tf };
@@ -24,6 +25,7 @@ export { tf };
 export type BackendName = "wasm" | "cpu" | "tensorflow" | "webgpu";
 export const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "tensorflow", "webgpu"];
 
+/** Which tfjs backend runs, how it was chosen, and why each other candidate was or was not picked. */
 export interface BackendReport {
   /** The backend tfjs computes on now. */
   active: string;
@@ -32,7 +34,7 @@ export interface BackendReport {
   /** Per candidate: "active", "available" or why it cannot run here. */
   candidates: Record<BackendName, string>;
   /** wasm only: SIMD and thread facts as tfjs detected them. */
-  wasm?: { simd: boolean; threads: number; note: string };
+  wasm?: { simd: boolean; threads: number; note: string; poolWorkers: number };
 }
 
 const req = createRequire(import.meta.url);
@@ -161,10 +163,12 @@ export async function backendReport(): Promise<BackendReport> {
       simd,
       threads: wasm.getThreadsCount(),
       note: mt ? "threaded build in use" : "single-threaded: tfjs's threaded wasm starts its workers from blob: URLs, which Node's Worker refuses",
+      poolWorkers: await poolSize(),
     };
   }
   return withDisplay(report, () => keyValueBundle(`tfjs backend: ${active} (${chosenBy})`, [
     ...BACKENDS.map((b) => [b, candidates[b]] as [string, string]),
-    ...(report.wasm ? [["wasm SIMD / threads", `${report.wasm.simd} / ${report.wasm.threads}: ${report.wasm.note}`] as [string, string]] : []),
+    ...(report.wasm ? [["wasm SIMD / threads", `${report.wasm.simd} / ${report.wasm.threads}: ${report.wasm.note}`] as [string, string],
+      ["matmul worker pool", report.wasm.poolWorkers ? `${report.wasm.poolWorkers} workers (large products split over cores; QUANTLAB_THREADS=1 turns it off)` : "off"] as [string, string]] : []),
   ]));
 }

@@ -15,6 +15,7 @@ test("wasm is the default, with SIMD, and the report says why threads are off", 
     assert.equal(r.candidates.cpu, "available");
     assert.equal(r.wasm?.simd, true);
     assert.ok(r.wasm!.threads >= 1 && r.wasm!.note.length > 0);
+    assert.ok(r.wasm!.poolWorkers >= 0);
   } finally {
     if (saved !== undefined) process.env.QUANTLAB_BACKEND = saved;
   }
