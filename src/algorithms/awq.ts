@@ -21,7 +21,7 @@ import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type QuantSpec, type ResolvedSpec, specOf } from "../numerics/ruler.js";
+import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type QuantSpec, type ResolvedSpec, specOf, type Scheme } from "../numerics/ruler.js";
 import { rtnKernel } from "../numerics/rtn.js";
 import { ensureBackend, tf } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
@@ -37,6 +37,8 @@ export interface AwqOptions {
   pad?: boolean;
   /** Symmetric grid instead of AWQ's zero-point one (default false). */
   sym?: boolean;
+  /** The same choice under the name every other QuantLab function uses: "symmetric" or "asymmetric" (wins over `sym`). */
+  scheme?: Scheme;
   /** Ratios tried: k/grid for k = 0…grid−1 (default 20). */
   grid?: number;
   /** AutoAWQ's "duo" scaling: mean|x|^r / (mean ŵ^(1−r) + 1e-4). */
@@ -255,7 +257,7 @@ function checkInputs(Ws: Matrix[], X: Matrix, opts: AwqOptions): { gs: number; r
     `group size ${gs} does not divide in_features ${cols}: use a divisor of ${cols} (e.g. ${[32, 64, 128].filter((d) => cols % d === 0).join(", ") || "channel"}), "channel", or pad: true`);
   const grid = opts.grid ?? 20;
   check(Number.isInteger(grid) && grid > 0, "BAD_ARGUMENT", `grid must be a positive integer, got ${grid}`);
-  const rs = resolveSpec({ bits: opts.bits ?? 4, scheme: opts.sym ? "symmetric" : "asymmetric", convention: "awq", groupSize: "channel", ...opts.spec });
+  const rs = resolveSpec({ bits: opts.bits ?? 4, scheme: opts.scheme ?? (opts.sym ? "symmetric" : "asymmetric"), convention: "awq", groupSize: "channel", ...opts.spec });
   return { gs, rs };
 }
 

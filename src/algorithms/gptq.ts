@@ -15,7 +15,7 @@ import { check, QuantLabError } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { bitsPerWeight, decode, describeSpec, encode, fitGroup, paramsFromRange, resolveSpec, type GroupParams, type QuantSpec, type ResolvedSpec } from "../numerics/ruler.js";
+import { bitsPerWeight, decode, describeSpec, encode, fitGroup, paramsFromRange, resolveSpec, type GroupParams, type QuantSpec, type ResolvedSpec, type Scheme } from "../numerics/ruler.js";
 import { ensureBackend } from "../backend/index.js";
 import { HessianAccumulator, outputErrorOf } from "./hessian.js";
 import { NotPositiveDefinite, upperCholeskyOfInverse } from "./linalg.js";
@@ -31,6 +31,8 @@ export interface GptqOptions {
   pad?: boolean;
   /** Symmetric grid (zero = (maxq + 1)/2) instead of asymmetric (default false). */
   sym?: boolean;
+  /** The same choice under the name every other QuantLab function uses: "symmetric" or "asymmetric" (wins over `sym`). */
+  scheme?: Scheme;
   /** Process columns by descending diag(H) (desc_act); undone at the end, with gIdx. */
   actOrder?: boolean;
   /** Group parameters fixed up front on the unpermuted W (default false). */
@@ -174,7 +176,7 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
     `group size ${gs} does not divide in_features ${cols}: use a divisor of ${cols} (e.g. ${[32, 64, 128].filter((d) => cols % d === 0).join(", ") || "channel"}), "channel", or pad: true`);
   const blockSize = opts.blockSize ?? 128;
   check(Number.isInteger(blockSize) && blockSize > 0, "BAD_ARGUMENT", `blockSize must be a positive integer, got ${blockSize}`);
-  const rs = resolveSpec({ bits, scheme: opts.sym ? "symmetric" : "asymmetric", convention: "gptq", groupSize: "channel", ...opts.spec });
+  const rs = resolveSpec({ bits, scheme: opts.scheme ?? (opts.sym ? "symmetric" : "asymmetric"), convention: "gptq", groupSize: "channel", ...opts.spec });
   const warnings: string[] = [];
 
   // Hessian
