@@ -3,12 +3,12 @@
  * CC0 content, installed as a devDependency, read from its data/ folder offline) and writes it to
  * data/ as GGUF with its BPE vocabulary, plus data/sotu-llama-loss.csv (the loss curve).
  *
- *   node --import tsx scripts/train-model.ts [--steps 300] [--batch 12] [--lr 1e-2] [--out data/sotu-llama.gguf]
+ *   node --import tsx scripts/train-model.ts [--steps 250] [--batch 8] [--lr 1e-2] [--out data/sotu-llama.gguf]
  *
  * Recipe (defaults): BPE vocabulary of 512 pieces trained on the first 2 MB of the training text;
  * dim 64, hidden 192, 4 layers, 4 heads, 2 KV heads (head dim 16), context 128, tied output;
- * Adam (β 0.9/0.95, lr 1e-2, linear warm-up 20 steps, cosine decay to 1e-3), batch 12 × 128 tokens,
- * 300 steps, seeded truncated-normal init (std 0.05) with residual projections scaled by 1/√(2·layers). Training text: every
+ * Adam (β 0.9/0.95, lr 1e-2, linear warm-up 20 steps, cosine decay to 1e-3), batch 8 × 128 tokens,
+ * 250 steps (batches drawn from the last 3 MB of the training text), seeded truncated-normal init (std 0.05) with residual projections scaled by 1/√(2·layers). Training text: every
  * address up to 2016; validation: the addresses 2017–2021 (held out from training and the vocabulary).
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -24,9 +24,9 @@ import { ready, tf } from "../src/model/tf.js";
 
 const { values } = parseArgs({
   options: {
-    steps: { type: "string", default: "300" },
+    steps: { type: "string", default: "250" },
     out: { type: "string", default: "data/sotu-llama.gguf" },
-    batch: { type: "string", default: "12" },
+    batch: { type: "string", default: "8" },
     seed: { type: "string", default: "1" },
     lr: { type: "string", default: "1e-2" },
     std: { type: "string", default: "0.05" },
@@ -76,8 +76,10 @@ async function main(): Promise<void> {
   const all = sotuTexts();
   const train = all.filter((d) => d.year <= 2016).map((d) => d.text).join("\n\n");
   const tok = trainBpe(train.slice(0, 2_000_000), { vocabSize: 512 });
-  const ids = tok.encode(train);
-  console.log(`vocabulary ${tok.vocabSize} pieces; ${ids.length} training tokens (${(train.length / ids.length).toFixed(2)} chars/token)`);
+  // A run sees well under a million tokens: the last 3 MB of the training text (the addresses of the
+  // 20th and 21st centuries) are plenty to sample batches from and tokenize in seconds.
+  const ids = tok.encode(train.slice(-3_000_000));
+  console.log(`vocabulary ${tok.vocabSize} pieces; ${ids.length} training tokens (${(Math.min(train.length, 3_000_000) / ids.length).toFixed(2)} chars/token)`);
 
   const config: LlamaConfig = {
     dim: 64, hiddenDim: 192, nLayers: 4, nHeads: 4, nKvHeads: 2, vocabSize: tok.vocabSize,

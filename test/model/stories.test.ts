@@ -83,3 +83,25 @@ test("a Q4_0-quantized stories260K written as GGUF loads and generates in llama.
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("GPTQ 4-bit g32 written as GGUF (Q4_1 codes) scores the same in llama.cpp as here", { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-gptq-"));
+  try {
+    const m = await loadModel(model.path);
+    const ids = m.tokenizer!.encode(readFileSync(val.path, "utf8").slice(0, 8000));
+    const q = await quantizeModel(m, { calibration: calibrationWindows(ids, 1, 4, 64), quantizer: quantizerFor({ method: "gptq", bits: 4, groupSize: 32 }) });
+    const out = join(dir, "gptq.gguf");
+    await writeQuantizedGguf(q, out);
+    const back = await loadModel(out);
+    const rt = await LlamaRuntime.create(back);
+    const ours = perplexity(rt, m.tokenizer!, ids, { maxTokens: 511 });
+    rt.dispose();
+    const ref = await llamaCppModel(out);
+    const nll = await llamaCppNll(ref, windows(ids, 1, 512, 511));
+    const theirs = Math.exp(nll.reduce((s, x) => s + x, 0) / nll.length);
+    assert.ok(Math.abs(ours.perplexity / theirs - 1) < 0.005, `ours ${ours.perplexity} llama.cpp ${theirs}`);
+    await ref.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
