@@ -27,12 +27,24 @@ export type { MethodSpec } from "../model/methods.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** The model QuantLab ships (trained by scripts/train-model.ts on State of the Union addresses). */
+/**
+ * The model QuantLab ships (trained by scripts/train-model.ts on State of the Union addresses).
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * ```
+ */
 export function projectModelPath(): string {
   return join(root, "data", "sotu-llama.gguf");
 }
 
-/** A file of the shared test data (QUANTLAB_SHARED_DATA, default ../shared/data beside the checkout). */
+/**
+ * A file of the shared test data (QUANTLAB_SHARED_DATA, default ../shared/data beside the checkout).
+ * @example
+ * ```ts
+ * sharedModelPath("stories260K-f32.gguf")
+ * ```
+ */
 export function sharedModelPath(name = "stories260K-f32.gguf"): string {
   const p = join(resolve(process.env.QUANTLAB_SHARED_DATA ?? join(root, "..", "shared", "data")), name);
   check(existsSync(p), "NOT_FOUND", `${p} does not exist: set QUANTLAB_SHARED_DATA to the folder holding ${name}`);
@@ -54,17 +66,38 @@ function tokenizerOf(m: LlamaModel) {
   return m.tokenizer;
 }
 
-/** Greedy (or sampled, with temperature) continuation of a prompt; "" starts from BOS. */
+/**
+ * Greedy (or sampled, with temperature) continuation of a prompt; "" starts from BOS.
+ * @example
+ * ```ts
+ * await generateText(await loadModel(projectModelPath()), "The state of the Union", { maxTokens: 12 })
+ * ```
+ */
 export async function generateText(m: LlamaModel, prompt = "", opts: GenerateOptions = {}): Promise<Generation> {
   return generate(await runtimeOf(m), tokenizerOf(m), prompt, opts);
 }
 
-/** Perplexity over a text (BOS-led windows of the context length), with the token count. */
+/**
+ * Perplexity over a text (BOS-led windows of the context length), with the token count.
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * await perplexityOf(m, courseText(m, 0, 2000))
+ * ```
+ */
 export async function perplexityOf(m: LlamaModel, text: string | number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
   return perplexity(await runtimeOf(m), typeof text === "string" ? tokenizerOf(m) : { bos: m.tokenizer?.bos ?? 1 }, text, opts);
 }
 
-/** Quantizes every linear layer, layer by layer, with one method (see MethodSpec). */
+/**
+ * Quantizes every linear layer, layer by layer (later layers calibrate on earlier layers' quantized outputs,
+ * as GPTQ does), with one method; the result carries per-layer errors and the quantized model.
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * await quantizeModel(m, { method: "gptq", bits: 4, groupSize: 32 }, courseText(m, 0, 4000), { windows: 2, length: 64 })
+ * ```
+ */
 export async function quantizeModel(
   m: LlamaModel,
   spec: MethodSpec,
@@ -77,7 +110,14 @@ export async function quantizeModel(
   return quantizeLayers(m, { calibration: calib, quantizer: quantizerFor(spec) });
 }
 
-/** KV-cache quantization: memory, K/V and attention errors, perplexity, per format and granularity. */
+/**
+ * KV-cache quantization: memory, K/V and attention errors, perplexity, per format and granularity.
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * await kvStudy(m, courseText(m, 0, 1500), [{ format: "INT8", granularity: "token" }], { maxTokens: 128 })
+ * ```
+ */
 export async function kvStudy(m: LlamaModel, text: string | number[], specs: KvQuantSpec[], opts: { maxTokens?: number; window?: number } = {}): Promise<KvReport> {
   const tok = m.tokenizer;
   const ids = typeof text === "string" ? tokenizerOf(m).encode(text) : text;

@@ -9,6 +9,7 @@ import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import type { Tokenizer } from "./tokenizer.js";
 
+/** The shape of a Llama-family model: sizes, heads (fewer KV heads = grouped-query attention), RoPE and norm settings. */
 export interface LlamaConfig {
   dim: number;
   hiddenDim: number;
@@ -37,6 +38,7 @@ export interface LlamaLayer {
   ffn_down: Matrix;
 }
 
+/** A loaded Llama-family model: its config, FP32 weights per layer (rows = output features), tokenizer and source. */
 export interface LlamaModel {
   config: LlamaConfig;
   /** vocab × dim. */
@@ -54,7 +56,13 @@ export function headDim(c: LlamaConfig): number {
   return c.dim / c.nHeads;
 }
 
-/** Number of parameters (tied output counted once). */
+/**
+ * Number of parameters (tied output counted once).
+ * @example
+ * ```ts
+ * parameterCount(await loadModel(projectModelPath()))   // ≈ 0.23 M for QuantLab's own model
+ * ```
+ */
 export function parameterCount(m: LlamaModel): number {
   let n = m.tokenEmbedding.data.length + m.outputNorm.length + (m.output ? m.output.data.length : 0);
   for (const l of m.layers) {

@@ -18,6 +18,15 @@ export interface LoadOptions {
   tokenizer?: string;
 }
 
+/**
+ * Loads a Llama-family model: a .gguf file (v1–v3, quantized tensors dequantized), a Hugging Face folder or
+ * .safetensors with its config.json, or a llama2.c checkpoint (.bin, with tokenizer.bin beside it).
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * m.config
+ * ```
+ */
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<LlamaModel> {
   check(existsSync(path), "NOT_FOUND", `model file ${path} does not exist: give the path of a .gguf file, a Hugging Face folder or a llama2.c .bin`);
   if (statSync(path).isDirectory() || path.endsWith(".safetensors")) return readHfModel(path);

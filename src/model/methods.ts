@@ -12,6 +12,7 @@ import type { LinearName } from "./llama.js";
 import type { GroupJob, GroupQuantizer, QuantizedLinear } from "./workflow.js";
 import { weightMethodQuantizer, type WeightMethod } from "./weight-methods.js";
 
+/** One way to quantize every linear of a model: RTN, GPTQ or AWQ with bits and group size, or a llama.cpp GGUF type. */
 export type MethodSpec =
   | { method: WeightMethod; bits: number; groupSize: number; symmetric?: boolean }
   | { gguf: GgufTypeName; imatrix?: boolean };

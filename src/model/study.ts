@@ -10,6 +10,13 @@ import type { LlamaModel } from "./llama.js";
 import { quantizerFor, specLabel, type MethodSpec } from "./methods.js";
 import { calibrationWindows, quantizeModel } from "./workflow.js";
 
+/**
+ * The methods of the papers' tables: RTN, GPTQ and AWQ at 4 and 3 bits with groups of 32, and llama.cpp's Q8_0 and Q4_0.
+ * @example
+ * ```ts
+ * PAPER_SPECS.length   // 8
+ * ```
+ */
 export const PAPER_SPECS: MethodSpec[] = [
   { method: "rtn", bits: 4, groupSize: 32 },
   { method: "gptq", bits: 4, groupSize: 32 },
@@ -33,6 +40,14 @@ export interface StudyRow {
   meanRelError: number;
 }
 
+/**
+ * The paper-style table: perplexity of each quantized model next to FP32; renders as a table, `.get(label)` picks a row.
+ * @example
+ * ```ts
+ * const t = new StudyTable("demo", [{ label: "FP32", perplexity: 4.2, delta: 0, tokens: 100, seconds: 0, meanRelError: 0 }], 0);
+ * t.get("FP32")!.perplexity
+ * ```
+ */
 export class StudyTable {
   constructor(readonly model: string, readonly rows: StudyRow[], readonly calibTokens: number) {}
   get(label: string): StudyRow | undefined {
@@ -70,6 +85,16 @@ export interface StudyOptions {
   onRow?(row: StudyRow): void;
 }
 
+/**
+ * Quantizes one model several ways (default PAPER_SPECS), each calibrated on the same windows and scored on
+ * the same evaluation tokens: the perplexity table of the GPTQ and AWQ papers, computed here.
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * const ids = m.tokenizer!.encode(courseText(m, 0, 3000));
+ * await quantizationStudy(m, { calibTokens: ids.slice(0, 200), evalTokens: ids.slice(200, 400), calibWindows: 2, calibLength: 64, specs: [{ method: "rtn", bits: 4, groupSize: 32 }] })
+ * ```
+ */
 export async function quantizationStudy(model: LlamaModel, opts: StudyOptions): Promise<StudyTable> {
   const bos = model.tokenizer?.bos ?? 1;
   const calib = calibrationWindows(opts.calibTokens, bos, opts.calibWindows ?? 16, opts.calibLength ?? Math.min(128, model.config.contextLength));
