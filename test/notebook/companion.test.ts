@@ -88,6 +88,11 @@ test("quantlab start runs the notebook and writes the notebook, charts, tables a
   const rtn3 = Number(/^\s*3\s+RTN\s+(\S+)/m.exec(g)![1]);
   const gptq3 = Number(/^\s*3\s+GPTQ\s+(\S+)/m.exec(g)![1]);
   assert.ok(gptq3 < rtn3, `GPTQ ${gptq3} < RTN ${rtn3} at 3 bits`);
+  // and on the whole model, by perplexity (issue 8's table)
+  const study = find("quantizationStudy(model");
+  const ppl = (label: string) => Number(new RegExp(`^${label}\\s+(\\S+)`, "m").exec(study)![1]);
+  assert.ok(ppl("GPTQ 3-bit g32") < ppl("RTN 3-bit g32"), study);
+  assert.ok(ppl("AWQ 3-bit g32") < ppl("RTN 3-bit g32"), study);
 });
 
 test("nbconvert to HTML and Markdown keeps every chart as a picture", { skip, timeout: 120_000 }, () => {
