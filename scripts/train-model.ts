@@ -21,6 +21,7 @@ import { perplexity } from "../src/model/eval.js";
 import { LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "../src/model/llama.js";
 import { writeModelGguf } from "../src/model/export.js";
 import { ready, tf } from "../src/model/tf.js";
+import { mulberry32 } from "../src/numerics/random.js";
 
 const { values } = parseArgs({
   options: {
@@ -44,16 +45,6 @@ export function sotuTexts(): { year: number; text: string }[] {
     .map((f) => ({ year: Number(f.slice(0, 4)), text: readFileSync(join(dir, f), "utf8").trim() }));
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * tfjs-core's Node build ships without gradient kernels (the umbrella @tensorflow/tfjs registers them

@@ -8,6 +8,7 @@ import { DISPLAY, type MimeBundle } from "../display/mime.js";
 import { tableCsv, tableHtml, tableMarkdown, tableText, toTable, type Table as Rows } from "../display/table.js";
 import { writeFileAtomicSync, type Written } from "../display/write.js";
 import { matrix, type Matrix } from "../numerics/matrix.js";
+import { mulberry32 } from "../numerics/random.js";
 
 /**
  * A seeded uniform generator on [0, 1) (mulberry32): the same seed gives the same numbers everywhere.
@@ -19,14 +20,7 @@ import { matrix, type Matrix } from "../numerics/matrix.js";
  * ```
  */
 export function rng(seed = 0): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** Options of `randn`: the seed, the standard deviation, and `df` for heavy Student-t tails like real weights. */

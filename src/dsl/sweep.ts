@@ -156,9 +156,9 @@ function points(grid: Grid): Record<string, unknown>[] {
  * s.export("notes/mse-vs-group-size.csv")
  * ```
  */
-export function sweep<G extends Grid>(grid: G, fn: (p: Point<G>, ctx: SweepContext) => Promise<Metrics>, o?: SweepOptions): Promise<Sweep>;
-export function sweep<G extends Grid>(grid: G, fn: (p: Point<G>, ctx: SweepContext) => Metrics, o?: SweepOptions): Sweep;
-export function sweep<G extends Grid>(grid: G, fn: (p: Point<G>, ctx: SweepContext) => Metrics | Promise<Metrics>, o: SweepOptions = {}): Sweep | Promise<Sweep> {
+export function sweep<const G extends Grid>(grid: G, fn: (p: Point<G>, ctx: SweepContext) => Promise<Metrics>, o?: SweepOptions): Promise<Sweep>;
+export function sweep<const G extends Grid>(grid: G, fn: (p: Point<G>, ctx: SweepContext) => Metrics, o?: SweepOptions): Sweep;
+export function sweep<const G extends Grid>(grid: G, fn: (p: Point<G>, ctx: SweepContext) => Metrics | Promise<Metrics>, o: SweepOptions = {}): Sweep | Promise<Sweep> {
   check(typeof fn === "function", "BAD_ARGUMENT", "sweep(grid, fn) needs a function that maps one point to its metrics, e.g. (p) => rtn(W, p).report");
   const pts = points(grid);
   const metric = o.metric ?? guessMetricName(fn);

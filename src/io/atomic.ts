@@ -3,7 +3,8 @@
  * target only once complete. A crash or an error mid-write leaves the old file (or nothing) in place,
  * never a truncated one.
  */
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { QuantLabError } from "../errors.js";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -25,6 +26,25 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string | 
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Reads a whole file and parses it, so every reader words its errors the same way: a missing file is
+ * NOT_FOUND with the system's reason, a parse error is prefixed with the path.
+ */
+export async function readAndParse<T>(path: string, parse: (bytes: Uint8Array) => T): Promise<T> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new QuantLabError("NOT_FOUND", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return parse(bytes);
+  } catch (e) {
+    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`);
     throw e;
   }
 }

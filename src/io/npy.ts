@@ -3,9 +3,8 @@
  * v2/v3), a Python-literal header {'descr': '<f4', 'fortran_order': False, 'shape': (r, c), }, then C-order
  * data. Sizes are checked against the file before allocating.
  */
-import { readFile } from "node:fs/promises";
 import { QuantLabError } from "../errors.js";
-import { writeFileAtomic } from "./atomic.js";
+import { readAndParse, writeFileAtomic } from "./atomic.js";
 import { decodeData, encodeData } from "./safetensors.js";
 import { DTYPE_BYTES, numel, type DType, type Tensor } from "./tensor.js";
 
@@ -68,18 +67,7 @@ export function parseNpy(bytes: Uint8Array): Tensor {
  * ```
  */
 export async function readNpy(path: string): Promise<Tensor> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new QuantLabError("NOT_FOUND", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  try {
-    return parseNpy(bytes);
-  } catch (e) {
-    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`);
-    throw e;
-  }
+  return readAndParse(path, parseNpy);
 }
 
 /**

@@ -4,10 +4,9 @@
  * optional "__metadata__" of strings, then the raw little-endian data.
  * Every size and offset is checked against the file before any tensor is allocated.
  */
-import { readFile } from "node:fs/promises";
 import { QuantLabError } from "../errors.js";
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from "../numerics/float-bits.js";
-import { writeFileAtomic } from "./atomic.js";
+import { readAndParse, writeFileAtomic } from "./atomic.js";
 import { DTYPE_BYTES, isFloat, numel, type DType, type Tensor, type TensorData } from "./tensor.js";
 
 export interface Safetensors {
@@ -148,18 +147,7 @@ export function parseSafetensors(bytes: Uint8Array): Safetensors {
  * ```
  */
 export async function readSafetensors(path: string): Promise<Safetensors> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new QuantLabError("NOT_FOUND", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  try {
-    return parseSafetensors(bytes);
-  } catch (e) {
-    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`);
-    throw e;
-  }
+  return readAndParse(path, parseSafetensors);
 }
 
 /**

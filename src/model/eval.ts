@@ -12,6 +12,7 @@ import { check } from "../errors.js";
 import { KvCache, type BlockHooks, type LlamaRuntime } from "./forward.js";
 import { Tokenizer } from "./tokenizer.js";
 import { tf } from "./tf.js";
+import { mulberry32 } from "../numerics/random.js";
 
 export interface GenerateOptions {
   maxTokens?: number;
@@ -29,16 +30,6 @@ export interface Generation {
   text: string;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Picks the next token from one row of logits. */
 export function sampleToken(logits: Float32Array, temperature: number, topK: number, rand: () => number): number {

@@ -3,40 +3,21 @@
  * - nbclient (Debian) executes a notebook with chart cells; nbconvert --to markdown and --to html of the
  *   result still show each chart as an image;
  * - classic Notebook (Debian jupyter-notebook) in headless Chromium runs the notebook and the live plotly
- *   SVG appears in the page; the screenshot is kept in $QUANTLAB_ARTIFACTS (default: tmp/quantlab-artifacts).
- * Skipped when Python's nbclient or Chromium is missing.
+ *   SVG appears in the page; the screenshot is kept in $QUANTLAB_ARTIFACTS (default: test-artifacts/).
+ * Skipped when Python's nbclient or Chromium is missing (a failure under CI=true).
  */
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { CHROMIUM_ARGS, findChromium } from "../../src/display/browser.js";
+import { CHROMIUM_ARGS } from "../../src/display/browser.js";
+import { artifactsDir, CHROMIUM, freePort, jupyterEnv, jupyterSkip, PY } from "../helpers/jupyter.js";
 
-const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
-const dir = mkdtempSync(join(tmpdir(), "quantlab-nb-render-"));
-const prefix = join(dir, "prefix");
-const artifacts = process.env.QUANTLAB_ARTIFACTS ?? join(tmpdir(), "quantlab-artifacts");
-const chromium = findChromium();
-// Debian's python3 has the Jupyter packages; a pyenv python3 earlier on PATH may not.
-const PY = [process.env.QUANTLAB_PYTHON, "/usr/bin/python3", "python3"].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ["-c", "import nbclient, nbconvert, notebook"]).status === 0);
-const skip = !PY ? "a python3 with nbclient, nbconvert and notebook is needed (set QUANTLAB_PYTHON)" : !chromium ? "no Chromium" : false;
-
-/** dist/ only when it is newer than every source the chart path runs through (a stale build would mislead). */
-function distIsCurrent(): boolean {
-  const built = join(ROOT, "dist", "display", "chart.js");
-  if (!existsSync(built) || !existsSync(join(ROOT, "dist", "cli", "main.js"))) return false;
-  const t = statSync(built).mtimeMs;
-  return ["display", "dsl", "kernel", "numerics"].every((d) => readdirSync(join(ROOT, "src", d)).every((f) => statSync(join(ROOT, "src", d, f)).mtimeMs <= t));
-}
-const base = { ...process.env };
-if (distIsCurrent()) delete base.QUANTLAB_FROM_SOURCE;
-else base.QUANTLAB_FROM_SOURCE = "1";
-const env = { ...base, JUPYTER_PATH: join(prefix, "share", "jupyter"), JUPYTER_CONFIG_DIR: join(dir, "config"), JUPYTER_DATA_DIR: join(dir, "data"), JUPYTER_RUNTIME_DIR: join(dir, "runtime"), IPYTHONDIR: join(dir, "ipython") };
+const skip = jupyterSkip();
+const { dir, env } = jupyterEnv();
+const artifacts = artifactsDir();
+const chromium = CHROMIUM;
 
 const CELLS = [
   `const rows = [3, 4, 8].flatMap((bits) => [16, 32, 64, 128].map((groupSize) => ({ groupSize, bits, mse: 2 ** (-2 * bits) * groupSize / 1000 })));`,
@@ -53,12 +34,6 @@ function writeNotebook(path: string): void {
   writeFileSync(path, JSON.stringify(nb, null, 1));
 }
 
-before(() => {
-  if (skip) return;
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "quantlab.js"), "kernel", "install", "--prefix", prefix], { env, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  mkdirSync(artifacts, { recursive: true });
-});
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("nbclient runs chart cells; nbconvert to markdown and html keeps each chart as an image", { skip, timeout: 120_000 }, () => {
@@ -91,15 +66,6 @@ nbformat.write(nb, sys.argv[2])
     assert.match(svg, /<text class="xtitle"[^>]*>group size</);
   }
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test("classic Notebook in Chromium runs a chart cell and the plotly SVG appears", { skip, timeout: 150_000 }, async () => {
   const work = join(dir, "classic");
