@@ -21,24 +21,15 @@ import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type QuantSpec, type ResolvedSpec, specOf, type Scheme } from "../numerics/ruler.js";
+import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type ResolvedSpec, specOf } from "../numerics/ruler.js";
 import { rtnKernel } from "../numerics/rtn.js";
 import { ensureBackend, tf } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
+import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
 import { matmul, transpose } from "./matmul.js";
 
 /** Options of awq() and awqBlock(): bits, grouping, ratio grid, duo scaling, clip search, token sampling. */
-export interface AwqOptions {
-  /** Bits per code (default 4). */
-  bits?: number;
-  /** Weights per group along a row, or "channel" (default 128). */
-  groupSize?: number | "channel";
-  /** Allow a group size that does not divide in_features (shorter last group). */
-  pad?: boolean;
-  /** Symmetric grid instead of AWQ's zero-point one (default false). */
-  sym?: boolean;
-  /** The same choice under the name every other QuantLab function uses: "symmetric" or "asymmetric" (wins over `sym`). */
-  scheme?: Scheme;
+export interface AwqOptions extends LayerQuantOptions {
   /** Ratios tried: k/grid for k = 0…grid−1 (default 20). */
   grid?: number;
   /** AutoAWQ's "duo" scaling: mean|x|^r / (mean ŵ^(1−r) + 1e-4). */
@@ -49,11 +40,6 @@ export interface AwqOptions {
   searchTokens?: number;
   /** Tokens the clip search uses (default 512, as llm-awq). */
   clipTokens?: number;
-  /** Your own scale / zero-point / rounding rules, passed to the ruler. */
-  spec?: Pick<QuantSpec, "scale" | "zeroPoint" | "round">;
-  backend?: string;
-  /** Skip the output-error report on all tokens (two N × in × out products per linear). */
-  skipOutputError?: boolean;
 }
 
 /** AWQ's report: the shared error metrics plus the search loss, the chosen ratio, backend and time. */
@@ -250,15 +236,9 @@ function checkInputs(Ws: Matrix[], X: Matrix, opts: AwqOptions): { gs: number; r
     assertFinite(W.data, `weight ${i}`);
   });
   assertFinite(X.data, "the calibration inputs X");
-  const gsOpt = opts.groupSize ?? 128;
-  const gs = gsOpt === "channel" ? cols : gsOpt;
-  check(Number.isInteger(gs) && gs > 0, "BAD_ARGUMENT", `group size must be a positive integer or "channel", got ${String(gsOpt)}`);
-  check(opts.pad || cols % gs === 0, "BAD_ARGUMENT",
-    `group size ${gs} does not divide in_features ${cols}: use a divisor of ${cols} (e.g. ${[32, 64, 128].filter((d) => cols % d === 0).join(", ") || "channel"}), "channel", or pad: true`);
   const grid = opts.grid ?? 20;
   check(Number.isInteger(grid) && grid > 0, "BAD_ARGUMENT", `grid must be a positive integer, got ${grid}`);
-  const rs = resolveSpec({ bits: opts.bits ?? 4, scheme: opts.scheme ?? (opts.sym ? "symmetric" : "asymmetric"), convention: "awq", groupSize: "channel", ...opts.spec });
-  return { gs, rs };
+  return layerSpec(cols, opts, "awq");
 }
 
 /**

@@ -15,24 +15,15 @@ import { check, QuantLabError } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { bitsPerWeight, decode, describeSpec, encode, fitGroup, paramsFromRange, resolveSpec, type GroupParams, type QuantSpec, type ResolvedSpec, type Scheme } from "../numerics/ruler.js";
+import { bitsPerWeight, decode, describeSpec, encode, fitGroup, paramsFromRange, type GroupParams, type ResolvedSpec } from "../numerics/ruler.js";
 import { ensureBackend } from "../backend/index.js";
 import { HessianAccumulator, outputErrorOf } from "./hessian.js";
+import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
 import { NotPositiveDefinite, upperCholeskyOfInverse } from "./linalg.js";
 import { matmul, transpose } from "./matmul.js";
 
 /** Options of gptq(): bits, grouping, act-order, damping, range search and backend. */
-export interface GptqOptions {
-  /** Bits per code, 2–8 (default 4). */
-  bits?: number;
-  /** Weights per group along a row, or "channel" (default 128). */
-  groupSize?: number | "channel";
-  /** Allow a group size that does not divide in_features (the last group of a row is shorter). */
-  pad?: boolean;
-  /** Symmetric grid (zero = (maxq + 1)/2) instead of asymmetric (default false). */
-  sym?: boolean;
-  /** The same choice under the name every other QuantLab function uses: "symmetric" or "asymmetric" (wins over `sym`). */
-  scheme?: Scheme;
+export interface GptqOptions extends LayerQuantOptions {
   /** Process columns by descending diag(H) (desc_act); undone at the end, with gIdx. */
   actOrder?: boolean;
   /** Group parameters fixed up front on the unpermuted W (default false). */
@@ -45,12 +36,6 @@ export interface GptqOptions {
   dampRetries?: number;
   /** Search the clipping range per group (shrink 1 − i/100, i < 80, error norm 2.4). */
   mse?: boolean;
-  /** Your own scale / zero-point / rounding rules, passed to the ruler. */
-  spec?: Pick<QuantSpec, "scale" | "zeroPoint" | "round">;
-  /** tfjs backend ("wasm", "cpu", "webgpu", "tensorflow"); default: the one running or QUANTLAB_BACKEND. */
-  backend?: string;
-  /** Skip the output-error report (it costs two N × in × out products). */
-  skipOutputError?: boolean;
 }
 
 /** GPTQ's report: the shared error metrics plus the reference's loss, damping used, backend and time. */
@@ -168,15 +153,9 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   const { rows, cols } = W;
   assertFinite(W.data, "the weights W");
   if (isMatrix(calib)) check(calib.cols === cols, "BAD_SHAPE", `calibration X has ${calib.cols} features but W has ${cols} input columns: X must be [tokens, ${cols}]`);
-  const bits = opts.bits ?? 4;
-  const gsOpt = opts.groupSize ?? 128;
-  const gs = gsOpt === "channel" ? cols : gsOpt;
-  check(Number.isInteger(gs) && gs > 0, "BAD_ARGUMENT", `group size must be a positive integer or "channel", got ${String(gsOpt)}`);
-  check(opts.pad || cols % gs === 0, "BAD_ARGUMENT",
-    `group size ${gs} does not divide in_features ${cols}: use a divisor of ${cols} (e.g. ${[32, 64, 128].filter((d) => cols % d === 0).join(", ") || "channel"}), "channel", or pad: true`);
+  const { gs, rs } = layerSpec(cols, opts, "gptq");
   const blockSize = opts.blockSize ?? 128;
   check(Number.isInteger(blockSize) && blockSize > 0, "BAD_ARGUMENT", `blockSize must be a positive integer, got ${blockSize}`);
-  const rs = resolveSpec({ bits, scheme: opts.scheme ?? (opts.sym ? "symmetric" : "asymmetric"), convention: "gptq", groupSize: "channel", ...opts.spec });
   const warnings: string[] = [];
 
   // Hessian
