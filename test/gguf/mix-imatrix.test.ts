@@ -9,27 +9,20 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { QuantLabError } from "../../src/errors.js";
 import { readGguf, tensorBytes, writeGguf, type GgufValue } from "../../src/gguf/file.js";
 import { MIXES, type MixName } from "../../src/gguf/mix.js";
 import { quantizeGgufModel, readImatrix } from "../../src/gguf/model-quantize.js";
 import { mulberry32 } from "../helpers/random.js";
+import { LIBLLAMA, LLAMA_BINS, REPO_ROOT, sharedFile, skipUnless } from "../helpers/shared.js";
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const STORIES = join(process.env.QUANTLAB_SHARED_DATA ?? join(repoRoot, "..", "shared", "data"), "stories260K-f32.gguf");
-const BINS = join(repoRoot, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64");
-const LIBLLAMA = join(BINS, "libllama.v0.4.0.so");
-
-function skipReason(): string | false {
-  const missing = !existsSync(STORIES) ? `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`
-    : !existsSync(LIBLLAMA) ? `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)` : "";
-  if (!missing) return false;
-  if (process.env.CI === "true") throw new Error(`${missing} — CI=true requires it`);
-  return missing;
-}
-const skip = skipReason();
+const STORIES = sharedFile("stories260K-f32.gguf").path;
+const BINS = LLAMA_BINS;
+const skip = skipUnless([
+  [existsSync(STORIES), `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`],
+  [existsSync(LIBLLAMA), `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)`],
+]);
 
 /** llama_model_quantize with params.imatrix = the given weights (a NULL-terminated llama_model_imatrix_data array). */
 function llamaQuantizeWithImatrix(input: string, imatrixJson: string, jobs: [string, number][]): void {
@@ -67,7 +60,7 @@ function llamaQuantizeWithImatrix(input: string, imatrixJson: string, jobs: [str
       if (quantize(input, output, p) !== 0) process.exit(1);
     }
   `;
-  const r = spawnSync(process.execPath, ["-e", script, BINS, LIBLLAMA, input, imatrixJson, JSON.stringify(jobs)], { cwd: repoRoot, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["-e", script, BINS, LIBLLAMA, input, imatrixJson, JSON.stringify(jobs)], { cwd: REPO_ROOT, encoding: "utf8" });
   assert.equal(r.status, 0, `llama_model_quantize failed:\n${r.stderr.slice(-2000)}`);
 }
 

@@ -13,27 +13,19 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { readGguf, writeGguf, tensorBytes, type GgufFile, type GgufValue } from "../../src/gguf/file.js";
 import { MIXES, type MixName } from "../../src/gguf/mix.js";
 import { quantizeGgufModel } from "../../src/gguf/model-quantize.js";
 import { randn } from "../helpers/random.js";
+import { LIBLLAMA, LLAMA_BINS, REPO_ROOT, sharedFile, skipUnless } from "../helpers/shared.js";
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const shared = process.env.QUANTLAB_SHARED_DATA ?? join(repoRoot, "..", "shared", "data");
-const STORIES = join(shared, "stories260K-f32.gguf");
-const BINS = join(repoRoot, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64");
-const LIBLLAMA = join(BINS, "libllama.v0.4.0.so");
-
-function skipReason(): string | false {
-  const missing = !existsSync(STORIES) ? `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`
-    : !existsSync(LIBLLAMA) ? `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)` : "";
-  if (!missing) return false;
-  if (process.env.CI === "true") throw new Error(`${missing} — CI=true requires it`);
-  return missing;
-}
-const skip = skipReason();
+const STORIES = sharedFile("stories260K-f32.gguf").path;
+const BINS = LLAMA_BINS;
+const skip = skipUnless([
+  [existsSync(STORIES), `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`],
+  [existsSync(LIBLLAMA), `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)`],
+]);
 
 /**
  * Runs llama.cpp's llama_model_quantize(in, out, ftype) single-threaded for each job in one child process
@@ -61,7 +53,7 @@ function llamaQuantize(input: string, jobs: [output: string, ftype: number][]): 
       if (quantize(input, output, p) !== 0) process.exit(1);
     }
   `;
-  const r = spawnSync(process.execPath, ["-e", script, BINS, LIBLLAMA, input, JSON.stringify(jobs)], { cwd: repoRoot, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["-e", script, BINS, LIBLLAMA, input, JSON.stringify(jobs)], { cwd: REPO_ROOT, encoding: "utf8" });
   assert.equal(r.status, 0, `llama_model_quantize failed:\n${r.stderr.slice(-2000)}`);
 }
 

@@ -2,8 +2,6 @@
  * Shared test fixtures for the model tests: a small random Llama model and a plain-loop reference
  * forward pass (written independently of the tfjs one) to compare against.
  */
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
 import type { LlamaConfig, LlamaModel } from "../../src/model/llama.js";
 import { LINEAR_NAMES } from "../../src/model/llama.js";
 import { matrix } from "../../src/numerics/matrix.js";
@@ -103,12 +101,4 @@ export function referenceForward(m: LlamaModel, tokens: number[]): Float32Array 
   return out;
 }
 
-export function sharedData(): string {
-  return resolve(process.env.QUANTLAB_SHARED_DATA ?? join(import.meta.dirname, "..", "..", "..", "shared", "data"));
-}
-
-/** Path of a shared data file, or a skip reason naming what is missing. */
-export function sharedFile(name: string): { path: string; skip: false | string } {
-  const path = join(sharedData(), name);
-  return { path, skip: existsSync(path) ? false : `needs ${path} (set QUANTLAB_SHARED_DATA to the shared data folder)` };
-}
+export { sharedData, sharedFile } from "../helpers/shared.js";
