@@ -4,11 +4,12 @@
  */
 import { parse, num, str, printJson, type Options, type Parsed } from "../args.js";
 import { QuantLabError } from "../../errors.js";
-import { pickTensor, readSafetensors, writeSafetensors } from "../../io/safetensors.js";
+import { writeSafetensors } from "../../io/safetensors.js";
 import type { Tensor } from "../../io/tensor.js";
-import { matrix, type Matrix } from "../../numerics/matrix.js";
+import type { Matrix } from "../../numerics/matrix.js";
 import { describeSpec, type ResolvedSpec } from "../../numerics/ruler.js";
 import { gptq } from "../../algorithms/gptq.js";
+import { readMatrix } from "../matrix-file.js";
 
 export const summary = "GPTQ of a weight matrix with calibration activations (safetensors in and out)";
 
@@ -26,14 +27,6 @@ export const COMMON: Options = {
   out: { type: "string" }, json: { type: "boolean" },
 };
 
-/** Reads one 2-D float tensor as a Matrix. */
-export async function readMatrix(path: string, name: string | undefined, what: string): Promise<[string, Matrix]> {
-  const file = await readSafetensors(path);
-  const [tname, t] = pickTensor(file, name, path);
-  if (t.shape.length !== 2) throw new QuantLabError("BAD_SHAPE", `${what} '${tname}' in ${path} has shape [${t.shape.join(", ")}]: it must be 2-D`);
-  if (!(t.data instanceof Float32Array)) throw new QuantLabError("BAD_ARGUMENT", `${what} '${tname}' in ${path} is ${t.dtype}: it must be F32, F16 or BF16`);
-  return [tname, matrix(t.shape[0]!, t.shape[1]!, t.data)];
-}
 
 export interface Inputs {
   name: string;

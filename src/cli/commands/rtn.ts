@@ -1,10 +1,11 @@
 import { parse, num, str, printJson } from "../args.js";
 import { QuantLabError } from "../../errors.js";
-import { readSafetensors, writeSafetensors, pickTensor } from "../../io/safetensors.js";
+import { writeSafetensors } from "../../io/safetensors.js";
 import type { Tensor } from "../../io/tensor.js";
-import { matrix, type Matrix } from "../../numerics/matrix.js";
 import { quantize, describeSpec, type Scheme, type Convention } from "../../numerics/ruler.js";
 import type { GroupSize } from "../../numerics/granularity.js";
+import { outputError } from "../../algorithms/hessian.js";
+import { readMatrix } from "../matrix-file.js";
 
 export const summary = "round-to-nearest quantization of a weight matrix from a safetensors file";
 
@@ -15,24 +16,12 @@ const USAGE = `usage: quantlab rtn --weights W.safetensors [--tensor NAME] --bit
   ("weight") plus "codes", "scales" and "zeros". --json prints {"mse","maxError","sqnrDb","seconds"} (and
   "outputError" = ‖XWᵀ − XQᵀ‖²/‖XWᵀ‖² with --calib X [tokens, in_features]).`;
 
-/** Reads one 2-D float tensor as a Matrix. */
-export async function readMatrix(path: string, name: string | undefined, what: string): Promise<[string, Matrix]> {
-  const file = await readSafetensors(path);
-  const [tname, t] = pickTensor(file, name, path);
-  if (t.shape.length !== 2) throw new QuantLabError("BAD_SHAPE", `${what} '${tname}' in ${path} has shape [${t.shape.join(", ")}]: it must be 2-D [rows, cols]`);
-  if (!(t.data instanceof Float32Array)) throw new QuantLabError("BAD_ARGUMENT", `${what} '${tname}' is ${t.dtype}: it must be F32, F16 or BF16`);
-  return [tname, matrix(t.shape[0]!, t.shape[1]!, t.data)];
-}
 
 export function parseGroupSize(v: string | undefined, fallback: GroupSize): GroupSize {
   if (v === undefined) return fallback;
   if (v === "channel" || v === "tensor") return v;
   return num("group-size", v);
 }
-
-/** ‖XWᵀ − XQᵀ‖² / ‖XWᵀ‖² on the tfjs backend (src/algorithms/hessian.ts). */
-export { outputError } from "../../algorithms/hessian.js";
-import { outputError } from "../../algorithms/hessian.js";
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse("rtn", argv, {
