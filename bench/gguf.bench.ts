@@ -2,12 +2,13 @@
  * GGUF quantizers: QuantLab versus llama.cpp's own libggml-base.so (single-threaded ggml_quantize_chunk)
  * on a seeded 4096 × 4096 FP32 matrix, measured in the same run, with a check that the bytes agree.
  *
- * Floor: the input is 64 MiB of FP32 read once (≈ 10 ms at memory speed). Q4_0 and Q8_0 do a handful of
- * float ops per weight (≈ 0.1 GFLOP), which C vectorises with SSE; JavaScript runs them one weight at a
- * time, each float32 rounding costing two conversions, so ≈ 2–3× C is near what scalar JS can do.
- * Q4_K runs make_qkx2_quants' 21 trial scales × 32 weights × ~25 float ops per sub-block ≈ 9 GFLOP of
- * sequential float32 work in C; QuantLab proves most trials hopeless with double-precision bounds and
- * redoes only the rest in float32 (see blocks/search.ts), which is what keeps it within ~3× of C.
+ * Floor: the input is 64 MiB of FP32 read once (≈ 10 ms at memory speed); QuantLab also copies it into
+ * WebAssembly memory 64 KiB at a time (cache-resident, so the kernel's read is cheap). Q4_0 and Q8_0 do a
+ * handful of float ops per weight (≈ 0.1 GFLOP): C runs them scalar, QuantLab's WebAssembly 4 lanes wide.
+ * Q4_K runs make_qkx2_quants' 21 trial scales × 32 weights × ~27 float ops per sub-block ≈ 9.5 GFLOP of
+ * float32 work whose sums C adds one term at a time (≈ 1 s, latency-bound); QuantLab keeps each sum's
+ * order but runs four sub-blocks at once, one per SIMD lane (assembly/gguf-blocks.ts).
+ * Q2_K/Q5_K share that kernel; Q6_K is JavaScript (shown for the K-quant mixes, which use it).
  * MB/s counts input bytes (FP32) per second.
  */
 import { quantize } from "../src/gguf/quants.js";
@@ -32,8 +33,8 @@ function best(fn: () => void, reps: number): number {
 
 const rows: string[][] = [["type", "QuantLab ms", "llama.cpp ms", "QuantLab MB/s", "llama.cpp MB/s", "ratio (QL/llama)", "target ≤ 2×", "bytes equal"]];
 const mb = (N * N * 4) / 1e6;
-for (const type of ["Q4_0", "Q8_0", "Q4_K"] as GgufTypeName[]) {
-  const reps = type === "Q4_K" ? 2 : 5;
+for (const type of ["Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q2_K", "Q6_K"] as GgufTypeName[]) {
+  const reps = type.endsWith("_K") ? 2 : 5;
   quantize(type, W.subarray(0, 16 * N), N); // warm the JIT on a slice
   let ours: Uint8Array = new Uint8Array();
   const tq = best(() => { ours = quantize(type, W, N); }, reps);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: type-check and build (the kernel and CLI tests run the compiled dist/), then every
+// `npm test`: build (scripts/build.js; the kernel and CLI tests run the compiled dist/) and type-check, then every
 // test file under test/ with Node's built-in runner over the TypeScript sources (tsx loader).
 // Extra arguments are passed to `node --test`, e.g. `npm test -- --test-name-pattern=gguf`; file
 // paths given as arguments replace the full list.
@@ -18,11 +18,8 @@ function walk(dir) {
   });
 }
 
-const build = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
-if (build.status !== 0) {
-  console.error("npm test: the TypeScript build failed (see above); fix the type errors first.");
-  process.exit(build.status ?? 1);
-}
+const build = spawnSync(process.execPath, ["scripts/build.js"], { stdio: "inherit" });
+if (build.status !== 0) process.exit(build.status ?? 1);
 const typecheck = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
 if (typecheck.status !== 0) {
   console.error("npm test: type errors in tests or benchmarks (see above).");

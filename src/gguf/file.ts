@@ -20,7 +20,7 @@ import { open, readFile } from "node:fs/promises";
 import { check, QuantLabError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { dequantize } from "./quants.js";
-import { ggmlType, ggmlTypeById, ggufType, type GgmlType, type GgufType, type GgufTypeName } from "./types.js";
+import { ggmlType, ggmlTypeById, ggufType, type GgmlType, type GgufTypeName } from "./types.js";
 
 export type GgufValueType =
   | "UINT8" | "INT8" | "UINT16" | "INT16" | "UINT32" | "INT32" | "FLOAT32" | "BOOL" | "STRING" | "ARRAY"

@@ -51,6 +51,10 @@ export function hardRowSets(seed: number): RowSet[] {
       const s = [1e-4, 6e-5, 1e-5, 1e-6, 6e-8, 1e-8, 1e-10, 1e-20][r % 8]!;
       for (let i = 0; i < row.length; i++) row[i] = g() * s;
     }),
+    rows("FP32 subnormals (1/scale overflows to Inf)", 256, 24, seed + 14, (row, r, g) => {
+      const s = [1e-38, 1e-39, 1e-41, 1e-43, 1e-44, 1e-45][r % 6]!;
+      for (let i = 0; i < row.length; i++) row[i] = g() * s;
+    }),
     rows("alternating signs", 256, 16, seed + 7, (row, r) => {
       for (let i = 0; i < row.length; i++) row[i] = (i % 2 ? -1 : 1) * (r % 2 ? 1 : 1 + (i % 7));
     }),

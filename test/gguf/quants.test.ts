@@ -4,6 +4,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { dequantize, IMATRIX_TYPES, quantize } from "../../src/gguf/quants.js";
 import { ggufType, rowBytes, type GgufTypeName } from "../../src/gguf/types.js";
 import { QuantLabError } from "../../src/errors.js";
@@ -13,6 +17,7 @@ import { hardRowSets, imatrixFor } from "./quants-rows.js";
 
 const TYPES: GgufTypeName[] = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];
 const { oracle, skip } = oracleOrSkip();
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const SETS = hardRowSets(20240611);
 
 function firstDiff(a: Uint8Array, b: Uint8Array): number {
@@ -94,6 +99,33 @@ test("rows holding NaN and ±Inf still give llama.cpp's bytes for every block ty
   x[5] = NaN; x[300] = Infinity; x[600] = -Infinity; x[1000] = NaN; x[1001] = Infinity; x[2047] = -Infinity;
   for (const type of TYPES) {
     assertSameBytes(type, "non-finite values", 256, quantize(type, x, 256), oracle!.quantize(type, x, 256));
+  }
+});
+
+test("the WebAssembly quantizers stream matrices through their 64 KiB buffer: many chunks, a partial last one, an offset view", { skip }, () => {
+  const n = 4096;
+  const backing = new Float32Array(70 * n + 3);
+  const g = mulberry32(7);
+  for (let i = 0; i < backing.length; i++) backing[i] = (g() - 0.5) * (i % 97 === 0 ? 4 : 0.1);
+  const x = backing.subarray(3); // 17.5 chunks of 16384 floats, starting 12 bytes into the buffer
+  for (const type of ["Q4_0", "Q8_0", "Q2_K", "Q4_K", "Q5_K", "Q6_K"] as GgufTypeName[]) {
+    assertSameBytes(type, "70 × 4096 at an offset", n, quantize(type, x, n), oracle!.quantize(type, Float32Array.from(x), n));
+  }
+});
+
+test("without the WebAssembly build, quantizing says how to build it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-nowasm-"));
+  try {
+    // a copy of the compiled loader whose dist/ has no wasm/ folder
+    mkdirSync(join(dir, "dist/gguf/blocks"), { recursive: true });
+    writeFileSync(join(dir, "package.json"), '{"type":"module"}');
+    copyFileSync(join(ROOT, "dist/errors.js"), join(dir, "dist/errors.js"));
+    copyFileSync(join(ROOT, "dist/gguf/blocks/wasm.js"), join(dir, "dist/gguf/blocks/wasm.js"));
+    const { quantizeQ4_0 } = await import(pathToFileURL(join(dir, "dist/gguf/blocks/wasm.js")).href);
+    assert.throws(() => quantizeQ4_0(new Float32Array(32), 0, new Uint8Array(18), 0, 1), (e: unknown) =>
+      e instanceof Error && e.name === "QuantLabError" && /gguf-blocks\.wasm/.test(e.message) && /npm run build/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

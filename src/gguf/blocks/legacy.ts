@@ -19,9 +19,6 @@ const qkx = search.qkx;
 const QK = 32;
 const FLT_MAX = 3.4028234663852886e38;
 
-const bits1 = new Int32Array(1);
-const float1 = new Float32Array(bits1.buffer);
-
 /** The Int32 view of a Float32Array: |x| compares as its bits & 0x7fffffff, without branches. */
 function bitsOf(x: Float32Array): Int32Array {
   return new Int32Array(x.buffer, x.byteOffset, x.length);
@@ -50,27 +47,7 @@ function argAbsMaxLiteral(x: Float32Array, xo: number): number {
   }
   return amax === 0 ? 0 : at;
 }
-const F8_5 = 8.5;
 const F16_5 = 16.5;
-
-/** Q4_0: 18 bytes = fp16 d, 16 bytes of nibbles (low nibble j, high nibble j+16); x = (q − 8)·d. */
-export function quantizeQ4_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  const xb = bitsOf(x);
-  for (let i = 0; i < nb; i++, xo += QK, oo += 18) {
-    let at = argAbsMax(xb, xo);
-    if (at < 0) at = argAbsMaxLiteral(x, xo);
-    const max = x[xo + at]! || 0; // an all-zero block keeps C's initial +0, even if it starts with −0
-    const d = f(max / -8);
-    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
-    putHalf(out, oo, toHalf(d));
-    for (let j = 0; j < 16; j++) {
-      // (int8_t)(x·id + 8.5f) truncates toward zero; the sum is never below 0.5 for finite input
-      const q0 = Math.min(15, f(f(x[xo + j]! * id) + F8_5) | 0);
-      const q1 = Math.min(15, f(f(x[xo + 16 + j]! * id) + F8_5) | 0);
-      out[oo + 2 + j] = q0 | (q1 << 4);
-    }
-  }
-}
 
 /** Q4_1: fp16 d, fp16 m, nibbles; x = q·d + m with m the block min. */
 export function quantizeQ4_1(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
@@ -110,8 +87,10 @@ export function quantizeQ5_0(x: Float32Array, xo: number, out: Uint8Array, oo: n
     putHalf(out, oo, toHalf(d));
     let qh = 0;
     for (let j = 0; j < 16; j++) {
-      const q0 = Math.min(31, Math.trunc(f(f(x[xo + j]! * id) + F16_5)));
-      const q1 = Math.min(31, Math.trunc(f(f(x[xo + 16 + j]! * id) + F16_5)));
+      // (int8_t)(x·id + 16.5f): when 1/d overflows (subnormal blocks) the sum is ±Inf, which C's
+      // conversion turns into INT_MIN, whose low byte is 0 — as int8's ToInt32 does
+      const q0 = Math.min(31, int8(f(f(x[xo + j]! * id) + F16_5)));
+      const q1 = Math.min(31, int8(f(f(x[xo + 16 + j]! * id) + F16_5)));
       out[oo + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
       qh |= ((q0 & 0x10) >>> 4) << j;
       qh |= ((q1 & 0x10) >>> 4) << (j + 16);
@@ -152,36 +131,6 @@ function putU32(out: Uint8Array, o: number, v: number): void {
   out[o + 1] = (v >>> 8) & 0xff;
   out[o + 2] = (v >>> 16) & 0xff;
   out[o + 3] = v >>> 24;
-}
-
-/** Q8_0: fp16 d = amax/127, 32 int8; roundf rounds half away from zero. */
-export function quantizeQ8_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  const xb = bitsOf(x);
-  for (let i = 0; i < nb; i++, xo += QK, oo += 34) {
-    let m = 0;
-    for (let j = 0; j < QK; j++) m = Math.max(m, xb[xo + j]! & 0x7fffffff);
-    let amax: number;
-    if (m <= 0x7f800000) {
-      bits1[0] = m;
-      amax = float1[0]!;
-    } else {
-      // a NaN in the block: follow MAX(amax, fabsf(v)) literally
-      amax = 0;
-      for (let j = 0; j < QK; j++) {
-        const a = Math.abs(x[xo + j]!);
-        amax = amax > a ? amax : a;
-      }
-    }
-    const d = f(amax / 127);
-    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
-    putHalf(out, oo, toHalf(d));
-    for (let j = 0; j < QK; j++) {
-      // roundf: half away from zero; v ± 0.5 is exact in double for |v| ≤ 127, then truncate.
-      // Written without a branch: random signs would mispredict every other weight.
-      const v = f(x[xo + j]! * id);
-      out[oo + 2 + j] = (v + (0.5 - +(v < 0))) | 0;
-    }
-  }
 }
 
 // ---- importance-matrix variants (one row; qw = the row's imatrix, one weight per column)

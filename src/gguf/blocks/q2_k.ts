@@ -3,7 +3,6 @@
  * four 32-weight strips per 128), fp16 d, fp16 dmin; x = d·sc·q − dmin·m.
  */
 import * as common from "./common.js";
-import * as qkx2 from "./qkx2.js";
 import * as search from "./search.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
@@ -13,7 +12,6 @@ const getHalf = common.getHalf;
 const nearestInt = common.nearestInt;
 const putHalf = common.putHalf;
 const toHalf = common.toHalf;
-const makeQkx2Quants = qkx2.makeQkx2Quants;
 const makeQkx3Quants = search.makeQkx3Quants;
 const makeQpQuants = search.makeQpQuants;
 const qkx = search.qkx;
@@ -28,43 +26,8 @@ const scales = new Float32Array(16);
 const sw = new Float32Array(16);
 const Ls = new Uint8Array(16);
 const Lm = new Uint8Array(16);
-const RMIN = f(-0.5);
-const RDELTA = f(0.1);
 const RMIN3 = f(-0.9);
 const RDELTA3 = f(0.05);
-
-/** quantize_row_q2_K_ref over nb blocks. */
-export function quantizeQ2_K(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, xo += QK_K, oo += BS) {
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < 16; j++) {
-      for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[xo + 16 * j + l]!);
-      const s = makeQkx2Quants(16, 3, x, xo + 16 * j, weights, L, 16 * j, Laux, RMIN, RDELTA, 15, true);
-      scales[j] = s;
-      mins[j] = qkx.min;
-      if (s > maxScale) maxScale = s;
-      if (qkx.min > maxMin) maxMin = qkx.min;
-    }
-    if (maxScale > 0) {
-      const iscale = f(15 / maxScale);
-      for (let j = 0; j < 16; j++) out[oo + j] = nearestInt(f(iscale * scales[j]!));
-      putHalf(out, oo + 80, toHalf(f(maxScale / 15)));
-    } else {
-      for (let j = 0; j < 16; j++) out[oo + j] = 0;
-      putHalf(out, oo + 80, 0);
-    }
-    if (maxMin > 0) {
-      const iscale = f(15 / maxMin);
-      for (let j = 0; j < 16; j++) out[oo + j] = out[oo + j]! | (nearestInt(f(iscale * mins[j]!)) << 4);
-      putHalf(out, oo + 82, toHalf(f(maxMin / 15)));
-    } else {
-      putHalf(out, oo + 82, 0);
-    }
-    requantize(x, xo, out, oo, getHalf(out, oo + 80), getHalf(out, oo + 82));
-    pack(out, oo);
-  }
-}
 
 function requantize(x: Float32Array, xo: number, out: Uint8Array, oo: number, dAll: number, mAll: number): void {
   for (let j = 0; j < 16; j++) {

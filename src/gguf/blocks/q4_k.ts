@@ -5,7 +5,6 @@
  * qh[32] fifth bits, qs[128].
  */
 import * as common from "./common.js";
-import * as qkx2 from "./qkx2.js";
 import * as search from "./search.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
@@ -14,7 +13,6 @@ const getHalf = common.getHalf;
 const nearestInt = common.nearestInt;
 const putHalf = common.putHalf;
 const toHalf = common.toHalf;
-const makeQkx2Quants = qkx2.makeQkx2Quants;
 const makeQkx3Quants = search.makeQkx3Quants;
 const makeQpQuants = search.makeQpQuants;
 const qkx = search.qkx;
@@ -28,9 +26,6 @@ const scales = new Float32Array(8);
 const sw = new Float32Array(8);
 const Ls = new Uint8Array(8);
 const Lm = new Uint8Array(8);
-const RMIN4 = f(-1);
-const RMIN5 = f(-0.5);
-const RDELTA = f(0.1);
 const RMIN3 = f(-0.9);
 const RDELTA3 = f(0.05);
 
@@ -53,43 +48,6 @@ export function scaleMinK4(b: Uint8Array, s: number, j: number): number {
   const sc = (b[s + j + 4]! & 15) | ((b[s + j - 4]! >>> 6) << 4);
   const m = (b[s + j + 4]! >>> 4) | ((b[s + j]! >>> 6) << 4);
   return sc | (m << 8);
-}
-
-/** quantize_row_q4_K_ref / quantize_row_q5_K_ref over nb blocks. */
-export function quantizeQ45_K(bits: 4 | 5, x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  const nmax = bits === 4 ? 15 : 31;
-  const rmin = bits === 4 ? RMIN4 : RMIN5;
-  const nstep = bits === 4 ? 20 : 15;
-  const bs = blockBytes(bits);
-  for (let i = 0; i < nb; i++, xo += QK_K, oo += bs) {
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      const so = xo + 32 * j;
-      let sumx2 = 0;
-      for (let l = 0; l < 32; l++) {
-        const v = x[so + l]!;
-        sumx2 = f(sumx2 + f(v * v));
-      }
-      const avx = f(Math.sqrt(f(sumx2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = avx + Math.abs(x[so + l]!);
-      const s = makeQkx2Quants(32, nmax, x, so, weights, L, 32 * j, Laux, rmin, RDELTA, nstep, false);
-      scales[j] = s;
-      mins[j] = qkx.min;
-      if (s > maxScale) maxScale = s;
-      if (qkx.min > maxMin) maxMin = qkx.min;
-    }
-    const invScale = maxScale > 0 ? f(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? f(63 / maxMin) : 0;
-    for (let j = 0; j < 8; j++) {
-      const ls = Math.min(63, nearestInt(f(invScale * scales[j]!)) & 0xff);
-      const lm = Math.min(63, nearestInt(f(invMin * mins[j]!)) & 0xff);
-      putScaleMin(out, oo + 4, j, ls, lm);
-    }
-    putHalf(out, oo, toHalf(f(maxScale / 63)));
-    putHalf(out, oo + 2, toHalf(f(maxMin / 63)));
-    finish(bits, x, xo, out, oo);
-  }
 }
 
 function finish(bits: 4 | 5, x: Float32Array, xo: number, out: Uint8Array, oo: number): void {

@@ -20,12 +20,12 @@ const L = new Int8Array(QK_K);
 const scales = new Float32Array(16);
 
 /**
- * quantize_row_q6_K_ref over nb blocks, or quantize_row_q6_K_impl when qw is given (then nb covers one
- * row and qw[qo…] are that row's weights; Q6_K uses them as they are, without the σ² term).
+ * quantize_row_q6_K_impl: one row of n weights with importance weights qw (length n), used as they are,
+ * without the σ² term. (The reference quantizer, without qw, is WebAssembly: assembly/gguf-blocks.ts.)
  */
-export function quantizeQ6_K(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number,
-  qw: Float32Array | null = null): void {
-  for (let i = 0; i < nb; i++, xo += QK_K, oo += BS) {
+export function quantizeRowQ6_KImatrix(x: Float32Array, xo: number, n: number, qw: Float32Array,
+  out: Uint8Array, oo: number): void {
+  for (let i = 0; i < n / QK_K; i++, xo += QK_K, oo += BS) {
     let maxScale = 0;
     let maxAbsScale = 0;
     for (let ib = 0; ib < 16; ib++) {

@@ -1,8 +1,8 @@
 /**
  * llama.cpp's per-group scale searches, reproduced operation for operation in float32 (see common.ts):
- * make_qx_quants, make_q3_quants, make_qkx3_quants, make_qp_quants. (make_qkx2_quants, the hot one of
- * Q2_K/Q4_K/Q5_K without an imatrix, lives in qkx2.ts.) Each takes the group as (array, offset) so the
- * hot loops never allocate; the names follow ggml-quants.c.
+ * make_qx_quants, make_q3_quants, make_qkx3_quants, make_qp_quants (make_qkx2_quants, the hot search of
+ * Q2_K/Q4_K/Q5_K without an imatrix, is WebAssembly: assembly/gguf-blocks.ts). Each takes the group as
+ * (array, offset) so the hot loops never allocate; the names follow ggml-quants.c.
  */
 import * as common from "./common.js";
 
@@ -152,7 +152,7 @@ export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: numbe
   return f(1 / iscale);
 }
 
-/** The min found by the last makeQkx2Quants / makeQkx3Quants call (C returns it through a pointer). */
+/** The min found by the last makeQkx3Quants call (C returns it through a pointer). */
 export const qkx = { min: 0 };
 
 /**

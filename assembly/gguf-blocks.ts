@@ -1,0 +1,620 @@
+/**
+ * The hot GGUF quantizers in WebAssembly (AssemblyScript, compiled by `npm run build` to
+ * dist/wasm/gguf-blocks.wasm): Q4_0, Q8_0, the make_qkx2_quants family (Q2_K, Q4_K, Q5_K) and Q6_K
+ * (make_qx_quants), each bit-exact with llama.cpp's reference quantizers (ggml-quants.c, no importance
+ * matrix).
+ *
+ * Why WebAssembly: C's reference code is sequential float32 arithmetic. WebAssembly's f32 operations
+ * are IEEE single precision with round-to-nearest and no fused multiply-add — exactly what the shipped
+ * libggml-base.so does with SSE2 — so the C loops port operation for operation, without the per-op
+ * Math.fround the JavaScript versions need. Speed comes from SIMD used without reassociating any sum:
+ * Q4_0/Q8_0 are element-wise after the block max, and the scale searches run four sub-blocks at once,
+ * one per lane, each lane adding its terms in C's order. C's branches become lane masks (bitselect),
+ * keeping C's comparison semantics (NaN compares false).
+ *
+ * The caller (src/gguf/blocks/wasm.ts) copies input blocks to `inputPtr()`, calls a quantizer for `nb`
+ * blocks and copies the bytes from `outputPtr()`; CHUNK bounds the floats per call.
+ */
+
+const CHUNK: i32 = 16384; // floats per call: 64 KiB in, at most 64 KiB out
+const IN = memory.data(CHUNK * 4, 16);
+const OUT = memory.data(CHUNK * 4, 16);
+
+// Scale-search scratch: up to 32 weights × 4 lanes, transposed so a v128 holds one weight index of
+// four sub-blocks.
+const XT = memory.data(32 * 16, 16);
+const WT = memory.data(32 * 16, 16);
+const LT = memory.data(32 * 16, 16); // best levels (as f32)
+const LA = memory.data(32 * 16, 16); // this trial's levels (as f32)
+const L = memory.data(256, 16); // levels of a super-block, natural order (u8)
+const SCALES = memory.data(16 * 4, 16);
+const MINS = memory.data(16 * 4, 16);
+
+export function chunkFloats(): i32 {
+  return CHUNK;
+}
+export function inputPtr(): usize {
+  return IN;
+}
+export function outputPtr(): usize {
+  return OUT;
+}
+
+// ---- scalar helpers, as ggml writes them
+
+/** ggml's nearest_int: add 1.5·2^23 in float and read the low mantissa bits. */
+@inline function nearestInt(x: f32): i32 {
+  return (reinterpret<i32>(x + <f32>12582912.0) & 0x7fffff) - 0x400000;
+}
+
+@inline function nearestIntV(x: v128): v128 {
+  const v = f32x4.add(x, f32x4.splat(12582912.0));
+  return i32x4.sub(v128.and(v, i32x4.splat(0x7fffff)), i32x4.splat(0x400000));
+}
+
+/** C's float → int conversion (cvttss2si): NaN and out-of-range values become INT_MIN. */
+@inline function truncC(v: v128): v128 {
+  const inRange = f32x4.lt(f32x4.abs(v), f32x4.splat(2147483648.0));
+  return v128.bitselect(i32x4.trunc_sat_f32x4_s(v), i32x4.splat(i32.MIN_VALUE), inRange);
+}
+
+/** FP32 → FP16 bits, round to nearest even, overflow to ±Inf (as numerics/float-bits.ts f32ToF16Bits). */
+function toHalf(x: f32): u32 {
+  const b = reinterpret<u32>(x);
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp == 0xff) return mant != 0 ? sign | 0x7e00 | (mant >>> 13) : sign | 0x7c00;
+  let h: u32;
+  if (exp >= 113) {
+    h = ((exp - 112) << 10) | (mant >>> 13);
+    const rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1) != 0)) h++;
+  } else {
+    const shift = 126 - exp;
+    if (shift > 24) return sign;
+    const m = mant | 0x800000;
+    h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half: u32 = 1 << (shift - 1);
+    if (rem > half || (rem == half && (h & 1) != 0)) h++;
+  }
+  if (h >= 0x7c00) return sign | 0x7c00;
+  return sign | h;
+}
+
+/** FP16 bits → FP32 (exact; NaN keeps its payload as ggml's conversion does). */
+function fromHalf(h: u32): f32 {
+  const sign = (h & 0x8000) << 16;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e == 0) {
+    const v = <f32>m * <f32>5.9604644775390625e-8; // m · 2^-24, exact
+    return sign != 0 ? -v : v;
+  }
+  if (e == 31) return reinterpret<f32>(sign | 0x7f800000 | (m << 13));
+  return reinterpret<f32>(sign | ((e + 112) << 23) | (m << 13));
+}
+
+@inline function putHalf(p: usize, h: u32): void {
+  store<u16>(p, <u16>h);
+}
+
+/** Four i32x4 vectors of values in [0, 255] → 16 bytes. */
+@inline function bytesU(a: v128, b: v128, c: v128, d: v128): v128 {
+  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, b), i16x8.narrow_i32x4_u(c, d));
+}
+
+/** Four i32x4 vectors of values in [−128, 127] → 16 bytes. */
+@inline function bytesS(a: v128, b: v128, c: v128, d: v128): v128 {
+  return i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, d));
+}
+
+const ABS_MASK: i32 = 0x7fffffff;
+
+/** max over 32 floats of (bits & 0x7fffffff): |x|'s bits, or above 0x7f800000 when a NaN is present. */
+@inline function maxAbsBits(p: usize): i32 {
+  const absMask = i32x4.splat(ABS_MASK);
+  let m = i32x4.splat(0);
+  for (let k = 0; k < 8; k++) m = i32x4.max_s(m, v128.and(v128.load(p + (k << 4)), absMask));
+  return max(max(i32x4.extract_lane(m, 0), i32x4.extract_lane(m, 1)), max(i32x4.extract_lane(m, 2), i32x4.extract_lane(m, 3)));
+}
+
+// ---- Q4_0 and Q8_0 (quantize_row_q4_0_ref, quantize_row_q8_0_ref)
+
+/** Q4_0's signed max: the first value of largest magnitude (C's `if (amax < fabsf(v))` loop). */
+function signedMaxQ4_0(p: usize): f32 {
+  const m = maxAbsBits(p);
+  if (m > 0x7f800000) {
+    // a NaN in the block: C's loop skips it
+    let amax: f32 = 0;
+    let mx: f32 = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = load<f32>(p + (j << 2));
+      if (amax < abs(v)) {
+        amax = abs(v);
+        mx = v;
+      }
+    }
+    return mx;
+  }
+  if (m == 0) return 0; // C's initial +0, even for a block of −0
+  const target = i32x4.splat(m);
+  const absMask = i32x4.splat(ABS_MASK);
+  for (let k = 0; k < 8; k++) {
+    const hit = i32x4.bitmask(i32x4.eq(v128.and(v128.load(p + (k << 4)), absMask), target));
+    if (hit != 0) return load<f32>(p + (((k << 2) + ctz(hit)) << 2));
+  }
+  return 0; // unreachable
+}
+
+/** (int8_t)(x·id + 8.5f), then MIN(15, ·), as the byte C stores. */
+@inline function q4_0Level(v: v128, id: v128): v128 {
+  const t = truncC(f32x4.add(f32x4.mul(v, id), f32x4.splat(8.5)));
+  return i32x4.min_s(i32x4.shr_s(i32x4.shl(t, 24), 24), i32x4.splat(15));
+}
+
+export function quantizeQ4_0(nb: i32): void {
+  let p = IN;
+  let o = OUT;
+  const low = i32x4.splat(0xff);
+  const high = i32x4.splat(0xf0);
+  for (let i = 0; i < nb; i++, p += 128, o += 18) {
+    const mx = signedMaxQ4_0(p);
+    const d = mx / <f32>-8.0;
+    const id = f32x4.splat(d != 0 ? <f32>1.0 / d : 0); // C truthiness: NaN counts as non-zero
+    putHalf(o, toHalf(d));
+    // byte j = q[j] | q[j + 16] << 4
+    let a = v128.or(v128.and(q4_0Level(v128.load(p), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 64), id), 4), high));
+    let b = v128.or(v128.and(q4_0Level(v128.load(p + 16), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 80), id), 4), high));
+    let c = v128.or(v128.and(q4_0Level(v128.load(p + 32), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 96), id), 4), high));
+    let e = v128.or(v128.and(q4_0Level(v128.load(p + 48), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 112), id), 4), high));
+    v128.store(o + 2, bytesU(a, b, c, e));
+  }
+}
+
+/** roundf (half away from zero) of x·id, as C's int8_t. */
+@inline function q8_0Level(v: v128, id: v128): v128 {
+  const x = f32x4.mul(v, id);
+  const t = f32x4.trunc(x);
+  const up = f32x4.ge(f32x4.abs(f32x4.sub(x, t)), f32x4.splat(0.5));
+  const one = v128.or(f32x4.splat(1.0), v128.and(x, i32x4.splat(i32.MIN_VALUE)));
+  const r = v128.bitselect(f32x4.add(t, one), t, up);
+  return i32x4.shr_s(i32x4.shl(truncC(r), 24), 24);
+}
+
+export function quantizeQ8_0(nb: i32): void {
+  let p = IN;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 128, o += 34) {
+    const m = maxAbsBits(p);
+    let amax: f32;
+    if (m <= 0x7f800000) {
+      amax = reinterpret<f32>(m);
+    } else {
+      // a NaN in the block: follow MAX(amax, fabsf(v)) literally
+      amax = 0;
+      for (let j = 0; j < 32; j++) {
+        const a = abs(load<f32>(p + (j << 2)));
+        amax = amax > a ? amax : a;
+      }
+    }
+    const d = amax / <f32>127.0;
+    const id = f32x4.splat(d != 0 ? <f32>1.0 / d : 0);
+    putHalf(o, toHalf(d));
+    for (let h = 0; h < 2; h++) {
+      const q = p + (h << 6);
+      v128.store(o + 2 + (h << 4), bytesS(q8_0Level(v128.load(q), id), q8_0Level(v128.load(q + 16), id),
+        q8_0Level(v128.load(q + 32), id), q8_0Level(v128.load(q + 48), id)));
+    }
+  }
+}
+
+// ---- make_qkx2_quants, four sub-blocks at once
+
+/** clamp(nearest_int(iscale·(x − min)), 0, nmax), as f32 lanes. */
+@inline function level(iscale: v128, x: v128, min: v128, nmaxI: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.max_s(i32x4.splat(0), i32x4.min_s(nmaxI, nearestIntV(f32x4.mul(iscale, f32x4.sub(x, min))))));
+}
+
+/** Σ w·(scale·l + min − x)² (Σ w·|…| when useMad), summed in C's order, for the levels at `levels`. */
+@inline function fitError(n: i32, scale: v128, min: v128, levels: usize, useMad: bool): v128 {
+  let err = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    let diff = f32x4.sub(f32x4.add(f32x4.mul(scale, v128.load(levels + (i << 4))), min), v128.load(XT + (i << 4)));
+    diff = useMad ? f32x4.abs(diff) : f32x4.mul(diff, diff);
+    err = f32x4.add(err, f32x4.mul(v128.load(WT + (i << 4)), diff));
+  }
+  return err;
+}
+
+/**
+ * make_qkx2_quants for sub-blocks first…first+3 of n weights, read transposed from XT (values) and WT
+ * (weights). Writes each lane's scale to SCALES, −min to MINS and its levels to L (sub-block k at k·n).
+ * Every lane follows C's code exactly, a flat sub-block (max == min) included, whose result is chosen
+ * at the end as C's early return gives it.
+ */
+function qkx2x4(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, useMad: bool, first: i32): void {
+  const zero = f32x4.splat(0);
+  const nmaxI = i32x4.splat(nmax);
+  const x0 = v128.load(XT);
+  let min = x0;
+  let max = x0;
+  let sumW = v128.load(WT);
+  let sumX = f32x4.mul(sumW, x0);
+  for (let i = 1; i < n; i++) {
+    const x = v128.load(XT + (i << 4));
+    const w = v128.load(WT + (i << 4));
+    min = f32x4.pmin(min, x); // x < min ? x : min
+    max = f32x4.pmax(max, x); // x > max ? x : max
+    sumW = f32x4.add(sumW, w);
+    sumX = f32x4.add(sumX, f32x4.mul(w, x));
+  }
+  min = v128.bitselect(zero, min, f32x4.gt(min, zero));
+  const flat = f32x4.eq(max, min);
+  const flatMin = min;
+  const range = f32x4.sub(max, min);
+  let iscale = f32x4.div(f32x4.splat(<f32>nmax), range);
+  let scale = f32x4.div(f32x4.splat(1.0), iscale);
+  for (let i = 0; i < n; i++) v128.store(LT + (i << 4), level(iscale, v128.load(XT + (i << 4)), min, nmaxI));
+  let best = fitError(n, scale, min, LT, useMad);
+  if (nstep >= 1) {
+    for (let is = 0; is <= nstep; is++) {
+      iscale = f32x4.div(f32x4.splat(rmin + rdelta * <f32>is + <f32>nmax), f32x4.sub(max, min));
+      let sumL = zero;
+      let sumL2 = zero;
+      let sumXL = zero;
+      for (let i = 0; i < n; i++) {
+        const x = v128.load(XT + (i << 4));
+        const w = v128.load(WT + (i << 4));
+        const l = level(iscale, x, min, nmaxI);
+        v128.store(LA + (i << 4), l);
+        const wl = f32x4.mul(w, l);
+        sumL = f32x4.add(sumL, wl);
+        sumL2 = f32x4.add(sumL2, f32x4.mul(wl, l));
+        sumXL = f32x4.add(sumXL, f32x4.mul(wl, x));
+      }
+      const D = f32x4.sub(f32x4.mul(sumW, sumL2), f32x4.mul(sumL, sumL));
+      const valid = f32x4.gt(D, zero);
+      if (!v128.any_true(valid)) continue;
+      let thisScale = f32x4.div(f32x4.sub(f32x4.mul(sumW, sumXL), f32x4.mul(sumX, sumL)), D);
+      let thisMin = f32x4.div(f32x4.sub(f32x4.mul(sumL2, sumX), f32x4.mul(sumL, sumXL)), D);
+      const positive = f32x4.gt(thisMin, zero);
+      thisMin = v128.bitselect(zero, thisMin, positive);
+      thisScale = v128.bitselect(f32x4.div(sumXL, sumL2), thisScale, positive);
+      const cur = fitError(n, thisScale, thisMin, LA, useMad);
+      const better = v128.and(valid, f32x4.lt(cur, best));
+      if (!v128.any_true(better)) continue;
+      for (let i = 0; i < n; i++) {
+        v128.store(LT + (i << 4), v128.bitselect(v128.load(LA + (i << 4)), v128.load(LT + (i << 4)), better));
+      }
+      best = v128.bitselect(cur, best, better);
+      scale = v128.bitselect(thisScale, scale, better);
+      min = v128.bitselect(thisMin, min, better);
+    }
+  }
+  // C returns early for a flat sub-block: levels 0, scale 0, the_min = −min
+  scale = v128.bitselect(zero, scale, flat);
+  const theMin = f32x4.neg(v128.bitselect(flatMin, min, flat));
+  v128.store(SCALES + (first << 2), scale);
+  v128.store(MINS + (first << 2), theMin);
+  storeLevels(n, first, 0, flat);
+}
+
+/** The levels in LT (+ offset; 0 in the lanes of `zeroed`) to L, sub-block first + k at (first + k)·n. */
+function storeLevels(n: i32, first: i32, offset: i32, zeroed: v128): void {
+  for (let i = 0; i < n; i++) {
+    const l = v128.andnot(i32x4.add(i32x4.trunc_sat_f32x4_s(v128.load(LT + (i << 4))), i32x4.splat(offset)), zeroed);
+    store<u8>(L + first * n + i, <u8>i32x4.extract_lane(l, 0));
+    store<u8>(L + (first + 1) * n + i, <u8>i32x4.extract_lane(l, 1));
+    store<u8>(L + (first + 2) * n + i, <u8>i32x4.extract_lane(l, 2));
+    store<u8>(L + (first + 3) * n + i, <u8>i32x4.extract_lane(l, 3));
+  }
+}
+
+/** Copies sub-blocks first…first+3 (n values each, from p) into XT, transposed. */
+function transpose4(p: usize, n: i32, first: i32): void {
+  for (let k = 0; k < 4; k++) {
+    const src = p + (((first + k) * n) << 2);
+    for (let i = 0; i < n; i++) store<f32>(XT + (i << 4) + (k << 2), load<f32>(src + (i << 2)));
+  }
+}
+
+/**
+ * ggml's final pass: levels clamp(nearest_int((x + dm)/d), lowest, highest) + offset for 16 values at p,
+ * as bytes at L + lo (C skips a sub-block whose d is 0, keeping the search's levels). Q6_K's
+ * nearest_int(x/d) is dm = 0: x + 0 differs from x only for −0, which rounds to level 0 either way.
+ */
+function requantize16(p: usize, lo: usize, d: f32, dm: f32, lowest: i32, highest: i32, offset: i32): void {
+  const dv = f32x4.splat(d);
+  const dmv = f32x4.splat(dm);
+  const lowI = i32x4.splat(lowest);
+  const highI = i32x4.splat(highest);
+  const offI = i32x4.splat(offset);
+  v128.store(L + lo, bytesU(requantize4(v128.load(p), dv, dmv, lowI, highI, offI),
+    requantize4(v128.load(p + 16), dv, dmv, lowI, highI, offI), requantize4(v128.load(p + 32), dv, dmv, lowI, highI, offI),
+    requantize4(v128.load(p + 48), dv, dmv, lowI, highI, offI)));
+}
+
+@inline function requantize4(x: v128, dv: v128, dmv: v128, lowI: v128, highI: v128, offI: v128): v128 {
+  return i32x4.add(i32x4.max_s(lowI, i32x4.min_s(highI, nearestIntV(f32x4.div(f32x4.add(x, dmv), dv)))), offI);
+}
+
+let maxScaleFound: f32 = 0;
+let maxMinFound: f32 = 0;
+
+/** The largest of the first `count` SCALES and of MINS, from 0 up (C's `if (s > max_scale)` loop). */
+function scaleMinMax(count: i32): void {
+  let maxScale: f32 = 0;
+  let maxMin: f32 = 0;
+  for (let j = 0; j < count; j++) {
+    const s = load<f32>(SCALES + (j << 2));
+    const m = load<f32>(MINS + (j << 2));
+    if (s > maxScale) maxScale = s;
+    if (m > maxMin) maxMin = m;
+  }
+  maxScaleFound = maxScale;
+  maxMinFound = maxMin;
+}
+
+// ---- Q4_K and Q5_K (quantize_row_q4_K_ref, quantize_row_q5_K_ref)
+
+/** get_scale_min_k4: scale in the low byte, min in the high byte. */
+@inline function scaleMinK4(s: usize, j: i32): i32 {
+  // read as i32: AssemblyScript keeps u8 arithmetic in 8 bits
+  const a = <i32>load<u8>(s + j);
+  const b = <i32>load<u8>(s + j + 4);
+  if (j < 4) return (a & 63) | ((b & 63) << 8);
+  const c = <i32>load<u8>(s + j - 4);
+  return ((b & 15) | ((c >> 6) << 4)) | (((b >> 4) | ((a >> 6) << 4)) << 8);
+}
+
+function putScaleMin(s: usize, j: i32, ls: i32, lm: i32): void {
+  if (j < 4) {
+    store<u8>(s + j, <u8>ls);
+    store<u8>(s + j + 4, <u8>lm);
+  } else {
+    store<u8>(s + j + 4, <u8>((ls & 15) | ((lm & 15) << 4)));
+    store<u8>(s + j - 4, load<u8>(s + j - 4) | <u8>((ls >> 4) << 6));
+    store<u8>(s + j, load<u8>(s + j) | <u8>((lm >> 4) << 6));
+  }
+}
+
+export function quantizeQ45_K(bits: i32, nb: i32): void {
+  const nmax = bits == 4 ? 15 : 31;
+  const rmin: f32 = bits == 4 ? -1.0 : -0.5;
+  const nstep = bits == 4 ? 20 : 15;
+  const bs = bits == 4 ? 144 : 176;
+  let p = IN;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 1024, o += bs) {
+    for (let g = 0; g < 8; g += 4) {
+      transpose4(p, 32, g);
+      // weights: av_x + |x| with av_x = sqrtf(Σx²/32), per sub-block
+      let sumx2 = f32x4.splat(0);
+      for (let l = 0; l < 32; l++) {
+        const x = v128.load(XT + (l << 4));
+        sumx2 = f32x4.add(sumx2, f32x4.mul(x, x));
+      }
+      const avx = f32x4.sqrt(f32x4.div(sumx2, f32x4.splat(32.0)));
+      for (let l = 0; l < 32; l++) v128.store(WT + (l << 4), f32x4.add(avx, f32x4.abs(v128.load(XT + (l << 4)))));
+      qkx2x4(32, nmax, rmin, 0.1, nstep, false, g);
+    }
+    scaleMinMax(8);
+    const maxScale = maxScaleFound;
+    const maxMin = maxMinFound;
+    const invScale: f32 = maxScale > 0 ? <f32>63.0 / maxScale : 0;
+    const invMin: f32 = maxMin > 0 ? <f32>63.0 / maxMin : 0;
+    for (let j = 0; j < 8; j++) {
+      const ls = min(63, nearestInt(invScale * load<f32>(SCALES + (j << 2))) & 0xff);
+      const lm = min(63, nearestInt(invMin * load<f32>(MINS + (j << 2))) & 0xff);
+      putScaleMin(o + 4, j, ls, lm);
+    }
+    const dh = toHalf(maxScale / <f32>63.0);
+    const mh = toHalf(maxMin / <f32>63.0);
+    putHalf(o, dh);
+    putHalf(o + 2, mh);
+    const dAll = fromHalf(dh);
+    const mAll = fromHalf(mh);
+    for (let j = 0; j < 8; j++) {
+      const sm = scaleMinK4(o + 4, j);
+      const d = dAll * <f32>(sm & 0xff);
+      if (d == 0) continue; // C: `if (!d)` is false for NaN
+      const dm = mAll * <f32>(sm >> 8);
+      requantize16(p + (j << 7), j << 5, d, dm, 0, nmax, 0);
+      requantize16(p + (j << 7) + 64, (j << 5) + 16, d, dm, 0, nmax, 0);
+    }
+    if (bits == 4) {
+      // 64 weights → 32 bytes: low nibble from the first 32, high nibble from the next 32
+      for (let j = 0; j < 256; j += 64) {
+        const q = o + 16 + (j >> 1);
+        v128.store(q, v128.or(v128.load(L + j), i8x16.shl(v128.load(L + j + 32), 4)));
+        v128.store(q + 16, v128.or(v128.load(L + j + 16), i8x16.shl(v128.load(L + j + 48), 4)));
+      }
+    } else {
+      const qh = o + 16;
+      let ql = o + 48;
+      memory.fill(qh, 0, 32);
+      let m1: u8 = 1;
+      let m2: u8 = 2;
+      for (let n = 0; n < 256; n += 64, ql += 32) {
+        for (let j = 0; j < 32; j++) {
+          let l1 = load<u8>(L + n + j);
+          if (l1 > 15) {
+            l1 -= 16;
+            store<u8>(qh + j, load<u8>(qh + j) | m1);
+          }
+          let l2 = load<u8>(L + n + j + 32);
+          if (l2 > 15) {
+            l2 -= 16;
+            store<u8>(qh + j, load<u8>(qh + j) | m2);
+          }
+          store<u8>(ql + j, l1 | (l2 << 4));
+        }
+        m1 <<= 2;
+        m2 <<= 2;
+      }
+    }
+  }
+}
+
+// ---- Q2_K (quantize_row_q2_K_ref)
+
+export function quantizeQ2_K(nb: i32): void {
+  let p = IN;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 1024, o += 84) {
+    for (let g = 0; g < 16; g += 4) {
+      transpose4(p, 16, g);
+      for (let l = 0; l < 16; l++) v128.store(WT + (l << 4), f32x4.abs(v128.load(XT + (l << 4))));
+      qkx2x4(16, 3, -0.5, 0.1, 15, true, g);
+    }
+    scaleMinMax(16);
+    const maxScale = maxScaleFound;
+    const maxMin = maxMinFound;
+    if (maxScale > 0) {
+      const iscale = <f32>15.0 / maxScale;
+      for (let j = 0; j < 16; j++) store<u8>(o + j, <u8>nearestInt(iscale * load<f32>(SCALES + (j << 2))));
+      putHalf(o + 80, toHalf(maxScale / <f32>15.0));
+    } else {
+      memory.fill(o, 0, 16);
+      putHalf(o + 80, 0);
+    }
+    if (maxMin > 0) {
+      const iscale = <f32>15.0 / maxMin;
+      for (let j = 0; j < 16; j++) store<u8>(o + j, load<u8>(o + j) | <u8>(nearestInt(iscale * load<f32>(MINS + (j << 2))) << 4));
+      putHalf(o + 82, toHalf(maxMin / <f32>15.0));
+    } else {
+      putHalf(o + 82, 0);
+    }
+    const dAll = fromHalf(load<u16>(o + 80));
+    const mAll = fromHalf(load<u16>(o + 82));
+    for (let j = 0; j < 16; j++) {
+      const sc = load<u8>(o + j);
+      const d = dAll * <f32>(sc & 15);
+      if (d == 0) continue; // C: `if (!d)` is false for NaN
+      requantize16(p + (j << 6), j << 4, d, mAll * <f32>(sc >> 4), 0, 3, 0);
+    }
+    // 128 weights → 32 bytes: four 2-bit levels 32 apart per byte
+    for (let j = 0; j < 256; j += 128) {
+      for (let l = 0; l < 32; l += 16) {
+        const b = L + j + l;
+        const packed = v128.or(v128.or(v128.load(b), i8x16.shl(v128.load(b + 32), 2)),
+          v128.or(i8x16.shl(v128.load(b + 64), 4), i8x16.shl(v128.load(b + 96), 6)));
+        v128.store(o + 16 + (j >> 2) + l, packed);
+      }
+    }
+  }
+}
+
+// ---- Q6_K (quantize_row_q6_K_ref: make_qx_quants with rmse_type 1, four sub-blocks at once)
+
+const GROUP_MAX_EPS: f32 = 1e-15;
+
+/** clamp(nearest_int(iscale·x), −32, 31), as f32 lanes. */
+@inline function qxLevel(iscale: v128, x: v128): v128 {
+  const l = i32x4.max_s(i32x4.splat(-32), i32x4.min_s(i32x4.splat(31), nearestIntV(f32x4.mul(iscale, x))));
+  return f32x4.convert_i32x4_s(l);
+}
+
+/**
+ * make_qx_quants(16, 32, x, L, 1, NULL) for sub-blocks first…first+3 (transposed in XT): symmetric
+ * levels, x² weights, 18 trial scales around −32/max. Scales to SCALES, levels + 32 to L.
+ */
+function qx4(first: i32): void {
+  const zero = f32x4.splat(0);
+  let amax = zero;
+  let mx = zero;
+  for (let i = 0; i < 16; i++) {
+    const x = v128.load(XT + (i << 4));
+    const bigger = f32x4.gt(f32x4.abs(x), amax); // `if (ax > amax) { amax = ax; max = x; }`
+    amax = v128.bitselect(f32x4.abs(x), amax, bigger);
+    mx = v128.bitselect(x, mx, bigger);
+  }
+  const tiny = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS));
+  let scale = zero;
+  let best = zero;
+  // C's first pass at −32/max (kept unconditionally), then trials is = −9…9 without 0; the first pass
+  // is the is = 0 trial's arithmetic: −(32 + 0.1·0)/max
+  for (let k = 0; k < 19; k++) {
+    const is = k == 0 ? 0 : k <= 9 ? k - 10 : k - 9;
+    const iscale = f32x4.div(f32x4.splat(-(<f32>32.0 + <f32>0.1 * <f32>is)), mx);
+    let sumlx = zero;
+    let suml2 = zero;
+    for (let i = 0; i < 16; i++) {
+      const x = v128.load(XT + (i << 4));
+      const l = qxLevel(iscale, x);
+      v128.store(LA + (i << 4), l);
+      const w = f32x4.mul(x, x);
+      sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, x), l));
+      suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+    }
+    let s = f32x4.div(sumlx, suml2);
+    let better: v128;
+    if (k == 0) {
+      better = i32x4.splat(-1);
+      s = v128.andnot(s, f32x4.eq(suml2, zero)); // `suml2 ? sumlx/suml2 : 0` (NaN counts as non-zero)
+    } else {
+      better = v128.and(f32x4.gt(suml2, zero), f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
+      if (!v128.any_true(better)) continue;
+    }
+    for (let i = 0; i < 16; i++) {
+      v128.store(LT + (i << 4), v128.bitselect(v128.load(LA + (i << 4)), v128.load(LT + (i << 4)), better));
+    }
+    scale = v128.bitselect(s, scale, better);
+    best = v128.bitselect(f32x4.mul(s, sumlx), best, better);
+  }
+  // C returns early for a tiny sub-block: levels 0, scale 0
+  v128.store(SCALES + (first << 2), v128.andnot(scale, tiny));
+  storeLevels(16, first, 32, tiny);
+}
+
+export function quantizeQ6_K(nb: i32): void {
+  let p = IN;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 1024, o += 210) {
+    for (let g = 0; g < 16; g += 4) {
+      transpose4(p, 16, g);
+      qx4(g);
+    }
+    let maxScale: f32 = 0;
+    let maxAbsScale: f32 = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      const s = load<f32>(SCALES + (ib << 2));
+      if (abs(s) > maxAbsScale) {
+        maxAbsScale = abs(s);
+        maxScale = s;
+      }
+    }
+    if (maxAbsScale < GROUP_MAX_EPS) {
+      memory.fill(o, 0, 210);
+      continue;
+    }
+    const iscale = <f32>-128.0 / maxScale;
+    const dh = toHalf(<f32>1.0 / iscale);
+    putHalf(o + 208, dh);
+    for (let ib = 0; ib < 16; ib++) store<u8>(o + 192 + ib, <u8>min(127, nearestInt(iscale * load<f32>(SCALES + (ib << 2)))));
+    const dAll = fromHalf(dh);
+    for (let j = 0; j < 16; j++) {
+      const d = dAll * <f32>load<i8>(o + 192 + j);
+      if (d == 0) continue; // C: `if (!d)` is false for NaN
+      requantize16(p + (j << 6), j << 4, d, 0, -32, 31, 32);
+    }
+    // 128 weights → 64 bytes of low nibbles (weights l and l+64, l+32 and l+96) and 32 bytes of high 2 bits
+    const low = i8x16.splat(15);
+    for (let j = 0; j < 256; j += 128) {
+      const ql = o + (j >> 1);
+      const qh = o + 128 + (j >> 2);
+      for (let l = 0; l < 32; l += 16) {
+        const a = v128.load(L + j + l);
+        const b = v128.load(L + j + l + 32);
+        const c = v128.load(L + j + l + 64);
+        const e = v128.load(L + j + l + 96);
+        v128.store(ql + l, v128.or(v128.and(a, low), i8x16.shl(c, 4)));
+        v128.store(ql + l + 32, v128.or(v128.and(b, low), i8x16.shl(e, 4)));
+        v128.store(qh + l, v128.or(v128.or(i8x16.shr_u(a, 4), i8x16.shl(i8x16.shr_u(b, 4), 2)),
+          v128.or(i8x16.shl(i8x16.shr_u(c, 4), 4), i8x16.shl(i8x16.shr_u(e, 4), 6))));
+      }
+    }
+  }
+}
