@@ -62,6 +62,10 @@ export function outputPtr(): usize {
 function toHalf(x: f32): u32 {
   const b = reinterpret<u32>(x);
   const sign = (b >>> 16) & 0x8000;
+  const u = b & 0x7fffffff;
+  // the common case, a normal FP16 (exponent 113…142): rebase the exponent, round the 13 dropped bits
+  // to nearest even by carry (a carry out of the top reaches 0x7c00, Inf, as the overflow rule says)
+  if (u - 0x38800000 < 0x0f000000) return sign | ((u - 0x38000000 + 0xfff + ((u >>> 13) & 1)) >>> 13);
   const exp = (b >>> 23) & 0xff;
   const mant = b & 0x7fffff;
   if (exp == 0xff) return mant != 0 ? sign | 0x7e00 | (mant >>> 13) : sign | 0x7c00;
@@ -117,13 +121,15 @@ const ABS_MASK: i32 = 0x7fffffff;
   const absMask = i32x4.splat(ABS_MASK);
   let m = i32x4.splat(0);
   for (let k = 0; k < 8; k++) m = i32x4.max_s(m, v128.and(v128.load(p + (k << 4)), absMask));
-  return max(max(i32x4.extract_lane(m, 0), i32x4.extract_lane(m, 1)), max(i32x4.extract_lane(m, 2), i32x4.extract_lane(m, 3)));
+  m = i32x4.max_s(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
+  m = i32x4.max_s(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2));
+  return i32x4.extract_lane(m, 0);
 }
 
-// ---- Q4_0 and Q8_0 (quantize_row_q4_0_ref, quantize_row_q8_0_ref)
+// ---- The legacy 32-weight blocks (quantize_row_q{4,5}_{0,1}_ref, quantize_row_q8_0_ref)
 
-/** Q4_0's signed max: the first value of largest magnitude (C's `if (amax < fabsf(v))` loop). */
-function signedMaxQ4_0(p: usize): f32 {
+/** Q4_0/Q5_0's signed max: the first value of largest magnitude (C's `if (amax < fabsf(v))` loop). */
+function signedMax(p: usize): f32 {
   const m = maxAbsBits(p);
   if (m > 0x7f800000) {
     // a NaN in the block: C's loop skips it
@@ -139,37 +145,121 @@ function signedMaxQ4_0(p: usize): f32 {
     return mx;
   }
   if (m == 0) return 0; // C's initial +0, even for a block of −0
+  // the first j with |x_j| = max, from one 32-bit mask (no branch on where it is)
   const target = i32x4.splat(m);
   const absMask = i32x4.splat(ABS_MASK);
-  for (let k = 0; k < 8; k++) {
-    const hit = i32x4.bitmask(i32x4.eq(v128.and(v128.load(p + (k << 4)), absMask), target));
-    if (hit != 0) return load<f32>(p + (((k << 2) + ctz(hit)) << 2));
+  let hits = 0;
+  for (let k = 0; k < 8; k++) hits |= i32x4.bitmask(i32x4.eq(v128.and(v128.load(p + (k << 4)), absMask), target)) << (k << 2);
+  return load<f32>(p + (ctz(hits) << 2));
+}
+
+let blockMin: f32 = 0;
+let blockMax: f32 = 0;
+
+/**
+ * Q4_1/Q5_1's min and max from FLT_MAX/−FLT_MAX with `if (v < min)`, `if (v > max)`. Lanes give the
+ * same values unless the block holds a NaN or the extreme is ±0 (C keeps the first zero's sign); then
+ * the loop runs literally.
+ */
+function minMax(p: usize): void {
+  let mn = v128.load(p);
+  let mx = mn;
+  let nan = f32x4.ne(mn, mn);
+  for (let k = 1; k < 8; k++) {
+    const v = v128.load(p + (k << 4));
+    mn = f32x4.pmin(mn, v);
+    mx = f32x4.pmax(mx, v);
+    nan = v128.or(nan, f32x4.ne(v, v));
   }
-  return 0; // unreachable
+  // across lanes: the order does not matter once NaN and ±0 are ruled out below
+  mn = f32x4.pmin(mn, v128.shuffle<f32>(mn, mn, 2, 3, 0, 1));
+  mn = f32x4.pmin(mn, v128.shuffle<f32>(mn, mn, 1, 0, 3, 2));
+  mx = f32x4.pmax(mx, v128.shuffle<f32>(mx, mx, 2, 3, 0, 1));
+  mx = f32x4.pmax(mx, v128.shuffle<f32>(mx, mx, 1, 0, 3, 2));
+  let lo = f32x4.extract_lane(mn, 0);
+  let hi = f32x4.extract_lane(mx, 0);
+  if (v128.any_true(nan) || lo == 0 || hi == 0) {
+    lo = f32.MAX_VALUE;
+    hi = -f32.MAX_VALUE;
+    for (let j = 0; j < 32; j++) {
+      const v = load<f32>(p + (j << 2));
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  blockMin = lo;
+  blockMax = hi;
 }
 
-/** (int8_t)(x·id + 8.5f), then MIN(15, ·), as the byte C stores. */
-@inline function q4_0Level(v: v128, id: v128): v128 {
-  const t = truncC(f32x4.add(f32x4.mul(v, id), f32x4.splat(8.5)));
-  return i32x4.min_s(i32x4.shr_s(i32x4.shl(t, 24), 24), i32x4.splat(15));
+/** MIN(top, (int8_t)(v·id + add)): Qx_0 has v = x, add = 2^(bits−1) + 0.5; Qx_1 v = x − min, add = 0.5. */
+@inline function legacyLevel(v: v128, id: v128, add: v128, topI: v128): v128 {
+  const t = truncC(f32x4.add(f32x4.mul(v, id), add));
+  return i32x4.min_s(i32x4.shr_s(i32x4.shl(t, 24), 24), topI);
 }
 
-export function quantizeQ4_0(nb: i32): void {
+/**
+ * The 32 levels of the block at p, (x − sub)·id + add, as the bytes C stores in its uint8_t: weights 0–15
+ * in `levelsLow`, 16–31 in `levelsHigh`.
+ */
+let levelsLow: v128 = i32x4.splat(0);
+let levelsHigh: v128 = i32x4.splat(0);
+function legacyLevels(p: usize, sub: f32, id: f32, add: f32, top: i32): void {
+  const s = f32x4.splat(sub);
+  const idv = f32x4.splat(id);
+  const addv = f32x4.splat(add);
+  const nmaxI = i32x4.splat(top);
+  levelsLow = bytesS(legacyLevel(f32x4.sub(v128.load(p), s), idv, addv, nmaxI), legacyLevel(f32x4.sub(v128.load(p + 16), s), idv, addv, nmaxI),
+    legacyLevel(f32x4.sub(v128.load(p + 32), s), idv, addv, nmaxI), legacyLevel(f32x4.sub(v128.load(p + 48), s), idv, addv, nmaxI));
+  levelsHigh = bytesS(legacyLevel(f32x4.sub(v128.load(p + 64), s), idv, addv, nmaxI), legacyLevel(f32x4.sub(v128.load(p + 80), s), idv, addv, nmaxI),
+    legacyLevel(f32x4.sub(v128.load(p + 96), s), idv, addv, nmaxI), legacyLevel(f32x4.sub(v128.load(p + 112), s), idv, addv, nmaxI));
+}
+
+/**
+ * Packs levelsLow/High at q: 4-bit, qs[j] = q[j] | q[j + 16] << 4; 5-bit, a u32 of fifth bits (bit j of
+ * weight j) then qs of low nibbles.
+ */
+function packLegacy(q: usize, five: bool): void {
+  const high = i8x16.shl(levelsHigh, 4);
+  if (!five) {
+    v128.store(q, v128.or(levelsLow, high));
+    return;
+  }
+  const fifth = i8x16.bitmask(i8x16.shl(levelsLow, 3)) | (i8x16.bitmask(i8x16.shl(levelsHigh, 3)) << 16);
+  store<u32>(q, fifth);
+  v128.store(q + 4, v128.or(v128.and(levelsLow, i8x16.splat(15)), high));
+}
+
+/** Q4_0 (bits 4, 18 bytes) and Q5_0 (bits 5, 22 bytes): d = max/−2^(bits−1), x = (q − 2^(bits−1))·d. */
+export function quantizeQx_0(bits: i32, nb: i32): void {
+  const nmax = (1 << bits) - 1;
+  const half = <f32>(1 << (bits - 1));
+  const bs = bits == 4 ? 18 : 22;
   let p = IN;
   let o = OUT;
-  const low = i32x4.splat(0xff);
-  const high = i32x4.splat(0xf0);
-  for (let i = 0; i < nb; i++, p += 128, o += 18) {
-    const mx = signedMaxQ4_0(p);
-    const d = mx / <f32>-8.0;
-    const id = f32x4.splat(d != 0 ? <f32>1.0 / d : 0); // C truthiness: NaN counts as non-zero
+  for (let i = 0; i < nb; i++, p += 128, o += bs) {
+    const d = signedMax(p) / -half;
+    const id: f32 = d != 0 ? <f32>1.0 / d : 0; // C truthiness: NaN counts as non-zero
     putHalf(o, toHalf(d));
-    // byte j = q[j] | q[j + 16] << 4
-    let a = v128.or(v128.and(q4_0Level(v128.load(p), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 64), id), 4), high));
-    let b = v128.or(v128.and(q4_0Level(v128.load(p + 16), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 80), id), 4), high));
-    let c = v128.or(v128.and(q4_0Level(v128.load(p + 32), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 96), id), 4), high));
-    let e = v128.or(v128.and(q4_0Level(v128.load(p + 48), id), low), v128.and(i32x4.shl(q4_0Level(v128.load(p + 112), id), 4), high));
-    v128.store(o + 2, bytesU(a, b, c, e));
+    legacyLevels(p, 0, id, half + <f32>0.5, nmax); // x − 0 is x, bit for bit
+    packLegacy(o + 2, bits == 5);
+  }
+}
+
+/** Q4_1 (bits 4, 20 bytes) and Q5_1 (bits 5, 24 bytes): d = (max − min)/nmax, m = min, x = q·d + m. */
+export function quantizeQx_1(bits: i32, nb: i32): void {
+  const nmax = (1 << bits) - 1;
+  const bs = bits == 4 ? 20 : 24;
+  let p = IN;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 128, o += bs) {
+    minMax(p);
+    const d = (blockMax - blockMin) / <f32>nmax;
+    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+    putHalf(o, toHalf(d));
+    putHalf(o + 2, toHalf(blockMin));
+    // Q4_1 takes MIN(15, (int8_t)…); Q5_1 stores (uint8_t)(…) unclamped, the same low byte
+    legacyLevels(p, blockMin, id, 0.5, bits == 4 ? 15 : 127);
+    packLegacy(o + 4, bits == 5);
   }
 }
 
@@ -460,6 +550,18 @@ export function quantizeQ45_K(bits: i32, nb: i32): void {
 
 // ---- Q2_K (quantize_row_q2_K_ref)
 
+/** The 2-bit levels in L as 64 bytes at q: per 128 weights, byte l holds weights l, l+32, l+64, l+96. */
+function pack2Bits(q: usize): void {
+  for (let j = 0; j < 256; j += 128) {
+    for (let l = 0; l < 32; l += 16) {
+      const b = L + j + l;
+      const packed = v128.or(v128.or(v128.load(b), i8x16.shl(v128.load(b + 32), 2)),
+        v128.or(i8x16.shl(v128.load(b + 64), 4), i8x16.shl(v128.load(b + 96), 6)));
+      v128.store(q + (j >> 2) + l, packed);
+    }
+  }
+}
+
 export function quantizeQ2_K(nb: i32): void {
   let p = IN;
   let o = OUT;
@@ -495,15 +597,7 @@ export function quantizeQ2_K(nb: i32): void {
       if (d == 0) continue; // C: `if (!d)` is false for NaN
       requantize16(p + (j << 6), j << 4, d, mAll * <f32>(sc >> 4), 0, 3, 0);
     }
-    // 128 weights → 32 bytes: four 2-bit levels 32 apart per byte
-    for (let j = 0; j < 256; j += 128) {
-      for (let l = 0; l < 32; l += 16) {
-        const b = L + j + l;
-        const packed = v128.or(v128.or(v128.load(b), i8x16.shl(v128.load(b + 32), 2)),
-          v128.or(i8x16.shl(v128.load(b + 64), 4), i8x16.shl(v128.load(b + 96), 6)));
-        v128.store(o + 16 + (j >> 2) + l, packed);
-      }
-    }
+    pack2Bits(o + 16);
   }
 }
 
@@ -616,5 +710,125 @@ export function quantizeQ6_K(nb: i32): void {
           v128.or(i8x16.shl(i8x16.shr_u(c, 4), 4), i8x16.shl(i8x16.shr_u(e, 4), 6))));
       }
     }
+  }
+}
+
+// ---- Q3_K (quantize_row_q3_K_ref: make_q3_quants with do_rmse, four sub-blocks at once)
+
+/**
+ * make_q3_quants(16, 4, x, L, true) for sub-blocks first…first+3 (transposed in XT): levels in [−4, 3]
+ * from −4/max, then up to five coordinate-descent passes, each re-rounding one weight at a time and
+ * keeping the change when it raises sumlx²/suml2. A lane whose pass changes nothing would change nothing
+ * again (its state is the same), so running on until no lane changes is C's per-sub-block `break`.
+ * Scales to SCALES, levels + 4 to L.
+ */
+function q3x4(first: i32): void {
+  const zero = f32x4.splat(0);
+  let amax = zero;
+  let mx = zero;
+  for (let i = 0; i < 16; i++) {
+    const x = v128.load(XT + (i << 4));
+    const bigger = f32x4.gt(f32x4.abs(x), amax);
+    amax = v128.bitselect(f32x4.abs(x), amax, bigger);
+    mx = v128.bitselect(x, mx, bigger);
+  }
+  const tiny = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS));
+  const lowI = i32x4.splat(-4);
+  const highI = i32x4.splat(3);
+  const iscale = f32x4.div(f32x4.splat(-4.0), mx);
+  let sumlx = zero;
+  let suml2 = zero;
+  for (let i = 0; i < 16; i++) {
+    const x = v128.load(XT + (i << 4));
+    const l = f32x4.convert_i32x4_s(i32x4.max_s(lowI, i32x4.min_s(highI, nearestIntV(f32x4.mul(iscale, x)))));
+    v128.store(LT + (i << 4), l);
+    const w = f32x4.mul(x, x);
+    sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, x), l));
+    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = i32x4.splat(0);
+    for (let i = 0; i < 16; i++) {
+      const x = v128.load(XT + (i << 4));
+      const w = f32x4.mul(x, x);
+      const li = v128.load(LT + (i << 4));
+      const slxOut = f32x4.sub(sumlx, f32x4.mul(f32x4.mul(w, x), li));
+      const sl2Out = f32x4.sub(suml2, f32x4.mul(f32x4.mul(w, li), li));
+      const nl = f32x4.convert_i32x4_s(i32x4.max_s(lowI, i32x4.min_s(highI, nearestIntV(f32x4.div(f32x4.mul(x, sl2Out), slxOut)))));
+      const slx = f32x4.add(slxOut, f32x4.mul(f32x4.mul(w, x), nl));
+      const sl2 = f32x4.add(sl2Out, f32x4.mul(f32x4.mul(w, nl), nl));
+      // C: `if (slx > 0)`, `if (new_l != L[i])`, `if (sl2 > 0 && slx*slx*suml2 > sumlx*sumlx*sl2)`
+      const keep = v128.and(v128.and(f32x4.gt(slxOut, zero), f32x4.ne(nl, li)),
+        v128.and(f32x4.gt(sl2, zero), f32x4.gt(f32x4.mul(f32x4.mul(slx, slx), suml2), f32x4.mul(f32x4.mul(sumlx, sumlx), sl2))));
+      v128.store(LT + (i << 4), v128.bitselect(nl, li, keep));
+      sumlx = v128.bitselect(slx, sumlx, keep);
+      suml2 = v128.bitselect(sl2, suml2, keep);
+      changed = v128.or(changed, keep);
+    }
+    if (!v128.any_true(changed)) break;
+  }
+  // `suml2 > 0 ? sumlx/suml2 : 0`; a tiny sub-block returns 0 with levels 0
+  const scale = v128.and(f32x4.div(sumlx, suml2), f32x4.gt(suml2, zero));
+  v128.store(SCALES + (first << 2), v128.andnot(scale, tiny));
+  storeLevels(16, first, 4, tiny);
+}
+
+export function quantizeQ3_K(nb: i32): void {
+  let p = IN;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 1024, o += 110) {
+    for (let g = 0; g < 16; g += 4) {
+      transpose4(p, 16, g);
+      q3x4(g);
+    }
+    let maxScale: f32 = 0;
+    let amax: f32 = 0;
+    for (let j = 0; j < 16; j++) {
+      const s = load<f32>(SCALES + (j << 2));
+      if (abs(s) > amax) {
+        amax = abs(s);
+        maxScale = s;
+      }
+    }
+    // scales[12]: low nibbles of the 16 six-bit scales in bytes 0–7 (j and j − 8), high 2 bits in 8–11
+    const sc = o + 96;
+    memory.fill(sc, 0, 12);
+    if (maxScale != 0) { // C truthiness: NaN counts as non-zero
+      const iscale = <f32>-32.0 / maxScale;
+      for (let j = 0; j < 16; j++) {
+        const l8 = (nearestInt(iscale * load<f32>(SCALES + (j << 2))) << 24) >> 24; // stored in an int8_t first
+        const l = max(-32, min(31, l8)) + 32;
+        if (j < 8) store<u8>(sc + j, <u8>(l & 15));
+        else store<u8>(sc + j - 8, load<u8>(sc + j - 8) | <u8>((l & 15) << 4));
+        store<u8>(sc + 8 + (j & 3), load<u8>(sc + 8 + (j & 3)) | <u8>((l >> 4) << (2 * (j >> 2))));
+      }
+      putHalf(o + 108, toHalf(<f32>1.0 / iscale));
+    } else {
+      putHalf(o + 108, 0);
+    }
+    const dAll = fromHalf(load<u16>(o + 108));
+    for (let j = 0; j < 16; j++) {
+      const low = j < 8 ? <i32>load<u8>(sc + j) & 15 : <i32>load<u8>(sc + j - 8) >> 4;
+      const s = (low | (((<i32>load<u8>(sc + 8 + (j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
+      const d = dAll * <f32>s;
+      if (d == 0) continue; // C: `if (!d)` is false for NaN
+      requantize16(p + (j << 6), j << 4, d, 0, -4, 3, 4);
+    }
+    // hmask[32]: bit k of byte m is the third bit of weight 32k + m; qs keeps the low 2 bits
+    let h0 = i8x16.splat(0);
+    let h1 = i8x16.splat(0);
+    const three = i8x16.splat(3);
+    for (let k = 0; k < 8; k++) {
+      const bit = i32x4.splat(0x01010101 << k); // 1 << k in every byte
+      const a = v128.load(L + (k << 5));
+      const b = v128.load(L + (k << 5) + 16);
+      h0 = v128.or(h0, v128.and(i8x16.gt_u(a, three), bit));
+      h1 = v128.or(h1, v128.and(i8x16.gt_u(b, three), bit));
+      v128.store(L + (k << 5), v128.and(a, three));
+      v128.store(L + (k << 5) + 16, v128.and(b, three));
+    }
+    v128.store(o, h0);
+    v128.store(o + 16, h1);
+    pack2Bits(o + 32);
   }
 }

@@ -11,14 +11,15 @@ import { ggufType, rowBytes, type GgufType, type GgufTypeName } from "./types.js
 import { dequantize16, dequantizeF32, quantize16, quantizeF32 } from "./blocks/float.js";
 import {
   dequantizeQ4_0, dequantizeQ4_1, dequantizeQ5_0, dequantizeQ5_1, dequantizeQ8_0,
-  quantizeQ4_1, quantizeQ5_0, quantizeQ5_1,
   quantizeRowQx0Imatrix, quantizeRowQx1Imatrix,
 } from "./blocks/legacy.js";
 import { dequantizeQ2_K, quantizeRowQ2_KImatrix } from "./blocks/q2_k.js";
-import { dequantizeQ3_K, quantizeQ3_K, quantizeRowQ3_KImatrix } from "./blocks/q3_k.js";
+import { dequantizeQ3_K, quantizeRowQ3_KImatrix } from "./blocks/q3_k.js";
 import { dequantizeQ45_K, quantizeRowQ45_KImatrix } from "./blocks/q4_k.js";
 import { dequantizeQ6_K, quantizeRowQ6_KImatrix } from "./blocks/q6_k.js";
-import { quantizeQ2_K, quantizeQ4_0, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from "./blocks/wasm.js";
+import {
+  quantizeQ2_K, quantizeQ3_K, quantizeQ4_0, quantizeQ4_1, quantizeQ4_K, quantizeQ5_0, quantizeQ5_1, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0,
+} from "./blocks/wasm.js";
 
 /** The types whose quantizer takes an importance matrix (the others ignore one, as llama.cpp does). */
 export const IMATRIX_TYPES: readonly GgufTypeName[] = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];

@@ -1,8 +1,8 @@
 /**
- * The legacy 32-weight blocks: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (ggml-common.h layouts, ggml-quants.c
- * `quantize_row_*_ref`, `quantize_row_*_impl` with an importance matrix, `dequantize_row_*`).
- * Quantizers write `nb` blocks from x[xo…] into out[oo…]; the imatrix variants work one row at a time
- * because their weights depend on the row's mean square.
+ * The legacy 32-weight blocks: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (ggml-common.h layouts): the importance-
+ * matrix quantizers (ggml-quants.c `quantize_row_*_impl`, one row at a time because their weights depend
+ * on the row's mean square) and `dequantize_row_*`. The reference quantizers, without an imatrix, are
+ * WebAssembly (assembly/gguf-blocks.ts).
  */
 import * as common from "./common.js";
 import * as search from "./search.js";
@@ -17,114 +17,6 @@ const makeQxQuants = search.makeQxQuants;
 const qkx = search.qkx;
 
 const QK = 32;
-const FLT_MAX = 3.4028234663852886e38;
-
-/** The Int32 view of a Float32Array: |x| compares as its bits & 0x7fffffff, without branches. */
-function bitsOf(x: Float32Array): Int32Array {
-  return new Int32Array(x.buffer, x.byteOffset, x.length);
-}
-
-/**
- * Index of the first value of largest magnitude in x[xo…xo+32) — what C's `if (amax < fabsf(v))` loop
- * keeps — found with branch-free integer max (gaussian signs defeat branch prediction). −1 when the
- * block holds a NaN, whose comparisons C skips; callers then take the literal loop.
- */
-function argAbsMax(xb: Int32Array, xo: number): number {
-  let m = 0;
-  for (let j = 0; j < QK; j++) m = Math.max(m, xb[xo + j]! & 0x7fffffff);
-  if (m > 0x7f800000) return -1;
-  let j = 0;
-  while ((xb[xo + j]! & 0x7fffffff) !== m) j++;
-  return j;
-}
-
-function argAbsMaxLiteral(x: Float32Array, xo: number): number {
-  let amax = 0;
-  let at = 0;
-  for (let j = 0; j < QK; j++) {
-    const a = Math.abs(x[xo + j]!);
-    if (amax < a) { amax = a; at = j; }
-  }
-  return amax === 0 ? 0 : at;
-}
-const F16_5 = 16.5;
-
-/** Q4_1: fp16 d, fp16 m, nibbles; x = q·d + m with m the block min. */
-export function quantizeQ4_1(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, xo += QK, oo += 20) {
-    let min = FLT_MAX;
-    let max = -FLT_MAX;
-    for (let j = 0; j < QK; j++) {
-      const v = x[xo + j]!;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const d = f(f(max - min) / 15);
-    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
-    putHalf(out, oo, toHalf(d));
-    putHalf(out, oo + 2, toHalf(min));
-    for (let j = 0; j < 16; j++) {
-      const q0 = Math.min(15, int8(Math.trunc(f(f(f(x[xo + j]! - min) * id) + 0.5))));
-      const q1 = Math.min(15, int8(Math.trunc(f(f(f(x[xo + 16 + j]! - min) * id) + 0.5))));
-      out[oo + 4 + j] = (q0 & 0xff) | (q1 << 4);
-    }
-  }
-}
-
-function int8(v: number): number {
-  return (v << 24) >> 24;
-}
-
-/** Q5_0: fp16 d, 4 bytes of fifth bits, 16 bytes of nibbles; x = (q − 16)·d. */
-export function quantizeQ5_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  const xb = bitsOf(x);
-  for (let i = 0; i < nb; i++, xo += QK, oo += 22) {
-    let at = argAbsMax(xb, xo);
-    if (at < 0) at = argAbsMaxLiteral(x, xo);
-    const max = x[xo + at]! || 0; // an all-zero block keeps C's initial +0, even if it starts with −0
-    const d = f(max / -16);
-    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
-    putHalf(out, oo, toHalf(d));
-    let qh = 0;
-    for (let j = 0; j < 16; j++) {
-      // (int8_t)(x·id + 16.5f): when 1/d overflows (subnormal blocks) the sum is ±Inf, which C's
-      // conversion turns into INT_MIN, whose low byte is 0 — as int8's ToInt32 does
-      const q0 = Math.min(31, int8(f(f(x[xo + j]! * id) + F16_5)));
-      const q1 = Math.min(31, int8(f(f(x[xo + 16 + j]! * id) + F16_5)));
-      out[oo + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
-      qh |= ((q0 & 0x10) >>> 4) << j;
-      qh |= ((q1 & 0x10) >>> 4) << (j + 16);
-    }
-    putU32(out, oo + 2, qh);
-  }
-}
-
-/** Q5_1: fp16 d, fp16 m, fifth bits, nibbles; x = q·d + m. */
-export function quantizeQ5_1(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, xo += QK, oo += 24) {
-    let min = FLT_MAX;
-    let max = -FLT_MAX;
-    for (let j = 0; j < QK; j++) {
-      const v = x[xo + j]!;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const d = f(f(max - min) / 31);
-    const id = d !== 0 ? f(1 / d) : 0; // C truthiness: NaN counts as non-zero
-    putHalf(out, oo, toHalf(d));
-    putHalf(out, oo + 2, toHalf(min));
-    let qh = 0;
-    for (let j = 0; j < 16; j++) {
-      // (uint8_t)(…) of a value in [0, 31.5]
-      const q0 = Math.trunc(f(f(f(x[xo + j]! - min) * id) + 0.5)) & 0xff;
-      const q1 = Math.trunc(f(f(f(x[xo + 16 + j]! - min) * id) + 0.5)) & 0xff;
-      out[oo + 8 + j] = (q0 & 15) | ((q1 & 15) << 4);
-      qh |= ((q0 & 0x10) >>> 4) << j;
-      qh |= ((q1 & 0x10) >>> 4) << (j + 16);
-    }
-    putU32(out, oo + 4, qh);
-  }
-}
 
 function putU32(out: Uint8Array, o: number, v: number): void {
   out[o] = v & 0xff;

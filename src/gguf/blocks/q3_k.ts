@@ -11,7 +11,6 @@ const getHalf = common.getHalf;
 const nearestInt = common.nearestInt;
 const putHalf = common.putHalf;
 const toHalf = common.toHalf;
-const makeQ3Quants = search.makeQ3Quants;
 const makeQxQuants = search.makeQxQuants;
 
 const QK_K = 256;
@@ -21,32 +20,6 @@ const scales = new Float32Array(16);
 const weight = new Float32Array(16);
 const sw = new Float32Array(16);
 const Ls = new Int8Array(16);
-
-/** quantize_row_q3_K_ref over nb blocks. */
-export function quantizeQ3_K(x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, xo += QK_K, oo += BS) {
-    let maxScale = 0;
-    let amax = 0;
-    for (let j = 0; j < 16; j++) {
-      const s = makeQ3Quants(16, 4, x, xo + 16 * j, L, 16 * j, true);
-      scales[j] = s;
-      const a = Math.abs(s);
-      if (a > amax) { amax = a; maxScale = s; }
-    }
-    out.fill(0, oo + 96, oo + 108);
-    if (maxScale !== 0) { // C truthiness: NaN counts as non-zero
-      const iscale = f(-32 / maxScale);
-      for (let j = 0; j < 16; j++) {
-        const l = (nearestInt(f(iscale * scales[j]!)) << 24) >> 24; // stored in an int8_t first
-        putScale(out, oo, j, Math.max(-32, Math.min(31, l)) + 32);
-      }
-      putHalf(out, oo + 108, toHalf(f(1 / iscale)));
-    } else {
-      putHalf(out, oo + 108, 0);
-    }
-    finish(x, xo, out, oo);
-  }
-}
 
 function putScale(out: Uint8Array, oo: number, j: number, l: number): void {
   const s = oo + 96;

@@ -1,8 +1,9 @@
 /**
  * llama.cpp's per-group scale searches, reproduced operation for operation in float32 (see common.ts):
- * make_qx_quants, make_q3_quants, make_qkx3_quants, make_qp_quants (make_qkx2_quants, the hot search of
- * Q2_K/Q4_K/Q5_K without an imatrix, is WebAssembly: assembly/gguf-blocks.ts). Each takes the group as
- * (array, offset) so the hot loops never allocate; the names follow ggml-quants.c.
+ * make_qx_quants, make_qkx3_quants, make_qp_quants — the searches of the importance-matrix quantizers
+ * (the reference quantizers' searches, make_qkx2_quants, make_q3_quants and make_qx_quants without
+ * weights, are WebAssembly: assembly/gguf-blocks.ts). Each takes the group as (array, offset) so the
+ * hot loops never allocate; the names follow ggml-quants.c.
  */
 import * as common from "./common.js";
 
@@ -87,69 +88,6 @@ function weightOf(qw: Float32Array | null, i: number, x: number, rmseType: numbe
     case 3: return Math.abs(x);
     default: return f(Math.sqrt(Math.abs(x)));
   }
-}
-
-/** Q3_K's symmetric search with coordinate-descent refinement (x² weights). L holds level + nmax. */
-export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number,
-  doRmse: boolean): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[xo + i]!;
-    const ax = Math.abs(v);
-    if (ax > amax) { amax = ax; max = v; }
-  }
-  if (amax < GROUP_MAX_EPS) {
-    L.fill(0, lo, lo + n);
-    return 0;
-  }
-  const iscale = f(-nmax / max);
-  if (doRmse) {
-    let sumlx = 0;
-    let suml2 = 0;
-    for (let i = 0; i < n; i++) {
-      const xi = x[xo + i]!;
-      let l = nearestInt(f(iscale * xi));
-      l = Math.max(-nmax, Math.min(nmax - 1, l));
-      L[lo + i] = l;
-      const w = f(xi * xi);
-      sumlx = f(sumlx + f(f(w * xi) * l));
-      suml2 = f(suml2 + f(f(w * l) * l));
-    }
-    for (let itry = 0; itry < 5; itry++) {
-      let nChanged = 0;
-      for (let i = 0; i < n; i++) {
-        const xi = x[xo + i]!;
-        const w = f(xi * xi);
-        const Li = L[lo + i]!;
-        let slx = f(sumlx - f(f(w * xi) * Li));
-        if (slx > 0) {
-          let sl2 = f(suml2 - f(f(w * Li) * Li));
-          let newL = nearestInt(f(f(xi * sl2) / slx));
-          newL = Math.max(-nmax, Math.min(nmax - 1, newL));
-          if (newL !== Li) {
-            slx = f(slx + f(f(w * xi) * newL));
-            sl2 = f(sl2 + f(f(w * newL) * newL));
-            if (sl2 > 0 && f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
-              L[lo + i] = newL;
-              sumlx = slx;
-              suml2 = sl2;
-              nChanged++;
-            }
-          }
-        }
-      }
-      if (!nChanged) break;
-    }
-    for (let i = 0; i < n; i++) L[lo + i] = L[lo + i]! + nmax;
-    return suml2 > 0 ? f(sumlx / suml2) : 0;
-  }
-  for (let i = 0; i < n; i++) {
-    let l = nearestInt(f(iscale * x[xo + i]!));
-    l = Math.max(-nmax, Math.min(nmax - 1, l));
-    L[lo + i] = l + nmax;
-  }
-  return f(1 / iscale);
 }
 
 /** The min found by the last makeQkx3Quants call (C returns it through a pointer). */

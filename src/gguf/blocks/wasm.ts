@@ -1,6 +1,6 @@
 /**
- * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): Q4_0,
- * Q8_0, Q2_K, Q4_K, Q5_K and Q6_K without an importance matrix. Same signature as the JavaScript block
+ * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): every
+ * block type's reference quantizer, without an importance matrix. Same signature as the JavaScript block
  * functions: quantize `nb` blocks from x[xo…] into out[oo…]. Blocks travel through the module's
  * memory a chunk at a time (64 KiB), so a matrix of any size never needs a second copy.
  */
@@ -12,9 +12,11 @@ interface Kernels {
   chunkFloats(): number;
   inputPtr(): number;
   outputPtr(): number;
-  quantizeQ4_0(nb: number): void;
+  quantizeQx_0(bits: number, nb: number): void;
+  quantizeQx_1(bits: number, nb: number): void;
   quantizeQ8_0(nb: number): void;
   quantizeQ2_K(nb: number): void;
+  quantizeQ3_K(nb: number): void;
   quantizeQ45_K(bits: number, nb: number): void;
   quantizeQ6_K(nb: number): void;
 }
@@ -61,9 +63,13 @@ function chunked(kernel: Kernel, blockFloats: number, blockBytes: number) {
   };
 }
 
-export const quantizeQ4_0 = chunked((k, nb) => k.quantizeQ4_0(nb), 32, 18);
+export const quantizeQ4_0 = chunked((k, nb) => k.quantizeQx_0(4, nb), 32, 18);
+export const quantizeQ5_0 = chunked((k, nb) => k.quantizeQx_0(5, nb), 32, 22);
+export const quantizeQ4_1 = chunked((k, nb) => k.quantizeQx_1(4, nb), 32, 20);
+export const quantizeQ5_1 = chunked((k, nb) => k.quantizeQx_1(5, nb), 32, 24);
 export const quantizeQ8_0 = chunked((k, nb) => k.quantizeQ8_0(nb), 32, 34);
 export const quantizeQ2_K = chunked((k, nb) => k.quantizeQ2_K(nb), 256, 84);
+export const quantizeQ3_K = chunked((k, nb) => k.quantizeQ3_K(nb), 256, 110);
 export const quantizeQ4_K = chunked((k, nb) => k.quantizeQ45_K(4, nb), 256, 144);
 export const quantizeQ5_K = chunked((k, nb) => k.quantizeQ45_K(5, nb), 256, 176);
 export const quantizeQ6_K = chunked((k, nb) => k.quantizeQ6_K(nb), 256, 210);
