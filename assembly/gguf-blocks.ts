@@ -605,6 +605,33 @@ export function quantizeQ2_K(nb: i32): void {
 
 const GROUP_MAX_EPS: f32 = 1e-15;
 
+/** Per lane, the first of XT's 16 values of largest magnitude (C's `if (ax > amax) { amax = ax; max = x; }`). */
+function signedMax16(): v128 {
+  let amax = f32x4.splat(0);
+  let mx = amax;
+  for (let i = 0; i < 16; i++) {
+    const x = v128.load(XT + (i << 4));
+    const bigger = f32x4.gt(f32x4.abs(x), amax);
+    amax = v128.bitselect(f32x4.abs(x), amax, bigger);
+    mx = v128.bitselect(x, mx, bigger);
+  }
+  return mx;
+}
+
+/** The first of the 16 SCALES of largest magnitude, with its sign (the same loop over the scales). */
+function signedMaxScale(): f32 {
+  let amax: f32 = 0;
+  let mx: f32 = 0;
+  for (let j = 0; j < 16; j++) {
+    const s = load<f32>(SCALES + (j << 2));
+    if (abs(s) > amax) {
+      amax = abs(s);
+      mx = s;
+    }
+  }
+  return mx;
+}
+
 /** clamp(nearest_int(iscale·x), −32, 31), as f32 lanes. */
 @inline function qxLevel(iscale: v128, x: v128): v128 {
   const l = i32x4.max_s(i32x4.splat(-32), i32x4.min_s(i32x4.splat(31), nearestIntV(f32x4.mul(iscale, x))));
@@ -617,15 +644,8 @@ const GROUP_MAX_EPS: f32 = 1e-15;
  */
 function qx4(first: i32): void {
   const zero = f32x4.splat(0);
-  let amax = zero;
-  let mx = zero;
-  for (let i = 0; i < 16; i++) {
-    const x = v128.load(XT + (i << 4));
-    const bigger = f32x4.gt(f32x4.abs(x), amax); // `if (ax > amax) { amax = ax; max = x; }`
-    amax = v128.bitselect(f32x4.abs(x), amax, bigger);
-    mx = v128.bitselect(x, mx, bigger);
-  }
-  const tiny = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS));
+  const mx = signedMax16();
+  const tiny = f32x4.lt(f32x4.abs(mx), f32x4.splat(GROUP_MAX_EPS));
   let scale = zero;
   let best = zero;
   // C's first pass at −32/max (kept unconditionally), then trials is = −9…9 without 0; the first pass
@@ -671,16 +691,8 @@ export function quantizeQ6_K(nb: i32): void {
       transpose4(p, 16, g);
       qx4(g);
     }
-    let maxScale: f32 = 0;
-    let maxAbsScale: f32 = 0;
-    for (let ib = 0; ib < 16; ib++) {
-      const s = load<f32>(SCALES + (ib << 2));
-      if (abs(s) > maxAbsScale) {
-        maxAbsScale = abs(s);
-        maxScale = s;
-      }
-    }
-    if (maxAbsScale < GROUP_MAX_EPS) {
+    const maxScale = signedMaxScale();
+    if (abs(maxScale) < GROUP_MAX_EPS) {
       memory.fill(o, 0, 210);
       continue;
     }
@@ -724,15 +736,8 @@ export function quantizeQ6_K(nb: i32): void {
  */
 function q3x4(first: i32): void {
   const zero = f32x4.splat(0);
-  let amax = zero;
-  let mx = zero;
-  for (let i = 0; i < 16; i++) {
-    const x = v128.load(XT + (i << 4));
-    const bigger = f32x4.gt(f32x4.abs(x), amax);
-    amax = v128.bitselect(f32x4.abs(x), amax, bigger);
-    mx = v128.bitselect(x, mx, bigger);
-  }
-  const tiny = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS));
+  const mx = signedMax16();
+  const tiny = f32x4.lt(f32x4.abs(mx), f32x4.splat(GROUP_MAX_EPS));
   const lowI = i32x4.splat(-4);
   const highI = i32x4.splat(3);
   const iscale = f32x4.div(f32x4.splat(-4.0), mx);
@@ -781,15 +786,7 @@ export function quantizeQ3_K(nb: i32): void {
       transpose4(p, 16, g);
       q3x4(g);
     }
-    let maxScale: f32 = 0;
-    let amax: f32 = 0;
-    for (let j = 0; j < 16; j++) {
-      const s = load<f32>(SCALES + (j << 2));
-      if (abs(s) > amax) {
-        amax = abs(s);
-        maxScale = s;
-      }
-    }
+    const maxScale = signedMaxScale();
     // scales[12]: low nibbles of the 16 six-bit scales in bytes 0–7 (j and j − 8), high 2 bits in 8–11
     const sc = o + 96;
     memory.fill(sc, 0, 12);
