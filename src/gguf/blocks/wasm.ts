@@ -1,8 +1,8 @@
 /**
  * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): every
- * block type's reference quantizer, without an importance matrix. Same signature as the JavaScript block
- * functions: quantize `nb` blocks from x[xo…] into out[oo…]. Blocks travel through the module's
- * memory a chunk at a time (64 KiB), so a matrix of any size never needs a second copy.
+ * block type's reference quantizer, without an importance matrix, as the block functions quants.ts
+ * calls: quantize `nb` blocks from x[xo…] into out[oo…]. Blocks travel through the module's memory a
+ * chunk at a time (64 KiB), so a matrix of any size never needs a second full-size copy.
  */
 import { readFileSync } from "node:fs";
 import { QuantLabError } from "../../errors.js";
