@@ -6,7 +6,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,64 +14,21 @@ import { readGguf, tensorBytes, writeGguf, type GgufValue } from "../../src/gguf
 import { MIXES, type MixName } from "../../src/gguf/mix.js";
 import { quantizeGgufModel, readImatrix } from "../../src/gguf/model-quantize.js";
 import { mulberry32 } from "../helpers/random.js";
-import { LIBLLAMA, LLAMA_BINS, REPO_ROOT, sharedFile, skipUnless } from "../helpers/shared.js";
+import { LIBLLAMA, sharedFile, skipUnless } from "../helpers/shared.js";
+import { llamaQuantize, writeV3 } from "./llama-quantize.js";
 
 const STORIES = sharedFile("stories260K-f32.gguf").path;
-const BINS = LLAMA_BINS;
 const skip = skipUnless([
   [existsSync(STORIES), `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`],
   [existsSync(LIBLLAMA), `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)`],
 ]);
-
-/** llama_model_quantize with params.imatrix = the given weights (a NULL-terminated llama_model_imatrix_data array). */
-function llamaQuantizeWithImatrix(input: string, imatrixJson: string, jobs: [string, number][]): void {
-  const script = `
-    const koffi = require("koffi");
-    const fs = require("fs");
-    const [bins, lib, input, imPath, jobs] = process.argv.slice(1);
-    const ggml = koffi.load(bins + "/libggml.v0.4.0.so");
-    const llama = koffi.load(lib);
-    koffi.struct("llama_model_quantize_params", {
-      nthread: "int32", ftype: "int", output_tensor_type: "int", token_embedding_type: "int",
-      allow_requantize: "bool", quantize_output_tensor: "bool", only_copy: "bool", pure: "bool", keep_split: "bool", dry_run: "bool",
-      imatrix: "void*", kv_overrides: "void*", tt_overrides: "void*", prune_layers: "void*", max_buf_size: "size_t",
-    });
-    const ImData = koffi.struct("llama_model_imatrix_data", { name: "void*", data: "void*", size: "size_t" });
-    ggml.func("void ggml_backend_load_all_from_path(const char*)")(bins);
-    llama.func("void llama_backend_init()")();
-    const entries = Object.entries(JSON.parse(fs.readFileSync(imPath, "utf8")));
-    const keep = [];
-    const rows = entries.map(([name, values]) => {
-      const nameBytes = Buffer.from(name + "\\0");
-      const np = koffi.alloc("uint8", nameBytes.length); koffi.encode(np, "uint8", Array.from(nameBytes), nameBytes.length);
-      const dp = koffi.alloc("float", values.length); koffi.encode(dp, "float", values, values.length);
-      keep.push(np, dp);
-      return { name: np, data: dp, size: values.length };
-    });
-    rows.push({ name: null, data: null, size: 0 });
-    const arr = koffi.alloc(ImData, rows.length);
-    koffi.encode(arr, ImData, rows, rows.length);
-    const defaults = llama.func("llama_model_quantize_params llama_model_quantize_default_params()");
-    const quantize = llama.func("uint32 llama_model_quantize(const char*, const char*, const llama_model_quantize_params*)");
-    for (const [output, ftype] of JSON.parse(jobs)) {
-      const p = defaults();
-      p.ftype = ftype; p.nthread = 1; p.imatrix = arr;
-      if (quantize(input, output, p) !== 0) process.exit(1);
-    }
-  `;
-  const r = spawnSync(process.execPath, ["-e", script, BINS, LIBLLAMA, input, imatrixJson, JSON.stringify(jobs)], { cwd: REPO_ROOT, encoding: "utf8" });
-  assert.equal(r.status, 0, `llama_model_quantize failed:\n${r.stderr.slice(-2000)}`);
-}
 
 test("Q4_K_M, Q5_K_M, Q4_0, Q5_1 with an importance matrix (GGUF and legacy files) match llama-quantize byte for byte", { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "quantlab-imatrix-"));
   try {
     const src = await readGguf(STORIES);
     const input = join(dir, "stories-v3.gguf");
-    await writeGguf(input, {
-      metadata: src.metadata,
-      tensors: src.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: tensorBytes(src, t.name) })),
-    });
+    await writeV3(src, input);
     // sums of x² over 37 calls with a few strong input channels, as llama-imatrix would collect them
     const rand = mulberry32(9);
     const weights = src.tensors.filter((t) => t.dims.length === 2 && t.name !== "token_embd.weight");
@@ -115,7 +71,7 @@ test("Q4_K_M, Q5_K_M, Q4_0, Q5_1 with an importance matrix (GGUF and legacy file
     writeFileSync(imJson, JSON.stringify(Object.fromEntries([...imatrices].map(([k, v]) => [k, Array.from(v)]))));
     const mixes: MixName[] = ["Q4_K_M", "Q5_K_M", "Q4_0", "Q5_1"];
     const jobs = mixes.map((m) => [join(dir, `ref-${m}.gguf`), MIXES[m].ftype] as [string, number]);
-    llamaQuantizeWithImatrix(input, imJson, jobs);
+    llamaQuantize(input, jobs, imJson);
     const bad: string[] = [];
     for (const [i, mix] of mixes.entries()) {
       const theirs = await readGguf(jobs[i]![0]);

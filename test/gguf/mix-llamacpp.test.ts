@@ -10,7 +10,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,52 +17,14 @@ import { readGguf, writeGguf, tensorBytes, type GgufFile, type GgufValue } from 
 import { MIXES, type MixName } from "../../src/gguf/mix.js";
 import { quantizeGgufModel } from "../../src/gguf/model-quantize.js";
 import { randn } from "../helpers/random.js";
-import { LIBLLAMA, LLAMA_BINS, REPO_ROOT, sharedFile, skipUnless } from "../helpers/shared.js";
+import { LIBLLAMA, sharedFile, skipUnless } from "../helpers/shared.js";
+import { llamaQuantize, writeV3 } from "./llama-quantize.js";
 
 const STORIES = sharedFile("stories260K-f32.gguf").path;
-const BINS = LLAMA_BINS;
 const skip = skipUnless([
   [existsSync(STORIES), `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`],
   [existsSync(LIBLLAMA), `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)`],
 ]);
-
-/**
- * Runs llama.cpp's llama_model_quantize(in, out, ftype) single-threaded for each job in one child process
- * (its logs stay there, and its copy of ggml does not meet node-llama-cpp's in this one). The params
- * struct is llama.h's llama_model_quantize_params of that build, from llama_model_quantize_default_params().
- */
-function llamaQuantize(input: string, jobs: [output: string, ftype: number][]): void {
-  const script = `
-    const koffi = require("koffi");
-    const [bins, lib, input, jobs] = process.argv.slice(1);
-    const ggml = koffi.load(bins + "/libggml.v0.4.0.so");
-    const llama = koffi.load(lib);
-    koffi.struct("llama_model_quantize_params", {
-      nthread: "int32", ftype: "int", output_tensor_type: "int", token_embedding_type: "int",
-      allow_requantize: "bool", quantize_output_tensor: "bool", only_copy: "bool", pure: "bool", keep_split: "bool", dry_run: "bool",
-      imatrix: "void*", kv_overrides: "void*", tt_overrides: "void*", prune_layers: "void*", max_buf_size: "size_t",
-    });
-    ggml.func("void ggml_backend_load_all_from_path(const char*)")(bins);
-    llama.func("void llama_backend_init()")();
-    const defaults = llama.func("llama_model_quantize_params llama_model_quantize_default_params()");
-    const quantize = llama.func("uint32 llama_model_quantize(const char*, const char*, const llama_model_quantize_params*)");
-    for (const [output, ftype] of JSON.parse(jobs)) {
-      const p = defaults();
-      p.ftype = ftype; p.nthread = 1;
-      if (quantize(input, output, p) !== 0) process.exit(1);
-    }
-  `;
-  const r = spawnSync(process.execPath, ["-e", script, BINS, LIBLLAMA, input, JSON.stringify(jobs)], { cwd: REPO_ROOT, encoding: "utf8" });
-  assert.equal(r.status, 0, `llama_model_quantize failed:\n${r.stderr.slice(-2000)}`);
-}
-
-/** Re-writes a parsed file as GGUF v3 (llama.cpp no longer reads v1), tensors in the given order. */
-async function writeV3(file: GgufFile, path: string, order = file.tensors): Promise<void> {
-  await writeGguf(path, {
-    metadata: file.metadata,
-    tensors: order.map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: tensorBytes(file, t.name) })),
-  });
-}
 
 /** A Llama with rows of 256: 8 layers, GQA 4, layers written in reverse order; tokenizer borrowed from stories. */
 async function syntheticLlama(stories: GgufFile, path: string): Promise<void> {

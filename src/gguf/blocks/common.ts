@@ -42,3 +42,37 @@ export function putHalf(out: Uint8Array, o: number, h: number): void {
 export function getHalf(b: Uint8Array, o: number): number {
   return fromHalf(b[o]! | (b[o + 1]! << 8));
 }
+
+/** Σ x² over x[xo…xo+n), added in order in float (ggml's `sumx2` / `sum_x2` loops). */
+export function sumSquares(x: Float32Array, xo: number, n: number): number {
+  let s = 0;
+  for (let j = 0; j < n; j++) {
+    const v = x[xo + j]!;
+    s = f(s + f(v * v));
+  }
+  return s;
+}
+
+/**
+ * The importance-matrix quantizers' weights qw·√(σ² + x²) for x[xo…xo+n) into w[0…n); returns their
+ * float sum (the K-quants weight their super-block scale search with it).
+ */
+export function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, qo: number, sigma2: number,
+  n: number, w: Float32Array): number {
+  let s = 0;
+  for (let l = 0; l < n; l++) {
+    const v = x[xo + l]!;
+    w[l] = f(qw[qo + l]! * f(Math.sqrt(f(sigma2 + f(v * v)))));
+    s = f(s + w[l]!);
+  }
+  return s;
+}
+
+/** Q2_K/Q3_K's 2-bit packing of 256 levels into 64 bytes at q: byte l of each 128 holds l, l+32, l+64, l+96. */
+export function pack2Bits(L: ArrayLike<number>, out: Uint8Array, q: number): void {
+  for (let j = 0; j < 256; j += 128) {
+    for (let l = 0; l < 32; l++) {
+      out[q + j / 4 + l] = L[j + l]! | (L[j + l + 32]! << 2) | (L[j + l + 64]! << 4) | (L[j + l + 96]! << 6);
+    }
+  }
+}

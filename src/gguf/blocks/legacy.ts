@@ -10,7 +10,9 @@ import * as search from "./search.js";
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
 const getHalf = common.getHalf;
+const imatrixWeights = common.imatrixWeights;
 const putHalf = common.putHalf;
+const sumSquares = common.sumSquares;
 const toHalf = common.toHalf;
 const makeQkx3Quants = search.makeQkx3Quants;
 const makeQxQuants = search.makeQxQuants;
@@ -32,31 +34,15 @@ const Li8 = new Int8Array(QK);
 const Lu8 = new Uint8Array(QK);
 const Laux = new Uint8Array(QK);
 
-function rowSigma2(x: Float32Array, xo: number, n: number): number {
-  let s = 0;
-  for (let j = 0; j < n; j++) {
-    const v = x[xo + j]!;
-    s = f(s + f(v * v));
-  }
-  return f(s / n);
-}
-
-function fillWeights(x: Float32Array, xo: number, qw: Float32Array, qo: number, sigma2: number): void {
-  for (let j = 0; j < QK; j++) {
-    const v = x[xo + j]!;
-    weight[j] = f(qw[qo + j]! * f(Math.sqrt(f(sigma2 + f(v * v)))));
-  }
-}
-
 /** Q4_0 / Q5_0 with an imatrix: make_qx_quants over weights qw·√(σ² + x²). */
 export function quantizeRowQx0Imatrix(bits: 4 | 5, x: Float32Array, xo: number, n: number, qw: Float32Array,
   out: Uint8Array, oo: number): void {
-  const sigma2 = rowSigma2(x, xo, n);
+  const sigma2 = f(sumSquares(x, xo, n) / n);
   const nmax = bits === 4 ? 8 : 16;
   const bs = bits === 4 ? 18 : 22;
   for (let ib = 0; ib < n / QK; ib++, oo += bs) {
     const bo = xo + ib * QK;
-    fillWeights(x, bo, qw, ib * QK, sigma2);
+    imatrixWeights(x, bo, qw, ib * QK, sigma2, QK, weight);
     const d = makeQxQuants(QK, nmax, x, bo, Li8, 0, 1, weight, 0);
     putHalf(out, oo, toHalf(d));
     if (bits === 4) {
@@ -78,12 +64,12 @@ export function quantizeRowQx0Imatrix(bits: 4 | 5, x: Float32Array, xo: number, 
 /** Q4_1 / Q5_1 with an imatrix: make_qkx3_quants (min and scale) over weights qw·√(σ² + x²). */
 export function quantizeRowQx1Imatrix(bits: 4 | 5, x: Float32Array, xo: number, n: number, qw: Float32Array,
   out: Uint8Array, oo: number): void {
-  const sigma2 = rowSigma2(x, xo, n);
+  const sigma2 = f(sumSquares(x, xo, n) / n);
   const nmax = bits === 4 ? 15 : 31;
   const bs = bits === 4 ? 20 : 24;
   for (let ib = 0; ib < n / QK; ib++, oo += bs) {
     const bo = xo + ib * QK;
-    fillWeights(x, bo, qw, ib * QK, sigma2);
+    imatrixWeights(x, bo, qw, ib * QK, sigma2, QK, weight);
     const d = makeQkx3Quants(QK, nmax, x, bo, weight, Lu8, 0, Laux, f(-0.9), f(0.05), 36, false);
     putHalf(out, oo, toHalf(d));
     putHalf(out, oo + 2, toHalf(-qkx.min));

@@ -9,8 +9,11 @@ import * as search from "./search.js";
 const f = Math.fround;
 const fromHalf = common.fromHalf;
 const getHalf = common.getHalf;
+const imatrixWeights = common.imatrixWeights;
 const nearestInt = common.nearestInt;
+const pack2Bits = common.pack2Bits;
 const putHalf = common.putHalf;
+const sumSquares = common.sumSquares;
 const toHalf = common.toHalf;
 const makeQkx3Quants = search.makeQkx3Quants;
 const makeQpQuants = search.makeQpQuants;
@@ -42,33 +45,13 @@ function requantize(x: Float32Array, xo: number, out: Uint8Array, oo: number, dA
   }
 }
 
-function pack(out: Uint8Array, oo: number): void {
-  for (let j = 0; j < QK_K; j += 128) {
-    for (let l = 0; l < 32; l++) {
-      out[oo + 16 + j / 4 + l] = L[j + l]! | (L[j + l + 32]! << 2) | (L[j + l + 64]! << 4) | (L[j + l + 96]! << 6);
-    }
-  }
-}
-
 /** quantize_row_q2_K_impl: one row with importance weights qw (length n). */
 export function quantizeRowQ2_KImatrix(x: Float32Array, xo: number, n: number, qw: Float32Array,
   out: Uint8Array, oo: number): void {
   for (let i = 0; i < n / QK_K; i++, xo += QK_K, oo += BS) {
-    let sumx2 = 0;
-    for (let j = 0; j < QK_K; j++) {
-      const v = x[xo + j]!;
-      sumx2 = f(sumx2 + f(v * v));
-    }
-    const sigma2 = f(sumx2 / QK_K);
+    const sigma2 = f(sumSquares(x, xo, QK_K) / QK_K);
     for (let j = 0; j < 16; j++) {
-      const qo = QK_K * i + 16 * j;
-      let s = 0;
-      for (let l = 0; l < 16; l++) {
-        const v = x[xo + 16 * j + l]!;
-        weights[l] = f(qw[qo + l]! * f(Math.sqrt(f(sigma2 + f(v * v)))));
-        s = f(s + weights[l]!);
-      }
-      sw[j] = s;
+      sw[j] = imatrixWeights(x, xo + 16 * j, qw, QK_K * i + 16 * j, sigma2, 16, weights);
       scales[j] = makeQkx3Quants(16, 3, x, xo + 16 * j, weights, L, 16 * j, Laux, RMIN3, RDELTA3, 36, false);
       mins[j] = qkx.min;
     }
@@ -80,7 +63,7 @@ export function quantizeRowQ2_KImatrix(x: Float32Array, xo: number, n: number, q
     putHalf(out, oo + 82, mh);
     for (let j = 0; j < 16; j++) out[oo + j] = Ls[j]! | (Lm[j]! << 4);
     requantize(x, xo, out, oo, fromHalf(dh), fromHalf(mh));
-    pack(out, oo);
+    pack2Bits(L, out, oo + 16);
   }
 }
 

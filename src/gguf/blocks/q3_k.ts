@@ -8,8 +8,11 @@ import * as search from "./search.js";
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
 const getHalf = common.getHalf;
+const imatrixWeights = common.imatrixWeights;
 const nearestInt = common.nearestInt;
+const pack2Bits = common.pack2Bits;
 const putHalf = common.putHalf;
+const sumSquares = common.sumSquares;
 const toHalf = common.toHalf;
 const makeQxQuants = search.makeQxQuants;
 
@@ -52,32 +55,16 @@ function finish(x: Float32Array, xo: number, out: Uint8Array, oo: number): void 
     }
     if (++m === 32) { m = 0; hm <<= 1; }
   }
-  for (let j = 0; j < QK_K; j += 128) {
-    for (let l = 0; l < 32; l++) {
-      out[oo + 32 + j / 4 + l] = L[j + l]! | (L[j + l + 32]! << 2) | (L[j + l + 64]! << 4) | (L[j + l + 96]! << 6);
-    }
-  }
+  pack2Bits(L, out, oo + 32);
 }
 
 /** quantize_row_q3_K_impl: one row with importance weights qw (length n). */
 export function quantizeRowQ3_KImatrix(x: Float32Array, xo: number, n: number, qw: Float32Array,
   out: Uint8Array, oo: number): void {
   for (let i = 0; i < n / QK_K; i++, xo += QK_K, oo += BS) {
-    let sumx2 = 0;
-    for (let j = 0; j < QK_K; j++) {
-      const v = x[xo + j]!;
-      sumx2 = f(sumx2 + f(v * v));
-    }
-    const sigma2 = f(f(2 * sumx2) / QK_K);
+    const sigma2 = f(f(2 * sumSquares(x, xo, QK_K)) / QK_K);
     for (let j = 0; j < 16; j++) {
-      const qo = QK_K * i + 16 * j;
-      let sumw = 0;
-      for (let l = 0; l < 16; l++) {
-        const v = x[xo + 16 * j + l]!;
-        weight[l] = f(qw[qo + l]! * f(Math.sqrt(f(sigma2 + f(v * v)))));
-        sumw = f(sumw + weight[l]!);
-      }
-      sw[j] = sumw;
+      sw[j] = imatrixWeights(x, xo + 16 * j, qw, QK_K * i + 16 * j, sigma2, 16, weight);
       scales[j] = makeQxQuants(16, 4, x, xo + 16 * j, L, 16 * j, 1, weight, 0);
     }
     out.fill(0, oo + 96, oo + 108);

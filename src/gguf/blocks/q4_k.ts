@@ -10,8 +10,10 @@ import * as search from "./search.js";
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
 const getHalf = common.getHalf;
+const imatrixWeights = common.imatrixWeights;
 const nearestInt = common.nearestInt;
 const putHalf = common.putHalf;
+const sumSquares = common.sumSquares;
 const toHalf = common.toHalf;
 const makeQkx3Quants = search.makeQkx3Quants;
 const makeQpQuants = search.makeQpQuants;
@@ -101,22 +103,10 @@ export function quantizeRowQ45_KImatrix(bits: 4 | 5, x: Float32Array, xo: number
   const nmax = bits === 4 ? 15 : 31;
   const bs = blockBytes(bits);
   for (let i = 0; i < n / QK_K; i++, xo += QK_K, oo += bs) {
-    let sumx2 = 0;
-    for (let l = 0; l < QK_K; l++) {
-      const v = x[xo + l]!;
-      sumx2 = f(sumx2 + f(v * v));
-    }
-    const sigma2 = f(f(2 * sumx2) / QK_K);
+    const sigma2 = f(f(2 * sumSquares(x, xo, QK_K)) / QK_K);
     for (let j = 0; j < 8; j++) {
       const so = xo + 32 * j;
-      const qo = QK_K * i + 32 * j;
-      let sumw = 0;
-      for (let l = 0; l < 32; l++) {
-        const v = x[so + l]!;
-        weights[l] = f(qw[qo + l]! * f(Math.sqrt(f(sigma2 + f(v * v)))));
-        sumw = f(sumw + weights[l]!);
-      }
-      sw[j] = sumw;
+      sw[j] = imatrixWeights(x, so, qw, QK_K * i + 32 * j, sigma2, 32, weights);
       scales[j] = makeQkx3Quants(32, nmax, x, so, weights, L, 32 * j, Laux, RMIN3, RDELTA3, 36, false);
       mins[j] = qkx.min;
     }
