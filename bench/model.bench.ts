@@ -11,12 +11,12 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadModel } from "../src/model/load.js";
-import { LlamaRuntime } from "../src/model/forward.js";
-import { tokenNll } from "../src/model/eval.js";
-import { quantizerFor } from "../src/model/methods.js";
-import { calibrationWindows, quantizeModel } from "../src/model/workflow.js";
-import { ready } from "../src/model/tf.js";
+import { loadModel } from "../src/model/formats/load.js";
+import { LlamaRuntime } from "../src/model/runtime/forward.js";
+import { tokenNll } from "../src/model/runtime/eval.js";
+import { quantizerFor } from "../src/model/quantize/methods.js";
+import { calibrationWindows, quantizeModel } from "../src/model/quantize/workflow.js";
+import { ready } from "../src/model/runtime/tf.js";
 
 const shared = process.env.QUANTLAB_SHARED_DATA ?? join(import.meta.dirname, "..", "..", "shared", "data");
 const models = [join(shared, "stories260K-f32.gguf"), join(import.meta.dirname, "..", "data", "sotu-llama.gguf")].filter((p) => existsSync(p));

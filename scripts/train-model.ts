@@ -15,12 +15,12 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { trainBpe } from "../src/model/bpe.js";
-import { LlamaRuntime, type LayerTensors } from "../src/model/forward.js";
-import { perplexity } from "../src/model/eval.js";
+import { trainBpe } from "../src/model/formats/bpe.js";
+import { LlamaRuntime, type LayerTensors } from "../src/model/runtime/forward.js";
+import { perplexity } from "../src/model/runtime/eval.js";
 import { LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "../src/model/llama.js";
-import { writeModelGguf } from "../src/model/export.js";
-import { ready, tf } from "../src/model/tf.js";
+import { writeModelGguf } from "../src/model/quantize/export.js";
+import { ready, tf } from "../src/model/runtime/tf.js";
 import { mulberry32 } from "../src/numerics/random.js";
 
 const { values } = parseArgs({

@@ -7,9 +7,9 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { check, QuantLabError } from "../errors.js";
 import { projectModelPath, sharedModelPath } from "./models.js";
-import { LlamaRuntime } from "../model/forward.js";
+import { LlamaRuntime } from "../model/runtime/forward.js";
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../model/llama.js";
-import { calibrationWindows } from "../model/workflow.js";
+import { calibrationWindows } from "../model/quantize/workflow.js";
 import { matrix, type Matrix } from "../numerics/matrix.js";
 
 /** One linear layer ready for GPTQ or AWQ: its name, its weight W and the inputs X it saw on calibration text. */

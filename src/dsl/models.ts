@@ -12,18 +12,18 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { check } from "../errors.js";
-import { LlamaRuntime } from "../model/forward.js";
-import { generate, perplexity, windows, type GenerateOptions, type Generation, type PerplexityOptions, type PerplexityResult } from "../model/eval.js";
-import { kvCacheStudy, type KvQuantSpec, type KvReport } from "../model/kvcache.js";
+import { LlamaRuntime } from "../model/runtime/forward.js";
+import { generate, perplexity, windows, type GenerateOptions, type Generation, type PerplexityOptions, type PerplexityResult } from "../model/runtime/eval.js";
+import { kvCacheStudy, type KvQuantSpec, type KvReport } from "../model/runtime/kvcache.js";
 import type { LlamaModel } from "../model/llama.js";
-import { quantizerFor, type MethodSpec } from "../model/methods.js";
-import { calibrationWindows, quantizeModel as quantizeLayers, type QuantizedModel } from "../model/workflow.js";
+import { quantizerFor, type MethodSpec } from "../model/quantize/methods.js";
+import { calibrationWindows, quantizeModel as quantizeLayers, type QuantizedModel } from "../model/quantize/workflow.js";
 
-export { loadModel } from "../model/load.js";
-export { quantizationStudy, PAPER_SPECS, StudyTable } from "../model/study.js";
+export { loadModel } from "../model/formats/load.js";
+export { quantizationStudy, PAPER_SPECS, StudyTable } from "../model/quantize/study.js";
 export { parameterCount } from "../model/llama.js";
 export type { LlamaModel, LlamaConfig } from "../model/llama.js";
-export type { MethodSpec } from "../model/methods.js";
+export type { MethodSpec } from "../model/quantize/methods.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 

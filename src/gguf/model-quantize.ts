@@ -89,8 +89,8 @@ export async function openModelForQuantize(path: string): Promise<GgufFile> {
   }
   if (path.endsWith(".safetensors") || !/\.[a-z0-9]+$/i.test(path)) {
     // the Hugging Face layout (names, q/k rotary permutation, tokenizer) lives with the model code
-    const { readHfModel } = await import("../model/hf.js");
-    const { ggufContent } = await import("../model/export.js");
+    const { readHfModel } = await import("../model/formats/hf.js");
+    const { ggufContent } = await import("../model/quantize/export.js");
     const model = await readHfModel(path);
     return parseGguf(encodeGgufBytes(ggufContent(model)));
   }

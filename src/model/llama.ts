@@ -7,7 +7,7 @@
  */
 import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
-import type { Tokenizer } from "./tokenizer.js";
+import type { Tokenizer } from "./formats/tokenizer.js";
 
 /** The shape of a Llama-family model: sizes, heads (fewer KV heads = grouped-query attention), RoPE and norm settings. */
 export interface LlamaConfig {

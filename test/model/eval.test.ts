@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LlamaRuntime } from "../../src/model/forward.js";
-import { generate, perplexity, sampleToken, windows } from "../../src/model/eval.js";
-import { Tokenizer } from "../../src/model/tokenizer.js";
+import { LlamaRuntime } from "../../src/model/runtime/forward.js";
+import { generate, perplexity, sampleToken, windows } from "../../src/model/runtime/eval.js";
+import { Tokenizer } from "../../src/model/formats/tokenizer.js";
 import { randomModel, referenceForward, TINY } from "./helpers.js";
 
 function logSoftmaxAt(logits: Float32Array, row: number, V: number, id: number): number {

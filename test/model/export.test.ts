@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readGguf } from "../../src/gguf/file.js";
 import { readSafetensors } from "../../src/io/safetensors.js";
-import { ggufContent, writeQuantizedGguf, writeQuantizedSafetensors } from "../../src/model/export.js";
-import { loadModel } from "../../src/model/load.js";
-import { quantizerFor } from "../../src/model/methods.js";
-import { calibrationWindows, quantizeModel } from "../../src/model/workflow.js";
+import { ggufContent, writeQuantizedGguf, writeQuantizedSafetensors } from "../../src/model/quantize/export.js";
+import { loadModel } from "../../src/model/formats/load.js";
+import { quantizerFor } from "../../src/model/quantize/methods.js";
+import { calibrationWindows, quantizeModel } from "../../src/model/quantize/workflow.js";
 import { randomModel, TINY } from "./helpers.js";
 
 const C32 = { ...TINY, dim: 32, hiddenDim: 64, vocabSize: 24 };

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { KvCache, LlamaRuntime } from "../../src/model/forward.js";
+import { KvCache, LlamaRuntime } from "../../src/model/runtime/forward.js";
 import { randomModel, referenceForward, TINY } from "./helpers.js";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

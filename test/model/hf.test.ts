@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LlamaRuntime } from "../../src/model/forward.js";
+import { LlamaRuntime } from "../../src/model/runtime/forward.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeSafetensors } from "../../src/io/safetensors.js";
-import { HF_NAMES, modelFromHf, readHfModel, type HfConfig } from "../../src/model/hf.js";
+import { HF_NAMES, modelFromHf, readHfModel, type HfConfig } from "../../src/model/formats/hf.js";
 import { LINEAR_NAMES, permuteHalfToInterleaved, type LlamaModel } from "../../src/model/llama.js";
 import type { Matrix } from "../../src/numerics/matrix.js";
 import { randomModel, TINY } from "./helpers.js";

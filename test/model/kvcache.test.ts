@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LlamaRuntime } from "../../src/model/forward.js";
-import { windows } from "../../src/model/eval.js";
-import { fakeQuantKv, kvCacheBytes, kvCacheStudy } from "../../src/model/kvcache.js";
-import { elementFormat } from "../../src/model/kv-formats.js";
+import { LlamaRuntime } from "../../src/model/runtime/forward.js";
+import { windows } from "../../src/model/runtime/eval.js";
+import { fakeQuantKv, kvCacheBytes, kvCacheStudy } from "../../src/model/runtime/kvcache.js";
+import { elementFormat } from "../../src/model/runtime/kv-formats.js";
 import { randomModel, TINY } from "./helpers.js";
 
 test("KV memory: LLaMA-2-7B FP16 cache is 2 GiB at 4096 tokens; INT8 halves it", () => {

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseLlama2c, parseLlama2cTokenizer } from "../../src/model/llama2c.js";
-import { loadModel } from "../../src/model/load.js";
+import { parseLlama2c, parseLlama2cTokenizer } from "../../src/model/formats/llama2c.js";
+import { loadModel } from "../../src/model/formats/load.js";
 import type { LlamaModel } from "../../src/model/llama.js";
 import { randomModel, TINY } from "./helpers.js";
 

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { dequantize } from "../../src/gguf/quants.js";
-import { ggufTensorOf } from "../../src/model/export.js";
-import { ggufLinear, importance, parseMethod, quantizerFor } from "../../src/model/methods.js";
-import { rtnLinear } from "../../src/model/weight-methods.js";
+import { ggufTensorOf } from "../../src/model/quantize/export.js";
+import { ggufLinear, importance, parseMethod, quantizerFor } from "../../src/model/quantize/methods.js";
+import { rtnLinear } from "../../src/model/quantize/rtn-gptq-awq.js";
 import { matrix } from "../../src/numerics/matrix.js";
 import { randn } from "../helpers/random.js";
 

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { LlamaRuntime } from "../../src/model/forward.js";
-import { generate, perplexity, windows } from "../../src/model/eval.js";
-import { loadModel } from "../../src/model/load.js";
+import { LlamaRuntime } from "../../src/model/runtime/forward.js";
+import { generate, perplexity, windows } from "../../src/model/runtime/eval.js";
+import { loadModel } from "../../src/model/formats/load.js";
 import { llamaCppGreedy, llamaCppModel, llamaCppNll } from "./llamacpp.js";
 
 const path = join(import.meta.dirname, "..", "..", "data", "sotu-llama.gguf");

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { packQ4_1 } from "../../src/model/pack.js";
+import { packQ4_1 } from "../../src/model/quantize/pack.js";
 import { dequantize } from "../../src/gguf/quants.js";
 import { mulberry32 } from "../helpers/random.js";
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Tokenizer } from "../../src/model/tokenizer.js";
+import { Tokenizer } from "../../src/model/formats/tokenizer.js";
 
 // A toy SentencePiece vocabulary: control tokens, byte pieces for "\n" and "é", then scored merges.
 function toy(): Tokenizer {

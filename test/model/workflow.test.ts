@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LlamaRuntime } from "../../src/model/forward.js";
-import { calibrationWindows, quantizeModel, type GroupJob, type QuantizedLinear } from "../../src/model/workflow.js";
+import { LlamaRuntime } from "../../src/model/runtime/forward.js";
+import { calibrationWindows, quantizeModel, type GroupJob, type QuantizedLinear } from "../../src/model/quantize/workflow.js";
 import { randomModel, TINY } from "./helpers.js";
 
 const identity = (job: GroupJob): QuantizedLinear[] => job.weights.map((w) => ({ weight: w, format: "fp32" }));

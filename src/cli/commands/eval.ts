@@ -24,9 +24,9 @@ export async function run(argv: string[]): Promise<number> {
   const modelPath = str(p, "model"), textPath = str(p, "text");
   check(modelPath, "BAD_ARGUMENT", "--model is required: the model file to evaluate");
   check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");
-  const { loadModel } = await import("../../model/load.js");
-  const { LlamaRuntime } = await import("../../model/forward.js");
-  const { perplexity } = await import("../../model/eval.js");
+  const { loadModel } = await import("../../model/formats/load.js");
+  const { LlamaRuntime } = await import("../../model/runtime/forward.js");
+  const { perplexity } = await import("../../model/runtime/eval.js");
   const t0 = performance.now();
   const model = await loadModel(modelPath);
   check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary (or tokenizer.bin beside a llama2.c model)`);

@@ -33,13 +33,13 @@ export async function run(argv: string[]): Promise<number> {
   const bits = num("bits", str(p, "bits"), 4), groupSize = num("group-size", str(p, "group-size"), 32);
   const maxTokens = num("max-tokens", str(p, "max-tokens"), 8192);
   const nWin = num("calib-windows", str(p, "calib-windows"), 16), winLen = num("calib-length", str(p, "calib-length"), 128);
-  const { parseMethod } = await import("../../model/methods.js");
+  const { parseMethod } = await import("../../model/quantize/methods.js");
   const spec = parseMethod(method, bits, groupSize);
-  const { loadModel } = await import("../../model/load.js");
-  const { LlamaRuntime } = await import("../../model/forward.js");
-  const { perplexity } = await import("../../model/eval.js");
-  const { quantizerFor, specLabel } = await import("../../model/methods.js");
-  const { calibrationWindows, quantizeModel } = await import("../../model/workflow.js");
+  const { loadModel } = await import("../../model/formats/load.js");
+  const { LlamaRuntime } = await import("../../model/runtime/forward.js");
+  const { perplexity } = await import("../../model/runtime/eval.js");
+  const { quantizerFor, specLabel } = await import("../../model/quantize/methods.js");
+  const { calibrationWindows, quantizeModel } = await import("../../model/quantize/workflow.js");
   const t0 = performance.now();
   const model = await loadModel(modelPath);
   const tok = model.tokenizer;
@@ -65,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   const r = await score(q.model);
   const out = str(p, "out"), st = str(p, "safetensors");
   if (out || st) {
-    const { writeQuantizedGguf, writeQuantizedSafetensors } = await import("../../model/export.js");
+    const { writeQuantizedGguf, writeQuantizedSafetensors } = await import("../../model/quantize/export.js");
     if (out) await writeQuantizedGguf(q, out);
     if (st) await writeQuantizedSafetensors(q, st);
   }

@@ -4,9 +4,9 @@
  * (so FP8 here is bit-for-bit the course's FP8). Integer caches are symmetric (codes −max … max,
  * zero point 0); FP8 saturates at its largest finite value, as engines' FP8 caches do.
  */
-import { QuantLabError } from "../errors.js";
-import { format } from "../numerics/formats.js";
-import { clamp, roundHalfEven } from "../numerics/round.js";
+import { QuantLabError } from "../../errors.js";
+import { format } from "../../numerics/formats.js";
+import { clamp, roundHalfEven } from "../../numerics/round.js";
 
 export interface ElementFormat {
   name: string;

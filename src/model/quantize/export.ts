@@ -7,15 +7,15 @@
  * linear (AWQ's, whose grid lives on W·s) is re-encoded from its effective weights as Q8_0 (or F16 when its rows do not split into
  * 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
  */
-import { check } from "../errors.js";
-import type { GgufTypeName } from "../gguf/types.js";
-import { ggufType } from "../gguf/types.js";
-import { quantize } from "../gguf/quants.js";
-import { headDim, LINEAR_NAMES, type LlamaModel } from "./llama.js";
+import { check } from "../../errors.js";
+import type { GgufTypeName } from "../../gguf/types.js";
+import { ggufType } from "../../gguf/types.js";
+import { quantize } from "../../gguf/quants.js";
+import { headDim, LINEAR_NAMES, type LlamaModel } from "../llama.js";
 import { packQ4_1 } from "./pack.js";
-import { writeGguf, type GgufValue } from "../gguf/file.js";
-import { writeSafetensors } from "../io/safetensors.js";
-import type { Tensor } from "../io/tensor.js";
+import { writeGguf, type GgufValue } from "../../gguf/file.js";
+import { writeSafetensors } from "../../io/safetensors.js";
+import type { Tensor } from "../../io/tensor.js";
 import type { QuantizedLinear, QuantizedModel } from "./workflow.js";
 
 export interface OutTensor {

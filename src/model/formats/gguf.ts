@@ -4,9 +4,9 @@
  * `llama.*` / `tokenizer.ggml.*` names; q/k weights are taken as stored, since GGUF already holds them in
  * llama.cpp's interleaved-pair rotary layout (its converters permute Hugging Face weights on the way in).
  */
-import { check, QuantLabError } from "../errors.js";
-import { matrix } from "../numerics/matrix.js";
-import { LINEAR_NAMES, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "./llama.js";
+import { check, QuantLabError } from "../../errors.js";
+import { matrix } from "../../numerics/matrix.js";
+import { LINEAR_NAMES, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
 import { Tokenizer } from "./tokenizer.js";
 
 export interface GgufLike {

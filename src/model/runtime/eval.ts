@@ -7,12 +7,12 @@
  * every window is scored given the tokens before it in its window (the first one given BOS alone).
  * `ppl = exp(mean negative log-likelihood)` over all scored tokens; `tokens` is their count.
  */
-import { DISPLAY, type MimeBundle } from "../display/mime.js";
-import { check } from "../errors.js";
+import { DISPLAY, type MimeBundle } from "../../display/mime.js";
+import { check } from "../../errors.js";
 import { KvCache, type BlockHooks, type LlamaRuntime } from "./forward.js";
-import { Tokenizer } from "./tokenizer.js";
+import { Tokenizer } from "../formats/tokenizer.js";
 import { tf } from "./tf.js";
-import { mulberry32 } from "../numerics/random.js";
+import { mulberry32 } from "../../numerics/random.js";
 
 export interface GenerateOptions {
   maxTokens?: number;

@@ -11,9 +11,9 @@
  * permutation is needed.
  */
 import { readFileSync } from "node:fs";
-import { check } from "../errors.js";
-import { matrix, type Matrix } from "../numerics/matrix.js";
-import { validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "./llama.js";
+import { check } from "../../errors.js";
+import { matrix, type Matrix } from "../../numerics/matrix.js";
+import { validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
 import { Tokenizer } from "./tokenizer.js";
 
 const MAGIC_V1 = 0x616b3432;

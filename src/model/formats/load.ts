@@ -6,11 +6,11 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { check, QuantLabError } from "../errors.js";
-import { readGguf, tensorF32 } from "../gguf/file.js";
-import { modelFromGguf } from "./from-gguf.js";
+import { check, QuantLabError } from "../../errors.js";
+import { readGguf, tensorF32 } from "../../gguf/file.js";
+import { modelFromGguf } from "./gguf.js";
 import { readHfModel } from "./hf.js";
-import type { LlamaModel } from "./llama.js";
+import type { LlamaModel } from "../llama.js";
 import { readLlama2c } from "./llama2c.js";
 
 export interface LoadOptions {

@@ -12,9 +12,9 @@
  * Within a perplexity window all of the window's tokens are quantized together, so "tensor" and
  * "channel" scales see the whole window (an offline cache, not a streaming one).
  */
-import { DISPLAY, type MimeBundle } from "../display/mime.js";
-import { check } from "../errors.js";
-import { roundToF16 } from "../numerics/float-bits.js";
+import { DISPLAY, type MimeBundle } from "../../display/mime.js";
+import { check } from "../../errors.js";
+import { roundToF16 } from "../../numerics/float-bits.js";
 import { elementFormat, type ElementFormat } from "./kv-formats.js";
 import type { BlockHooks, LlamaRuntime } from "./forward.js";
 import { perplexity } from "./eval.js";

@@ -5,12 +5,12 @@
  * perplexities compare methods, not grids. A row length the group does not divide (stories260K's
  * ffn_down has 172 columns) gets a shorter last group (`pad`), as GPTQ's reference does.
  */
-import { QuantLabError } from "../errors.js";
-import { awqBlock } from "../algorithms/awq.js";
-import { gptq } from "../algorithms/gptq.js";
-import { hessian } from "../algorithms/hessian.js";
-import type { Matrix } from "../numerics/matrix.js";
-import { rtn } from "../numerics/ruler.js";
+import { QuantLabError } from "../../errors.js";
+import { awqBlock } from "../../algorithms/awq.js";
+import { gptq } from "../../algorithms/gptq.js";
+import { hessian } from "../../algorithms/hessian.js";
+import type { Matrix } from "../../numerics/matrix.js";
+import { rtn } from "../../numerics/ruler.js";
 import type { GroupQuantizer, QuantizedLinear } from "./workflow.js";
 
 export type WeightMethod = "rtn" | "gptq" | "awq";

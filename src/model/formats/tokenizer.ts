@@ -6,7 +6,7 @@
  * put in front of the text (SentencePiece's dummy prefix), as llama.cpp does for this tokenizer type.
  * A heap keeps it O(n log n), so a whole validation file tokenizes in one call.
  */
-import { check } from "../errors.js";
+import { check } from "../../errors.js";
 
 export interface TokenizerSpec {
   pieces: string[];

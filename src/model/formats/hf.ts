@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { check } from "../errors.js";
-import { matrix, type Matrix } from "../numerics/matrix.js";
-import { LINEAR_NAMES, permuteHalfToInterleaved, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "./llama.js";
+import { check } from "../../errors.js";
+import { matrix, type Matrix } from "../../numerics/matrix.js";
+import { LINEAR_NAMES, permuteHalfToInterleaved, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 
 export interface HfConfig {
   hidden_size: number;
@@ -90,7 +90,7 @@ export async function readHfModel(path: string): Promise<LlamaModel> {
   check(existsSync(file), "NOT_FOUND", `no model.safetensors in ${dir} (sharded checkpoints are not supported: merge the shards first)`);
   const cfg = JSON.parse(readFileSync(cfgPath, "utf8")) as HfConfig;
   // Loaded on use, so the pure layout code above does not pull in the file reader.
-  const { readSafetensors } = await import("../io/safetensors.js");
+  const { readSafetensors } = await import("../../io/safetensors.js");
   const st = await readSafetensors(file);
   return modelFromHf(cfg, (name) => {
     const t = st.tensors.get(name);

@@ -4,13 +4,13 @@
  * project's numerics and algorithms). A spec is either `{ method, bits, groupSize }` or
  * `{ gguf: "Q4_0" }`, and `perTensor` lets a mix choose per layer and tensor (as llama.cpp's Q4_K_M does).
  */
-import { check } from "../errors.js";
-import { dequantize, quantize } from "../gguf/quants.js";
-import { ggufType, type GgufTypeName } from "../gguf/types.js";
-import type { Matrix } from "../numerics/matrix.js";
-import type { LinearName } from "./llama.js";
+import { check } from "../../errors.js";
+import { dequantize, quantize } from "../../gguf/quants.js";
+import { ggufType, type GgufTypeName } from "../../gguf/types.js";
+import type { Matrix } from "../../numerics/matrix.js";
+import type { LinearName } from "../llama.js";
 import type { GroupJob, GroupQuantizer, QuantizedLinear } from "./workflow.js";
-import { weightMethodQuantizer, type WeightMethod } from "./weight-methods.js";
+import { weightMethodQuantizer, type WeightMethod } from "./rtn-gptq-awq.js";
 
 /** One way to quantize every linear of a model: RTN, GPTQ or AWQ with bits and group size, or a llama.cpp GGUF type. */
 export type MethodSpec =

@@ -3,7 +3,7 @@
  * `ready()` before its first op. The backend choice itself lives in src/backend (wasm by default,
  * `cpu` as the reference, QUANTLAB_BACKEND to override).
  */
-import { ensureBackend, tf } from "../backend/index.js";
+import { ensureBackend, tf } from "../../backend/index.js";
 
 export { tf };
 

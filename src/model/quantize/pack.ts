@@ -5,8 +5,8 @@
  * that is a multiple of 32 (each 32-block repeats its group's scale). This is how GPTQ/AWQ results
  * reach a GGUF file that llama.cpp runs.
  */
-import { check } from "../errors.js";
-import { f32ToF16Bits } from "../numerics/float-bits.js";
+import { check } from "../../errors.js";
+import { f32ToF16Bits } from "../../numerics/float-bits.js";
 
 export function packQ4_1(
   codes: ArrayLike<number>, scales: ArrayLike<number>, zeros: ArrayLike<number>, rows: number, cols: number, groupSize: number,

@@ -7,9 +7,9 @@
  * layer at a time, and with hooks that see every linear layer's input and every layer's keys/values
  * (capture for calibration, fake-quantization of the KV cache). A `KvCache` makes decoding incremental.
  */
-import { check } from "../errors.js";
-import type { Matrix } from "../numerics/matrix.js";
-import { headDim, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "./llama.js";
+import { check } from "../../errors.js";
+import type { Matrix } from "../../numerics/matrix.js";
+import { headDim, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 import { ready, tf } from "./tf.js";
 
 export interface BlockHooks {

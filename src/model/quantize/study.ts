@@ -3,10 +3,10 @@
  * and 3 bits with groups of 32, llama.cpp's Q8_0 and Q4_0), all calibrated on the same windows and
  * scored on the same evaluation tokens, with the bits per weight each costs.
  */
-import { DISPLAY, type MimeBundle } from "../display/mime.js";
-import { LlamaRuntime } from "./forward.js";
-import { perplexity } from "./eval.js";
-import type { LlamaModel } from "./llama.js";
+import { DISPLAY, type MimeBundle } from "../../display/mime.js";
+import { LlamaRuntime } from "../runtime/forward.js";
+import { perplexity } from "../runtime/eval.js";
+import type { LlamaModel } from "../llama.js";
 import { quantizerFor, specLabel, type MethodSpec } from "./methods.js";
 import { calibrationWindows, quantizeModel } from "./workflow.js";
 

@@ -11,12 +11,12 @@
  * plus codes/scales when it has them, for the writers). src/model/methods.ts maps RTN, GPTQ, AWQ and
  * the GGUF block types onto it.
  */
-import { DISPLAY, type MimeBundle } from "../display/mime.js";
-import { check } from "../errors.js";
-import type { Matrix } from "../numerics/matrix.js";
-import { GATE_UP, LlamaRuntime, QKV } from "./forward.js";
-import { cloneModel, type LinearName, type LlamaModel } from "./llama.js";
-import { tf } from "./tf.js";
+import { DISPLAY, type MimeBundle } from "../../display/mime.js";
+import { check } from "../../errors.js";
+import type { Matrix } from "../../numerics/matrix.js";
+import { GATE_UP, LlamaRuntime, QKV } from "../runtime/forward.js";
+import { cloneModel, type LinearName, type LlamaModel } from "../llama.js";
+import { tf } from "../runtime/tf.js";
 
 /** A quantized linear layer as the writers need it. */
 export interface QuantizedLinear {

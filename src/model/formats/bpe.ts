@@ -5,7 +5,7 @@
  * Words are the runs that start at "▁" (a space), as SentencePiece splits them; merges never cross a
  * word boundary.
  */
-import { check } from "../errors.js";
+import { check } from "../../errors.js";
 import { Tokenizer } from "./tokenizer.js";
 
 const SPACE = "\u2581";
