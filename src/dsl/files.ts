@@ -10,7 +10,7 @@
  */
 import { check } from "../errors.js";
 import { matrix, type Matrix } from "../numerics/matrix.js";
-import { readGguf, tensorElements, tensorF32, writeGguf, type GgufFile } from "../gguf/file.js";
+import { readGgufHeader, tensorElements, tensorF32, writeGguf, type GgufFile } from "../gguf/file.js";
 import { inspectGguf as inspect, type GgufInspection } from "../gguf/inspect.js";
 import { type MixName, type MixPlan } from "../gguf/mix.js";
 import { quantizeTensorSource, type ModelQuantizeOptions } from "../gguf/model-quantize.js";
@@ -25,7 +25,8 @@ export type { GgufFile, GgufValue, GgufTensorInfo } from "../gguf/file.js";
 export { MIXES, mixTable } from "../gguf/mix.js";
 export type { MixName, MixPlan } from "../gguf/mix.js";
 
-const open = async (f: GgufFile | string): Promise<GgufFile> => (typeof f === "string" ? readGguf(f) : f);
+// inspecting needs the header alone, so a path of any size is read in kilobytes
+const open = async (f: GgufFile | string): Promise<GgufFile> => (typeof f === "string" ? readGgufHeader(f) : f);
 
 /**
  * What a GGUF file (or its path) holds: metadata, tensors, types, bytes, bits per weight.

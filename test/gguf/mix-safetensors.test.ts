@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readGguf, writeGguf } from "../../src/gguf/file.js";
-import { quantizeTensorSource } from "../../src/gguf/model-quantize.js";
+import { encodeGgufBytes, parseGguf, readGguf, writeGguf } from "../../src/gguf/file.js";
+import { quantizeGgufModel, quantizeTensorSource } from "../../src/gguf/model-quantize.js";
+import { readHfModel } from "../../src/model/formats/hf.js";
+import { ggufContent } from "../../src/model/quantize/export.js";
 import { openModelSource } from "../../src/model/formats/source.js";
 import { writeSafetensors } from "../../src/io/safetensors.js";
 import type { Tensor } from "../../src/io/tensor.js";
@@ -65,8 +67,17 @@ test("a BF16 Hugging Face checkpoint is quantized to Q4_K_M and Q8_0 GGUF with l
     assert.equal(q.tensors.length, 3 + 9 * layers);
 
     const q8 = (await quantizeTensorSource(file, "Q8_0")).plan;
-    await file.close();
     assert.ok(q8.choices.filter((c) => c.dims.length === 2).every((c) => c.to === "Q8_0"), "Q8_0 keeps every matrix at Q8_0");
+
+    // the BF16 tensors read as stored give the very file the old route gave (the whole model decoded to
+    // FP32, laid out as an FP32 GGUF in memory, parsed back and quantized)
+    const roundTrip = parseGguf(encodeGgufBytes(ggufContent(await readHfModel(st))));
+    for (const mix of ["Q4_K_M", "Q8_0", "F16", "BF16"]) {
+      const direct = encodeGgufBytes((await quantizeTensorSource(file, mix)).content);
+      const old = encodeGgufBytes(quantizeGgufModel(roundTrip, mix).content);
+      assert.ok(Buffer.from(direct).equals(Buffer.from(old)), `${mix}: the direct path differs from the round trip`);
+    }
+    await file.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
