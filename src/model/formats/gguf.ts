@@ -80,8 +80,11 @@ export function ggufConfig(file: GgufLike): LlamaConfig {
   };
 }
 
-/** The GGUF metadata llama.cpp's converter writes for a Llama model of this config (no tokenizer). */
-export function llamaGgufMetadata(c: LlamaConfig, name: string): Map<string, GgufValue> {
+/**
+ * The GGUF metadata llama.cpp's converter writes for a Llama model of this config, with its
+ * SentencePiece vocabulary when there is one (the keys ggufConfig and ggufTokenizer read back).
+ */
+export function llamaGgufMetadata(c: LlamaConfig, name: string, tok: Tokenizer | null = null): Map<string, GgufValue> {
   const meta = new Map<string, GgufValue>();
   const str = (k: string, v: string) => meta.set(k, { type: "STRING", value: v });
   const u32 = (k: string, v: number) => meta.set(k, { type: "UINT32", value: v });
@@ -99,6 +102,18 @@ export function llamaGgufMetadata(c: LlamaConfig, name: string): Map<string, Ggu
   f32("llama.attention.layer_norm_rms_epsilon", c.rmsEps);
   f32("llama.rope.freq_base", c.ropeTheta);
   u32("llama.vocab_size", c.vocabSize);
+  if (tok) {
+    check(tok.vocabSize === c.vocabSize, "BAD_SHAPE", `the tokenizer has ${tok.vocabSize} pieces, the model's vocabulary is ${c.vocabSize}`);
+    str("tokenizer.ggml.model", "llama");
+    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: tok.pieces.slice() });
+    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(tok.scores) });
+    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(tok.tokenTypes) });
+    u32("tokenizer.ggml.bos_token_id", tok.bos);
+    u32("tokenizer.ggml.eos_token_id", tok.eos);
+    u32("tokenizer.ggml.unknown_token_id", tok.unk);
+    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
+    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: tok.addSpacePrefix });
+  }
   return meta;
 }
 
