@@ -467,7 +467,7 @@ function findTensor(file: GgufFile, name: string): GgufTensorInfo {
 export function tensorBytes(file: GgufFile, name: string): Uint8Array {
   const t = findTensor(file, name);
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
-    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read the file with readGguf to use its data`);
+    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read it with readGguf, or read one tensor with openGguf(path).read(name)`);
   return file.bytes.subarray(t.offset, t.offset + t.nbytes);
 }
 
@@ -480,7 +480,7 @@ export function tensorBytes(file: GgufFile, name: string): Uint8Array {
 export function tensorF32(file: GgufFile, name: string): Float32Array {
   const t = findTensor(file, name);
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
-    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read the file with readGguf to use its data`);
+    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read it with readGguf, or read one tensor with openGguf(path).read(name)`);
   check(ggufType(t.type.name), "UNSUPPORTED", () =>
     `tensor '${name}' is ${t.type.name}, which QuantLab cannot decode: it decodes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K…Q6_K`);
   return dequantize(t.type.name as GgufTypeName, file.bytes.subarray(t.offset, t.offset + t.nbytes), tensorElements(t.dims));
