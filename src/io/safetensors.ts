@@ -209,7 +209,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     if (!e) throw new QuantLabError("NOT_FOUND", `${path} has no tensor '${name}': it holds ${[...header.entries.keys()].slice(0, 8).join(", ") || "no tensors"}`);
     return e;
   };
-  const read = (name: string) => { const e = entry(name); return f.read(e.offset, e.nbytes); };
+  const read = async (name: string) => { const e = entry(name); return f.read(e.offset, e.nbytes); };
   return {
     ...header, path, fileSize: f.size, read,
     tensor: async (name) => { const e = entry(name); return { dtype: e.dtype, shape: [...e.shape], data: decodeData(e.dtype, await read(name)) }; },
