@@ -26,6 +26,12 @@ export interface HfConfig {
   rope_theta?: number;
   tie_word_embeddings?: boolean;
   model_type?: string;
+  /** Fields that change the computation; refused (not ignored) until the runtime implements them. */
+  hidden_act?: string;
+  rope_scaling?: { rope_type?: string; type?: string } | null;
+  attention_bias?: boolean;
+  mlp_bias?: boolean;
+  head_dim?: number;
 }
 
 export const HF_NAMES: Record<LinearName, string> = {
@@ -39,6 +45,17 @@ export function hfConfig(c: HfConfig): LlamaConfig {
   for (const k of ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"] as const) {
     check(Number.isInteger(c[k]) && c[k] > 0, "BAD_FILE", `config.json needs a positive integer '${k}', got ${c[k]}`);
   }
+  // a model loaded while one of these is ignored would run, and give wrong numbers
+  check(c.hidden_act === undefined || c.hidden_act === "silu", "UNSUPPORTED",
+    `config.json has hidden_act '${c.hidden_act}': QuantLab's Llama runtime computes SiLU (SwiGLU) feed-forwards only`);
+  const scaling = c.rope_scaling ? c.rope_scaling.rope_type ?? c.rope_scaling.type ?? "unknown" : "default";
+  check(scaling === "default", "UNSUPPORTED",
+    `config.json has rope_scaling of type '${scaling}': QuantLab applies plain RoPE (rope_theta) only, so this model would be read with wrong positions`);
+  for (const k of ["attention_bias", "mlp_bias"] as const) {
+    check(!c[k], "UNSUPPORTED", `config.json has ${k}: true: QuantLab's Llama layers have no biases, so this model cannot be read without losing them`);
+  }
+  check(c.head_dim === undefined || c.head_dim * c.num_attention_heads === c.hidden_size, "UNSUPPORTED", () =>
+    `config.json has head_dim ${c.head_dim}, not hidden_size / num_attention_heads (${c.hidden_size / c.num_attention_heads}): QuantLab's runtime derives the head size from hidden_size`);
   return {
     dim: c.hidden_size, hiddenDim: c.intermediate_size, nLayers: c.num_hidden_layers,
     nHeads: c.num_attention_heads, nKvHeads: c.num_key_value_heads ?? c.num_attention_heads,
@@ -179,6 +196,8 @@ export async function openHfSource(path: string): Promise<HfSource> {
         check(held.has(name), "BAD_FILE", `${where.label} puts '${name}' in ${file}, which does not hold it: the shards and the index disagree`);
       }
     }
+    const bias = [...held.keys()].find((n) => /^model\.layers\.\d+\..+\.bias$/.test(n));
+    check(bias === undefined, "UNSUPPORTED", `${where.label} holds '${bias}': QuantLab's Llama layers have no biases, so this model cannot be read without losing them`);
     const tied = where.config.tie_word_embeddings ?? !held.has("lm_head.weight");
     const order: string[] = ["model.embed_tokens.weight"];
     for (let i = 0; i < config.nLayers; i++) {
