@@ -134,6 +134,7 @@ test("stories260K as a sharded Hugging Face folder (two shards, index, Q/K in HF
     assert.deepEqual(h.outputNorm, g.outputNorm);
     assert.equal(h.output === null, g.output === null);
     for (let i = 0; i < g.layers.length; i++) assert.deepEqual(h.layers[i], g.layers[i], `layer ${i}`);
+    assert.deepEqual((await loadModel(join(dir, "model.safetensors.index.json"))).layers[4], g.layers[4], "the index itself opens the folder");
 
     // the GGUF quantizer reads the folder as it reads the GGUF: every encoded tensor is byte-identical
     const src = await openModelSource(dir);

@@ -1,8 +1,9 @@
 /**
  * Hugging Face Llama checkpoints: `config.json` + `model.safetensors`, or its shards listed in
- * `model.safetensors.index.json`, opened from their headers (tensors read one at a time). Hugging Face stores q/k rows in half-split rotary order (its `rotate_half`), so they
- * are permuted to llama.cpp's interleaved pairs on load, exactly as llama.cpp's converter does; the
- * forward pass then treats every model alike.
+ * `model.safetensors.index.json`, opened from their headers (tensors read one at a time). Hugging Face
+ * stores q/k rows in half-split rotary order (its `rotate_half`), so they are permuted to llama.cpp's
+ * interleaved pairs as they are read, exactly as llama.cpp's converter does; the forward pass then treats
+ * every model alike.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -138,12 +139,12 @@ function locate(path: string): HfFiles {
   const isDir = statSync(path).isDirectory();
   const dir = isDir ? path : dirname(path);
   const cfgPath = join(dir, "config.json");
-  const single = isDir ? join(path, "model.safetensors") : path;
-  check(existsSync(cfgPath), "NOT_FOUND", `no config.json beside ${single}: a Hugging Face checkpoint needs its config.json`);
+  const indexPath = isDir ? join(path, "model.safetensors.index.json") : path.endsWith(".index.json") ? path : "";
+  const single = isDir ? join(path, "model.safetensors") : indexPath ? "" : path;
+  check(existsSync(cfgPath), "NOT_FOUND", `no config.json beside ${single || indexPath}: a Hugging Face checkpoint needs its config.json`);
   const config = readJson(cfgPath, "the model's config") as HfConfig;
   check(config !== null && typeof config === "object" && !Array.isArray(config), "BAD_FILE", `${cfgPath} is not a JSON object: it is not a Hugging Face config`);
-  const indexPath = isDir ? join(path, "model.safetensors.index.json") : path.endsWith(".index.json") ? path : "";
-  if (indexPath && existsSync(indexPath) && !existsSync(single)) {
+  if (indexPath && existsSync(indexPath) && !(single && existsSync(single))) {
     const index = readJson(indexPath, "the shard index") as { weight_map?: unknown };
     const wm = index?.weight_map;
     check(wm !== null && typeof wm === "object" && !Array.isArray(wm), "BAD_FILE", `${indexPath} has no 'weight_map' object: it is not a safetensors shard index`);
