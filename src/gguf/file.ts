@@ -83,9 +83,9 @@ export interface GgufFile {
   fileSize: number;
 }
 
-const MAGIC = 0x46554747;
+const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 // bitwise tricks truncate to 32 bits, so large lying alignments are checked through log2
-const isPowerOfTwo = (a: number): boolean => Number.isInteger(a) && a > 0 && a <= 2 ** 30 && Number.isInteger(Math.log2(a)); // "GGUF" read as a little-endian u32
+const isPowerOfTwo = (a: number): boolean => Number.isInteger(a) && a > 0 && a <= 2 ** 30 && Number.isInteger(Math.log2(a));
 const MAX_DIMS = 4;
 const DEFAULT_ALIGNMENT = 32;
 /** Arrays nested in arrays allowed per byte of file: one per 256 bytes, and 4096 in any file. */
