@@ -10,10 +10,12 @@
  */
 import { check } from "../errors.js";
 import { matrix, type Matrix } from "../numerics/matrix.js";
-import { readGguf, tensorElements, tensorF32, writeGguf, type GgufFile } from "../gguf/file.js";
+import { readGgufHeader, tensorElements, tensorF32, writeGguf, type GgufFile } from "../gguf/file.js";
 import { inspectGguf as inspect, type GgufInspection } from "../gguf/inspect.js";
 import { type MixName, type MixPlan } from "../gguf/mix.js";
-import { openModelForQuantize, quantizeGgufModel, type ModelQuantizeOptions } from "../gguf/model-quantize.js";
+import { quantizeTensorSource, type ModelQuantizeOptions } from "../gguf/model-quantize.js";
+import { tensorSourceOf } from "../gguf/source.js";
+import { openModelSource } from "../model/formats/source.js";
 
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from "../io/safetensors.js";
 export { readNpy, writeNpy, parseNpy, encodeNpy } from "../io/npy.js";
@@ -23,7 +25,8 @@ export type { GgufFile, GgufValue, GgufTensorInfo } from "../gguf/file.js";
 export { MIXES, mixTable } from "../gguf/mix.js";
 export type { MixName, MixPlan } from "../gguf/mix.js";
 
-const open = async (f: GgufFile | string): Promise<GgufFile> => (typeof f === "string" ? readGguf(f) : f);
+// inspecting needs the header alone, so a path of any size is read in kilobytes
+const open = async (f: GgufFile | string): Promise<GgufFile> => (typeof f === "string" ? readGgufHeader(f) : f);
 
 /**
  * What a GGUF file (or its path) holds: metadata, tensors, types, bytes, bits per weight.
@@ -55,22 +58,35 @@ export function ggufTensor(file: GgufFile, name: string): Matrix {
  * console.log(plan.choices.find((c) => c.name === "blk.0.ffn_down.weight")?.to)   // F16: rows of 172
  */
 export async function ggufMix(file: GgufFile | string, mix: MixName | string): Promise<MixPlan> {
-  const f = typeof file === "string" ? await openModelForQuantize(file) : file;
-  const { planMix } = await import("../gguf/mix.js");
-  const { mixModelInfo } = await import("../gguf/model-quantize.js");
-  return planMix(mix, f.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type.name })), mixModelInfo(f));
+  // a path is opened by its headers: planning reads no tensor
+  const f = typeof file === "string" ? await openModelSource(file) : tensorSourceOf(file);
+  try {
+    const { planMix } = await import("../gguf/mix.js");
+    const { mixModelInfo } = await import("../gguf/model-quantize.js");
+    return planMix(mix, f.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type.name })), mixModelInfo(f));
+  } finally {
+    await f.close();
+  }
 }
 
 /**
- * Quantizes a model file (.gguf, or a Hugging Face .safetensors with config.json) by a llama.cpp mix and
- * writes GGUF v3 that llama.cpp loads; returns the plan (its display is the per-tensor table).
+ * Quantizes a model file (.gguf, a Hugging Face folder or .safetensors with config.json, a llama2.c .bin)
+ * by a llama.cpp mix, reading it tensor by tensor, and writes GGUF v3 that llama.cpp loads; returns the
+ * plan (its display is the per-tensor table).
  * @example
  * const plan = await quantizeGgufFile(sharedModelPath(), "stories-q8_0.gguf", "Q8_0")
  * console.log(plan.bitsPerWeight.toFixed(2))
  */
 export async function quantizeGgufFile(input: string, output: string, mix: MixName | string, options: ModelQuantizeOptions = {}): Promise<MixPlan> {
   check(output.endsWith(".gguf"), "BAD_ARGUMENT", `the output ${output} must be a .gguf file`);
-  const { plan, content } = quantizeGgufModel(await openModelForQuantize(input), mix, options);
-  await writeGguf(output, content);
+  const source = await openModelSource(input);
+  let result;
+  try {
+    result = await quantizeTensorSource(source, mix, options);
+  } finally {
+    await source.close();
+  }
+  await writeGguf(output, result.content);
+  const { plan } = result;
   return plan;
 }

@@ -14,11 +14,16 @@
  *
  * Hostile files: every count, length, dimension and offset is checked against the bytes that remain
  * before anything of that size is allocated, so a lying header costs no more memory than the file itself;
- * every failure is QuantLabError("BAD_FILE") naming the field and its byte offset.
+ * arrays of arrays are charged against the file's size too (each costs a JS object whatever its bytes),
+ * so a file of empty nested arrays cannot cost gigabytes; every failure is QuantLabError("BAD_FILE")
+ * naming the field and its byte offset.
+ *
+ * Files of any size: `readGgufHeader` and `openGguf` read the header alone and tensors by offset on
+ * demand (`openGguf(path).read(name)`), so neither Node's 2 GiB read limit nor memory bounds the file.
  */
-import { open, readFile } from "node:fs/promises";
 import { check, QuantLabError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { RangedFile } from "../io/ranged.js";
 import { dequantize } from "./quants.js";
 import { ggmlType, ggmlTypeById, ggufType, type GgmlType, type GgufTypeName } from "./types.js";
 
@@ -72,15 +77,20 @@ export interface GgufFile {
   /** Absolute byte offset of the data section. */
   dataOffset: number;
   alignment: number;
-  /** The whole file; tensor data are views into it. */
+  /** The whole file (tensor data are views into it), or only its header after a header-only read. */
   bytes: Uint8Array;
+  /** The file's size in bytes (more than bytes.length after a header-only read). */
+  fileSize: number;
 }
 
-const MAGIC = 0x46554747;
+const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 // bitwise tricks truncate to 32 bits, so large lying alignments are checked through log2
-const isPowerOfTwo = (a: number): boolean => Number.isInteger(a) && a > 0 && a <= 2 ** 30 && Number.isInteger(Math.log2(a)); // "GGUF" read as a little-endian u32
+const isPowerOfTwo = (a: number): boolean => Number.isInteger(a) && a > 0 && a <= 2 ** 30 && Number.isInteger(Math.log2(a));
 const MAX_DIMS = 4;
 const DEFAULT_ALIGNMENT = 32;
+/** Arrays nested in arrays allowed per byte of file: one per 256 bytes, and 4096 in any file. */
+const NESTED_BYTES = 256;
+const NESTED_FLOOR = 4096;
 
 const SCALAR_SIZE: Partial<Record<GgufValueType, number>> = {
   UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, UINT32: 4, INT32: 4, FLOAT32: 4, BOOL: 1, UINT64: 8, INT64: 8, FLOAT64: 8,
@@ -103,11 +113,14 @@ class Reader {
   readonly dv: DataView;
   readonly v1: boolean;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Nested arrays still allowed: each costs an object and a typed array, even when empty (12 bytes on disk). */
+  nestedLeft: number;
   /** `bytes` may be a prefix of a file of `fileSize` bytes (header-only reads); counts are bounded by the file. */
   constructor(readonly bytes: Uint8Array, version: number, pos: number, readonly fileSize = bytes.length) {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.v1 = version === 1;
     this.pos = pos;
+    this.nestedLeft = NESTED_FLOOR + Math.floor(fileSize / NESTED_BYTES);
   }
   fail(field: string, at: number, what: string): never {
     throw new QuantLabError("BAD_FILE", `GGUF: ${field} at byte ${at} ${what}: the file is corrupt or truncated`);
@@ -211,6 +224,11 @@ function readArray(r: Reader, field: string, depth: number): GgufArray {
     return { type: "ARRAY", itemType, value: out };
   }
   if (itemType === "ARRAY") {
+    if (n > r.nestedLeft) {
+      r.fail(`${field} length`, r.pos - lenSize, `is ${n} nested arrays: a ${r.fileSize}-byte file may hold at most ` +
+        `${NESTED_FLOOR + Math.floor(r.fileSize / NESTED_BYTES)} arrays inside arrays in all (one per ${NESTED_BYTES} bytes), and ${r.nestedLeft} remain`);
+    }
+    r.nestedLeft -= n;
     const out: GgufArray[] = [];
     for (let i = 0; i < n; i++) out.push(readArray(r, `${field}[${i}]`, depth + 1));
     return { type: "ARRAY", itemType, value: out };
@@ -329,63 +347,106 @@ function parseGgufPrefix(bytes: Uint8Array, fileSize: number): GgufFile {
     }
     return { name: t.name, dims: t.dims, type: t.type, offset: dataOffset + Number(t.rel), nbytes: t.nbytes };
   });
-  return { version, metadata, tensors, dataOffset, alignment, bytes };
+  return { version, metadata, tensors, dataOffset, alignment, bytes, fileSize };
+}
+
+/** Parse errors name the file they came from. */
+function inPath<T>(path: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 /**
- * Reads and parses a GGUF file (versions 1, 2, 3); metadata values keep their GGUF types as `{ type, value }`.
+ * Reads and parses a GGUF file (versions 1, 2, 3) into memory; metadata values keep their GGUF types as
+ * `{ type, value }`. For files too large to hold (a real 7B model), `openGguf` reads tensors on demand.
  * @example
  * const f = await readGguf(sharedModelPath())
  * console.log(f.tensors.length, f.metadata.get("general.architecture")?.value)   // 48 llama
  */
 export async function readGguf(path: string): Promise<GgufFile> {
-  let bytes: Uint8Array;
+  const f = await RangedFile.open(path, "GGUF file");
   try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new QuantLabError(code === "ENOENT" ? "NOT_FOUND" : "BAD_FILE", `cannot read GGUF file '${path}': ${(e as Error).message}`, { cause: e });
+    const bytes = await f.read(0, f.size).catch((e: unknown) => {
+      if (e instanceof QuantLabError && e.code === "UNSUPPORTED") {
+        throw new QuantLabError("UNSUPPORTED", `${path} is ${f.size} bytes, too large to hold in memory as one array: open it with openGguf, which reads tensors on demand`, { cause: e });
+      }
+      throw e;
+    });
+    return inPath(path, () => parseGguf(bytes));
+  } finally {
+    await f.close();
   }
-  try {
-    return parseGguf(bytes);
-  } catch (e) {
-    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`, { cause: e });
-    throw e;
+}
+
+/** The header of an open file: read a window, and a larger one while the header continues past it. */
+async function readHeaderOf(f: RangedFile): Promise<GgufFile> {
+  let want = Math.min(f.size, 1 << 22);
+  for (;;) {
+    const prefix = await f.read(0, want);
+    try {
+      return inPath(f.path, () => parseGgufPrefix(prefix, f.size));
+    } catch (e) {
+      if (!(e instanceof NeedMore) || want >= f.size) throw e;
+      want = Math.min(f.size, Math.max(want * 2, e.upTo));
+    }
   }
 }
 
 /**
  * Reads only the header of a GGUF file — metadata and tensor infos, validated against the file's size —
  * so files larger than memory (or than Node's 2 GiB readFile limit) can be inspected and planned.
- * `bytes` holds the header alone: tensorBytes/tensorF32 need readGguf.
+ * `bytes` holds the header alone (tensorBytes/tensorF32 need readGguf, or openGguf's read).
  */
 export async function readGgufHeader(path: string): Promise<GgufFile> {
-  let fh;
+  const f = await RangedFile.open(path, "GGUF file");
   try {
-    fh = await open(path, "r");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new QuantLabError(code === "ENOENT" ? "NOT_FOUND" : "BAD_FILE", `cannot read GGUF file '${path}': ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    const size = (await fh.stat()).size;
-    let want = Math.min(size, 1 << 22);
-    for (;;) {
-      const prefix = new Uint8Array(want);
-      const { bytesRead } = await fh.read(prefix, 0, want, 0);
-      try {
-        return parseGgufPrefix(prefix.subarray(0, bytesRead), size);
-      } catch (e) {
-        if (!(e instanceof NeedMore) || bytesRead < want) throw e;
-        want = Math.min(size, Math.max(want * 2, e.upTo));
-      }
-    }
-  } catch (e) {
-    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`, { cause: e });
-    throw e;
+    return await readHeaderOf(f);
   } finally {
-    await fh.close();
+    await f.close();
   }
+}
+
+/** A GGUF file opened from its header: tensors read by offset when asked, in their stored type. */
+export interface GgufSource {
+  /** The header: version, metadata, tensor infos with absolute offsets, fileSize. */
+  readonly file: GgufFile;
+  readonly label: string;
+  readonly metadata: Map<string, GgufValue>;
+  readonly tensors: readonly GgufTensorInfo[];
+  readonly alignment: number;
+  /** A tensor's stored bytes (a fresh array), read from the file. */
+  read(name: string): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a GGUF file of any size by its header; `read(name)` fetches one tensor's bytes by offset.
+ * @example
+ * const src = await openGguf(sharedModelPath())
+ * const bytes = await src.read("output_norm.weight")   // 256 bytes: 64 F32 values
+ * await src.close()
+ */
+export async function openGguf(path: string): Promise<GgufSource> {
+  const f = await RangedFile.open(path, "GGUF file");
+  let file: GgufFile;
+  try {
+    file = await readHeaderOf(f);
+  } catch (e) {
+    await f.close();
+    throw e;
+  }
+  return {
+    file, label: path, metadata: file.metadata, tensors: file.tensors, alignment: file.alignment,
+    read: async (name) => {
+      const t = findTensor(file, name);
+      return f.read(t.offset, t.nbytes);
+    },
+    close: () => f.close(),
+  };
 }
 
 function findTensor(file: GgufFile, name: string): GgufTensorInfo {
@@ -406,7 +467,7 @@ function findTensor(file: GgufFile, name: string): GgufTensorInfo {
 export function tensorBytes(file: GgufFile, name: string): Uint8Array {
   const t = findTensor(file, name);
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
-    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read the file with readGguf to use its data`);
+    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read it with readGguf, or read one tensor with openGguf(path).read(name)`);
   return file.bytes.subarray(t.offset, t.offset + t.nbytes);
 }
 
@@ -419,7 +480,7 @@ export function tensorBytes(file: GgufFile, name: string): Uint8Array {
 export function tensorF32(file: GgufFile, name: string): Float32Array {
   const t = findTensor(file, name);
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
-    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read the file with readGguf to use its data`);
+    `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read it with readGguf, or read one tensor with openGguf(path).read(name)`);
   check(ggufType(t.type.name), "UNSUPPORTED", () =>
     `tensor '${name}' is ${t.type.name}, which QuantLab cannot decode: it decodes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K…Q6_K`);
   return dequantize(t.type.name as GgufTypeName, file.bytes.subarray(t.offset, t.offset + t.nbytes), tensorElements(t.dims));

@@ -93,7 +93,7 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     version: file.version,
     alignment: file.alignment,
     dataOffset: file.dataOffset,
-    fileBytes: file.bytes.length,
+    fileBytes: file.fileSize,
     architecture: arch?.type === "STRING" ? arch.value : null,
     metadata,
     tensors,
@@ -110,7 +110,7 @@ export function inspectGguf(file: GgufFile): GgufInspection {
       ["types", Object.entries(byType).map(([t, e]) => `${e.tensors} ${t}`).join(", ")],
       ["alignment", String(file.alignment)],
       ["data offset", String(file.dataOffset)],
-      ["file bytes", String(file.bytes.length)],
+      ["file bytes", String(file.fileSize)],
     ]);
     const meta = keyValueBundle("metadata", metaLines);
     const tab = tableBundle("tensors", ["tensor", "type", "dims", "bytes", "bits/w"],

@@ -7,16 +7,18 @@
  *   const { plan, content } = quantizeGgufModel(await readGguf("model.gguf"), "Q4_K_M");
  *   console.log(mixTable(plan)); await writeGguf("model-Q4_K_M.gguf", content);
  *
- * Inputs: a GGUF file (any version, F32/F16/BF16 tensors; already-quantized tensors only with
- * allowRequantize, as llama.cpp), or a Hugging Face Llama checkpoint (.safetensors + config.json), which
- * is first laid out as llama.cpp's converter would (src/model's GGUF export) and then quantized the same way.
+ * Inputs: a GGUF file in memory (any version, F32/F16/BF16 tensors; already-quantized tensors only with
+ * allowRequantize, as llama.cpp), or any tensor source (source.ts) — a GGUF opened by its header, a
+ * Hugging Face checkpoint laid out as llama.cpp's converter would (src/model/formats opens those) — read
+ * one tensor at a time.
  */
 import { readFile } from "node:fs/promises";
 import { check, QuantLabError } from "../errors.js";
-import { encodeGgufBytes, parseGguf, tensorBytes, tensorF32, type GgufFile, type GgufValue, type GgufWriteInput } from "./file.js";
+import { parseGguf, tensorBytes, tensorF32, type GgufFile, type GgufTensorInput, type GgufValue, type GgufWriteInput } from "./file.js";
 import { planMix, type MixModelInfo, type MixName, type MixPlan } from "./mix.js";
 import { quantize } from "./quants.js";
-import { ggufType } from "./types.js";
+import { readF32, type SourceTensor, type TensorSource } from "./source.js";
+import { ggufType, type GgufTypeName } from "./types.js";
 
 export interface ModelQuantizeOptions {
   /** Re-encode tensors that are already quantized (llama-quantize --allow-requantize). */
@@ -36,7 +38,7 @@ export interface QuantizedGgufModel {
 const num = (v: GgufValue | undefined): number | undefined => (v && typeof v.value === "number" ? v.value : v && typeof v.value === "bigint" ? Number(v.value) : undefined);
 
 /** The model facts llama.cpp's mix rules read from the metadata (block_count; default: highest blk.N + 1). */
-export function mixModelInfo(file: Pick<GgufFile, "metadata" | "tensors">): MixModelInfo {
+export function mixModelInfo(file: Pick<TensorSource, "metadata" | "tensors">): MixModelInfo {
   const m = file.metadata;
   const archV = m.get("general.architecture");
   const arch = archV && typeof archV.value === "string" ? archV.value : undefined;
@@ -49,52 +51,69 @@ export function mixModelInfo(file: Pick<GgufFile, "metadata" | "tensors">): MixM
   return out;
 }
 
-/** Plans and encodes `file` quantized by `mix`; nothing is written. */
+/** Plans and encodes `file` (held in memory) quantized by `mix`; nothing is written. */
 export function quantizeGgufModel(file: GgufFile, mix: MixName | string, options: ModelQuantizeOptions = {}): QuantizedGgufModel {
-  const plan = planMix(mix, file.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type.name })), mixModelInfo(file));
+  const plan = planFor(file, mix);
   const tensors = file.tensors.map((t, i) => {
     const e = plan.choices[i]!;
     if (e.to === t.type.name) return { name: t.name, dims: t.dims, type: t.type, data: tensorBytes(file, t.name) };
-    const toType = ggufType(e.to);
-    check(toType, "UNSUPPORTED", `the plan gives tensor '${t.name}' type ${e.to}, which QuantLab cannot encode`);
-    const fromType = ggufType(t.type.name);
-    check(fromType, "UNSUPPORTED", `tensor '${t.name}' is ${t.type.name}, which QuantLab cannot decode: requantize from an F32/F16/BF16 model`);
-    check(fromType.blockSize === 1 || options.allowRequantize, "BAD_ARGUMENT",
-      `tensor '${t.name}' is already ${t.type.name}: requantizing loses accuracy twice; start from the F32/F16 model, or pass allowRequantize (--allow-requantize)`);
-    const values = tensorF32(file, t.name);
-    const im = options.imatrices?.get(t.name);
-    if (im && im.length !== t.dims[0]) {
-      // llama.cpp forgives a mismatched imatrix only for the token embedding (it never has activations)
-      check(t.name === "token_embd.weight", "BAD_SHAPE",
-        `the importance matrix for '${t.name}' has ${im.length} weights but its rows have ${t.dims[0]}: it was computed for another model`);
-      return { name: t.name, dims: t.dims, type: toType.name, data: quantize(toType.name, values, t.dims[0]!) };
-    }
-    return { name: t.name, dims: t.dims, type: toType.name, data: quantize(toType.name, values, t.dims[0]!, im) };
+    checkRequantize(t, e.to, options);
+    return requantize(t, e.to, tensorF32(file, t.name), options);
   });
-  const metadata = new Map<string, GgufValue>(file.metadata);
-  for (const k of ["split.no", "split.count", "split.tensors.count"]) metadata.delete(k);
-  metadata.set("general.quantization_version", { type: "UINT32", value: 2 });
-  metadata.set("general.file_type", { type: "UINT32", value: plan.ftype });
-  return { plan, content: { metadata, tensors, alignment: file.alignment } };
+  return { plan, content: { metadata: quantizedMetadata(file.metadata, plan), tensors, alignment: file.alignment } };
 }
 
 /**
- * Opens a model for quantization: a .gguf file as it is, or a Hugging Face Llama checkpoint
- * (a folder or its .safetensors with config.json beside it) laid out as GGUF first.
+ * Plans and encodes a tensor source quantized by `mix`, reading one tensor at a time in its stored
+ * type (a GGUF opened by its header, a Hugging Face folder, …); nothing is written.
  */
-export async function openModelForQuantize(path: string): Promise<GgufFile> {
-  if (path.endsWith(".gguf")) {
-    const { readGguf } = await import("./file.js");
-    return readGguf(path);
+export async function quantizeTensorSource(source: TensorSource, mix: MixName | string, options: ModelQuantizeOptions = {}): Promise<QuantizedGgufModel> {
+  const plan = planFor(source, mix);
+  const tensors: GgufTensorInput[] = [];
+  for (const [i, t] of source.tensors.entries()) {
+    const e = plan.choices[i]!;
+    if (e.to === t.type.name) tensors.push({ name: t.name, dims: t.dims, type: t.type, data: await source.read(t.name) });
+    else {
+      checkRequantize(t, e.to, options);
+      tensors.push(requantize(t, e.to, await readF32(source, t.name), options));
+    }
   }
-  if (path.endsWith(".safetensors") || !/\.[a-z0-9]+$/i.test(path)) {
-    // the Hugging Face layout (names, q/k rotary permutation, tokenizer) lives with the model code
-    const { readHfModel } = await import("../model/formats/hf.js");
-    const { ggufContent } = await import("../model/quantize/export.js");
-    const model = await readHfModel(path);
-    return parseGguf(encodeGgufBytes(ggufContent(model)));
+  return { plan, content: { metadata: quantizedMetadata(source.metadata, plan), tensors, alignment: source.alignment } };
+}
+
+function planFor(file: Pick<TensorSource, "metadata" | "tensors">, mix: MixName | string): MixPlan {
+  return planMix(mix, file.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type.name })), mixModelInfo(file));
+}
+
+/** Whether `t` may be re-encoded as `to`: checked before its data are read. */
+function checkRequantize(t: SourceTensor, to: string, options: ModelQuantizeOptions): GgufTypeName {
+  const toType = ggufType(to);
+  check(toType, "UNSUPPORTED", `the plan gives tensor '${t.name}' type ${to}, which QuantLab cannot encode`);
+  const fromType = ggufType(t.type.name);
+  check(fromType, "UNSUPPORTED", `tensor '${t.name}' is ${t.type.name}, which QuantLab cannot decode: requantize from an F32/F16/BF16 model`);
+  check(fromType.blockSize === 1 || options.allowRequantize, "BAD_ARGUMENT",
+    `tensor '${t.name}' is already ${t.type.name}: requantizing loses accuracy twice; start from the F32/F16 model, or pass allowRequantize (--allow-requantize)`);
+  return toType.name;
+}
+
+function requantize(t: SourceTensor, to: string, values: Float32Array, options: ModelQuantizeOptions): GgufTensorInput {
+  const type = checkRequantize(t, to, options);
+  const im = options.imatrices?.get(t.name);
+  if (im && im.length !== t.dims[0]) {
+    // llama.cpp forgives a mismatched imatrix only for the token embedding (it never has activations)
+    check(t.name === "token_embd.weight", "BAD_SHAPE",
+      `the importance matrix for '${t.name}' has ${im.length} weights but its rows have ${t.dims[0]}: it was computed for another model`);
+    return { name: t.name, dims: t.dims, type, data: quantize(type, values, t.dims[0]!) };
   }
-  throw new QuantLabError("BAD_ARGUMENT", `cannot tell the format of ${path}: give a .gguf file or a Hugging Face .safetensors (with config.json beside it)`);
+  return { name: t.name, dims: t.dims, type, data: quantize(type, values, t.dims[0]!, im) };
+}
+
+function quantizedMetadata(source: Map<string, GgufValue>, plan: MixPlan): Map<string, GgufValue> {
+  const metadata = new Map<string, GgufValue>(source);
+  for (const k of ["split.no", "split.count", "split.tensors.count"]) metadata.delete(k);
+  metadata.set("general.quantization_version", { type: "UINT32", value: 2 });
+  metadata.set("general.file_type", { type: "UINT32", value: plan.ftype });
+  return metadata;
 }
 
 const imatrixBad = (path: string, msg: string) => new QuantLabError("BAD_FILE", `${path}: ${msg}`);

@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { QuantLabError } from "../errors.js";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { fileError } from "./ranged.js";
 
 export async function writeFileAtomic(path: string, data: Uint8Array | string | (Uint8Array | string)[]): Promise<void> {
   const dir = dirname(path);
@@ -31,15 +32,16 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string | 
 }
 
 /**
- * Reads a whole file and parses it, so every reader words its errors the same way: a missing file is
- * NOT_FOUND with the system's reason, a parse error is prefixed with the path.
+ * Reads a whole file and parses it, so every reader words its errors the same way: each system error as
+ * what it is (a missing file NOT_FOUND, a folder or an unreadable file BAD_ARGUMENT, a file over one
+ * read's 2 GiB UNSUPPORTED: see ranged.ts), a parse error prefixed with the path.
  */
 export async function readAndParse<T>(path: string, parse: (bytes: Uint8Array) => T): Promise<T> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (e) {
-    throw new QuantLabError("NOT_FOUND", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw fileError(e, path);
   }
   try {
     return parse(bytes);

@@ -2,11 +2,13 @@
  * safetensors: an 8-byte little-endian header length, a JSON header mapping each tensor name to
  * { dtype, shape, data_offsets: [begin, end] } (offsets relative to the end of the header) plus an
  * optional "__metadata__" of strings, then the raw little-endian data.
- * Every size and offset is checked against the file before any tensor is allocated.
+ * Every size and offset is checked against the file before any tensor is allocated. Files are opened by
+ * their header and tensors read by offset (openSafetensors), so a checkpoint of any size can be read.
  */
 import { QuantLabError } from "../errors.js";
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from "../numerics/float-bits.js";
-import { readAndParse, writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "./atomic.js";
+import { RangedFile } from "./ranged.js";
 import { DTYPE_BYTES, isFloat, numel, type DType, type Tensor, type TensorData } from "./tensor.js";
 
 export interface Safetensors {
@@ -63,34 +65,55 @@ export function encodeData(t: Tensor): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/**
- * Parses a safetensors file held in memory: every tensor by name, plus the string metadata.
- * @example
- * ```ts
- * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([0.5, -1]) } });
- * parseSafetensors(bytes).tensors.get("w")?.data   // Float32Array [0.5, -1]
- * ```
- */
-export function parseSafetensors(bytes: Uint8Array): Safetensors {
-  if (bytes.length < 8) throw bad(`file is ${bytes.length} bytes, shorter than the 8-byte header length: the file is truncated`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = dv.getBigUint64(0, true);
-  if (headerLen > BigInt(bytes.length - 8)) {
-    throw bad(`header length ${headerLen} at byte 0 exceeds the ${bytes.length - 8} bytes after it: the file is truncated or not safetensors`);
+/** One tensor's entry in a safetensors header, with its absolute byte offset in the file. */
+export interface SafetensorsEntry {
+  dtype: DType;
+  shape: number[];
+  /** Absolute byte offset of the data in the file. */
+  offset: number;
+  nbytes: number;
+}
+
+/** A safetensors header: the tensors' entries (in header order) and the string metadata. */
+export interface SafetensorsHeader {
+  entries: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+  /** Absolute byte offset of the data section (8 + header length). */
+  dataStart: number;
+}
+
+/** The safetensors reference reader's limit: a JSON header this large is not a checkpoint. */
+const MAX_HEADER = 100_000_000;
+
+/** The header length in the first 8 bytes, checked against the file's size. */
+function headerLength(first8: Uint8Array, fileSize: number): number {
+  if (fileSize < 8 || first8.length < 8) throw bad(`file is ${fileSize} bytes, shorter than the 8-byte header length: the file is truncated`);
+  const headerLen = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (headerLen > BigInt(fileSize - 8)) {
+    throw bad(`header length ${headerLen} at byte 0 exceeds the ${fileSize - 8} bytes after it: the file is truncated or not safetensors`);
   }
-  const hl = Number(headerLen);
+  if (headerLen > BigInt(MAX_HEADER)) throw bad(`header length ${headerLen} at byte 0 is over ${MAX_HEADER} bytes: the file is corrupt or not safetensors`);
+  return Number(headerLen);
+}
+
+/**
+ * Parses and validates a header (the JSON bytes after the length) of a file of `fileSize` bytes: every
+ * dtype, shape and span is checked against the file before anything of that size is allocated.
+ */
+export function parseSafetensorsHeader(json: Uint8Array, fileSize: number): SafetensorsHeader {
+  const hl = json.length;
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + hl)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(json));
   } catch (e) {
     throw bad(`header (bytes 8…${8 + hl}) is not valid UTF-8 JSON (${(e as Error).message}): the file is corrupt`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) throw bad("header is not a JSON object");
   const dataStart = 8 + hl;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileSize - dataStart;
   const metadata: Record<string, string> = {};
   const spans: [number, number, string][] = [];
-  const entries: [string, DType, number[], number, number][] = [];
+  const entries = new Map<string, SafetensorsEntry>();
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (typeof info !== "object" || info === null) throw bad("__metadata__ must be an object of strings");
@@ -116,7 +139,7 @@ export function parseSafetensors(bytes: Uint8Array): Safetensors {
     }
     const [b, e] = off as [number, number];
     if (e > dataLen) {
-      throw bad(`tensor '${name}': data_offsets [${b}, ${e}] reach byte ${dataStart + e} but the file has ${bytes.length} bytes: the file is truncated`);
+      throw bad(`tensor '${name}': data_offsets [${b}, ${e}] reach byte ${dataStart + e} but the file has ${fileSize} bytes: the file is truncated`);
     }
     let n = 1;
     for (const d of shape) n *= d;
@@ -124,21 +147,79 @@ export function parseSafetensors(bytes: Uint8Array): Safetensors {
       throw bad(`tensor '${name}': shape [${shape.join(", ")}] of ${dtype} needs ${n * DTYPE_BYTES[dtype]} bytes but data_offsets span ${e - b}`);
     }
     spans.push([b, e, name]);
-    entries.push([name, dtype, shape, b, e]);
+    entries.set(name, { dtype, shape, offset: dataStart + b, nbytes: e - b });
   }
   spans.sort((x, y) => x[0] - y[0]);
   for (let i = 1; i < spans.length; i++) {
     if (spans[i]![0] < spans[i - 1]![1]) throw bad(`tensors '${spans[i - 1]![2]}' and '${spans[i]![2]}' overlap in the data section`);
   }
+  return { entries, metadata, dataStart };
+}
+
+/**
+ * Parses a safetensors file held in memory: every tensor by name, plus the string metadata.
+ * @example
+ * ```ts
+ * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([0.5, -1]) } });
+ * parseSafetensors(bytes).tensors.get("w")?.data   // Float32Array [0.5, -1]
+ * ```
+ */
+export function parseSafetensors(bytes: Uint8Array): Safetensors {
+  const hl = headerLength(bytes, bytes.length);
+  const { entries, metadata } = parseSafetensorsHeader(bytes.subarray(8, 8 + hl), bytes.length);
   const tensors = new Map<string, Tensor>();
-  for (const [name, dtype, shape, b, e] of entries) {
-    tensors.set(name, { dtype, shape, data: decodeData(dtype, bytes.subarray(dataStart + b, dataStart + e)) });
+  for (const [name, e] of entries) {
+    tensors.set(name, { dtype: e.dtype, shape: e.shape, data: decodeData(e.dtype, bytes.subarray(e.offset, e.offset + e.nbytes)) });
   }
   return { tensors, metadata };
 }
 
+/** A safetensors file opened by its header: tensors read by offset when asked. */
+export interface SafetensorsFile extends SafetensorsHeader {
+  readonly path: string;
+  readonly fileSize: number;
+  /** A tensor's stored little-endian bytes (a fresh array). */
+  read(name: string): Promise<Uint8Array>;
+  /** A tensor decoded as `readSafetensors` gives it (floats as Float32Array). */
+  tensor(name: string): Promise<Tensor>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a .safetensors file of any size by its header; tensors are read one at a time on demand.
+ * @example
+ * ```ts
+ * const f = await openSafetensors("model.safetensors");
+ * [...f.entries.keys()].length; const emb = await f.tensor("model.embed_tokens.weight"); await f.close();
+ * ```
+ */
+export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  const f = await RangedFile.open(path, "safetensors file");
+  let header: SafetensorsHeader;
+  try {
+    const hl = headerLength(await f.read(0, Math.min(8, f.size)), f.size);
+    header = parseSafetensorsHeader(await f.read(8, hl), f.size);
+  } catch (e) {
+    await f.close();
+    if (e instanceof QuantLabError) throw new QuantLabError(e.code, `${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  const entry = (name: string): SafetensorsEntry => {
+    const e = header.entries.get(name);
+    if (!e) throw new QuantLabError("NOT_FOUND", `${path} has no tensor '${name}': it holds ${[...header.entries.keys()].slice(0, 8).join(", ") || "no tensors"}`);
+    return e;
+  };
+  const read = async (name: string) => { const e = entry(name); return f.read(e.offset, e.nbytes); };
+  return {
+    ...header, path, fileSize: f.size, read,
+    tensor: async (name) => { const e = entry(name); return { dtype: e.dtype, shape: [...e.shape], data: decodeData(e.dtype, await read(name)) }; },
+    close: () => f.close(),
+  };
+}
+
 /**
  * Reads a .safetensors file (the format of Hugging Face checkpoints): tensors by name and the metadata.
+ * The header is read first and each tensor by its offset, so no single read is larger than one tensor.
  * @example
  * ```ts
  * await writeSafetensors("layer.safetensors", { "mlp.weight": { dtype: "F32", shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) } });
@@ -147,7 +228,14 @@ export function parseSafetensors(bytes: Uint8Array): Safetensors {
  * ```
  */
 export async function readSafetensors(path: string): Promise<Safetensors> {
-  return readAndParse(path, parseSafetensors);
+  const f = await openSafetensors(path);
+  try {
+    const tensors = new Map<string, Tensor>();
+    for (const name of f.entries.keys()) tensors.set(name, await f.tensor(name));
+    return { tensors, metadata: f.metadata };
+  } finally {
+    await f.close();
+  }
 }
 
 /**

@@ -116,20 +116,37 @@ export function cloneModel(m: LlamaModel): LlamaModel {
 }
 
 /**
+ * The row order that takes a q/k weight from half-split rotary layout (Hugging Face: pairs (i, i + d/2))
+ * to interleaved pairs (2i, 2i+1), head by head — the permutation llama.cpp's converter applies:
+ * row `d` of the result is row `order[d]` of the input.
+ */
+export function halfToInterleavedOrder(rows: number, nHeads: number): Int32Array {
+  check(rows % nHeads === 0 && (rows / nHeads) % 2 === 0, "BAD_SHAPE",
+    `a q/k weight of ${rows} rows does not split into ${nHeads} heads of an even size: check num_attention_heads and num_key_value_heads`);
+  const hd = rows / nHeads, half = hd / 2;
+  const order = new Int32Array(rows);
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      order[h * hd + 2 * i] = h * hd + i;
+      order[h * hd + 2 * i + 1] = h * hd + i + half;
+    }
+  }
+  return order;
+}
+
+/** Rows of `rowBytes` bytes each, reordered so row d of the result is row order[d] (any element type). */
+export function permuteRows(bytes: Uint8Array, rowBytes: number, order: Int32Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let d = 0; d < order.length; d++) out.set(bytes.subarray(order[d]! * rowBytes, (order[d]! + 1) * rowBytes), d * rowBytes);
+  return out;
+}
+
+/**
  * Permutes the rows of a q/k weight from half-split rotary layout (Hugging Face: pairs (i, i + d/2))
  * to interleaved pairs (2i, 2i+1), head by head — the same permutation llama.cpp's converter applies.
  */
 export function permuteHalfToInterleaved(w: Matrix, nHeads: number): Matrix {
-  const hd = w.rows / nHeads;
-  const half = hd / 2;
-  const out = new Float32Array(w.data.length);
-  for (let h = 0; h < nHeads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (const [src, dst] of [[i, 2 * i], [i + half, 2 * i + 1]]) {
-        const s = (h * hd + src) * w.cols, d = (h * hd + dst) * w.cols;
-        out.set(w.data.subarray(s, s + w.cols), d);
-      }
-    }
-  }
-  return { rows: w.rows, cols: w.cols, data: out };
+  const order = halfToInterleavedOrder(w.rows, nHeads);
+  const bytes = new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+  return { rows: w.rows, cols: w.cols, data: new Float32Array(permuteRows(bytes, w.cols * 4, order).buffer) };
 }

@@ -2,7 +2,9 @@
  * Seeded, bounded mutation fuzzing of the GGUF reader: every mutant of a valid file (bit flips, bytes
  * overwritten with boundary values, lengths and counts replaced by huge ones, truncations, insertions
  * and deletions) must either parse — and then every tensor must decode — or throw QuantLabError. A
- * RangeError, TypeError or out-of-memory from a lying length fails the test.
+ * RangeError, TypeError or out-of-memory from a lying length fails the test. The corpus also holds a
+ * tokenizer written with 64-bit integer arrays (read through the model's vocabulary loader) and a file of
+ * arrays nested in arrays.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { QuantLabError } from "../../src/errors.js";
 import { encodeGgufBytes, parseGguf, tensorF32, type GgufValue } from "../../src/gguf/file.js";
 import { quantize } from "../../src/gguf/quants.js";
+import { ggufTokenizer } from "../../src/model/formats/gguf.js";
 import { mutate } from "../helpers/mutate.js";
 import { mulberry32, randn } from "../helpers/random.js";
 
@@ -113,4 +116,76 @@ test("lying counts and lengths are refused before anything of their size is allo
   for (let n = 0; n < header; n += 7) {
     assert.throws(() => parseGguf(src.subarray(0, n)), (e: unknown) => e instanceof QuantLabError && /byte \d+|GGUF/.test(e.message), `cut at ${n}`);
   }
+});
+
+/** A tokenizer's worth of metadata with every numeric array as 64-bit integers, as some converters write it. */
+function tokenizer64(n: number, scores: "INT64" | "UINT64" = "INT64"): Map<string, GgufValue> {
+  const pieces = ["<unk>", "<s>", "</s>", ...Array.from({ length: n - 3 }, (_, i) => (i % 7 === 0 ? "\u2581" : "") + String.fromCharCode(97 + (i % 26)).repeat(1 + (i % 3)))];
+  const s = Array.from({ length: n }, (_, i) => BigInt(-i));
+  return new Map<string, GgufValue>([
+    ["general.architecture", { type: "STRING", value: "llama" }],
+    ["tokenizer.ggml.model", { type: "STRING", value: "llama" }],
+    ["tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: pieces }],
+    ["tokenizer.ggml.scores", scores === "INT64"
+      ? { type: "ARRAY", itemType: "INT64", value: BigInt64Array.from(s) }
+      : { type: "ARRAY", itemType: "UINT64", value: BigUint64Array.from(s, (v) => -v) }],
+    ["tokenizer.ggml.token_type", { type: "ARRAY", itemType: "UINT64", value: BigUint64Array.from(pieces, (_, i) => (i === 0 ? 2n : i < 3 ? 3n : 1n)) }],
+    ["tokenizer.ggml.bos_token_id", { type: "UINT64", value: 1n }],
+  ]);
+}
+
+test("tokenizer arrays of 64-bit integers are converted, or refused naming the field", () => {
+  const tok = ggufTokenizer(parseGguf(encodeGgufBytes({ metadata: tokenizer64(40), tensors: [] })))!;
+  assert.equal(tok.vocabSize, 40);
+  assert.deepEqual(Array.from(tok.scores.subarray(0, 4)), [0, -1, -2, -3]);
+  assert.deepEqual(Array.from(tok.tokenTypes.subarray(0, 4)), [2, 3, 3, 1]);
+  assert.ok(tok.encode("abc").length > 0);
+  assert.equal(ggufTokenizer(parseGguf(encodeGgufBytes({ metadata: tokenizer64(40, "UINT64"), tensors: [] })))!.scores[5], 5);
+  const huge = tokenizer64(40);
+  huge.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "UINT64", value: new BigUint64Array(40).fill(1n << 60n) });
+  assert.throws(() => ggufTokenizer(parseGguf(encodeGgufBytes({ metadata: huge, tensors: [] }))),
+    (e: unknown) => e instanceof QuantLabError && e.code === "BAD_FILE" && /'tokenizer\.ggml\.token_type'\[0\] is 1152921504606846976/.test(e.message));
+  const short = tokenizer64(40);
+  short.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "INT64", value: new BigInt64Array(3) });
+  assert.throws(() => ggufTokenizer(parseGguf(encodeGgufBytes({ metadata: short, tensors: [] }))), /'tokenizer\.ggml\.scores' has 3 values for 40 tokens/);
+});
+
+test("mutants of a 64-bit tokenizer file load their vocabulary or fail with QuantLabError", () => {
+  const src = encodeGgufBytes({ metadata: tokenizer64(60), tensors: [] });
+  const rand = mulberry32(0x64);
+  const tally: Tally = { parsed: 0, rejected: 0 };
+  for (let i = 0; i < 1500; i++) {
+    const m = mutate(src, rand, src.length);
+    try {
+      const tok = ggufTokenizer(parseGguf(m));
+      if (tok) tok.encode("a bc");
+      tally.parsed++;
+    } catch (e) {
+      if (!(e instanceof QuantLabError)) throw new Error(`mutant ${i} threw ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
+      tally.rejected++;
+    }
+  }
+  assert.ok(tally.parsed > 100 && tally.rejected > 300, JSON.stringify(tally));
+});
+
+/** A file of one key holding `n` empty arrays nested in an array: 12 bytes each on disk. */
+function nestedEmpty(n: number): Uint8Array {
+  const value = Array.from({ length: n }, () => ({ type: "ARRAY" as const, itemType: "UINT8" as const, value: new Uint8Array(0) }));
+  return encodeGgufBytes({ metadata: { "general.architecture": "llama", nest: { type: "ARRAY", itemType: "ARRAY", value } }, tensors: [] });
+}
+
+test("arrays nested in arrays are bounded by the file's size: empty ones cannot cost more than the file", () => {
+  const ok = parseGguf(nestedEmpty(2000));
+  assert.equal((ok.metadata.get("nest")!.value as unknown[]).length, 2000);
+  const bomb = nestedEmpty(400_000); // 4.8 MB of empty arrays; 60 MB of them cost 2.24 GB before the bound
+  const before = process.memoryUsage().heapUsed;
+  assert.throws(() => parseGguf(bomb), (e: unknown) => e instanceof QuantLabError && e.code === "BAD_FILE" &&
+    /'nest' length .* is 400000 nested arrays: a \d+-byte file may hold at most \d+ arrays inside arrays/.test(e.message));
+  assert.ok(process.memoryUsage().heapUsed - before < 64 << 20, "refused before the arrays were built");
+});
+
+test("mutants of a file of nested arrays parse or fail with QuantLabError", () => {
+  const src = nestedEmpty(300);
+  const tally = fuzz(0x9e57, src, 1500, src.length, false);
+  assert.ok(tally.parsed > 100 && tally.rejected > 300, JSON.stringify(tally));
 });

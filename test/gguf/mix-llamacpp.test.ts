@@ -13,9 +13,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readGguf, writeGguf, tensorBytes, type GgufFile, type GgufValue } from "../../src/gguf/file.js";
+import { openGguf, readGguf, writeGguf, tensorBytes, type GgufFile, type GgufValue } from "../../src/gguf/file.js";
 import { MIXES, type MixName } from "../../src/gguf/mix.js";
-import { quantizeGgufModel } from "../../src/gguf/model-quantize.js";
+import { quantizeGgufModel, quantizeTensorSource } from "../../src/gguf/model-quantize.js";
 import { randn } from "../helpers/random.js";
 import { LIBLLAMA, sharedFile, skipUnless } from "../helpers/shared.js";
 import { llamaQuantize, writeV3 } from "./llama-quantize.js";
@@ -63,8 +63,10 @@ async function syntheticLlama(stories: GgufFile, path: string): Promise<void> {
 /** Compares QuantLab's quantization of `input` by `mix` with llama.cpp's (`ref`): every tensor's type and bytes. */
 async function compareMix(input: string, mix: MixName, ref: string): Promise<string[]> {
   const theirs = await readGguf(ref);
-  const src = await readGguf(input);
-  const ours = quantizeGgufModel(src, mix);
+  // the streaming path the CLI takes: the input opened by its header, tensors read one at a time
+  const src = await openGguf(input);
+  const ours = await quantizeTensorSource(src, mix);
+  await src.close();
   const mismatches: string[] = [];
   for (const t of theirs.tensors) {
     const o = ours.content.tensors.find((x) => x.name === t.name);

@@ -8,8 +8,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readGguf, writeGguf } from "../../src/gguf/file.js";
-import { openModelForQuantize, quantizeGgufModel } from "../../src/gguf/model-quantize.js";
+import { encodeGgufBytes, parseGguf, readGguf, writeGguf } from "../../src/gguf/file.js";
+import { quantizeGgufModel, quantizeTensorSource } from "../../src/gguf/model-quantize.js";
+import { readHfModel } from "../../src/model/formats/hf.js";
+import { ggufContent } from "../../src/model/quantize/export.js";
+import { openModelSource } from "../../src/model/formats/source.js";
 import { writeSafetensors } from "../../src/io/safetensors.js";
 import type { Tensor } from "../../src/io/tensor.js";
 import { randn } from "../helpers/random.js";
@@ -39,8 +42,8 @@ test("a BF16 Hugging Face checkpoint is quantized to Q4_K_M and Q8_0 GGUF with l
     const st = join(dir, "model.safetensors");
     await writeSafetensors(st, tensors);
 
-    const file = await openModelForQuantize(st);
-    const { plan, content } = quantizeGgufModel(file, "Q4_K_M");
+    const file = await openModelSource(st);
+    const { plan, content } = await quantizeTensorSource(file, "Q4_K_M");
     const to = (n: string) => plan.choices.find((c) => c.name === n)?.to;
     // 2 layers: use_more_bits(i, 2) = i < 0 || i >= 1 || i % 3 == 2 holds for layer 1 only
     assert.equal(to("output.weight"), "Q6_K");
@@ -63,8 +66,18 @@ test("a BF16 Hugging Face checkpoint is quantized to Q4_K_M and Q8_0 GGUF with l
     assert.equal(q.metadata.get("llama.block_count")?.value, layers);
     assert.equal(q.tensors.length, 3 + 9 * layers);
 
-    const q8 = quantizeGgufModel(file, "Q8_0").plan;
+    const q8 = (await quantizeTensorSource(file, "Q8_0")).plan;
     assert.ok(q8.choices.filter((c) => c.dims.length === 2).every((c) => c.to === "Q8_0"), "Q8_0 keeps every matrix at Q8_0");
+
+    // the BF16 tensors read as stored give the very file the old route gave (the whole model decoded to
+    // FP32, laid out as an FP32 GGUF in memory, parsed back and quantized)
+    const roundTrip = parseGguf(encodeGgufBytes(ggufContent(await readHfModel(st))));
+    for (const mix of ["Q4_K_M", "Q8_0", "F16", "BF16"]) {
+      const direct = encodeGgufBytes((await quantizeTensorSource(file, mix)).content);
+      const old = encodeGgufBytes(quantizeGgufModel(roundTrip, mix).content);
+      assert.ok(Buffer.from(direct).equals(Buffer.from(old)), `${mix}: the direct path differs from the round trip`);
+    }
+    await file.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 /**
  * Seeded file mutations for the readers' fuzz tests: bit flips, boundary values (0xFF…, 2^31, 2^32 …)
- * written over bytes, random bytes, truncation, deletion and insertion (which make every later offset lie).
+ * written over bytes (GGUF's ARRAY and 64-bit type ids among them), random bytes, truncation, deletion and
+ * insertion (which make every later offset lie).
  */
 /** Values that break naive readers: zero, all ones, sign bits, just past 32 bits. */
 const INTERESTING: number[][] = [
@@ -8,6 +9,8 @@ const INTERESTING: number[][] = [
   [0xff, 0xff, 0xff, 0xff], [0x00, 0x00, 0x00, 0x80], [0xff, 0xff, 0xff, 0x7f],
   [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], [0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00],
   [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20, 0x00], [0x05, 0x00, 0x00, 0x00], [0x0d, 0x00, 0x00, 0x00], [0x09, 0x00, 0x00, 0x00],
+  // GGUF's UINT64 and INT64 type ids: a numeric array (a tokenizer's scores, token types) retyped to 64-bit items
+  [0x0a, 0x00, 0x00, 0x00], [0x0b, 0x00, 0x00, 0x00],
 ];
 
 /** One mutant of `src`; positions are drawn mostly from the first `hot` bytes (the header). */

@@ -4,7 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseLlama2c, parseLlama2cTokenizer } from "../../src/model/formats/llama2c.js";
+import { encodeGgufBytes, parseGguf } from "../../src/gguf/file.js";
+import { quantizeGgufModel, quantizeTensorSource } from "../../src/gguf/model-quantize.js";
 import { loadModel } from "../../src/model/formats/load.js";
+import { openModelSource } from "../../src/model/formats/source.js";
+import { ggufContent } from "../../src/model/quantize/export.js";
 import type { LlamaModel } from "../../src/model/llama.js";
 import { randomModel, TINY } from "./helpers.js";
 
@@ -93,5 +97,29 @@ test("llama2.c tokenizer: spaces back to ▁, BOS/EOS as control pieces", () => 
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
+  }
+});
+
+test("a llama2.c file opened as a tensor source: read by offset, loaded and quantized as the in-memory parser's model", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-l2c-src-"));
+  try {
+    for (const version of [0, 1] as const) {
+      const m = randomModel(TINY, 34 + version, version === 0);
+      const bytes = writeLlama2c(m, version);
+      const path = join(dir, `v${version}.bin`);
+      writeFileSync(path, bytes);
+      const loaded = await loadModel(path);
+      assert.deepEqual(loaded, parseLlama2c(bytes, path), `v${version}`);
+      // the quantizer reads the source tensor by tensor; the old route laid the whole model out as a GGUF first
+      const src = await openModelSource(path);
+      const direct = encodeGgufBytes((await quantizeTensorSource(src, "Q8_0")).content);
+      await src.close();
+      const old = encodeGgufBytes(quantizeGgufModel(parseGguf(encodeGgufBytes(ggufContent(loaded))), "Q8_0").content);
+      assert.ok(Buffer.from(direct).equals(Buffer.from(old)), `v${version}: the bytes differ`);
+      writeFileSync(path, bytes.subarray(0, bytes.length - 4));
+      await assert.rejects(loadModel(path), /is truncated: needs \d+ bytes .* has \d+/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,11 +5,13 @@
  */
 import { parse, printJson, str } from "../args.js";
 import { QuantLabError } from "../../errors.js";
-import { readGguf, readGgufHeader, tensorElements, tensorF32, writeGguf } from "../../gguf/file.js";
+import { openGguf, readGgufHeader, tensorElements, writeGguf } from "../../gguf/file.js";
 import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
 import { MIXES, mixByName, mixTable } from "../../gguf/mix.js";
-import { openModelForQuantize, quantizeGgufModel, readImatrix } from "../../gguf/model-quantize.js";
+import { quantizeTensorSource, readImatrix } from "../../gguf/model-quantize.js";
+import { readF32 } from "../../gguf/source.js";
 import { writeSafetensors } from "../../io/safetensors.js";
+import { openModelSource } from "../../model/formats/source.js";
 
 export const summary = "GGUF files: inspect, quantize a model by a llama.cpp mix (Q4_K_M …), dequantize a tensor";
 
@@ -17,12 +19,13 @@ const MIX_LIST = Object.keys(MIXES).join("|");
 
 const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
        quantlab gguf quantize --type ${MIX_LIST}
-                              --in MODEL.gguf|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--json]
+                              --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--json]
        quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--json]
   inspect     metadata, tensors (type, dims in ggml order, bytes, bits/weight) and totals.
   quantize    chooses each tensor's type as llama.cpp's llama-quantize does for the mix, prints that table,
-              then writes GGUF v3 (general.file_type and general.quantization_version = 2 set). A .safetensors
-              input is a Hugging Face Llama checkpoint with config.json beside it. --imatrix takes
+              then writes GGUF v3 (general.file_type and general.quantization_version = 2 set). A folder or
+              .safetensors input is a Hugging Face Llama checkpoint (config.json beside it, shards listed
+              in model.safetensors.index.json); inputs are read tensor by tensor, never whole. --imatrix takes
               llama-imatrix's output (GGUF or legacy .dat) and weights the rounding as llama-quantize does.
   dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).`;
 
@@ -66,11 +69,17 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   const dry = p.values["dry-run"] === true;
   const out = dry ? str(p, "out") : need(str(p, "out"), "out", "quantize");
   if (out !== undefined && !out.endsWith(".gguf")) throw new QuantLabError("BAD_ARGUMENT", `--out ${out} must name a .gguf file`);
-  const file = await openModelForQuantize(input);
+  const source = await openModelSource(input);
   const t0 = performance.now();
-  const im = str(p, "imatrix");
-  const imatrices = im === undefined ? undefined : await readImatrix(im);
-  const { plan, content } = quantizeGgufModel(file, mix, { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
+  let result;
+  try {
+    const im = str(p, "imatrix");
+    const imatrices = im === undefined ? undefined : await readImatrix(im);
+    result = await quantizeTensorSource(source, mix, { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
+  } finally {
+    await source.close();
+  }
+  const { plan, content } = result;
   const seconds = (performance.now() - t0) / 1000;
   if (!p.values.json) console.log(mixTable(plan));
   if (out !== undefined && !dry) await writeGguf(out, content);
@@ -93,9 +102,15 @@ async function dequantizeCmd(argv: string[]): Promise<number> {
   const input = need(str(p, "in"), "in", "dequantize");
   const name = need(str(p, "tensor"), "tensor", "dequantize");
   const out = need(str(p, "out"), "out", "dequantize");
-  const file = await readGguf(input);
-  const data = tensorF32(file, name);
-  const info = file.tensors.find((t) => t.name === name)!;
+  // one tensor read by its offset: the rest of the file is never loaded
+  const source = await openGguf(input);
+  let data: Float32Array;
+  try {
+    data = await readF32(source, name);
+  } finally {
+    await source.close();
+  }
+  const info = source.tensors.find((t) => t.name === name)!;
   const shape = [...info.dims].reverse();
   await writeSafetensors(out, { [name]: { dtype: "F32", shape, data } }, { source: input, gguf_type: info.type.name });
   if (p.values.json) printJson({ tensor: name, type: info.type.name, dims: info.dims, shape, elements: tensorElements(info.dims), out });

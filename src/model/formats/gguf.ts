@@ -1,44 +1,67 @@
 /**
- * Builds a LlamaModel from parsed GGUF metadata and tensors (any version the reader accepts; quantized
- * tensors arrive dequantized to FP32 through the reader's `tensorF32`). Keys follow llama.cpp's
- * `llama.*` / `tokenizer.ggml.*` names; q/k weights are taken as stored, since GGUF already holds them in
- * llama.cpp's interleaved-pair rotary layout (its converters permute Hugging Face weights on the way in).
+ * Builds a LlamaModel from GGUF metadata and tensors, as the container reader (src/gguf/file.ts) gives
+ * them (any version; quantized tensors arrive dequantized to FP32). Keys follow llama.cpp's `llama.*` /
+ * `tokenizer.ggml.*` names; q/k weights are taken as stored, since GGUF already holds them in llama.cpp's
+ * interleaved-pair rotary layout (its converters permute Hugging Face weights on the way in).
+ *
+ * Every tensor source (GGUF, Hugging Face, llama2.c: see source.ts) speaks these names and dims, so this
+ * is the one place a model is assembled from tensors.
  */
 import { check, QuantLabError } from "../../errors.js";
+import { ggufMeta, type GgufValue } from "../../gguf/file.js";
 import { matrix } from "../../numerics/matrix.js";
 import { LINEAR_NAMES, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
 import { Tokenizer } from "./tokenizer.js";
 
+/** What the builders read of a GGUF file: its typed metadata and tensor names with dims. */
 export interface GgufLike {
-  version: number;
-  metadata: Map<string, unknown>;
-  tensors: { name: string; dims: number[] | readonly number[] }[];
-}
-
-/** A metadata value, unwrapping `{ type, value }` records if the reader keeps types alongside values. */
-export function metaValue(file: GgufLike, key: string): unknown {
-  const v = file.metadata.get(key);
-  if (v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v) && "value" in (v as object)) {
-    return (v as { value: unknown }).value;
-  }
-  return typeof v === "bigint" ? Number(v) : v;
+  version?: number;
+  metadata: Map<string, GgufValue>;
+  tensors: readonly { name: string; dims: readonly number[] }[];
 }
 
 function metaNum(file: GgufLike, key: string, fallback?: number): number {
-  const v = metaValue(file, key);
+  const v = ggufMeta(file, key);
   if (v === undefined) {
     if (fallback !== undefined) return fallback;
     throw new QuantLabError("BAD_FILE", `GGUF metadata has no '${key}': this is not a complete Llama-family model file`);
   }
-  const n = Number(v);
-  check(Number.isFinite(n), "BAD_FILE", `GGUF metadata '${key}' is ${String(v)}, expected a number`);
+  const n = typeof v === "number" || typeof v === "bigint" ? Number(v) : NaN;
+  check(Number.isFinite(n), "BAD_FILE", `GGUF metadata '${key}' is ${describe(v)}, expected a number`);
   return n;
 }
 
+const describe = (v: unknown): string => (Array.isArray(v) || ArrayBuffer.isView(v) ? "an array" : typeof v === "string" ? JSON.stringify(v) : String(v));
+
+/**
+ * A numeric metadata array as numbers. 64-bit integer arrays (bigints) are converted when every value
+ * is an exactly representable integer; anything else is refused naming the field.
+ */
+function numberArray(file: GgufLike, key: string, length: number): ArrayLike<number> | undefined {
+  const v = ggufMeta(file, key);
+  if (v === undefined) return undefined;
+  check(ArrayBuffer.isView(v) && !(v instanceof DataView), "BAD_FILE", () => `GGUF metadata '${key}' is ${describe(v)}, not an array of numbers`);
+  const n = (v as unknown as ArrayLike<unknown>).length;
+  check(n === length, "BAD_FILE", () => `GGUF metadata '${key}' has ${n} values for ${length} tokens: the vocabulary is corrupt`);
+  if (v instanceof BigInt64Array || v instanceof BigUint64Array) {
+    const out = new Float64Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const n = Number(v[i]!);
+      check(Number.isSafeInteger(n), "BAD_FILE", () =>
+        `GGUF metadata '${key}'[${i}] is ${v[i]}, a 64-bit integer too large to be a token ${key.endsWith("scores") ? "score" : "type"}: the vocabulary is corrupt`);
+      out[i] = n;
+    }
+    return out;
+  }
+  return v as unknown as ArrayLike<number>;
+}
+
+/** The Llama config a GGUF's `llama.*` metadata describes; other architectures get one clear line. */
 export function ggufConfig(file: GgufLike): LlamaConfig {
-  const arch = String(metaValue(file, "general.architecture") ?? "");
+  const archV = ggufMeta(file, "general.architecture");
+  const arch = typeof archV === "string" ? archV : "";
   check(arch === "llama", "UNSUPPORTED",
-    `general.architecture is '${arch}': this loader reads Llama-family models (architecture 'llama')`);
+    `general.architecture is '${arch}': QuantLab runs Llama-family models (architecture 'llama'); 'gguf inspect' and 'gguf quantize' still read this file`);
   const p = "llama.";
   const dim = metaNum(file, p + "embedding_length");
   const emb = file.tensors.find((t) => t.name === "token_embd.weight");
@@ -57,17 +80,58 @@ export function ggufConfig(file: GgufLike): LlamaConfig {
   };
 }
 
+/**
+ * The GGUF metadata llama.cpp's converter writes for a Llama model of this config, with its
+ * SentencePiece vocabulary when there is one (the keys ggufConfig and ggufTokenizer read back).
+ */
+export function llamaGgufMetadata(c: LlamaConfig, name: string, tok: Tokenizer | null = null): Map<string, GgufValue> {
+  const meta = new Map<string, GgufValue>();
+  const str = (k: string, v: string) => meta.set(k, { type: "STRING", value: v });
+  const u32 = (k: string, v: number) => meta.set(k, { type: "UINT32", value: v });
+  const f32 = (k: string, v: number) => meta.set(k, { type: "FLOAT32", value: v });
+  str("general.architecture", "llama");
+  str("general.name", name);
+  u32("general.alignment", 32);
+  u32("llama.context_length", c.contextLength);
+  u32("llama.embedding_length", c.dim);
+  u32("llama.block_count", c.nLayers);
+  u32("llama.feed_forward_length", c.hiddenDim);
+  u32("llama.rope.dimension_count", c.dim / c.nHeads);
+  u32("llama.attention.head_count", c.nHeads);
+  u32("llama.attention.head_count_kv", c.nKvHeads);
+  f32("llama.attention.layer_norm_rms_epsilon", c.rmsEps);
+  f32("llama.rope.freq_base", c.ropeTheta);
+  u32("llama.vocab_size", c.vocabSize);
+  if (tok) {
+    check(tok.vocabSize === c.vocabSize, "BAD_SHAPE", `the tokenizer has ${tok.vocabSize} pieces, the model's vocabulary is ${c.vocabSize}`);
+    str("tokenizer.ggml.model", "llama");
+    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: tok.pieces.slice() });
+    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(tok.scores) });
+    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(tok.tokenTypes) });
+    u32("tokenizer.ggml.bos_token_id", tok.bos);
+    u32("tokenizer.ggml.eos_token_id", tok.eos);
+    u32("tokenizer.ggml.unknown_token_id", tok.unk);
+    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
+    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: tok.addSpacePrefix });
+  }
+  return meta;
+}
+
+/** The SentencePiece-style vocabulary of `tokenizer.ggml.*`, or null when the file carries none. */
 export function ggufTokenizer(file: GgufLike): Tokenizer | null {
-  const tokens = metaValue(file, "tokenizer.ggml.tokens") as string[] | undefined;
-  if (!tokens) return null;
-  const model = String(metaValue(file, "tokenizer.ggml.model") ?? "llama");
+  const tokens = ggufMeta(file, "tokenizer.ggml.tokens");
+  if (tokens === undefined) return null;
+  check(Array.isArray(tokens) && tokens.every((t) => typeof t === "string"), "BAD_FILE", () =>
+    `GGUF metadata 'tokenizer.ggml.tokens' is ${describe(tokens)}${Array.isArray(tokens) ? " of non-strings" : ""}, not an array of strings`);
+  const modelV = ggufMeta(file, "tokenizer.ggml.model");
+  const model = modelV === undefined ? "llama" : String(modelV);
   check(model === "llama", "UNSUPPORTED",
     `tokenizer.ggml.model is '${model}': only SentencePiece-style ('llama') vocabularies are supported; pass token ids instead`);
-  const scores = (metaValue(file, "tokenizer.ggml.scores") as ArrayLike<number> | undefined) ?? new Float32Array(tokens.length);
-  const types = metaValue(file, "tokenizer.ggml.token_type") as ArrayLike<number> | undefined;
-  const addPrefix = metaValue(file, "tokenizer.ggml.add_space_prefix");
+  const scores = numberArray(file, "tokenizer.ggml.scores", tokens.length) ?? new Float32Array(tokens.length);
+  const types = numberArray(file, "tokenizer.ggml.token_type", tokens.length);
+  const addPrefix = ggufMeta(file, "tokenizer.ggml.add_space_prefix");
   return new Tokenizer({
-    pieces: Array.from(tokens),
+    pieces: Array.from(tokens as string[]),
     scores: Array.from(scores),
     types,
     bos: metaNum(file, "tokenizer.ggml.bos_token_id", 1),
@@ -77,15 +141,22 @@ export function ggufTokenizer(file: GgufLike): Tokenizer | null {
   });
 }
 
-/** `tensor(name)` returns a tensor's values as FP32 (dequantized), row-major with dims[0] as the row length. */
-export function modelFromGguf(file: GgufLike, tensor: (name: string) => Float32Array, source: string): LlamaModel {
-  const config = ggufConfig(file);
-  const has = new Set(file.tensors.map((t) => t.name));
+/**
+ * Assembles a model from tensors under GGUF names (`token_embd.weight`, `blk.N.attn_q.weight` …): `tensor`
+ * returns FP32 values, row-major with dims[0] as the row length. `label` becomes the model's source.
+ */
+export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, tensor: (name: string) => Float32Array,
+  tokenizer: Tokenizer | null, label: string): LlamaModel {
+  const has = new Set(names);
   const need = (name: string) => {
-    check(has.has(name), "BAD_FILE", `the GGUF file has no tensor '${name}' (a Llama model with ${config.nLayers} layers needs it)`);
+    check(has.has(name), "BAD_FILE", `${label} has no tensor '${name}' (a Llama model with ${config.nLayers} layers needs it)`);
     return tensor(name);
   };
-  const mat = (name: string, rows: number, cols: number) => matrix(rows, cols, need(name));
+  const mat = (name: string, rows: number, cols: number) => {
+    const data = need(name);
+    check(data.length === rows * cols, "BAD_FILE", `${label}: tensor '${name}' holds ${data.length} values, the config needs ${rows} × ${cols}`);
+    return matrix(rows, cols, data);
+  };
   const { dim, hiddenDim, nKvHeads, nHeads, vocabSize } = config;
   const kv = (dim / nHeads) * nKvHeads;
   const shapes: Record<(typeof LINEAR_NAMES)[number], [number, number]> = {
@@ -105,9 +176,15 @@ export function modelFromGguf(file: GgufLike, tensor: (name: string) => Float32A
     layers,
     outputNorm: need("output_norm.weight"),
     output: has.has("output.weight") ? mat("output.weight", vocabSize, dim) : null,
-    tokenizer: ggufTokenizer(file),
-    source: `${source} (GGUF v${file.version})`,
+    tokenizer,
+    source: label,
   };
   validateModel(model);
   return model;
+}
+
+/** `tensor(name)` returns a tensor's values as FP32 (dequantized), row-major with dims[0] as the row length. */
+export function modelFromGguf(file: GgufLike, tensor: (name: string) => Float32Array, source: string): LlamaModel {
+  const config = ggufConfig(file);
+  return llamaFromTensors(config, file.tensors.map((t) => t.name), tensor, ggufTokenizer(file), `${source} (GGUF v${file.version ?? 3})`);
 }

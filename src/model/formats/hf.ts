@@ -1,14 +1,19 @@
 /**
- * Hugging Face Llama checkpoints: `config.json` + `model.safetensors` (one file; sharded checkpoints
- * are not read). Hugging Face stores q/k rows in half-split rotary order (its `rotate_half`), so they
- * are permuted to llama.cpp's interleaved pairs on load, exactly as llama.cpp's converter does; the
- * forward pass then treats every model alike.
+ * Hugging Face Llama checkpoints: `config.json` + `model.safetensors`, or its shards listed in
+ * `model.safetensors.index.json`, opened from their headers (tensors read one at a time). Hugging Face
+ * stores q/k rows in half-split rotary order (its `rotate_half`), so they are permuted to llama.cpp's
+ * interleaved pairs as they are read, exactly as llama.cpp's converter does; the forward pass then treats
+ * every model alike.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { check } from "../../errors.js";
+import { check, QuantLabError } from "../../errors.js";
+import { readF32, type SourceTensor, type TensorSource } from "../../gguf/source.js";
+import { ggmlType } from "../../gguf/types.js";
+import { decodeData, type SafetensorsEntry, type SafetensorsFile } from "../../io/safetensors.js";
 import { matrix, type Matrix } from "../../numerics/matrix.js";
-import { LINEAR_NAMES, permuteHalfToInterleaved, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
+import { halfToInterleavedOrder, LINEAR_NAMES, permuteHalfToInterleaved, permuteRows, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
+import { llamaFromTensors, llamaGgufMetadata } from "./gguf.js";
 
 export interface HfConfig {
   hidden_size: number;
@@ -22,6 +27,12 @@ export interface HfConfig {
   rope_theta?: number;
   tie_word_embeddings?: boolean;
   model_type?: string;
+  /** Fields that change the computation; refused (not ignored) until the runtime implements them. */
+  hidden_act?: string;
+  rope_scaling?: { rope_type?: string; type?: string } | null;
+  attention_bias?: boolean;
+  mlp_bias?: boolean;
+  head_dim?: number;
 }
 
 export const HF_NAMES: Record<LinearName, string> = {
@@ -35,6 +46,17 @@ export function hfConfig(c: HfConfig): LlamaConfig {
   for (const k of ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"] as const) {
     check(Number.isInteger(c[k]) && c[k] > 0, "BAD_FILE", `config.json needs a positive integer '${k}', got ${c[k]}`);
   }
+  // a model loaded while one of these is ignored would run, and give wrong numbers
+  check(c.hidden_act === undefined || c.hidden_act === "silu", "UNSUPPORTED",
+    `config.json has hidden_act '${c.hidden_act}': QuantLab's Llama runtime computes SiLU (SwiGLU) feed-forwards only`);
+  const scaling = c.rope_scaling ? c.rope_scaling.rope_type ?? c.rope_scaling.type ?? "unknown" : "default";
+  check(scaling === "default", "UNSUPPORTED",
+    `config.json has rope_scaling of type '${scaling}': QuantLab applies plain RoPE (rope_theta) only, so this model would be read with wrong positions`);
+  for (const k of ["attention_bias", "mlp_bias"] as const) {
+    check(!c[k], "UNSUPPORTED", `config.json has ${k}: true: QuantLab's Llama layers have no biases, so this model cannot be read without losing them`);
+  }
+  check(c.head_dim === undefined || c.head_dim * c.num_attention_heads === c.hidden_size, "UNSUPPORTED", () =>
+    `config.json has head_dim ${c.head_dim}, not hidden_size / num_attention_heads (${c.hidden_size / c.num_attention_heads}): QuantLab's runtime derives the head size from hidden_size`);
   return {
     dim: c.hidden_size, hiddenDim: c.intermediate_size, nLayers: c.num_hidden_layers,
     nHeads: c.num_attention_heads, nKvHeads: c.num_key_value_heads ?? c.num_attention_heads,
@@ -81,24 +103,160 @@ export function modelFromHf(c: HfConfig, get: (name: string) => { shape: number[
   return model;
 }
 
-/** Reads a folder holding config.json and model.safetensors (or the .safetensors path itself). */
-export async function readHfModel(path: string): Promise<LlamaModel> {
-  const dir = statSync(path).isDirectory() ? path : dirname(path);
-  const file = statSync(path).isDirectory() ? join(path, "model.safetensors") : path;
-  const cfgPath = join(dir, "config.json");
-  check(existsSync(cfgPath), "NOT_FOUND", `no config.json beside ${file}: a Hugging Face checkpoint needs its config.json`);
-  check(existsSync(file), "NOT_FOUND", `no model.safetensors in ${dir} (sharded checkpoints are not supported: merge the shards first)`);
-  const cfg = JSON.parse(readFileSync(cfgPath, "utf8")) as HfConfig;
-  // Loaded on use, so the pure layout code above does not pull in the file reader.
-  const { readSafetensors } = await import("../../io/safetensors.js");
-  const st = await readSafetensors(file);
-  return modelFromHf(cfg, (name) => {
-    const t = st.tensors.get(name);
-    return t ? { shape: [...t.shape], data: toF32(t, name) } : undefined;
-  }, file);
+/** The GGUF name of a Hugging Face Llama tensor (llama.cpp's converter's map), or undefined for others. */
+function ggufName(hf: string): string | undefined {
+  if (hf === "model.embed_tokens.weight") return "token_embd.weight";
+  if (hf === "model.norm.weight") return "output_norm.weight";
+  if (hf === "lm_head.weight") return "output.weight";
+  const m = /^model\.layers\.(\d+)\.(.+)\.weight$/.exec(hf);
+  if (!m) return undefined;
+  if (m[2] === "input_layernorm") return `blk.${m[1]}.attn_norm.weight`;
+  if (m[2] === "post_attention_layernorm") return `blk.${m[1]}.ffn_norm.weight`;
+  const n = LINEAR_NAMES.find((k) => HF_NAMES[k] === m[2]);
+  return n ? `blk.${m[1]}.${n}.weight` : undefined;
 }
 
-function toF32(t: { dtype: string; data: unknown }, name: string): Float32Array {
-  check(t.data instanceof Float32Array, "BAD_FILE", `${name} has dtype ${t.dtype}: model weights must be F32, F16 or BF16`);
-  return t.data;
+/** Where a checkpoint's tensors are: the safetensors files and, per tensor, the file that holds it. */
+interface HfFiles {
+  config: HfConfig;
+  /** How the checkpoint is named in messages and in the GGUF's general.name. */
+  label: string;
+  /** Each tensor's file, by Hugging Face name (null: the one file of an unsharded checkpoint). */
+  weightMap: Map<string, string> | null;
+  files: string[];
+}
+
+function readJson(path: string, what: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new QuantLabError("BAD_FILE", `${path} is not valid JSON (${(e as Error).message}): ${what} is corrupt`);
+  }
+}
+
+function locate(path: string): HfFiles {
+  check(existsSync(path), "NOT_FOUND", `${path} does not exist: give a Hugging Face folder (config.json + model.safetensors or its shards) or its .safetensors file`);
+  const isDir = statSync(path).isDirectory();
+  const dir = isDir ? path : dirname(path);
+  const cfgPath = join(dir, "config.json");
+  const indexPath = isDir ? join(path, "model.safetensors.index.json") : path.endsWith(".index.json") ? path : "";
+  const single = isDir ? join(path, "model.safetensors") : indexPath ? "" : path;
+  check(existsSync(cfgPath), "NOT_FOUND", `no config.json beside ${single || indexPath}: a Hugging Face checkpoint needs its config.json`);
+  const config = readJson(cfgPath, "the model's config") as HfConfig;
+  check(config !== null && typeof config === "object" && !Array.isArray(config), "BAD_FILE", `${cfgPath} is not a JSON object: it is not a Hugging Face config`);
+  if (indexPath && existsSync(indexPath) && !(single && existsSync(single))) {
+    const index = readJson(indexPath, "the shard index") as { weight_map?: unknown };
+    const wm = index?.weight_map;
+    check(wm !== null && typeof wm === "object" && !Array.isArray(wm), "BAD_FILE", `${indexPath} has no 'weight_map' object: it is not a safetensors shard index`);
+    const weightMap = new Map<string, string>();
+    for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
+      check(typeof file === "string" && file.length > 0 && !file.includes("/") && !file.includes("\\"), "BAD_FILE",
+        `${indexPath}: weight_map['${name}'] is ${JSON.stringify(file)}, not a shard file name beside the index`);
+      const shard = join(dir, file);
+      check(existsSync(shard), "NOT_FOUND", `${indexPath}: weight_map['${name}'] names the shard ${file}, which is missing from ${dir}: download every shard`);
+      weightMap.set(name, shard);
+    }
+    return { config, label: indexPath, weightMap, files: [...new Set(weightMap.values())] };
+  }
+  check(existsSync(single), "NOT_FOUND", `no model.safetensors (nor model.safetensors.index.json with its shards) in ${dir}`);
+  return { config, label: single, weightMap: null, files: [single] };
+}
+
+/** A Hugging Face checkpoint opened as a tensor source; `config` and `label` are what a model needs. */
+export interface HfSource extends TensorSource {
+  readonly config: LlamaConfig;
+  /** "<file> (Hugging Face)", the model's source line. */
+  readonly modelLabel: string;
+}
+
+const GGML = { F32: ggmlType("F32")!, F16: ggmlType("F16")!, BF16: ggmlType("BF16")! };
+
+/**
+ * Opens a Hugging Face Llama checkpoint — a folder with config.json and model.safetensors or its shards
+ * (model.safetensors.index.json), or the .safetensors file — from the headers alone. Tensors appear
+ * under llama.cpp's names and dims, in the order its converter writes them; q/k rows are permuted to
+ * interleaved pairs as they are read; matrices keep their stored type (F32, F16, BF16), norms are F32
+ * (as the converter writes them).
+ */
+export async function openHfSource(path: string): Promise<HfSource> {
+  const where = locate(path);
+  const config = hfConfig(where.config);
+  const { openSafetensors } = await import("../../io/safetensors.js");
+  const shards = new Map<string, SafetensorsFile>();
+  try {
+    for (const f of where.files) shards.set(f, await openSafetensors(f));
+    const held = new Map<string, { file: SafetensorsFile; entry: SafetensorsEntry }>();
+    for (const [file, st] of shards) {
+      for (const [name, entry] of st.entries) {
+        if (where.weightMap && where.weightMap.get(name) !== file) continue;
+        held.set(name, { file: st, entry });
+      }
+    }
+    if (where.weightMap) {
+      for (const [name, file] of where.weightMap) {
+        check(held.has(name), "BAD_FILE", `${where.label} puts '${name}' in ${file}, which does not hold it: the shards and the index disagree`);
+      }
+    }
+    const bias = [...held.keys()].find((n) => /^model\.layers\.\d+\..+\.bias$/.test(n));
+    check(bias === undefined, "UNSUPPORTED", `${where.label} holds '${bias}': QuantLab's Llama layers have no biases, so this model cannot be read without losing them`);
+    const tied = where.config.tie_word_embeddings ?? !held.has("lm_head.weight");
+    const order: string[] = ["model.embed_tokens.weight"];
+    for (let i = 0; i < config.nLayers; i++) {
+      const p = `model.layers.${i}.`;
+      order.push(p + "input_layernorm.weight", ...LINEAR_NAMES.map((n) => `${p}${HF_NAMES[n]}.weight`), p + "post_attention_layernorm.weight");
+    }
+    order.push("model.norm.weight");
+    if (!tied) order.push("lm_head.weight");
+    const tensors: (SourceTensor & { hf: string; entry: SafetensorsEntry; file: SafetensorsFile; heads?: number })[] = [];
+    for (const hf of order) {
+      const h = held.get(hf);
+      check(h, "BAD_FILE", `${where.label} has no tensor '${hf}' (a Llama model with ${config.nLayers} layers needs it)`);
+      const { entry } = h;
+      check(entry.dtype === "F32" || entry.dtype === "F16" || entry.dtype === "BF16" || entry.dtype === "F64", "BAD_FILE",
+        `${hf} has dtype ${entry.dtype}: model weights must be F32, F16 or BF16`);
+      check(entry.shape.length === 1 || entry.shape.length === 2, "BAD_FILE", `${hf} has shape [${entry.shape}], expected a vector or a matrix`);
+      const name = ggufName(hf)!;
+      const type = entry.shape.length === 1 || entry.dtype === "F64" ? GGML.F32 : GGML[entry.dtype as "F32" | "F16" | "BF16"];
+      const dims = [...entry.shape].reverse();
+      const heads = name.endsWith("attn_q.weight") ? config.nHeads : name.endsWith("attn_k.weight") ? config.nKvHeads : undefined;
+      if (heads !== undefined) halfToInterleavedOrder(entry.shape[0]!, heads);
+      tensors.push({ name, dims, type, nbytes: dims.reduce((a, b) => a * b, 1) * type.typeSize, hf, entry, file: h.file, ...(heads ? { heads } : {}) });
+    }
+    const modelLabel = `${where.label} (Hugging Face)`;
+    const byName = new Map(tensors.map((t) => [t.name, t]));
+    return {
+      label: where.label, config, modelLabel, metadata: llamaGgufMetadata(config, modelLabel), alignment: 32,
+      tensors: tensors.map(({ name, dims, type, nbytes }) => ({ name, dims, type, nbytes })),
+      read: async (name) => {
+        const t = byName.get(name);
+        check(t, "NOT_FOUND", `${where.label} has no tensor '${name}' under its GGUF name`);
+        let bytes = await t.file.read(t.hf);
+        if (t.entry.dtype === "F64" || (t.type === GGML.F32 && t.entry.dtype !== "F32")) {
+          const f32 = decodeData(t.entry.dtype, bytes) as Float32Array;
+          bytes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+        }
+        if (t.heads !== undefined) bytes = permuteRows(bytes, t.dims[0]! * t.type.typeSize, halfToInterleavedOrder(t.dims[1]!, t.heads));
+        return bytes;
+      },
+      close: async () => { for (const f of shards.values()) await f.close(); },
+    };
+  } catch (e) {
+    for (const f of shards.values()) await f.close();
+    throw e;
+  }
+}
+
+/**
+ * Reads a Hugging Face Llama checkpoint: a folder holding config.json and model.safetensors or its
+ * shards (model.safetensors.index.json), or the .safetensors path itself.
+ */
+export async function readHfModel(path: string): Promise<LlamaModel> {
+  const src = await openHfSource(path);
+  try {
+    const values = new Map<string, Float32Array>();
+    for (const t of src.tensors) values.set(t.name, await readF32(src, t.name));
+    return llamaFromTensors(src.config, values.keys(), (n) => values.get(n)!, null, src.modelLabel);
+  } finally {
+    await src.close();
+  }
 }

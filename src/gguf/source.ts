@@ -1,0 +1,63 @@
+/**
+ * A tensor source: a model checkpoint seen as GGUF sees it — typed metadata, tensor infos under
+ * llama.cpp's names with ggml dims and a ggml type, and each tensor's bytes read only when asked.
+ *
+ * The GGUF quantizer takes one; src/model/formats opens them from GGUF, safetensors (single files and
+ * sharded Hugging Face folders) and llama2.c checkpoints. It is a plain type here so the quantizer never
+ * needs to know the model code (src/gguf does not import src/model).
+ */
+import { check, QuantLabError } from "../errors.js";
+import { tensorBytes, tensorElements, type GgufFile, type GgufValue } from "./file.js";
+import { dequantize } from "./quants.js";
+import { ggufType, type GgmlType, type GgufTypeName } from "./types.js";
+
+/** One tensor of a source: its name, dims in ggml order (dims[0] is the row), stored type and size. */
+export interface SourceTensor {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly type: GgmlType;
+  readonly nbytes: number;
+}
+
+export interface TensorSource {
+  /** Where it came from (a path), for messages. */
+  readonly label: string;
+  /** Typed GGUF metadata (`general.*`, `<arch>.*`, `tokenizer.ggml.*`), as a GGUF file would carry it. */
+  readonly metadata: Map<string, GgufValue>;
+  /** In file order: the order a GGUF written from this source keeps. */
+  readonly tensors: readonly SourceTensor[];
+  /** The data alignment a GGUF written from this source uses. */
+  readonly alignment: number;
+  /** A tensor's bytes in its stored type (exactly `nbytes`); a fresh array the caller may keep. */
+  read(name: string): Promise<Uint8Array>;
+  /** Releases file handles; reads fail afterwards. */
+  close(): Promise<void>;
+}
+
+/** A GGUF file already in memory as a source (the notebook-sized path: no file is read). */
+export function tensorSourceOf(file: GgufFile, label = "the GGUF file"): TensorSource {
+  return {
+    label, metadata: file.metadata, tensors: file.tensors, alignment: file.alignment,
+    read: async (name) => tensorBytes(file, name),
+    close: async () => {},
+  };
+}
+
+/** The info of `name`, or NOT_FOUND listing a few names the source does hold. */
+export function sourceTensor(source: Pick<TensorSource, "tensors" | "label">, name: string): SourceTensor {
+  const t = source.tensors.find((x) => x.name === name);
+  if (!t) {
+    const some = source.tensors.slice(0, 6).map((x) => x.name).join(", ");
+    throw new QuantLabError("NOT_FOUND", `${source.label} has no tensor '${name}': it holds ${source.tensors.length} tensors (${some}${source.tensors.length > 6 ? ", …" : ""})`);
+  }
+  return t;
+}
+
+/** A tensor's values as FP32 (dequantized as llama.cpp does), converted from its stored type. */
+export async function readF32(source: TensorSource, name: string): Promise<Float32Array> {
+  const t = sourceTensor(source, name);
+  const type = ggufType(t.type.name);
+  check(type, "UNSUPPORTED", () =>
+    `tensor '${name}' of ${source.label} is ${t.type.name}, which QuantLab cannot decode: it decodes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K…Q6_K`);
+  return dequantize(type.name as GgufTypeName, await source.read(name), tensorElements(t.dims));
+}

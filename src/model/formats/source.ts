@@ -1,0 +1,67 @@
+/**
+ * Opening any checkpoint as a tensor source (src/gguf/source.ts): a `.gguf` file (v1–v3, any
+ * architecture, any size), a Hugging Face folder or `.safetensors` file (single or sharded), or a llama2.c
+ * `.bin` — headers only; tensors are read on demand in their stored type. The GGUF quantizer takes any
+ * of them, and a Llama model is assembled from one (`modelFromSource`).
+ */
+import { existsSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { check, QuantLabError } from "../../errors.js";
+import { openGguf } from "../../gguf/file.js";
+import { readF32, type TensorSource } from "../../gguf/source.js";
+import type { LlamaConfig, LlamaModel } from "../llama.js";
+import { ggufConfig, ggufTokenizer, llamaFromTensors } from "./gguf.js";
+import { openHfSource } from "./hf.js";
+import { openLlama2cSource } from "./llama2c.js";
+import type { Tokenizer } from "./tokenizer.js";
+
+/** A checkpoint opened as a tensor source, and how to read it as a Llama model. */
+export interface ModelSource extends TensorSource {
+  readonly format: "GGUF" | "Hugging Face" | "llama2.c";
+  /** The Llama config and tokenizer; UNSUPPORTED in one line for another architecture. */
+  llama(): { config: LlamaConfig; tokenizer: Tokenizer | null; label: string };
+}
+
+export interface OpenOptions {
+  /** llama2.c: the tokenizer file (default: tokenizer.bin beside the checkpoint, if any). */
+  tokenizer?: string;
+}
+
+/**
+ * Opens a checkpoint by what its path is, reading headers only.
+ * @example
+ * const src = await openModelSource(sharedModelPath())
+ * src.tensors.length   // 48
+ * await src.close()
+ */
+export async function openModelSource(path: string, opts: OpenOptions = {}): Promise<ModelSource> {
+  check(existsSync(path), "NOT_FOUND", `model file ${path} does not exist: give the path of a .gguf file, a Hugging Face folder or a llama2.c .bin`);
+  if (statSync(path).isDirectory() || path.endsWith(".safetensors") || path.endsWith(".safetensors.index.json")) {
+    const src = await openHfSource(path);
+    return { ...src, format: "Hugging Face", llama: () => ({ config: src.config, tokenizer: null, label: src.modelLabel }) };
+  }
+  if (path.endsWith(".gguf")) {
+    const src = await openGguf(path);
+    return {
+      label: src.label, metadata: src.metadata, tensors: src.tensors, alignment: src.alignment, read: src.read, close: src.close,
+      format: "GGUF",
+      llama: () => ({ config: ggufConfig(src.file), tokenizer: ggufTokenizer(src.file), label: `${basename(path)} (GGUF v${src.file.version})` }),
+    };
+  }
+  if (path.endsWith(".bin")) {
+    const tok = opts.tokenizer ?? join(dirname(path), "tokenizer.bin");
+    return openLlama2cSource(path, existsSync(tok) ? tok : undefined);
+  }
+  throw new QuantLabError("UNSUPPORTED", `cannot tell the format of ${path}: name it .gguf (GGUF), .safetensors or a folder (Hugging Face), or .bin (llama2.c)`);
+}
+
+const LLAMA_TENSOR = /^(token_embd|output_norm|output)\.weight$|^blk\.\d+\.(attn_norm|ffn_norm|attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
+
+/** Reads every tensor of a source as FP32 and assembles the Llama model it holds. */
+export async function modelFromSource(source: ModelSource): Promise<LlamaModel> {
+  const { config, tokenizer, label } = source.llama();
+  const values = new Map<string, Float32Array>();
+  // only what a Llama model uses: a file may carry others (rope_freqs, …) in types never decoded here
+  for (const t of source.tensors) if (LLAMA_TENSOR.test(t.name)) values.set(t.name, await readF32(source, t.name));
+  return llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label);
+}
