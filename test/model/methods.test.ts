@@ -10,9 +10,9 @@ import { randn } from "../helpers/random.js";
 const W = matrix(8, 64, randn(8 * 64, 3, 0.1));
 
 test("RTN 3-bit g32 keeps codes/scales/zeros and is stored losslessly as Q4_1", () => {
-  const q = rtnLinear(W, 3, 32, false);
-  assert.equal(q.scales!.length, 16);
-  assert.ok(Array.from(q.codes!).every((c) => c >= 0 && c <= 7));
+  const q = rtnLinear(W, { bits: 3, groupSize: 32 });
+  assert.equal(q.grouped!.scales.length, 16);
+  assert.ok(Array.from(q.grouped!.codes).every((c) => c >= 0 && c <= 7));
   const t = ggufTensorOf(q);
   assert.equal(t.type, "Q4_1");
   assert.ok(t.lossless);
@@ -25,8 +25,8 @@ test("RTN 3-bit g32 keeps codes/scales/zeros and is stored losslessly as Q4_1", 
 
 test("a row the group does not divide gets a short last group, and GGUF export falls back", () => {
   const V = matrix(2, 40, randn(80, 4, 1));
-  const q = rtnLinear(V, 4, 32, false);
-  assert.equal(q.scales!.length, 4);
+  const q = rtnLinear(V, { bits: 4, groupSize: 32 });
+  assert.equal(q.grouped!.scales.length, 4);
   assert.equal(ggufTensorOf(q).type, "F16");
 });
 

@@ -6,7 +6,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { matrix } from "../../src/numerics/matrix.js";
-import { quantize, rtn, type QuantSpec } from "../../src/numerics/ruler.js";
+import { quantize, rtn } from "../../src/numerics/rtn.js";
+import type { QuantSpec } from "../../src/numerics/spec.js";
 import { roundHalfEven } from "../../src/numerics/round.js";
 import { QuantLabError } from "../../src/errors.js";
 import { randt } from "../helpers/random.js";

@@ -1,7 +1,7 @@
 /**
  * The quantization methods the model workflow offers, as `GroupQuantizer`s: llama.cpp block types
- * (bit-exact through src/gguf/quants), and RTN / GPTQ / AWQ (src/model/weight-methods.ts, over the
- * project's numerics and algorithms). A spec is either `{ method, bits, groupSize }` or
+ * (bit-exact through src/gguf/quants), and RTN / GPTQ / AWQ (rtn-gptq-awq.ts, over the project's
+ * numerics and algorithms). A spec is either `{ method, bits, groupSize, scheme? }` or
  * `{ gguf: "Q4_0" }`, and `perTensor` lets a mix choose per layer and tensor (as llama.cpp's Q4_K_M does).
  */
 import { check } from "../../errors.js";
@@ -10,11 +10,14 @@ import { ggufType, type GgufTypeName } from "../../gguf/types.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import type { LinearName } from "../llama.js";
 import type { GroupJob, GroupQuantizer, QuantizedLinear } from "./workflow.js";
-import { weightMethodQuantizer, type WeightMethod } from "./rtn-gptq-awq.js";
+import { weightMethodQuantizer, type WeightMethodSpec } from "./rtn-gptq-awq.js";
 
-/** One way to quantize every linear of a model: RTN, GPTQ or AWQ with bits and group size, or a llama.cpp GGUF type. */
+/**
+ * One way to quantize every linear of a model: RTN, GPTQ or AWQ with `bits`, `groupSize` and `scheme`
+ * (default "asymmetric"), or a llama.cpp GGUF type.
+ */
 export type MethodSpec =
-  | { method: WeightMethod; bits: number; groupSize: number; symmetric?: boolean }
+  | WeightMethodSpec
   | { gguf: GgufTypeName; imatrix?: boolean };
 
 export function specLabel(s: MethodSpec): string {
@@ -52,7 +55,7 @@ function ggufQuantizer(type: GgufTypeName, useImatrix: boolean): GroupQuantizer 
 
 export function quantizerFor(spec: MethodSpec): GroupQuantizer {
   if ("gguf" in spec) return ggufQuantizer(spec.gguf, spec.imatrix ?? false);
-  return weightMethodQuantizer(spec.method, spec.bits, spec.groupSize, spec.symmetric ?? false);
+  return weightMethodQuantizer(spec);
 }
 
 /** One quantizer choosing a spec per (layer, tensor); groups sharing an input are split when specs differ. */
