@@ -111,7 +111,7 @@ function quantizeGroupsFast(rs: ResolvedSpec, data: Float32Array, R: number, col
   return full ? { deq: k.dequantized, codes: k.codes, scales: k.scales, zeros: k.zeros } : { deq: k.dequantized };
 }
 
-/** Quantizes each (row, group) of a row-major R × cols array through the ruler, optionally clamped to ±clip first. */
+/** Quantizes each (row, group) of a row-major R × cols array through the affine primitives, optionally clamped to ±clip first. */
 function quantizeGroups(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped {
   const ng = Math.ceil(cols / gs);
   const fast = quantizeGroupsFast(rs, data, R, cols, gs, clip, full);

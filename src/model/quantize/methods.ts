@@ -10,7 +10,7 @@ import { ggufType, type GgufTypeName } from "../../gguf/types.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import type { LinearName } from "../llama.js";
 import type { GroupJob, GroupQuantizer, QuantizedLinear } from "./workflow.js";
-import { weightMethodQuantizer, type WeightMethodSpec } from "./rtn-gptq-awq.js";
+import { weightMethodQuantizer, type WeightGrid, type WeightMethodSpec } from "./rtn-gptq-awq.js";
 
 /**
  * One way to quantize every linear of a model: RTN, GPTQ or AWQ with `bits`, `groupSize` and `scheme`
@@ -21,7 +21,7 @@ export type MethodSpec =
   | { gguf: GgufTypeName; imatrix?: boolean };
 
 export function specLabel(s: MethodSpec): string {
-  return "gguf" in s ? s.gguf + (s.imatrix ? "+imatrix" : "") : `${s.method.toUpperCase()} ${s.bits}-bit g${s.groupSize}`;
+  return "gguf" in s ? s.gguf + (s.imatrix ? "+imatrix" : "") : `${s.method.toUpperCase()} ${s.bits}-bit g${s.groupSize}${s.scheme === "symmetric" ? " sym" : ""}`;
 }
 
 /** Mean of x² per input column: llama.cpp's importance matrix for one tensor. */
@@ -73,13 +73,21 @@ export function mixedQuantizer(perTensor: (layer: number, name: LinearName) => M
   };
 }
 
-/** A method name from the command line: rtn, gptq, awq, or a GGUF type name (Q8_0, Q4_0, Q4_K …). */
-export function parseMethod(name: string, bits: number, groupSize: number): MethodSpec {
+/**
+ * A method name from the command line (rtn, gptq, awq, or a GGUF type name: Q8_0, Q4_0, Q4_K …) with the
+ * grid its flags give, as a MethodSpec.
+ * @example
+ * ```ts
+ * parseMethod("gptq", { bits: 4, groupSize: 32, scheme: "symmetric" })   // { method: "gptq", bits: 4, groupSize: 32, scheme: "symmetric" }
+ * ```
+ */
+export function parseMethod(name: string, grid: WeightGrid): MethodSpec {
   const lower = name.toLowerCase();
   if (lower === "rtn" || lower === "gptq" || lower === "awq") {
+    const { bits, groupSize } = grid;
     check(Number.isInteger(bits) && bits >= 2 && bits <= 8, "BAD_ARGUMENT", `--bits ${bits} is out of range: use 2 … 8`);
     check(Number.isInteger(groupSize) && groupSize > 0, "BAD_ARGUMENT", `--group-size ${groupSize} must be a positive integer (e.g. 32 or 128)`);
-    return { method: lower, bits, groupSize };
+    return { method: lower, bits, groupSize, ...(grid.scheme ? { scheme: grid.scheme } : {}) };
   }
   const t = ggufType(name);
   check(t, "BAD_ARGUMENT", `unknown method '${name}': use rtn, gptq, awq or a GGUF type (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K …)`);

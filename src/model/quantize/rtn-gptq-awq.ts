@@ -29,6 +29,9 @@ export interface WeightMethodSpec extends WeightGrid {
   method: WeightMethod;
 }
 
+/** "int4 g32", with " sym" for a symmetric grid: the format label the workflow's tables show. */
+const label = (g: WeightGrid) => `int${g.bits} g${g.groupSize}${g.scheme === "symmetric" ? " sym" : ""}`;
+
 /**
  * Round-to-nearest of one linear under GPTQ's convention (the grid GPTQ itself uses).
  * @example
@@ -39,7 +42,7 @@ export interface WeightMethodSpec extends WeightGrid {
 export function rtnLinear(W: Matrix, grid: WeightGrid): QuantizedLinear {
   const { bits, groupSize } = grid;
   const q = rtn(W, { bits, groupSize, pad: W.cols % groupSize !== 0, scheme: grid.scheme ?? "asymmetric", convention: "gptq" });
-  return { weight: { rows: W.rows, cols: W.cols, data: q.dequantized }, format: `RTN int${bits} g${groupSize}`, grouped: q };
+  return { weight: { rows: W.rows, cols: W.cols, data: q.dequantized }, format: `RTN ${label(grid)}`, grouped: q };
 }
 
 /** GPTQ of the linears sharing one input: one Hessian 2/N·XᵀX for all of them. */
@@ -49,7 +52,7 @@ export async function gptqGroup(weights: Matrix[], X: Matrix, grid: WeightGrid):
   const out: QuantizedLinear[] = [];
   for (const W of weights) {
     const g = await gptq(W, { H }, { bits, groupSize, pad: W.cols % groupSize !== 0, scheme: grid.scheme ?? "asymmetric", skipOutputError: true });
-    out.push({ weight: { rows: W.rows, cols: W.cols, data: g.dequantized }, format: `GPTQ int${bits} g${groupSize}`, grouped: g, loss: g.report.loss });
+    out.push({ weight: { rows: W.rows, cols: W.cols, data: g.dequantized }, format: `GPTQ ${label(grid)}`, grouped: g, loss: g.report.loss });
   }
   return out;
 }
@@ -67,7 +70,7 @@ export async function awqGroup(names: readonly string[], weights: Matrix[], X: M
   const r = await awqBlock(weights, X, { bits, groupSize, pad, scheme: grid.scheme ?? "asymmetric", clip, skipOutputError: true });
   return r.layers.map((l, k) => ({
     weight: { rows: weights[k].rows, cols: weights[k].cols, data: l.dequantized },
-    format: `AWQ int${bits} g${groupSize}`,
+    format: `AWQ ${label(grid)}`,
     grouped: l, inputScales: r.inputScales, loss: l.report.loss,
   }));
 }
