@@ -11,8 +11,9 @@
  * Clip search (per linear, per output row and group): max_val = amax·(1 − i/20), i < 10, minimising the
  * error of the group's partial dot products on up to 512 sampled tokens — computed as dᵀ·G_g·d with the
  * group's Gram block G_g, which equals llm-awq's mean over tokens of (Σ_k x_k·(w_k − q_k))².
- * Every rounding goes through the numeric core (convention "awq"): its RTN kernel, or the affine primitives. `inputScales` s is what the previous operation
- * divides by (RMSNorm weight, or the previous linear's rows); the effective weight is Q(W·s)/s.
+ * Every rounding goes through the numeric core (convention "awq"): its RTN kernel, or the affine primitives
+ * for a learner's own rules. `inputScales` s is what the previous operation divides by (RMSNorm weight, or
+ * the previous linear's rows); the effective weight is Q(W·s)/s.
  *
  * FLOP floor (out × in, T search tokens, grid 20): 20 × 2·T·in·out for the search (T = 512: 344 GFLOP at
  * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus JS quantization of 30 × out·in weights.
