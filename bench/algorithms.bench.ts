@@ -18,7 +18,7 @@ import { awq } from "../src/algorithms/awq.js";
 import { gptq } from "../src/algorithms/gptq.js";
 import { outputErrorOf } from "../src/algorithms/hessian.js";
 import { useBackend } from "../src/backend/index.js";
-import { quantize } from "../src/numerics/ruler.js";
+import { quantize } from "../src/numerics/rtn.js";
 import type { Matrix } from "../src/numerics/matrix.js";
 import { randn, randt } from "../test/helpers/random.js";
 

@@ -16,7 +16,7 @@ import { closeBrowser, findChromium } from "../src/display/browser.js";
 import { lineChart } from "../src/display/figure.js";
 import { sweep } from "../src/dsl/sweep.js";
 import { matrix } from "../src/numerics/matrix.js";
-import { quantize } from "../src/numerics/ruler.js";
+import { quantize } from "../src/numerics/rtn.js";
 import { randn } from "../test/helpers/random.js";
 
 const dir = mkdtempSync(join(tmpdir(), "quantlab-bench-charts-"));

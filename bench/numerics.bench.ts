@@ -16,7 +16,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { matrix } from "../src/numerics/matrix.js";
-import { quantize, type QuantSpec } from "../src/numerics/ruler.js";
+import { quantize } from "../src/numerics/rtn.js";
+import type { QuantSpec } from "../src/numerics/spec.js";
 import { randn } from "../test/helpers/random.js";
 
 const N = 4096;

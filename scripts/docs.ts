@@ -27,8 +27,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Course order of the groups; a module's default group when its declarations carry no @group. */
 export const GROUPS: { title: string; modules: RegExp }[] = [
-  { title: "Formats and the ruler", modules: /numerics\/(formats|float-bits|ruler|codebook|fp8|mx)/ },
-  { title: "Granularity", modules: /numerics\/(granularity|rtn|matrix)/ },
+  { title: "Formats and the ruler", modules: /numerics\/(formats|float-bits|spec|affine|rtn|grouped|ruler|codebook|fp8|mx)/ },
+  { title: "Granularity", modules: /numerics\/(granularity|matrix)/ },
   { title: "Error", modules: /numerics\/(metrics|explain)/ },
   { title: "Memory", modules: /numerics\/memory/ },
   { title: "Sweeps, tables and charts", modules: /(dsl\/(sweep|charts)|display\/)/ },

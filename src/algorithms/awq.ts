@@ -11,8 +11,9 @@
  * Clip search (per linear, per output row and group): max_val = amax·(1 − i/20), i < 10, minimising the
  * error of the group's partial dot products on up to 512 sampled tokens — computed as dᵀ·G_g·d with the
  * group's Gram block G_g, which equals llm-awq's mean over tokens of (Σ_k x_k·(w_k − q_k))².
- * Every rounding goes through the ruler (convention "awq"). `inputScales` s is what the previous operation
- * divides by (RMSNorm weight, or the previous linear's rows); the effective weight is Q(W·s)/s.
+ * Every rounding goes through the numeric core (convention "awq"): its RTN kernel, or the affine primitives
+ * for a learner's own rules. `inputScales` s is what the previous operation divides by (RMSNorm weight, or
+ * the previous linear's rows); the effective weight is Q(W·s)/s.
  *
  * FLOP floor (out × in, T search tokens, grid 20): 20 × 2·T·in·out for the search (T = 512: 344 GFLOP at
  * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus JS quantization of 30 × out·in weights.
@@ -21,8 +22,10 @@ import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { bitsPerWeight, decode, describeSpec, encode, fitGroup, resolveSpec, type ResolvedSpec, specOf } from "../numerics/ruler.js";
+import { decode, encode, fitGroup } from "../numerics/affine.js";
+import type { GroupQuantized } from "../numerics/grouped.js";
 import { rtnKernel } from "../numerics/rtn.js";
+import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec.js";
 import { ensureBackend, tf } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
@@ -52,19 +55,15 @@ export interface AwqReport extends ErrorReport {
   ratio: number;
 }
 
-/** One AWQ-quantized linear: input scales to fold, codes/scales/zeros of W·s, the effective weight, report. */
-export interface AwqResult {
-  rows: number;
-  cols: number;
-  spec: ResolvedSpec;
-  groupSize: number;
+/**
+ * One AWQ-quantized linear in the shared group-wise shape, whose codes, scales and zeros describe W·s
+ * (clipped), plus the input scales s to fold into the previous op and the clip bounds.
+ */
+export interface AwqResult extends GroupQuantized {
+  /** AWQ's groups are contiguous runs of the group size. */
+  gIdx: null;
   /** Per input channel: fold into the previous op (divide its output by s); W·s is what is quantized. */
   inputScales: Float32Array;
-  /** Codes of W·s (clipped), rows × cols. */
-  codes: Int16Array;
-  /** Per (row, group) of W·s: rows × groups. */
-  scales: Float32Array;
-  zeros: Float32Array;
   /** The effective weight Q(W·s)/s, comparable with W (X·Qᵀ ≈ X·Wᵀ). */
   dequantized: Float32Array;
   /** Per (row, group) clipping bound chosen (Infinity where the clip search was off). */
@@ -96,7 +95,6 @@ interface Grouped {
  */
 function quantizeGroupsFast(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped | null {
   if (!rs.builtin || rs.grid) return null;
-  const rsG = resolveSpec({ ...specOf(rs), groupSize: gs >= cols ? "channel" : gs, pad: true });
   let src = data;
   if (clip) {
     const ng = Math.ceil(cols / gs);
@@ -109,12 +107,12 @@ function quantizeGroupsFast(rs: ResolvedSpec, data: Float32Array, R: number, col
       }
     }
   }
-  const k = rtnKernel({ rows: R, cols, data: src }, rsG);
+  const k = rtnKernel({ rows: R, cols, data: src }, rs);
   if (!k) return null;
   return full ? { deq: k.dequantized, codes: k.codes, scales: k.scales, zeros: k.zeros } : { deq: k.dequantized };
 }
 
-/** Quantizes each (row, group) of a row-major R × cols array through the ruler, optionally clamped to ±clip first. */
+/** Quantizes each (row, group) of a row-major R × cols array through the affine primitives, optionally clamped to ±clip first. */
 function quantizeGroups(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped {
   const ng = Math.ceil(cols / gs);
   const fast = quantizeGroupsFast(rs, data, R, cols, gs, clip, full);
@@ -344,10 +342,10 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
     const base = errorReport(W.data, eff, { bitsPerWeight: bitsPerWeight(rs, gs), seconds, ...(outErr === undefined ? {} : { outputError: outErr }) });
     const report: AwqReport = { ...base, loss: bestLoss, backend, seconds, ratio: bestRatio };
     const layer: AwqResult = {
-      rows: W.rows, cols, spec: rs, groupSize: gs, inputScales: bestS,
-      codes: q.codes!, scales: q.scales!, zeros: q.zeros!, dequantized: eff, clipMax, report,
+      rows: W.rows, cols, spec: rs, inputScales: bestS,
+      codes: q.codes!, scales: q.scales!, zeros: q.zeros!, gIdx: null, dequantized: eff, clipMax, report,
     };
-    layers.push(withDisplay(layer, () => keyValueBundle(`AWQ ${describeSpec(rs).replace("per channel", gs >= cols ? "per channel" : `group ${gs}`)}`, [
+    layers.push(withDisplay(layer, () => keyValueBundle(`AWQ ${describeSpec(rs)}`, [
       ["shape", `${W.rows} × ${cols}`], ["ratio", fmt(bestRatio)], ["search loss", fmt(bestLoss)], ["RTN loss (r = 0)", fmt(lossByRatio[0])],
       ...reportRows(base), ["clip search", clipFlags[i] ? "on" : "off"], ["backend", backend],
     ])));

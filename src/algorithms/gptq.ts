@@ -1,11 +1,12 @@
 /**
  * GPTQ (Frantar et al., ICLR 2023; REFERENCE §4) on the tfjs backend.
  *
- *   gptq(W, X | { H }, options) → GptqResult { codes, scales, zeros, gIdx, perm, dequantized, report }
+ *   gptq(W, X | { H }, options) → GptqResult: the shared group-wise shape (spec, codes, scales, zeros,
+ *                                 gIdx, dequantized, report) plus the act-order permutation
  *
- * Every rounding decision goes through the numeric core's ruler under the "gptq" convention (fitGroup /
- * paramsFromRange / encode / decode), so with H = identity the codes are exactly RTN's, and a user's own
- * scale, zero-point or rounding rule (options.spec) flows through unchanged.
+ * Every rounding decision goes through the numeric core's affine primitives under the "gptq" convention
+ * (fitGroup / paramsFromRange / encode / decode), so with H = identity the codes are exactly RTN's, and a
+ * user's own `scale`, `zeroPoint` or `round` rule flows through unchanged.
  *
  * FLOP floor for W out × in, N tokens: Hessian 2·N·in² (half of it computed: H is symmetric), Hinv
  * ≈ 2·in³/3 (one Cholesky + one triangular inverse, J·H·J trick in linalg.ts), lazy-batch updates
@@ -15,7 +16,9 @@ import { check, QuantLabError } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { bitsPerWeight, decode, describeSpec, encode, fitGroup, paramsFromRange, type GroupParams, type ResolvedSpec } from "../numerics/ruler.js";
+import { decode, encode, fitGroup, paramsFromRange, type GroupParams } from "../numerics/affine.js";
+import type { GroupQuantized } from "../numerics/grouped.js";
+import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec.js";
 import { ensureBackend } from "../backend/index.js";
 import { HessianAccumulator, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
@@ -54,22 +57,15 @@ export interface GptqReport extends ErrorReport {
   warnings: string[];
 }
 
-/** A GPTQ-quantized layer: codes, per-group scales and zero points, group index, dequantized weight, report. */
-export interface GptqResult {
-  rows: number;
-  cols: number;
-  spec: ResolvedSpec;
-  groupSize: number;
-  /** Codes, rows × cols in W's column order. */
-  codes: Int16Array;
-  /** Per (row, group): rows × groups. */
-  scales: Float32Array;
-  zeros: Float32Array;
-  /** Group of each input column (act-order makes it non-monotonic). */
+/**
+ * A GPTQ-quantized layer in the shared group-wise shape: codes (rows × cols in W's column order), per
+ * (row, group) scales and zero points, the group of every input column, the dequantized weight, the report.
+ */
+export interface GptqResult extends GroupQuantized {
+  /** Group of each input column (act-order makes it non-monotonic); always present. */
   gIdx: Int32Array;
   /** Column processing order under act-order, else null. */
   perm: Int32Array | null;
-  dequantized: Float32Array;
   report: GptqReport;
 }
 
@@ -326,8 +322,8 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   const outErr = X && !opts.skipOutputError ? await (await outputErrorOf(X, W))(deq) : undefined;
   const base = errorReport(W.data, deq, { bitsPerWeight: bitsPerWeight(rs, gs), seconds, ...(outErr === undefined ? {} : { outputError: outErr }) });
   const report: GptqReport = { ...base, loss, backend, seconds, percdamp, dampRetries: retries, deadColumns, warnings };
-  const result: GptqResult = { rows, cols, spec: rs, groupSize: gs, codes, scales, zeros, gIdx, perm, dequantized: deq, report };
-  return withDisplay(result, () => keyValueBundle(`GPTQ ${describeSpec(rs).replace("per channel", gs >= cols ? "per channel" : `group ${gs}`)}${perm ? ", act-order" : ""}`, [
+  const result: GptqResult = { rows, cols, spec: rs, codes, scales, zeros, gIdx, perm, dequantized: deq, report };
+  return withDisplay(result, () => keyValueBundle(`GPTQ ${describeSpec(rs)}${perm ? ", act-order" : ""}`, [
     ["shape", `${rows} × ${cols}`], ["loss", fmt(loss)], ...reportRows(base), ["backend", backend],
     ["damping", `${fmt(percdamp)}${retries ? ` (raised ${retries}×: H was not positive definite)` : ""}`],
     ...(deadColumns ? [["dead columns", String(deadColumns)] as [string, string]] : []),

@@ -9,7 +9,9 @@ import { baseLayout, binValues, histogramTrace, lineChart, logTicks, PALETTE, sc
 import { Chart as ChartClass } from "../display/chart.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { kvCache, modelPreset, weightMemory, type KvDtype, type ModelConfig } from "../numerics/memory.js";
-import { decode, fitGroup, quantize, resolveSpec, type QuantSpec, type Quantized } from "../numerics/ruler.js";
+import { decode, fitGroup } from "../numerics/affine.js";
+import { quantize, type Quantized } from "../numerics/rtn.js";
+import { resolveSpec, type QuantSpec } from "../numerics/spec.js";
 import { label, Sweep, sweep } from "./sweep.js";
 
 export { sweep, Sweep, LABELS } from "./sweep.js";

@@ -6,7 +6,8 @@
 import { DISPLAY, type MimeBundle } from "../display/mime.js";
 import { QuantLabError } from "../errors.js";
 import { explain } from "../numerics/explain.js";
-import { resolveSpec, ruler, type QuantSpec, type Ruler } from "../numerics/ruler.js";
+import { ruler, type Ruler } from "../numerics/ruler.js";
+import { resolveSpec, type QuantSpec } from "../numerics/spec.js";
 
 /** A learner's hand-computed answer for `check`: any of the scale, zero point, one code or its dequantized value. */
 export interface Answer {

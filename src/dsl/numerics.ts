@@ -3,8 +3,13 @@
  */
 export { format, formats, castTo, blockQuantize, NF4_CODEBOOK, FP4_BNB_CODEBOOK } from "../numerics/formats.js";
 export type { FormatName, NumberFormat } from "../numerics/formats.js";
-export { ruler, quantize, rtn, resolveSpec, describeSpec } from "../numerics/ruler.js";
-export type { QuantSpec, Quantized, Ruler, Scheme, Convention, ScaleRule, ZeroPointRule } from "../numerics/ruler.js";
+export { ruler } from "../numerics/ruler.js";
+export type { Ruler, Fit } from "../numerics/ruler.js";
+export { quantize, rtn } from "../numerics/rtn.js";
+export type { Quantized } from "../numerics/rtn.js";
+export type { GroupQuantized } from "../numerics/grouped.js";
+export { resolveSpec, describeSpec } from "../numerics/spec.js";
+export type { QuantSpec, Scheme, Convention, ScaleRule, ZeroPointRule } from "../numerics/spec.js";
 export { perTensor, perChannel, perGroup, perBlock } from "../numerics/granularity.js";
 export type { Granularity, GroupSize } from "../numerics/granularity.js";
 export { mse, maxError, sqnrDb, relError, errorReport } from "../numerics/metrics.js";

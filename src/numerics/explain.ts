@@ -5,7 +5,9 @@
 import { check } from "../errors.js";
 import { assertFinite } from "./metrics.js";
 import { withDisplay, type Bundle } from "./present.js";
-import { decode, encode, fitGroup, resolveSpec, type QuantSpec, type Ruler } from "./ruler.js";
+import { decode, encode, fitGroup } from "./affine.js";
+import type { Ruler } from "./ruler.js";
+import { resolveSpec, type QuantSpec } from "./spec.js";
 
 export interface Explanation {
   x: number;

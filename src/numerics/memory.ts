@@ -5,6 +5,7 @@
 import { check, QuantLabError } from "../errors.js";
 import { format as lookupFormat, type FormatName } from "./formats.js";
 import { fmt, keyValueBundle, tableBundle, withDisplay, type Bundle } from "./present.js";
+import type { Scheme } from "./spec.js";
 
 export interface WeightMemoryOptions {
   /** Number of parameters, e.g. 7e9. */
@@ -17,10 +18,10 @@ export interface WeightMemoryOptions {
   rowLength?: number;
   /** Bits per stored scale (default 16; bitsandbytes' NF4 absmax is 32). */
   scaleBits?: number;
-  /** Bits per stored zero point (default: the format's bits for integer formats; 0 for symmetric or codebooks). */
+  /** Bits per stored zero point (default: the format's bits for asymmetric integer formats; 0 for symmetric or codebooks). */
   zeroBits?: number;
-  /** Symmetric integer quantization stores no zero point. */
-  symmetric?: boolean;
+  /** "asymmetric" (default) stores a zero point per group; "symmetric" stores none. */
+  scheme?: Scheme;
   /** NF4 double quantization (QLoRA): 8-bit absmax in blocks of 256 with one FP32 per block: 0.5 → 0.127 bits. */
   doubleQuant?: boolean;
 }
@@ -49,7 +50,7 @@ export function weightMemory(o: WeightMemoryOptions): WeightMemory {
     const group = g === "tensor" ? o.params : g === "channel" ? (o.rowLength ?? 4096) : g;
     check(Number.isFinite(group) && group > 0, "BAD_ARGUMENT", `group size must be positive, "channel" or "tensor", got ${String(g)}`);
     const scaleBits = o.scaleBits ?? (f.name === "nf4" || f.name === "fp4-bnb" ? 32 : 16);
-    const zeroBits = o.zeroBits ?? (f.kind === "int" && !o.symmetric ? f.bits : 0);
+    const zeroBits = o.zeroBits ?? (f.kind === "int" && o.scheme !== "symmetric" ? f.bits : 0);
     if (o.doubleQuant) {
       check(f.kind === "codebook", "BAD_ARGUMENT", "double quantization applies to NF4/FP4 absmax scales: drop doubleQuant for integer formats");
       // 8-bit absmax per group, plus one FP32 scale (and the mean) per 256 absmax values

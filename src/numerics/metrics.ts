@@ -78,7 +78,7 @@ export function sqnrDb(x: ArrayLike<number>, xHat: ArrayLike<number>): number {
 /** Relative Frobenius error ‖x − x̂‖ / ‖x‖. @example relError([3, 4], [3, 4.5]) // 0.1 */
 export function relError(x: ArrayLike<number>, xHat: ArrayLike<number>): number {
   const { se, ss } = sums(x, xHat);
-  return ss === 0 ? (se === 0 ? 0 : Infinity) : Math.sqrt(se / ss);
+  return reportFromSums(se, ss, 0, x.length).relError;
 }
 
 /**
@@ -92,17 +92,37 @@ export function relError(x: ArrayLike<number>, xHat: ArrayLike<number>): number 
 export function errorReport(
   x: ArrayLike<number>,
   xHat: ArrayLike<number>,
-  extra: { bitsPerWeight?: number; bound?: number; seconds?: number; outputError?: number } = {},
+  extra: ReportExtra = {},
 ): ErrorReport {
   const { se, ss, max } = sums(x, xHat);
+  return reportFromSums(se, ss, max, x.length, extra);
+}
+
+/** What a quantizer adds to the error metrics: storage cost, the grid's bound, time, output error. */
+export interface ReportExtra {
+  bitsPerWeight?: number;
+  bound?: number;
+  seconds?: number;
+  outputError?: number;
+}
+
+/**
+ * The report from the sums a fused loop accumulates (Σ(x − x̂)², Σx², max|x − x̂| over `count` weights),
+ * so a quantizer that measures while it codes needs no second pass.
+ * @example
+ * ```ts
+ * reportFromSums(0.25, 30, 0.5, 4).mse   // 0.0625
+ * ```
+ */
+export function reportFromSums(se: number, ss: number, max: number, count: number, extra: ReportExtra = {}): ErrorReport {
   const report: ErrorReport = {
-    mse: se / x.length,
+    mse: se / count,
     maxError: max,
     sqnrDb: se === 0 ? Infinity : 10 * Math.log10(ss / se),
     relError: ss === 0 ? (se === 0 ? 0 : Infinity) : Math.sqrt(se / ss),
     bitsPerWeight: extra.bitsPerWeight ?? NaN,
     bound: extra.bound ?? NaN,
-    count: x.length,
+    count,
   };
   if (extra.seconds !== undefined) report.seconds = extra.seconds;
   if (extra.outputError !== undefined) report.outputError = extra.outputError;

@@ -1,28 +1,39 @@
 /**
- * The fast path of round-to-nearest for row-wise granularities (tensor, channel, group of n): one pass
- * per group for the range, one pass that codes, dequantizes and accumulates the error, all over typed
- * arrays with no per-element calls. `quantize`/`rtn` in ruler.ts take this path whenever the spec has
- * no user formula and a uniform integer grid; the results are bit-identical to the generic loop
- * (same parameters from `paramsFromRange`, same division, same summation order).
+ * Round-to-nearest: the baseline every method is compared with, and the fast path sweeps use.
+ *
+ *   quantize(W, spec)  (alias rtn)       → Quantized (the shared group-wise shape, plus RTN's mins)
+ *   rtnKernel(m, rs)                      → the bare arrays and error sums, for callers (AWQ) that loop
+ *
+ * Built-in integer grids take one loop family: one pass per group for the range, one pass that codes,
+ * dequantizes and accumulates the error, over typed arrays with no per-element calls, for every
+ * granularity (a group is a list of runs of consecutive weights, so a block is several runs). A codebook
+ * or float grid, or a learner's own scale, zero-point or rounding rule, goes through the affine
+ * primitives (fitGroup / encode / decode) one weight at a time. Both give the same parameters (from
+ * `paramsFromRange`), the same division and the same summation order.
  *
  * Floor for 4096 × 4096 FP32: reading 64 MiB and writing 32 MiB of codes plus 64 MiB of dequantized
  * values; one division per weight. NumPy does the same work in ~8 separate passes over temporaries.
  */
+import { decode, encode, fitGroup, paramsFromRange } from "./affine.js";
+import { groupLayout, type GroupLayout } from "./granularity.js";
+import type { GroupQuantized } from "./grouped.js";
 import type { Matrix } from "./matrix.js";
-import { assertFinite, type ErrorReport } from "./metrics.js";
-import { bitsPerWeight, paramsFromRange, type Quantized, type ResolvedSpec } from "./ruler.js";
+import { assertFinite, errorReport, reportFromSums, reportRows } from "./metrics.js";
+import { fmt, keyValueBundle, withDisplay, type Bundle } from "./present.js";
+import { TIES_EVEN_SHIFT } from "./round.js";
+import { bitsPerWeight, describeSpec, resolveSpec, type QuantSpec, type ResolvedSpec } from "./spec.js";
 
-// 1.5 · 2^52: for |v| < 2^51, (v + ROUNDER) − ROUNDER is v rounded to an integer, ties to even (the FPU's
-// own rounding mode), with no branch. Larger |v| only happen for out-of-range codes, which are clamped.
-const ROUNDER = 6755399441055744;
-
-/** Tensor: one group over the whole (row-major, contiguous) data; channel: a row; group: `size` along a row. */
-function rowGroups(m: Matrix, rs: ResolvedSpec): { rowLen: number; nRows: number; size: number; perRow: number } {
-  const g = rs.granularity;
-  const n = m.rows * m.cols;
-  const rowLen = g.kind === "tensor" ? n : m.cols;
-  const size = g.kind === "group" ? g.size : rowLen;
-  return { rowLen, nRows: g.kind === "tensor" ? 1 : m.rows, size, perRow: Math.ceil(rowLen / size) };
+/**
+ * The result of round-to-nearest on a matrix or row: the shared group-wise shape (codes, each group's
+ * scale and zero point, the reconstruction `dequantized`, the error report) plus each group's minimum.
+ */
+export interface Quantized extends GroupQuantized {
+  /** RTN's groups are always contiguous runs of its granularity. */
+  gIdx: null;
+  /** Per group minimum (the course form's offset). */
+  mins: Float32Array;
+  /** Number of groups in each row (0 for tensor and block granularity). */
+  groupsPerRow: number;
 }
 
 export interface RtnKernelOutput {
@@ -30,6 +41,7 @@ export interface RtnKernelOutput {
   scales: Float32Array;
   zeros: Float32Array;
   mins: Float32Array;
+  /** Empty when the caller asked not to store it (it can be rebuilt from the codes: see `quantize`). */
   dequantized: Float32Array;
   groupsPerRow: number;
   /** Weights per group (the nominal length; a padded last group may be shorter). */
@@ -43,53 +55,61 @@ export interface RtnKernelOutput {
   firstNonFinite: number;
 }
 
+/** The course's asymmetric form decodes as min + q·scale; every other integer form as (q − zero)·scale. */
+const courseForm = (rs: ResolvedSpec) => !rs.grid && rs.convention === "course" && rs.scheme === "asymmetric" && !rs.zeroPoint;
+
 /**
- * RTN over a matrix for a resolved spec, or null when the spec needs the generic path (block
- * granularity, a codebook or float grid, a user scale/zero/round formula). Throws nothing itself:
- * a non-finite weight is reported in `firstNonFinite` so the caller words the error.
+ * RTN over a matrix for a resolved spec, or null when the spec needs the per-weight path (a codebook or
+ * float grid, a user scale/zero/round formula). Throws nothing about the data itself: a non-finite weight
+ * is reported in `firstNonFinite` so the caller words the error.
  */
-export function rtnKernel(m: Matrix, rs: ResolvedSpec, storeDequantized = true): RtnKernelOutput | null {
-  const g = rs.granularity;
-  if (!rs.builtin || rs.grid || g.kind === "block") return null;
+export function rtnKernel(m: Matrix, rs: ResolvedSpec, storeDequantized = true, layout?: GroupLayout): RtnKernelOutput | null {
+  if (!rs.builtin || rs.grid) return null;
   const { data } = m;
   const n = data.length;
-  const { rowLen, nRows, size, perRow } = rowGroups(m, rs);
-  const count = nRows * perRow;
+  const { runs, runStart, count, perRow, size } = layout ?? groupLayout(m.rows, m.cols, rs.granularity, rs.pad);
   const codes = new Int16Array(n);
   const deq = storeDequantized ? new Float32Array(n) : null;
   const scales = new Float32Array(count);
   const zeros = new Float32Array(count);
   const mins = new Float32Array(count);
   const { qmin, qmax } = rs;
-  const courseForm = rs.convention === "course" && rs.scheme === "asymmetric";
+  const course = courseForm(rs);
   const range = new Float64Array(2);
   const acc = new Float64Array(3); // Σe², Σx², max|e|, carried from group to group in index order
   let bound = 0;
-  for (let r = 0, k = 0; r < nRows; r++) {
-    for (let j = 0; j < perRow; j++, k++) {
-      const off = r * rowLen + j * size;
-      const end = off + Math.min(size, rowLen - j * size);
-      groupRange(data, off, end, range);
-      const p = paramsFromRange(rs, range[0]!, range[1]!);
-      scales[k] = p.scale;
-      zeros[k] = p.zero;
-      mins[k] = p.min;
-      if (p.scale / 2 > bound) bound = p.scale / 2;
-      if (courseForm) codeCourse(data, codes, deq, off, end, p.scale, p.min, qmin, qmax, acc);
+  for (let g = 0; g < count; g++) {
+    const r0 = runStart[g]!;
+    const r1 = runStart[g + 1]!;
+    groupRange(data, runs, r0, r1, range);
+    const p = paramsFromRange(rs, range[0]!, range[1]!);
+    scales[g] = p.scale;
+    zeros[g] = p.zero;
+    mins[g] = p.min;
+    if (p.scale / 2 > bound) bound = p.scale / 2;
+    for (let r = r0; r < r1; r++) {
+      const off = runs[2 * r]!;
+      const end = off + runs[2 * r + 1]!;
+      if (course) codeCourse(data, codes, deq, off, end, p.scale, p.min, qmin, qmax, acc);
       else codeZeroPoint(data, codes, deq, off, end, p.scale, p.zero, qmin, qmax, acc);
     }
   }
   const se = acc[0]!;
   const ss = acc[1]!;
-  const maxErr = acc[2]!;
   // NaN and ±Inf need no test in the loops: they make Σx² NaN or Inf (finite FP32 squares cannot overflow
   // a double), and only then is the data scanned for the first bad index.
+  let firstNonFinite = -1;
   if (!Number.isFinite(ss)) {
-    for (let i = 0; i < n; i++) if (!Number.isFinite(data[i]!)) return { ...empty(), firstNonFinite: i };
+    for (let i = 0; i < n; i++) {
+      if (!Number.isFinite(data[i]!)) {
+        firstNonFinite = i;
+        break;
+      }
+    }
   }
   return {
-    codes, scales, zeros, mins, dequantized: deq ?? new Float32Array(0), groupsPerRow: g.kind === "tensor" ? 0 : perRow,
-    groupLength: Math.min(size, n), sumSqError: se, sumSq: ss, maxError: maxErr, bound, firstNonFinite: -1,
+    codes, scales, zeros, mins, dequantized: deq ?? new Float32Array(0), groupsPerRow: perRow,
+    groupLength: Math.min(size, n), sumSqError: se, sumSq: ss, maxError: acc[2]!, bound, firstNonFinite,
   };
 }
 
@@ -97,13 +117,17 @@ export function rtnKernel(m: Matrix, rs: ResolvedSpec, storeDequantized = true):
 // the JIT optimises them as whole functions at once instead of on-stack-replacing one giant loop nest,
 // which ran the first five 4096×4096 calls at half speed.
 
-function groupRange(data: Float32Array, off: number, end: number, out: Float64Array): void {
+function groupRange(data: Float32Array, runs: Int32Array, r0: number, r1: number, out: Float64Array): void {
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = off; i < end; i++) {
-    const v = data[i]!;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
+  for (let r = r0; r < r1; r++) {
+    const off = runs[2 * r]!;
+    const end = off + runs[2 * r + 1]!;
+    for (let i = off; i < end; i++) {
+      const v = data[i]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
   }
   out[0] = lo;
   out[1] = hi;
@@ -112,7 +136,7 @@ function groupRange(data: Float32Array, off: number, end: number, out: Float64Ar
 /** Course form: q = round((x − min)/scale), x̂ = min + q·scale. */
 function codeCourse(data: Float32Array, codes: Int16Array, deq: Float32Array | null, off: number, end: number,
   scale: number, min: number, qmin: number, qmax: number, acc: Float64Array): void {
-  const R = ROUNDER; // a local: a module-level const costs a hole check per use
+  const R = TIES_EVEN_SHIFT; // a local: a module-level binding costs a hole check per use
   let se = acc[0]!;
   let ss = acc[1]!;
   let mx = acc[2]!;
@@ -137,7 +161,7 @@ function codeCourse(data: Float32Array, codes: Int16Array, deq: Float32Array | n
 /** Zero-point forms: q = round(x/scale) + zero, x̂ = (q − zero)·scale. */
 function codeZeroPoint(data: Float32Array, codes: Int16Array, deq: Float32Array | null, off: number, end: number,
   scale: number, zero: number, qmin: number, qmax: number, acc: Float64Array): void {
-  const R = ROUNDER;
+  const R = TIES_EVEN_SHIFT;
   let se = acc[0]!;
   let ss = acc[1]!;
   let mx = acc[2]!;
@@ -160,29 +184,41 @@ function codeZeroPoint(data: Float32Array, codes: Int16Array, deq: Float32Array 
   acc[2] = mx;
 }
 
-/**
- * `quantize(W, spec)` through the kernel, as the plain Quantized record (ruler.ts adds the display),
- * or null when the spec needs the generic path. `t0` is when the caller started (for `seconds`).
- */
-export function rtnFast(m: Matrix, rs: ResolvedSpec, t0 = performance.now()): Quantized | null {
-  const out = rtnKernel(m, rs, false);
+/** x̂ from the codes and per-group params of a kernel result (the kernel's own arithmetic). */
+function dequantizeGroups(rs: ResolvedSpec, layout: GroupLayout, out: RtnKernelOutput): Float32Array {
+  const { codes, scales, zeros, mins } = out;
+  const { runs, runStart, count } = layout;
+  const deq = new Float32Array(codes.length);
+  const course = courseForm(rs);
+  for (let g = 0; g < count; g++) {
+    const scale = scales[g]!;
+    const zero = zeros[g]!;
+    const min = mins[g]!;
+    for (let r = runStart[g]!; r < runStart[g + 1]!; r++) {
+      const off = runs[2 * r]!;
+      const end = off + runs[2 * r + 1]!;
+      if (course) for (let i = off; i < end; i++) deq[i] = min + codes[i]! * scale;
+      else for (let i = off; i < end; i++) deq[i] = (codes[i]! - zero) * scale;
+    }
+  }
+  return deq;
+}
+
+function asMatrix(W: Matrix | ArrayLike<number>): Matrix {
+  if ((W as Matrix).data instanceof Float32Array && typeof (W as Matrix).rows === "number") return W as Matrix;
+  const arr = W as ArrayLike<number>;
+  return { rows: 1, cols: arr.length, data: arr instanceof Float32Array ? arr : Float32Array.from(arr) };
+}
+
+/** Built-in integer grids: the kernel, with x̂ rebuilt on first read. */
+function quantizeFast(m: Matrix, rs: ResolvedSpec, layout: GroupLayout, t0: number): Quantized | null {
+  const out = rtnKernel(m, rs, false, layout);
   if (!out) return null;
   if (out.firstNonFinite >= 0) assertFinite(m.data, "the weights"); // throws, naming the first bad index
-  const n = m.data.length;
-  const se = out.sumSqError;
-  const ss = out.sumSq;
-  const report: ErrorReport = {
-    mse: se / n,
-    maxError: out.maxError,
-    sqnrDb: se === 0 ? Infinity : 10 * Math.log10(ss / se),
-    relError: ss === 0 ? (se === 0 ? 0 : Infinity) : Math.sqrt(se / ss),
-    bitsPerWeight: bitsPerWeight(rs, out.groupLength),
-    bound: out.bound,
-    count: n,
-    seconds: (performance.now() - t0) / 1000,
-  };
+  const report = reportFromSums(out.sumSqError, out.sumSq, out.maxError, m.data.length,
+    { bitsPerWeight: bitsPerWeight(rs, out.groupLength), bound: out.bound, seconds: (performance.now() - t0) / 1000 });
   const q = {
-    spec: rs, rows: m.rows, cols: m.cols, codes: out.codes, scales: out.scales, zeros: out.zeros, mins: out.mins,
+    spec: rs, rows: m.rows, cols: m.cols, codes: out.codes, scales: out.scales, zeros: out.zeros, gIdx: null, mins: out.mins,
     groupsPerRow: out.groupsPerRow, report,
   } as Quantized;
   // x̂ was computed (the report measures it) but not stored: most sweeps read only the report, and 64 MiB
@@ -191,36 +227,89 @@ export function rtnFast(m: Matrix, rs: ResolvedSpec, t0 = performance.now()): Qu
   Object.defineProperty(q, "dequantized", {
     enumerable: true,
     configurable: true,
-    get: () => (deq ??= dequantizeRows(m, rs, out)),
+    get: () => (deq ??= dequantizeGroups(rs, layout, out)),
     set: (v: Float32Array) => { deq = v; },
   });
   return q;
 }
 
-/** x̂ from the codes and per-group params of a row-wise RTN result (the kernel's own arithmetic). */
-function dequantizeRows(m: Matrix, rs: ResolvedSpec, out: RtnKernelOutput): Float32Array {
-  const { rowLen, nRows, size, perRow } = rowGroups(m, rs);
-  const { codes, scales, zeros, mins } = out;
-  const deq = new Float32Array(codes.length);
-  const courseForm = rs.convention === "course" && rs.scheme === "asymmetric";
-  for (let r = 0, k = 0; r < nRows; r++) {
-    for (let j = 0; j < perRow; j++, k++) {
-      const off = r * rowLen + j * size;
-      const end = off + Math.min(size, rowLen - j * size);
-      const scale = scales[k]!;
-      const zero = zeros[k]!;
-      const min = mins[k]!;
-      if (courseForm) for (let i = off; i < end; i++) deq[i] = min + codes[i]! * scale;
-      else for (let i = off; i < end; i++) deq[i] = (codes[i]! - zero) * scale;
+/** Codebook and float grids, and a learner's own formulas: the affine primitives one weight at a time. */
+function quantizeEach(m: Matrix, rs: ResolvedSpec, layout: GroupLayout, t0: number): Quantized {
+  assertFinite(m.data, "the weights");
+  const { data } = m;
+  const n = data.length;
+  const codes = new Int16Array(n);
+  const deq = new Float32Array(n);
+  const scales = new Float32Array(layout.count);
+  const zeros = new Float32Array(layout.count);
+  const mins = new Float32Array(layout.count);
+  const { runs, runStart } = layout;
+  let bound = 0;
+  for (let g = 0; g < layout.count; g++) {
+    const r0 = runStart[g]!;
+    const r1 = runStart[g + 1]!;
+    const p = fitGroup(rs, data, runs, r0, r1);
+    scales[g] = p.scale;
+    zeros[g] = p.zero;
+    mins[g] = p.min;
+    if (!rs.grid) bound = Math.max(bound, p.scale / 2);
+    for (let r = r0; r < r1; r++) {
+      const off = runs[2 * r]!;
+      const end = off + runs[2 * r + 1]!;
+      for (let i = off; i < end; i++) {
+        const q = encode(rs, data[i]!, p);
+        codes[i] = q;
+        deq[i] = decode(rs, q, p);
+      }
     }
   }
-  return deq;
+  const report = errorReport(data, deq, { bitsPerWeight: bitsPerWeight(rs, Math.min(layout.size, n)), bound: rs.grid ? NaN : bound });
+  report.seconds = (performance.now() - t0) / 1000;
+  return { spec: rs, rows: m.rows, cols: m.cols, codes, scales, zeros, gIdx: null, mins, groupsPerRow: layout.perRow, dequantized: deq, report };
 }
 
-function empty(): RtnKernelOutput {
-  return {
-    codes: new Int16Array(0), scales: new Float32Array(0), zeros: new Float32Array(0), mins: new Float32Array(0),
-    dequantized: new Float32Array(0), groupsPerRow: 0, groupLength: 0, sumSqError: 0, sumSq: 0, maxError: 0, bound: 0,
-    firstNonFinite: -1,
-  };
+/**
+ * Round-to-nearest quantization of a matrix (or one row) under a spec: the baseline every method is
+ * compared with, and the fast path sweeps use. `rtn` is the same function.
+ * @example
+ * ```ts
+ * const W = matrix(2, 4, [0.1, -0.3, 0.7, -1, 0.5, 0.2, -0.1, 0.05]);
+ * const q = quantize(W, { bits: 4, groupSize: "channel" });
+ * q.report.mse
+ * ```
+ */
+export function quantize(W: Matrix | ArrayLike<number>, spec: QuantSpec = {}): Quantized {
+  const t0 = performance.now();
+  const m = asMatrix(W);
+  const rs = resolveSpec(spec);
+  if (m.data.length === 0) assertFinite(m.data, "the weights"); // names the empty input before shapes do
+  const layout = groupLayout(m.rows, m.cols, rs.granularity, rs.pad); // also checks the group size
+  const result = quantizeFast(m, rs, layout, t0) ?? quantizeEach(m, rs, layout, t0);
+  return withDisplay(result, () => quantizedBundle(result));
+}
+
+/**
+ * Round to nearest: the same function as `quantize`, under the name the papers use.
+ * @example
+ * ```ts
+ * rtn([0.10, -0.30, 0.70, -1.00, 0.50], { bits: 4 }).codes   // [10, 6, 15, 0, 13]
+ * ```
+ */
+export const rtn = quantize;
+
+const preview = (a: ArrayLike<number>, n = 8, f: (v: number) => string = fmt) =>
+  Array.from({ length: Math.min(n, a.length) }, (_, i) => f(a[i]!)).join(", ") + (a.length > n ? `, … (${a.length})` : "");
+
+function quantizedBundle(q: Quantized): Bundle {
+  const rows: [string, string][] = [
+    ["spec", describeSpec(q.spec)],
+    ["shape", `${q.rows} × ${q.cols}`],
+    ["groups", String(q.scales.length)],
+    ["scales", preview(q.scales)],
+  ];
+  if (!q.spec.grid && q.spec.scheme === "asymmetric") {
+    rows.push(q.spec.convention === "course" ? ["min (offset)", preview(q.mins)] : ["zero points", preview(q.zeros)]);
+  }
+  rows.push(["codes", preview(q.codes, 12, String)], ["dequantized", preview(q.dequantized)], ...reportRows(q.report));
+  return keyValueBundle("quantized", rows);
 }

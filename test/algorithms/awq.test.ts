@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { awq, awqBlock } from "../../src/algorithms/awq.js";
 import { outputError } from "../../src/algorithms/hessian.js";
 import { useBackend } from "../../src/backend/index.js";
-import { decode, quantize } from "../../src/numerics/ruler.js";
+import { decode } from "../../src/numerics/affine.js";
+import { quantize } from "../../src/numerics/rtn.js";
 import { QuantLabError } from "../../src/errors.js";
 import { inputs, weights } from "./helpers.js";
 

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { gptq } from "../../src/algorithms/gptq.js";
 import { outputError } from "../../src/algorithms/hessian.js";
 import { useBackend } from "../../src/backend/index.js";
-import { quantize, decode } from "../../src/numerics/ruler.js";
+import { decode } from "../../src/numerics/affine.js";
+import { quantize } from "../../src/numerics/rtn.js";
 import { QuantLabError } from "../../src/errors.js";
 import { inputs, mismatch, naiveGptq, weights } from "./helpers.js";
 
@@ -29,7 +30,7 @@ for (const groupSize of [32, 128, "channel"] as const) {
   for (const sym of [false, true]) {
     test(`H = identity gives exactly the RTN codes (group ${groupSize}, ${sym ? "sym" : "asym"})`, async () => {
       const W = weights(24, 256, 3);
-      const g = await gptq(W, { H: identity(256) }, { bits: 4, groupSize, sym });
+      const g = await gptq(W, { H: identity(256) }, { bits: 4, groupSize, scheme: sym ? "symmetric" : "asymmetric" });
       const r = quantize(W, { bits: 4, groupSize, convention: "gptq", scheme: sym ? "symmetric" : "asymmetric" });
       assert.deepEqual(g.codes, r.codes);
       assert.deepEqual(g.dequantized, r.dequantized);

@@ -1,6 +1,7 @@
 /** Test data and a naive float64 GPTQ (the reference's column loop, no lazy batches) to check the fast path against. */
 import type { Matrix } from "../../src/numerics/matrix.js";
-import { decode, encode, fitGroup, resolveSpec } from "../../src/numerics/ruler.js";
+import { decode, encode, fitGroup } from "../../src/numerics/affine.js";
+import { resolveSpec } from "../../src/numerics/spec.js";
 import { randn, randt } from "../helpers/random.js";
 
 /** W ~ t(5)·0.02 (rows × cols). */

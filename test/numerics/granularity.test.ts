@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { quantize } from "../../src/numerics/ruler.js";
+import { quantize } from "../../src/numerics/rtn.js";
 import { matrix } from "../../src/numerics/matrix.js";
 import { groupLayout, perBlock } from "../../src/numerics/granularity.js";
 import { gaussian, mulberry32 } from "../helpers/random.js";

@@ -1,12 +1,14 @@
 /**
- * The fast RTN kernel (rtn.ts) against the generic per-element path of ruler.ts: a user rounding rule
- * that is the default one (half to even) forces the generic loop, so every code, parameter, x̂ and
+ * The fast RTN kernel (rtn.ts) against the per-weight path through the affine primitives: a user rounding
+ * rule that is the default one (half to even) forces the per-weight loop, so every code, parameter, x̂ and
  * report field must come out identical for every convention, scheme, bit width and granularity.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { perBlock } from "../../src/numerics/granularity.js";
 import { matrix } from "../../src/numerics/matrix.js";
-import { quantize, rtn, type QuantSpec } from "../../src/numerics/ruler.js";
+import { quantize, rtn } from "../../src/numerics/rtn.js";
+import type { QuantSpec } from "../../src/numerics/spec.js";
 import { roundHalfEven } from "../../src/numerics/round.js";
 import { QuantLabError } from "../../src/errors.js";
 import { randt } from "../helpers/random.js";
@@ -39,6 +41,30 @@ test("fast kernel equals the generic loop for every convention, scheme, bits and
     }
   }
   assert.equal(cases, 160);
+});
+
+test("the one kernel also covers blocks: equal to the per-weight path for r × c tiles", () => {
+  let cases = 0;
+  for (const convention of ["course", "zero-point", "gptq", "awq"] as const) {
+    for (const scheme of ["asymmetric", "symmetric"] as const) {
+      for (const groupSize of [perBlock(8, 32), perBlock(24, 8), perBlock(5, 40)]) {
+        const spec: QuantSpec = { convention, scheme, groupSize, bits: 4, pad: true };
+        const fast = quantize(W, spec);
+        const slow = quantize(W, { ...spec, round: roundHalfEven });
+        const tag = JSON.stringify(spec);
+        for (const k of ["codes", "scales", "zeros", "mins", "dequantized"] as const) same(fast[k], slow[k], `${tag} ${k}`);
+        // a block's weights are not consecutive: the kernel sums errors tile by tile, the per-weight report
+        // in index order, so the sums may differ in the last bit (max, bound and counts cannot)
+        for (const k of ["maxError", "bitsPerWeight", "bound", "count"] as const) assert.equal(fast.report[k], slow.report[k], `${tag} report.${k}`);
+        for (const k of ["mse", "sqnrDb", "relError"] as const) {
+          assert.ok(Math.abs(fast.report[k] - slow.report[k]) <= 1e-12 * Math.abs(slow.report[k]), `${tag} report.${k}`);
+        }
+        assert.equal(fast.groupsPerRow, 0);
+        cases++;
+      }
+    }
+  }
+  assert.equal(cases, 24);
 });
 
 test("rtn is quantize; x̂ read later equals the error the report measured", () => {

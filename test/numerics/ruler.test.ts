@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ruler, quantize, resolveSpec } from "../../src/numerics/ruler.js";
+import { ruler } from "../../src/numerics/ruler.js";
+import { quantize } from "../../src/numerics/rtn.js";
+import { resolveSpec } from "../../src/numerics/spec.js";
 import { explain } from "../../src/numerics/explain.js";
 import { matrix } from "../../src/numerics/matrix.js";
 import { QuantLabError } from "../../src/errors.js";

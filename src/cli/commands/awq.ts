@@ -5,7 +5,7 @@
  */
 import { parse, num, str, type Parsed } from "../args.js";
 import { awq } from "../../algorithms/awq.js";
-import { COMMON, readInputs, writeResult } from "./gptq.js";
+import { COMMON, readInputs, schemeOf, writeResult } from "./gptq.js";
 
 export const summary = "AWQ (activation-aware scales + clip search) of a weight matrix (safetensors in and out)";
 
@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!p) return 0;
   const inp = await readInputs(p);
   const a = await awq(inp.W, inp.X, {
-    bits: inp.bits, groupSize: inp.groupSize, sym: Boolean(p.values.sym), clip: !p.values["no-clip"], duo: Boolean(p.values.duo),
+    bits: inp.bits, groupSize: inp.groupSize, scheme: schemeOf(p), clip: !p.values["no-clip"], duo: Boolean(p.values.duo),
     grid: num("grid", str(p, "grid"), 20), searchTokens: tokens(p, "search-tokens"), clipTokens: tokens(p, "clip-tokens"), backend: str(p, "backend"),
   });
   return writeResult(p, "awq", inp, a, a.report, { input_scales: { dtype: "F32", shape: [a.cols], data: a.inputScales } });

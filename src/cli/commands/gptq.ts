@@ -7,7 +7,8 @@ import { QuantLabError } from "../../errors.js";
 import { writeSafetensors } from "../../io/safetensors.js";
 import type { Tensor } from "../../io/tensor.js";
 import type { Matrix } from "../../numerics/matrix.js";
-import { describeSpec, type ResolvedSpec } from "../../numerics/ruler.js";
+import type { GroupQuantized } from "../../numerics/grouped.js";
+import { describeSpec, groupLength } from "../../numerics/spec.js";
 import { gptq } from "../../algorithms/gptq.js";
 import { readMatrix } from "../matrix-file.js";
 
@@ -37,6 +38,11 @@ export interface Inputs {
   groupSize: number | "channel";
 }
 
+/** `--sym` is the papers' flag; the options take the spec vocabulary's `scheme`. */
+export function schemeOf(p: Parsed): "symmetric" | "asymmetric" {
+  return p.values.sym ? "symmetric" : "asymmetric";
+}
+
 /** The required inputs of gptq/awq, read and shape-checked. */
 export async function readInputs(p: Parsed): Promise<Inputs> {
   const weights = str(p, "weights");
@@ -58,24 +64,25 @@ export async function readInputs(p: Parsed): Promise<Inputs> {
 /** Writes the contract's tensors and prints the JSON object (or a line of text). */
 export async function writeResult(
   p: Parsed, method: string, inp: Inputs,
-  q: { spec: ResolvedSpec; groupSize: number; codes: Int16Array; scales: Float32Array; zeros: Float32Array; dequantized: Float32Array },
+  q: GroupQuantized,
   report: { outputError?: number; mse: number; loss: number; seconds: number; backend: string },
   extra: Record<string, Tensor> = {},
 ): Promise<number> {
   const { W } = inp;
   const ng = q.scales.length / W.rows;
   const signed = q.spec.qmin < 0;
+  const groupSize = groupLength(q.spec, W.rows, W.cols);
   await writeSafetensors(inp.out, {
     weight: { dtype: "F32", shape: [W.rows, W.cols], data: q.dequantized },
     codes: { dtype: signed ? "I8" : "U8", shape: [W.rows, W.cols], data: signed ? Int8Array.from(q.codes) : Uint8Array.from(q.codes) },
     scales: { dtype: "F32", shape: [W.rows, ng], data: q.scales },
     zeros: { dtype: "F32", shape: [W.rows, ng], data: q.zeros },
     ...extra,
-  }, { method, spec: describeSpec(q.spec), groupSize: String(q.groupSize), source: inp.name });
+  }, { method, spec: describeSpec(q.spec), groupSize: String(groupSize), source: inp.name });
   const j = { outputError: report.outputError ?? null, mse: report.mse, loss: report.loss, seconds: report.seconds, backend: report.backend };
   if (p.values.json) printJson(j);
   else {
-    console.log(`${method} ${describeSpec(q.spec)} group ${q.groupSize} on '${inp.name}' [${W.rows} × ${W.cols}], ${inp.X.rows} tokens → ${inp.out}`);
+    console.log(`${method} ${describeSpec(q.spec)} on '${inp.name}' [${W.rows} × ${W.cols}], ${inp.X.rows} tokens → ${inp.out}`);
     console.log(`output error ${j.outputError?.toExponential(3)}  MSE ${j.mse.toExponential(3)}  loss ${j.loss.toExponential(3)}  ${j.seconds.toFixed(2)} s on ${j.backend}`);
   }
   return 0;
@@ -89,7 +96,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!p) return 0;
   const inp = await readInputs(p);
   const g = await gptq(inp.W, inp.X, {
-    bits: inp.bits, groupSize: inp.groupSize, sym: Boolean(p.values.sym), actOrder: Boolean(p.values["act-order"]),
+    bits: inp.bits, groupSize: inp.groupSize, scheme: schemeOf(p), actOrder: Boolean(p.values["act-order"]),
     staticGroups: Boolean(p.values["static-groups"]), blockSize: num("block-size", str(p, "block-size"), 128),
     percdamp: num("percdamp", str(p, "percdamp"), 0.01), mse: Boolean(p.values.mse), backend: str(p, "backend"),
   });

@@ -19,7 +19,7 @@ export async function run(argv: string[]): Promise<number> {
     params: num("params", str(p, "params")),
     format: str(p, "format") ?? "fp16",
     ...(g === undefined ? {} : { groupSize: g === "channel" || g === "tensor" ? g : num("group-size", g) }),
-    symmetric: p.values.symmetric === true,
+    scheme: p.values.symmetric === true ? "symmetric" : "asymmetric",
   });
   if (p.values.json) printJson({ bytes: m.bytes, bitsPerParam: m.bitsPerParam, format: m.format, params: m.params });
   else console.log(`${m.params.toExponential(2)} parameters in ${m.format}: ${m.bitsPerParam.toPrecision(5)} bits each = ${bytesText(m.bytes)}`);

@@ -1,6 +1,6 @@
 /**
  * `quantlab quantize-model --model M.gguf --calib T.txt --method gptq|awq|rtn|Q4_0… --bits 4
- *   --group-size 32 --out Q.gguf [--safetensors Q.safetensors] [--eval T.txt] [--json]`:
+ *   --group-size 32 [--sym] --out Q.gguf [--safetensors Q.safetensors] [--eval T.txt] [--json]`:
  * layer-by-layer quantization on calibration text, per-layer errors, final perplexity, GGUF output.
  */
 import { readFileSync } from "node:fs";
@@ -12,6 +12,7 @@ export const summary = "quantize every linear layer of a model (RTN, GPTQ, AWQ o
 const USAGE = `usage: quantlab quantize-model --model M.gguf --calib T.txt --method gptq|awq|rtn|Q8_0|Q4_0|… [options]
   --bits N            bits per weight for rtn/gptq/awq (default 4)
   --group-size N      weights per scale along a row (default 32)
+  --sym               symmetric grid for rtn/gptq/awq (scheme "symmetric"; default asymmetric)
   --out Q.gguf        write the quantized model as GGUF (llama.cpp loads it)
   --safetensors F     also write weights with their codes, scales and zero points as safetensors
   --eval T.txt        text for the final perplexity (default: the calibration file)
@@ -22,7 +23,7 @@ const USAGE = `usage: quantlab quantize-model --model M.gguf --calib T.txt --met
 export async function run(argv: string[]): Promise<number> {
   const p = parse("quantize-model", argv, {
     model: { type: "string" }, calib: { type: "string" }, method: { type: "string" }, bits: { type: "string" },
-    "group-size": { type: "string" }, out: { type: "string" }, safetensors: { type: "string" }, eval: { type: "string" },
+    "group-size": { type: "string" }, sym: { type: "boolean" }, out: { type: "string" }, safetensors: { type: "string" }, eval: { type: "string" },
     "max-tokens": { type: "string" }, "calib-windows": { type: "string" }, "calib-length": { type: "string" },
     json: { type: "boolean" },
   }, USAGE);
@@ -34,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
   const maxTokens = num("max-tokens", str(p, "max-tokens"), 8192);
   const nWin = num("calib-windows", str(p, "calib-windows"), 16), winLen = num("calib-length", str(p, "calib-length"), 128);
   const { parseMethod } = await import("../../model/quantize/methods.js");
-  const spec = parseMethod(method, bits, groupSize);
+  const spec = parseMethod(method, { bits, groupSize, ...(p.values.sym ? { scheme: "symmetric" as const } : {}) });
   const { loadModel } = await import("../../model/formats/load.js");
   const { LlamaRuntime } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");

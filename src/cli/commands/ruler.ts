@@ -1,6 +1,7 @@
 import { parse, num, str, printJson } from "../args.js";
 import { explain } from "../../numerics/explain.js";
-import { ruler, describeSpec, type Scheme, type Convention } from "../../numerics/ruler.js";
+import { ruler } from "../../numerics/ruler.js";
+import { describeSpec, type Scheme, type Convention } from "../../numerics/spec.js";
 import { QuantLabError } from "../../errors.js";
 
 export const summary = "quantize a row by hand and show the arithmetic (scale, zero point, codes, error)";

@@ -2,8 +2,9 @@
  * Writes models out: GGUF v3 for llama.cpp (through src/gguf's writer) and safetensors with the codes,
  * scales and zero points of every quantized linear (through src/io's writer).
  *
- * GGUF tensor types: a linear encoded by a GGUF method keeps its bytes; a GPTQ/AWQ/RTN grid of ≤ 4 bits
- * whose groups are multiples of 32 is stored losslessly as Q4_1 (see pack.ts); any other quantized
+ * GGUF tensor types: a linear encoded by a GGUF method keeps its bytes; a GPTQ/RTN group-wise result whose
+ * spec says it fits (codes 0 … 15, contiguous groups of a multiple of 32) is stored losslessly as Q4_1
+ * (see pack.ts); any other quantized
  * linear (AWQ's, whose grid lives on W·s) is re-encoded from its effective weights as Q8_0 (or F16 when its rows do not split into
  * 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
  */
@@ -16,6 +17,8 @@ import { packQ4_1 } from "./pack.js";
 import { writeGguf, type GgufValue } from "../../gguf/file.js";
 import { writeSafetensors } from "../../io/safetensors.js";
 import type { Tensor } from "../../io/tensor.js";
+import { contiguousGroups, type GroupQuantized } from "../../numerics/grouped.js";
+import { groupLength } from "../../numerics/spec.js";
 import type { QuantizedLinear, QuantizedModel } from "./workflow.js";
 
 export interface OutTensor {
@@ -33,18 +36,29 @@ export interface GgufContent {
 
 const f32Bytes = (x: Float32Array): Uint8Array => new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
 
-function codesFit(codes: ArrayLike<number>): boolean {
-  for (let i = 0; i < codes.length; i++) if (codes[i] < 0 || codes[i] > 15) return false;
-  return true;
+/**
+ * Whether a linear's group-wise result fits llama.cpp's Q4_1 as it stands (x = q·d + m per 32-block),
+ * read from its spec: a uniform integer grid whose code range is within 0 … 15, groups that are
+ * contiguous runs of a multiple of 32 columns tiling the row, and no input scales to fold (AWQ's grid
+ * lives on W·s, not W).
+ */
+export function fitsQ4_1(q: QuantizedLinear): q is QuantizedLinear & { grouped: GroupQuantized } {
+  const g = q.grouped;
+  if (!g || q.inputScales) return false;
+  const { spec } = g;
+  if (spec.grid || spec.qmin < 0 || spec.qmax > 15) return false;
+  if (spec.granularity.kind !== "group" && spec.granularity.kind !== "channel") return false;
+  const gs = groupLength(spec, g.rows, g.cols);
+  return gs % 32 === 0 && g.cols % gs === 0 && contiguousGroups(g);
 }
 
 /** How one quantized linear is stored in GGUF (type and bytes). */
 export function ggufTensorOf(q: QuantizedLinear): { type: GgufTypeName; data: Uint8Array; lossless: boolean } {
   if (q.gguf) return { type: q.gguf.type as GgufTypeName, data: q.gguf.bytes, lossless: true };
   const W = q.weight;
-  if (!q.inputScales && q.codes && q.scales && q.zeros && q.bits !== undefined && q.bits <= 4 && q.groupSize !== undefined &&
-      q.groupSize % 32 === 0 && W.cols % q.groupSize === 0 && codesFit(q.codes)) {
-    return { type: "Q4_1", data: packQ4_1(q.codes, q.scales, q.zeros, W.rows, W.cols, q.groupSize), lossless: true };
+  if (fitsQ4_1(q)) {
+    const g = q.grouped;
+    return { type: "Q4_1", data: packQ4_1(g.codes, g.scales, g.zeros, W.rows, W.cols, groupLength(g.spec, W.rows, W.cols)), lossless: true };
   }
   const type: GgufTypeName = W.cols % 32 === 0 ? "Q8_0" : "F16";
   return { type, data: quantize(type, W.data, W.cols), lossless: false };
@@ -141,17 +155,18 @@ export function safetensorsContent(q: QuantizedModel): { tensors: Map<string, Te
       const ql = q.linears.get(name);
       if (!ql) continue;
       formats[name] = ql.format;
-      if (ql.codes && ql.scales && ql.zeros) {
+      const g = ql.grouped;
+      if (g) {
         let lo = 0, hi = 0;
-        for (let k = 0; k < ql.codes.length; k++) { lo = Math.min(lo, ql.codes[k]); hi = Math.max(hi, ql.codes[k]); }
-        const codes = lo >= 0 && hi <= 255 ? Uint8Array.from(ql.codes) : Int16Array.from(ql.codes);
+        for (let k = 0; k < g.codes.length; k++) { lo = Math.min(lo, g.codes[k]); hi = Math.max(hi, g.codes[k]); }
+        const codes = lo >= 0 && hi <= 255 ? Uint8Array.from(g.codes) : Int16Array.from(g.codes);
         tensors.set(`${name}.codes`, { dtype: codes instanceof Uint8Array ? "U8" : "I16", shape: [W.rows, W.cols], data: codes });
-        const groups = ql.scales.length / W.rows;
-        put(`${name}.scales`, Float32Array.from(ql.scales), [W.rows, groups]);
-        put(`${name}.zeros`, Float32Array.from(ql.zeros), [W.rows, groups]);
+        const groups = g.scales.length / W.rows;
+        put(`${name}.scales`, Float32Array.from(g.scales), [W.rows, groups]);
+        put(`${name}.zeros`, Float32Array.from(g.zeros), [W.rows, groups]);
         if (ql.inputScales) put(`${name}.input_scales`, ql.inputScales, [W.cols]);
-        if (ql.bits !== undefined) formats[`${name}.bits`] = String(ql.bits);
-        if (ql.groupSize !== undefined) formats[`${name}.group_size`] = String(ql.groupSize);
+        formats[`${name}.bits`] = String(g.spec.bits);
+        formats[`${name}.group_size`] = String(groupLength(g.spec, W.rows, W.cols));
       }
     }
   });

@@ -1,7 +1,7 @@
 /**
  * The quantization methods the model workflow offers, as `GroupQuantizer`s: llama.cpp block types
- * (bit-exact through src/gguf/quants), and RTN / GPTQ / AWQ (src/model/weight-methods.ts, over the
- * project's numerics and algorithms). A spec is either `{ method, bits, groupSize }` or
+ * (bit-exact through src/gguf/quants), and RTN / GPTQ / AWQ (rtn-gptq-awq.ts, over the project's
+ * numerics and algorithms). A spec is either `{ method, bits, groupSize, scheme? }` or
  * `{ gguf: "Q4_0" }`, and `perTensor` lets a mix choose per layer and tensor (as llama.cpp's Q4_K_M does).
  */
 import { check } from "../../errors.js";
@@ -10,15 +10,18 @@ import { ggufType, type GgufTypeName } from "../../gguf/types.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import type { LinearName } from "../llama.js";
 import type { GroupJob, GroupQuantizer, QuantizedLinear } from "./workflow.js";
-import { weightMethodQuantizer, type WeightMethod } from "./rtn-gptq-awq.js";
+import { weightMethodQuantizer, type WeightGrid, type WeightMethodSpec } from "./rtn-gptq-awq.js";
 
-/** One way to quantize every linear of a model: RTN, GPTQ or AWQ with bits and group size, or a llama.cpp GGUF type. */
+/**
+ * One way to quantize every linear of a model: RTN, GPTQ or AWQ with `bits`, `groupSize` and `scheme`
+ * (default "asymmetric"), or a llama.cpp GGUF type.
+ */
 export type MethodSpec =
-  | { method: WeightMethod; bits: number; groupSize: number; symmetric?: boolean }
+  | WeightMethodSpec
   | { gguf: GgufTypeName; imatrix?: boolean };
 
 export function specLabel(s: MethodSpec): string {
-  return "gguf" in s ? s.gguf + (s.imatrix ? "+imatrix" : "") : `${s.method.toUpperCase()} ${s.bits}-bit g${s.groupSize}`;
+  return "gguf" in s ? s.gguf + (s.imatrix ? "+imatrix" : "") : `${s.method.toUpperCase()} ${s.bits}-bit g${s.groupSize}${s.scheme === "symmetric" ? " sym" : ""}`;
 }
 
 /** Mean of x² per input column: llama.cpp's importance matrix for one tensor. */
@@ -52,7 +55,7 @@ function ggufQuantizer(type: GgufTypeName, useImatrix: boolean): GroupQuantizer 
 
 export function quantizerFor(spec: MethodSpec): GroupQuantizer {
   if ("gguf" in spec) return ggufQuantizer(spec.gguf, spec.imatrix ?? false);
-  return weightMethodQuantizer(spec.method, spec.bits, spec.groupSize, spec.symmetric ?? false);
+  return weightMethodQuantizer(spec);
 }
 
 /** One quantizer choosing a spec per (layer, tensor); groups sharing an input are split when specs differ. */
@@ -70,13 +73,21 @@ export function mixedQuantizer(perTensor: (layer: number, name: LinearName) => M
   };
 }
 
-/** A method name from the command line: rtn, gptq, awq, or a GGUF type name (Q8_0, Q4_0, Q4_K …). */
-export function parseMethod(name: string, bits: number, groupSize: number): MethodSpec {
+/**
+ * A method name from the command line (rtn, gptq, awq, or a GGUF type name: Q8_0, Q4_0, Q4_K …) with the
+ * grid its flags give, as a MethodSpec.
+ * @example
+ * ```ts
+ * parseMethod("gptq", { bits: 4, groupSize: 32, scheme: "symmetric" })   // { method: "gptq", bits: 4, groupSize: 32, scheme: "symmetric" }
+ * ```
+ */
+export function parseMethod(name: string, grid: WeightGrid): MethodSpec {
   const lower = name.toLowerCase();
   if (lower === "rtn" || lower === "gptq" || lower === "awq") {
+    const { bits, groupSize } = grid;
     check(Number.isInteger(bits) && bits >= 2 && bits <= 8, "BAD_ARGUMENT", `--bits ${bits} is out of range: use 2 … 8`);
     check(Number.isInteger(groupSize) && groupSize > 0, "BAD_ARGUMENT", `--group-size ${groupSize} must be a positive integer (e.g. 32 or 128)`);
-    return { method: lower, bits, groupSize };
+    return { method: lower, bits, groupSize, ...(grid.scheme ? { scheme: grid.scheme } : {}) };
   }
   const t = ggufType(name);
   check(t, "BAD_ARGUMENT", `unknown method '${name}': use rtn, gptq, awq or a GGUF type (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K …)`);

@@ -8,11 +8,12 @@
  *
  * What a "method" is stays open: a `GroupQuantizer` receives the weights of linears that share one
  * input plus that input's calibration rows, and returns each weight quantized (dequantized values,
- * plus codes/scales when it has them, for the writers). src/model/methods.ts maps RTN, GPTQ, AWQ and
+ * plus its group-wise codes and scales when it has them, for the writers). methods.ts maps RTN, GPTQ, AWQ and
  * the GGUF block types onto it.
  */
 import { DISPLAY, type MimeBundle } from "../../display/mime.js";
 import { check } from "../../errors.js";
+import type { GroupQuantized } from "../../numerics/grouped.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import { GATE_UP, LlamaRuntime, QKV } from "../runtime/forward.js";
 import { cloneModel, type LinearName, type LlamaModel } from "../llama.js";
@@ -24,14 +25,12 @@ export interface QuantizedLinear {
   weight: Matrix;
   /** Label of the format, e.g. "int4 g32 asym" or "Q4_0". */
   format: string;
-  /** Integer codes, out × in, when the method has a (scale, zero) grid per group. */
-  codes?: ArrayLike<number>;
-  /** Per (row, group) scale and zero point (x = (q - zero) · scale), rows × (in / groupSize). */
-  scales?: Float32Array;
-  zeros?: Float32Array;
-  bits?: number;
-  groupSize?: number;
-  /** AWQ: per-input-channel scales s; codes/scales then describe W·s and the weight is Q(W·s)/s. */
+  /**
+   * The group-wise result (spec, codes, per (row, group) scales and zero points, group index) when the
+   * method quantizes to an integer grid per group (RTN, GPTQ, AWQ).
+   */
+  grouped?: GroupQuantized;
+  /** AWQ: per-input-channel scales s; `grouped` then describes W·s and the weight is Q(W·s)/s. */
   inputScales?: Float32Array;
   /** The tensor already encoded as a GGUF block type (methods that produce llama.cpp formats). */
   gguf?: { type: string; bytes: Uint8Array };
