@@ -12,8 +12,11 @@
  * one per lane, each lane adding its terms in C's order. C's branches become lane masks (bitselect),
  * keeping C's comparison semantics (NaN compares false).
  *
- * The caller (src/gguf/blocks/wasm.ts) copies input blocks to `inputPtr()`, calls a quantizer for `nb`
- * blocks and copies the bytes from `outputPtr()`; CHUNK bounds the floats per call.
+ * The caller (src/gguf/blocks/wasm.ts) copies input weights to `inputPtr()`, calls a quantizer for `k`
+ * of them (a whole number of blocks, as ggml's quantize_row_*_ref takes k) and copies the bytes it says
+ * it wrote from `outputPtr()`; CHUNK bounds the floats per call. Each quantizer knows its block layout,
+ * as each C function knows its struct: the TypeScript side (the traits table in src/gguf/types.ts) has the
+ * sizes from src/gguf/blocks/ and never repeats them here.
  */
 
 const CHUNK: i32 = 16384; // floats per call: 64 KiB in, at most 64 KiB out
@@ -230,7 +233,8 @@ function packLegacy(q: usize, five: bool): void {
 }
 
 /** Q4_0 (bits 4, 18 bytes) and Q5_0 (bits 5, 22 bytes): d = max/−2^(bits−1), x = (q − 2^(bits−1))·d. */
-export function quantizeQx_0(bits: i32, nb: i32): void {
+export function quantizeQx_0(bits: i32, k: i32): i32 {
+  const nb = k >> 5;
   const nmax = (1 << bits) - 1;
   const half = <f32>(1 << (bits - 1));
   const bs = bits == 4 ? 18 : 22;
@@ -243,10 +247,12 @@ export function quantizeQx_0(bits: i32, nb: i32): void {
     legacyLevels(p, 0, id, half + <f32>0.5, nmax); // x − 0 is x, bit for bit
     packLegacy(o + 2, bits == 5);
   }
+  return nb * bs;
 }
 
 /** Q4_1 (bits 4, 20 bytes) and Q5_1 (bits 5, 24 bytes): d = (max − min)/nmax, m = min, x = q·d + m. */
-export function quantizeQx_1(bits: i32, nb: i32): void {
+export function quantizeQx_1(bits: i32, k: i32): i32 {
+  const nb = k >> 5;
   const nmax = (1 << bits) - 1;
   const bs = bits == 4 ? 20 : 24;
   let p = IN;
@@ -261,6 +267,7 @@ export function quantizeQx_1(bits: i32, nb: i32): void {
     legacyLevels(p, blockMin, id, 0.5, bits == 4 ? 15 : 127);
     packLegacy(o + 4, bits == 5);
   }
+  return nb * bs;
 }
 
 /** roundf (half away from zero) of x·id, as C's int8_t. */
@@ -273,7 +280,8 @@ export function quantizeQx_1(bits: i32, nb: i32): void {
   return i32x4.shr_s(i32x4.shl(truncC(r), 24), 24);
 }
 
-export function quantizeQ8_0(nb: i32): void {
+export function quantizeQ8_0(k: i32): i32 {
+  const nb = k >> 5;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 128, o += 34) {
@@ -298,6 +306,7 @@ export function quantizeQ8_0(nb: i32): void {
         q8_0Level(v128.load(q + 32), id), q8_0Level(v128.load(q + 48), id)));
     }
   }
+  return nb * 34;
 }
 
 // ---- make_qkx2_quants, four sub-blocks at once
@@ -470,7 +479,8 @@ function putScaleMin(s: usize, j: i32, ls: i32, lm: i32): void {
   }
 }
 
-export function quantizeQ45_K(bits: i32, nb: i32): void {
+export function quantizeQ45_K(bits: i32, k: i32): i32 {
+  const nb = k >> 8;
   const nmax = bits == 4 ? 15 : 31;
   const rmin: f32 = bits == 4 ? -1.0 : -0.5;
   const nstep = bits == 4 ? 20 : 15;
@@ -546,6 +556,7 @@ export function quantizeQ45_K(bits: i32, nb: i32): void {
       }
     }
   }
+  return nb * bs;
 }
 
 // ---- Q2_K (quantize_row_q2_K_ref)
@@ -562,7 +573,8 @@ function pack2Bits(q: usize): void {
   }
 }
 
-export function quantizeQ2_K(nb: i32): void {
+export function quantizeQ2_K(k: i32): i32 {
+  const nb = k >> 8;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 1024, o += 84) {
@@ -599,6 +611,7 @@ export function quantizeQ2_K(nb: i32): void {
     }
     pack2Bits(o + 16);
   }
+  return nb * 84;
 }
 
 // ---- Q6_K (quantize_row_q6_K_ref: make_qx_quants with rmse_type 1, four sub-blocks at once)
@@ -683,7 +696,8 @@ function qx4(first: i32): void {
   storeLevels(16, first, 32, tiny);
 }
 
-export function quantizeQ6_K(nb: i32): void {
+export function quantizeQ6_K(k: i32): i32 {
+  const nb = k >> 8;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 1024, o += 210) {
@@ -723,6 +737,7 @@ export function quantizeQ6_K(nb: i32): void {
       }
     }
   }
+  return nb * 210;
 }
 
 // ---- Q3_K (quantize_row_q3_K_ref: make_q3_quants with do_rmse, four sub-blocks at once)
@@ -778,7 +793,8 @@ function q3x4(first: i32): void {
   storeLevels(16, first, 4, tiny);
 }
 
-export function quantizeQ3_K(nb: i32): void {
+export function quantizeQ3_K(k: i32): i32 {
+  const nb = k >> 8;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 1024, o += 110) {
@@ -828,4 +844,5 @@ export function quantizeQ3_K(nb: i32): void {
     v128.store(o + 16, h1);
     pack2Bits(o + 32);
   }
+  return nb * 110;
 }

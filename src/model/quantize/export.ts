@@ -4,13 +4,14 @@
  *
  * GGUF tensor types: a linear encoded by a GGUF method keeps its bytes; a GPTQ/AWQ/RTN grid of ≤ 4 bits
  * whose groups are multiples of 32 is stored losslessly as Q4_1 (see pack.ts); any other quantized
- * linear (AWQ's, whose grid lives on W·s) is re-encoded from its effective weights as Q8_0 (or F16 when its rows do not split into
- * 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
+ * linear (AWQ's, whose grid lives on W·s) is re-encoded from its effective weights as Q8_0 (or, by llama.cpp's fallback rule in src/gguf/mix.ts, F16
+ * when its rows do not split into 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
  */
 import { check } from "../../errors.js";
 import type { GgufTypeName } from "../../gguf/types.js";
 import { ggufType } from "../../gguf/types.js";
 import { quantize } from "../../gguf/quants.js";
+import { fallbackType } from "../../gguf/mix.js";
 import { headDim, LINEAR_NAMES, type LlamaModel } from "../llama.js";
 import { packQ4_1 } from "./pack.js";
 import { writeGguf, type GgufValue } from "../../gguf/file.js";
@@ -46,7 +47,7 @@ export function ggufTensorOf(q: QuantizedLinear): { type: GgufTypeName; data: Ui
       q.groupSize % 32 === 0 && W.cols % q.groupSize === 0 && codesFit(q.codes)) {
     return { type: "Q4_1", data: packQ4_1(q.codes, q.scales, q.zeros, W.rows, W.cols, q.groupSize), lossless: true };
   }
-  const type: GgufTypeName = W.cols % 32 === 0 ? "Q8_0" : "F16";
+  const type = fallbackType("Q8_0", W.cols);
   return { type, data: quantize(type, W.data, W.cols), lossless: false };
 }
 
