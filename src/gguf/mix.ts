@@ -19,7 +19,7 @@
  * rules, Falcon's rules, the 70B attn_v bump (llama.cpp keys it on its own model-size detection).
  */
 import { check, QuantLabError } from "../errors.js";
-import { DISPLAY, type MimeBundle } from "../display/mime.js";
+import { DISPLAY, escapeHtml, type MimeBundle } from "../display-protocol.js";
 import { ggmlType, ggufType, ggufTypeList, type GgufTypeName } from "./types.js";
 
 /** A llama.cpp quantization mix name, as `llama-quantize` takes it (Q4_K_M, Q5_K_S, Q8_0 …). */
@@ -240,10 +240,6 @@ export function llamaTensorOrder<T extends { name: string }>(tensors: readonly T
   return [...tensors].sort((a, b) => layer(a.name) - layer(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
 /**
  * The per-tensor table as text (what `quantlab gguf quantize` prints before writing).
  * @example
@@ -271,7 +267,7 @@ function bpw(type: string): string {
 
 function mixBundle(plan: MixPlan): MimeBundle {
   const rows = plan.choices.map((c) =>
-    `<tr><td>${esc(c.name)}</td><td>[${c.dims.join(", ")}]</td><td>${c.from}</td><td><b>${c.to}</b></td><td>${bpw(c.to)}</td><td>${c.bytes}</td><td>${esc(c.reason)}</td></tr>`);
+    `<tr><td>${escapeHtml(c.name)}</td><td>[${c.dims.join(", ")}]</td><td>${c.from}</td><td><b>${c.to}</b></td><td>${bpw(c.to)}</td><td>${c.bytes}</td><td>${escapeHtml(c.reason)}</td></tr>`);
   return {
     "text/plain": mixTable(plan),
     "text/html": `<table><thead><tr><th>tensor</th><th>dims</th><th>from</th><th>to</th><th>bits/w</th><th>bytes</th><th>why</th></tr></thead><tbody>${rows.join("")}</tbody>` +
