@@ -13,6 +13,7 @@ import { Q2_K } from "./blocks/q2_k.js";
 import { Q3_K } from "./blocks/q3_k.js";
 import { Q4_K, Q5_K } from "./blocks/q4_k.js";
 import { Q6_K } from "./blocks/q6_k.js";
+import { IQ4_NL, IQ4_XS } from "./blocks/iq4.js";
 import type { BlockCode, BlockDequantize, BlockQuantize, RowQuantizeImatrix } from "./blocks/common.js";
 
 /** What every ggml type has: the reader needs it to size, validate and list tensors it may not decode. */
@@ -61,6 +62,8 @@ const CODED = {
   Q4_K: { id: 12, code: Q4_K, fallback: "Q5_0" },
   Q5_K: { id: 13, code: Q5_K, fallback: "Q5_1" },
   Q6_K: { id: 14, code: Q6_K, fallback: "Q8_0" },
+  IQ4_NL: { id: 20, code: IQ4_NL },
+  IQ4_XS: { id: 23, code: IQ4_XS, fallback: "IQ4_NL" },
   BF16: { id: 30, code: BF16 },
 } satisfies Record<string, Coded>;
 
@@ -78,10 +81,8 @@ const LAYOUT_ONLY: readonly [name: string, id: number, blockSize: number, typeSi
   ["IQ2_XS", 17, 256, 74],
   ["IQ3_XXS", 18, 256, 98],
   ["IQ1_S", 19, 256, 50],
-  ["IQ4_NL", 20, 32, 18],
   ["IQ3_S", 21, 256, 110],
   ["IQ2_S", 22, 256, 82],
-  ["IQ4_XS", 23, 256, 136],
   ["I8", 24, 1, 1],
   ["I16", 25, 1, 2],
   ["I32", 26, 1, 4],
