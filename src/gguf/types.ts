@@ -14,6 +14,8 @@ import { Q3_K } from "./blocks/q3_k.js";
 import { Q4_K, Q5_K } from "./blocks/q4_k.js";
 import { Q6_K } from "./blocks/q6_k.js";
 import { IQ4_NL, IQ4_XS } from "./blocks/iq4.js";
+import { MXFP4 } from "./blocks/mxfp4.js";
+import { TQ1_0, TQ2_0 } from "./blocks/ternary.js";
 import type { BlockCode, BlockDequantize, BlockQuantize, RowQuantizeImatrix } from "./blocks/common.js";
 
 /** What every ggml type has: the reader needs it to size, validate and list tensors it may not decode. */
@@ -64,6 +66,9 @@ const CODED = {
   Q6_K: { id: 14, code: Q6_K, fallback: "Q8_0" },
   IQ4_NL: { id: 20, code: IQ4_NL },
   IQ4_XS: { id: 23, code: IQ4_XS, fallback: "IQ4_NL" },
+  TQ1_0: { id: 34, code: TQ1_0, fallback: "Q4_0" },
+  TQ2_0: { id: 35, code: TQ2_0, fallback: "Q4_0" },
+  MXFP4: { id: 39, code: MXFP4 },
   BF16: { id: 30, code: BF16 },
 } satisfies Record<string, Coded>;
 
@@ -89,9 +94,6 @@ const LAYOUT_ONLY: readonly [name: string, id: number, blockSize: number, typeSi
   ["I64", 27, 1, 8],
   ["F64", 28, 1, 8],
   ["IQ1_M", 29, 256, 56],
-  ["TQ1_0", 34, 256, 54],
-  ["TQ2_0", 35, 256, 66],
-  ["MXFP4", 39, 32, 17],
 ];
 
 const bpw = (blockSize: number, typeSize: number): number => (typeSize * 8) / blockSize;
