@@ -14,7 +14,7 @@ import { Q3_K } from "./blocks/q3_k.js";
 import { Q4_K, Q5_K } from "./blocks/q4_k.js";
 import { Q6_K } from "./blocks/q6_k.js";
 import { IQ4_NL, IQ4_XS } from "./blocks/iq4.js";
-import { MXFP4 } from "./blocks/mxfp4.js";
+import { MXFP4, NVFP4 } from "./blocks/fp4.js";
 import { TQ1_0, TQ2_0 } from "./blocks/ternary.js";
 import type { BlockCode, BlockDequantize, BlockQuantize, RowQuantizeImatrix } from "./blocks/common.js";
 
@@ -69,6 +69,7 @@ const CODED = {
   TQ1_0: { id: 34, code: TQ1_0, fallback: "Q4_0" },
   TQ2_0: { id: 35, code: TQ2_0, fallback: "Q4_0" },
   MXFP4: { id: 39, code: MXFP4 },
+  NVFP4: { id: 40, code: NVFP4 },
   BF16: { id: 30, code: BF16 },
 } satisfies Record<string, Coded>;
 

@@ -1,5 +1,5 @@
 /**
- * The types that landed as one traits entry plus their block code (IQ4_NL, IQ4_XS, MXFP4, TQ1_0, TQ2_0): bit-exact with
+ * The types that landed as one traits entry plus their block code (IQ4_NL, IQ4_XS, MXFP4, NVFP4, TQ1_0, TQ2_0): bit-exact with
  * llama.cpp's libggml-base.so on the same edge-row sets as the older types, with and without an
  * importance matrix, and dequantize on arbitrary bytes.
  */
@@ -11,7 +11,7 @@ import { mulberry32 } from "../helpers/random.js";
 import { oracleOrSkip } from "./oracle.js";
 import { hardRowSets, imatrixFor } from "./quants-rows.js";
 
-const NEW_TYPES: GgufTypeName[] = ["IQ4_NL", "IQ4_XS", "MXFP4", "TQ1_0", "TQ2_0"];
+const NEW_TYPES: GgufTypeName[] = ["IQ4_NL", "IQ4_XS", "MXFP4", "NVFP4", "TQ1_0", "TQ2_0"];
 const { oracle, skip } = oracleOrSkip();
 const SETS = hardRowSets(20240611);
 
