@@ -8,7 +8,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QuantLabError } from "../../src/errors.js";
+import { encodeGgufBytes, parseGguf, tensorF32 } from "../../src/gguf/file.js";
 import { imatrixFromActivations, readImatrix, writeImatrix } from "../../src/gguf/imatrix.js";
+import { inspectGguf } from "../../src/gguf/inspect.js";
+import { DISPLAY } from "../../src/display-protocol.js";
 import { fallbackType } from "../../src/gguf/mix.js";
 import { quantize } from "../../src/gguf/quants.js";
 import { GGML_TYPES, GGUF_TYPE_NAMES, GGUF_TYPES, ggmlTypeById, ggufType, IMATRIX_TYPES, rowBytes } from "../../src/gguf/types.js";
@@ -88,4 +91,24 @@ test("importance weights written as llama.cpp's imatrix GGUF read back exactly",
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a file with a type QuantLab has no block code for is read and sized, and inspect says it cannot decode it", () => {
+  const iq2 = new Uint8Array(2 * 66).fill(7); // two IQ2_XXS super-blocks
+  const file = parseGguf(encodeGgufBytes({
+    metadata: new Map(),
+    tensors: [
+      { name: "a", dims: [256, 2], type: "IQ2_XXS", data: iq2 },
+      { name: "b", dims: [32, 1], type: "IQ4_NL", data: quantize("IQ4_NL", Float32Array.from({ length: 32 }, (_, i) => i - 16), 32) },
+    ],
+  }));
+  const r = inspectGguf(file);
+  assert.deepEqual(r.undecodable, ["IQ2_XXS"]);
+  assert.equal(r.tensors[0]!.bytes, 132);
+  assert.equal(r.tensors[0]!.bitsPerWeight, 2.0625);
+  const shown = (r as unknown as { [DISPLAY](): { "text/plain": string; "text/html": string } })[DISPLAY]();
+  assert.match(shown["text/plain"], /cannot decode: IQ2_XXS/);
+  assert.match(shown["text/html"], /all but IQ2_XXS/);
+  assert.throws(() => tensorF32(file, "a"), (e: unknown) => e instanceof QuantLabError && e.code === "UNSUPPORTED" && /IQ4_NL/.test(e.message));
+  assert.equal(tensorF32(file, "b").length, 32);
 });
