@@ -2,7 +2,7 @@
  * The hot GGUF quantizers in WebAssembly (AssemblyScript, compiled by `npm run build` to
  * dist/wasm/gguf-blocks.wasm): Q4_0, Q8_0, the make_qkx2_quants family (Q2_K, Q4_K, Q5_K) and Q6_K
  * (make_qx_quants), each bit-exact with llama.cpp's reference quantizers (ggml-quants.c, no importance
- * matrix).
+ * matrix), and IQ4_NL/IQ4_XS with and without one.
  *
  * Why WebAssembly: C's reference code is sequential float32 arithmetic. WebAssembly's f32 operations
  * are IEEE single precision with round-to-nearest and no fused multiply-add — exactly what the shipped
@@ -845,4 +845,167 @@ export function quantizeQ3_K(k: i32): i32 {
     pack2Bits(o + 32);
   }
   return nb * 110;
+}
+
+// ---- IQ4_NL and IQ4_XS (quantize_row_iq4_nl_impl as ggml_quantize_chunk runs it: ntry = 7, with or
+// without importance weights). Scalar f32, in C's order: the trial loop's sums are sequential.
+
+const KVF = memory.data<f32>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
+const IQ_W = memory.data(32 * 4, 16); // the sub-block's weights
+const IQ_SCALES = memory.data(8 * 4, 16);
+const QW = memory.data(CHUNK * 4, 16); // importance weights, aligned with IN
+const IQ_NTRY: i32 = 7;
+
+export function weightsPtr(): usize {
+  return QW;
+}
+
+@inline function kvf(i: i32): f32 {
+  return load<f32>(KVF + (<usize>i << 2));
+}
+
+/** best_index_int8 over kvalues_iq4nl: the nearest level, the lower on a tie (15 for NaN). */
+function bestIndexNl(x: f32): i32 {
+  if (x <= <f32>-127.0) return 0;
+  if (x >= <f32>113.0) return 15;
+  let ml = 0;
+  let mu = 15;
+  while (mu - ml > 1) {
+    const mav = (ml + mu) >> 1;
+    if (x < kvf(mav)) mu = mav;
+    else ml = mav;
+  }
+  return x - kvf(mu - 1) < kvf(mu) - x ? mu - 1 : mu;
+}
+
+/**
+ * The scale search of the 32 weights at p (levels to L + lo), weights x² or qw·√(σ² + x²) (qw = 0: no
+ * imatrix): a first guess from the largest magnitude, then 2·7 + 1 trial scales refined by weighted least
+ * squares (llama.cpp guards the division: sumq2 is 0 with all-zero weights, NaN with a NaN in the block).
+ * Returns the scale, 0 for an all-zero sub-block.
+ */
+function iq4SubBlock(p: usize, qw: usize, sigma2: f32, lo: usize): f32 {
+  let amax: f32 = 0;
+  let max: f32 = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = load<f32>(p + (<usize>j << 2));
+    const w: f32 = qw != 0 ? load<f32>(qw + (<usize>j << 2)) * Mathf.sqrt(sigma2 + v * v) : v * v;
+    store<f32>(IQ_W + (<usize>j << 2), w);
+    const ax = abs<f32>(v);
+    if (ax > amax) {
+      amax = ax;
+      max = v;
+    }
+  }
+  if (amax < GROUP_MAX_EPS) return 0;
+  let d: f32 = -max / kvf(0);
+  let id: f32 = <f32>1.0 / d;
+  let sumqx: f32 = 0;
+  let sumq2: f32 = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = load<f32>(p + (<usize>j << 2));
+    const l = bestIndexNl(id * v);
+    store<u8>(L + lo + j, <u8>l);
+    const wq = load<f32>(IQ_W + (<usize>j << 2)) * kvf(l);
+    sumqx += wq * v;
+    sumq2 += wq * kvf(l);
+  }
+  d = sumq2 > 0 ? sumqx / sumq2 : 0;
+  let best = d * sumqx;
+  for (let itry = -IQ_NTRY; itry <= IQ_NTRY; itry++) {
+    id = <f32>(itry + <i32>kvf(0)) / max;
+    sumqx = 0;
+    sumq2 = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = load<f32>(p + (<usize>j << 2));
+      const q = kvf(bestIndexNl(id * v));
+      const wq = load<f32>(IQ_W + (<usize>j << 2)) * q;
+      sumqx += wq * v;
+      sumq2 += wq * q;
+    }
+    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+      d = sumqx / sumq2;
+      best = d * sumqx;
+    }
+  }
+  return d;
+}
+
+@inline function sumSquaresAt(p: usize, n: i32): f32 {
+  let s: f32 = 0;
+  for (let j = 0; j < n; j++) {
+    const v = load<f32>(p + (<usize>j << 2));
+    s += v * v;
+  }
+  return s;
+}
+
+/** Nibbles of L: byte j of each 16 holds level j (low) and j + 16 (high) of its 32. */
+@inline function packIq4(q: usize, n32: i32): void {
+  for (let i = 0; i < n32; i++) {
+    for (let j = 0; j < 16; j++) {
+      const a = <u32>load<u8>(L + 32 * i + j);
+      const b = <u32>load<u8>(L + 32 * i + 16 + j);
+      store<u8>(q + 16 * i + j, <u8>(a | (b << 4)));
+    }
+  }
+}
+
+/** IQ4_NL (18 bytes per 32): k weights from IN (importance weights from QW when `weighted`). */
+export function quantizeIQ4_NL(k: i32, weighted: i32): i32 {
+  const nb = k >> 5;
+  let p = IN;
+  let w = QW;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 128, w += 128, o += 18) {
+    const sigma2 = sumSquaresAt(p, 32) * (<f32>2.0 / <f32>32.0);
+    const d = iq4SubBlock(p, weighted != 0 ? w : 0, sigma2, 0);
+    putHalf(o, toHalf(d));
+    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+    for (let j = 0; j < 32; j++) store<u8>(L + j, <u8>bestIndexNl(id * load<f32>(p + (<usize>j << 2))));
+    packIq4(o + 2, 1);
+  }
+  return nb * 18;
+}
+
+/** IQ4_XS (136 bytes per 256): k weights from IN (importance weights from QW when `weighted`). */
+export function quantizeIQ4_XS(k: i32, weighted: i32): i32 {
+  const nb = k >> 8;
+  let p = IN;
+  let w = QW;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 1024, w += 1024, o += 136) {
+    const sigma2 = sumSquaresAt(p, 256) * (<f32>2.0 / <f32>256.0);
+    let maxScale: f32 = 0;
+    let amaxScale: f32 = 0;
+    for (let ib = 0; ib < 8; ib++) {
+      const d = iq4SubBlock(p + 128 * ib, weighted != 0 ? w + 128 * ib : 0, sigma2, 32 * ib);
+      store<f32>(IQ_SCALES + (<usize>ib << 2), d);
+      const ad = abs<f32>(d);
+      if (ad > amaxScale) {
+        amaxScale = ad;
+        maxScale = d;
+      }
+    }
+    const d: f32 = -maxScale / <f32>32.0;
+    putHalf(o, toHalf(d));
+    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+    let scalesH: u32 = 0;
+    for (let ib = 0; ib < 8; ib++) {
+      let l = nearestInt(id * load<f32>(IQ_SCALES + (<usize>ib << 2)));
+      l = l < -32 ? -32 : l > 31 ? 31 : l;
+      const dl: f32 = d * <f32>l;
+      const idl: f32 = dl != 0 ? <f32>1.0 / dl : 0;
+      const pb = p + 128 * ib;
+      for (let j = 0; j < 32; j++) store<u8>(L + 32 * ib + j, <u8>bestIndexNl(idl * load<f32>(pb + (<usize>j << 2))));
+      l += 32;
+      const s = o + 4 + (ib >> 1);
+      if ((ib & 1) == 0) store<u8>(s, <u8>(l & 0xf));
+      else store<u8>(s, load<u8>(s) | <u8>((l & 0xf) << 4));
+      scalesH |= <u32>(l >> 4) << (2 * ib);
+    }
+    store<u16>(o + 2, <u16>scalesH);
+    packIq4(o + 8, 8);
+  }
+  return nb * 136;
 }

@@ -74,3 +74,13 @@ test("IQ4_NL keeps more of a gaussian row than Q4_0 at the same 4.5 bits per wei
   assert.equal(ggufType("IQ4_NL")!.bitsPerWeight, ggufType("Q4_0")!.bitsPerWeight);
   assert.ok(err("IQ4_NL") < err("Q4_0"), `IQ4_NL ${err("IQ4_NL")} vs Q4_0 ${err("Q4_0")}`);
 });
+
+test("IQ4_NL and IQ4_XS rows longer than the WebAssembly chunk carry their importance weights along, chunk by chunk", { skip }, () => {
+  const n = 16384 + 4096 + 256; // one full chunk, then a partial one
+  const x = Float32Array.from(SETS[0]!.data.subarray(0, 2 * n));
+  const im = imatrixFor(n, 4242, true);
+  for (const type of ["IQ4_NL", "IQ4_XS"] as const) {
+    sameBytes(`${type}, rows of ${n} with an imatrix`, n, type, quantize(type, x, n, im), oracle!.quantize(type, x, n, im));
+    sameBytes(`${type}, rows of ${n}`, n, type, quantize(type, x, n), oracle!.quantize(type, x, n));
+  }
+});

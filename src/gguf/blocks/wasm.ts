@@ -1,7 +1,7 @@
 /**
- * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): every
- * block type's reference quantizer, without an importance matrix, in the block-code shape the traits
- * table (../types.ts) takes: quantize `n` weights (whole blocks) from x[xo…] into out[oo…]. Weights travel
+ * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): the
+ * reference quantizers (no importance matrix) of the Q and K types, and IQ4_NL/IQ4_XS with and without
+ * one, in the block-code shapes the traits table (../types.ts) takes: quantize `n` weights (whole blocks) from x[xo…] into out[oo…]. Weights travel
  * through the module's memory a chunk at a time (64 KiB), so a matrix of any size never needs a second
  * full-size copy.
  *
@@ -24,6 +24,9 @@ interface Kernels {
   quantizeQ3_K(k: number): number;
   quantizeQ45_K(bits: number, k: number): number;
   quantizeQ6_K(k: number): number;
+  weightsPtr(): number;
+  quantizeIQ4_NL(k: number, weighted: number): number;
+  quantizeIQ4_XS(k: number, weighted: number): number;
 }
 
 // Both src/gguf/blocks/ and dist/gguf/blocks/ sit three levels below the package root.
@@ -31,6 +34,7 @@ const WASM_URL = new URL("../../../dist/wasm/gguf-blocks.wasm", import.meta.url)
 
 let kernels: Kernels | undefined;
 let input: Float32Array;
+let weights: Float32Array;
 let output: Uint8Array;
 
 function load(): Kernels {
@@ -45,6 +49,7 @@ function load(): Kernels {
     env: { abort: () => { throw new Error("gguf-blocks.wasm aborted"); } },
   }).exports as unknown as Kernels;
   input = new Float32Array(k.memory.buffer, k.inputPtr(), k.chunkFloats());
+  weights = new Float32Array(k.memory.buffer, k.weightsPtr(), k.chunkFloats());
   output = new Uint8Array(k.memory.buffer, k.outputPtr(), k.chunkFloats() * 4);
   return (kernels = k);
 }
@@ -71,6 +76,28 @@ function chunked(kernel: Kernel) {
   };
 }
 
+/**
+ * An importance-matrix quantizer of one row over `kernel`, for the types whose weights depend only on
+ * their own block (IQ4_*): the row and its weights travel through the module a chunk at a time, aligned.
+ */
+function chunkedWeighted(kernel: Kernel) {
+  return (x: Float32Array, xo: number, n: number, qw: Float32Array, out: Uint8Array, oo: number): void => {
+    const m = load();
+    let qo = 0;
+    while (n > 0) {
+      const k = Math.min(n, input.length);
+      input.set(x.subarray(xo, xo + k));
+      weights.set(qw.subarray(qo, qo + k));
+      const wrote = kernel(m, k);
+      out.set(output.subarray(0, wrote), oo);
+      xo += k;
+      qo += k;
+      oo += wrote;
+      n -= k;
+    }
+  };
+}
+
 export const quantizeQ4_0 = chunked((m, k) => m.quantizeQx_0(4, k));
 export const quantizeQ5_0 = chunked((m, k) => m.quantizeQx_0(5, k));
 export const quantizeQ4_1 = chunked((m, k) => m.quantizeQx_1(4, k));
@@ -81,3 +108,7 @@ export const quantizeQ3_K = chunked((m, k) => m.quantizeQ3_K(k));
 export const quantizeQ4_K = chunked((m, k) => m.quantizeQ45_K(4, k));
 export const quantizeQ5_K = chunked((m, k) => m.quantizeQ45_K(5, k));
 export const quantizeQ6_K = chunked((m, k) => m.quantizeQ6_K(k));
+export const quantizeIQ4_NL = chunked((m, k) => m.quantizeIQ4_NL(k, 0));
+export const quantizeRowIQ4_NLImatrix = chunkedWeighted((m, k) => m.quantizeIQ4_NL(k, 1));
+export const quantizeIQ4_XS = chunked((m, k) => m.quantizeIQ4_XS(k, 0));
+export const quantizeRowIQ4_XSImatrix = chunkedWeighted((m, k) => m.quantizeIQ4_XS(k, 1));
