@@ -851,7 +851,6 @@ export function quantizeQ3_K(k: i32): i32 {
 // without importance weights). Scalar f32, in C's order: the trial loop's sums are sequential.
 
 const KVF = memory.data<f32>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
-const IQ_W = memory.data(32 * 4, 16); // the sub-block's weights
 const IQ_SCALES = memory.data(8 * 4, 16);
 const QW = memory.data(CHUNK * 4, 16); // importance weights, aligned with IN
 const IQ_NTRY: i32 = 7;
@@ -878,57 +877,101 @@ function bestIndexNl(x: f32): i32 {
   return x - kvf(mu - 1) < kvf(mu) - x ? mu - 1 : mu;
 }
 
+const IQ_SIGMA2 = memory.data(16, 16); // σ² of each lane's sub-block
+const IQ_MAX = memory.data(16, 16);
+const IQ_D = memory.data(16, 16);
+const IQ_BEST = memory.data(16, 16);
+const IQ_ZERO = memory.data(16, 16); // lanes whose sub-block is all zero (−1), as i32
+const IQ_OUT = memory.data(16, 16); // the four scales
+
 /**
- * The scale search of the 32 weights at p (levels to L + lo), weights x² or qw·√(σ² + x²) (qw = 0: no
- * imatrix): a first guess from the largest magnitude, then 2·7 + 1 trial scales refined by weighted least
- * squares (llama.cpp guards the division: sumq2 is 0 with all-zero weights, NaN with a NaN in the block).
- * Returns the scale, 0 for an all-zero sub-block.
+ * The level of kvalues_iq4nl nearest to each lane (best_index_int8's result, as a value): the lanes'
+ * interval v[i] ≤ x < v[i+1] by compare-and-select over the increasing table (the interval C's binary
+ * search ends in), then C's tie rule x − v[i] < v[i+1] − x; NaN lanes get the last level, as C's
+ * comparisons give.
  */
-function iq4SubBlock(p: usize, qw: usize, sigma2: f32, lo: usize): f32 {
-  let amax: f32 = 0;
-  let max: f32 = 0;
-  for (let j = 0; j < 32; j++) {
-    const v = load<f32>(p + (<usize>j << 2));
-    const w: f32 = qw != 0 ? load<f32>(qw + (<usize>j << 2)) * Mathf.sqrt(sigma2 + v * v) : v * v;
-    store<f32>(IQ_W + (<usize>j << 2), w);
-    const ax = abs<f32>(v);
-    if (ax > amax) {
-      amax = ax;
-      max = v;
-    }
+@inline function nearestLevelV(x: v128): v128 {
+  let low = f32x4.splat(kvf(0));
+  let high = f32x4.splat(kvf(1));
+  for (let i = 1; i < 15; i++) {
+    const m = f32x4.ge(x, f32x4.splat(kvf(i)));
+    low = v128.bitselect(f32x4.splat(kvf(i)), low, m);
+    high = v128.bitselect(f32x4.splat(kvf(i + 1)), high, m);
   }
-  if (amax < GROUP_MAX_EPS) return 0;
-  let d: f32 = -max / kvf(0);
-  let id: f32 = <f32>1.0 / d;
-  let sumqx: f32 = 0;
-  let sumq2: f32 = 0;
-  for (let j = 0; j < 32; j++) {
-    const v = load<f32>(p + (<usize>j << 2));
-    const l = bestIndexNl(id * v);
-    store<u8>(L + lo + j, <u8>l);
-    const wq = load<f32>(IQ_W + (<usize>j << 2)) * kvf(l);
-    sumqx += wq * v;
-    sumq2 += wq * kvf(l);
-  }
-  d = sumq2 > 0 ? sumqx / sumq2 : 0;
-  let best = d * sumqx;
-  for (let itry = -IQ_NTRY; itry <= IQ_NTRY; itry++) {
-    id = <f32>(itry + <i32>kvf(0)) / max;
-    sumqx = 0;
-    sumq2 = 0;
+  const q = v128.bitselect(low, high, f32x4.lt(f32x4.sub(x, low), f32x4.sub(high, x)));
+  return v128.bitselect(f32x4.splat(kvf(15)), q, f32x4.ne(x, x));
+}
+
+/**
+ * The scale searches of `lanes` (1…4) sub-blocks of 32 weights at p + 128·k, importance weights at
+ * qw + 128·k (qw = 0: no imatrix, weights x²), σ² of lane k at IQ_SIGMA2: per lane a first guess from the
+ * largest magnitude (its levels to L + lo + 32·k), then 2·7 + 1 trial scales refined by weighted least
+ * squares, the four lanes at once, each lane's sums in C's order. llama.cpp guards the first division
+ * (sumq2 is 0 with all-zero weights, NaN with a NaN in the block). The scales go to IQ_OUT, 0 for an
+ * all-zero sub-block.
+ */
+function iq4Search4(p: usize, qw: usize, lo: usize, lanes: i32): void {
+  for (let k = 0; k < 4; k++) {
+    const lk = <usize>k << 2;
+    store<i32>(IQ_ZERO + lk, -1);
+    store<f32>(IQ_MAX + lk, 1);
+    store<f32>(IQ_D + lk, 0);
+    store<f32>(IQ_BEST + lk, 0);
+    if (k >= lanes) continue;
+    const pk = p + 128 * k;
+    const sigma2 = load<f32>(IQ_SIGMA2 + lk);
+    let amax: f32 = 0;
+    let max: f32 = 0;
     for (let j = 0; j < 32; j++) {
-      const v = load<f32>(p + (<usize>j << 2));
-      const q = kvf(bestIndexNl(id * v));
-      const wq = load<f32>(IQ_W + (<usize>j << 2)) * q;
+      const v = load<f32>(pk + (<usize>j << 2));
+      const w: f32 = qw != 0 ? load<f32>(qw + 128 * k + (<usize>j << 2)) * Mathf.sqrt(sigma2 + v * v) : v * v;
+      store<f32>(WT + (<usize>j << 4) + lk, w);
+      store<f32>(XT + (<usize>j << 4) + lk, v);
+      const ax = abs<f32>(v);
+      if (ax > amax) {
+        amax = ax;
+        max = v;
+      }
+    }
+    if (amax < GROUP_MAX_EPS) continue;
+    const id: f32 = <f32>1.0 / (-max / kvf(0));
+    let sumqx: f32 = 0;
+    let sumq2: f32 = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = load<f32>(pk + (<usize>j << 2));
+      const l = bestIndexNl(id * v);
+      store<u8>(L + lo + 32 * k + j, <u8>l);
+      const wq = load<f32>(WT + (<usize>j << 4) + lk) * kvf(l);
       sumqx += wq * v;
-      sumq2 += wq * q;
+      sumq2 += wq * kvf(l);
     }
-    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      d = sumqx / sumq2;
-      best = d * sumqx;
-    }
+    const d: f32 = sumq2 > 0 ? sumqx / sumq2 : 0;
+    store<i32>(IQ_ZERO + lk, 0);
+    store<f32>(IQ_MAX + lk, max);
+    store<f32>(IQ_D + lk, d);
+    store<f32>(IQ_BEST + lk, d * sumqx);
   }
-  return d;
+  const maxV = v128.load(IQ_MAX);
+  let dV = v128.load(IQ_D);
+  let bestV = v128.load(IQ_BEST);
+  const zero = f32x4.splat(0);
+  for (let itry = -IQ_NTRY; itry <= IQ_NTRY; itry++) {
+    const idV = f32x4.div(f32x4.splat(<f32>(itry + <i32>kvf(0))), maxV);
+    let sumqx = zero;
+    let sumq2 = zero;
+    for (let j = 0; j < 32; j++) {
+      const x = v128.load(XT + (<usize>j << 4));
+      const q = nearestLevelV(f32x4.mul(idV, x));
+      const wq = f32x4.mul(v128.load(WT + (<usize>j << 4)), q);
+      sumqx = f32x4.add(sumqx, f32x4.mul(wq, x));
+      sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
+    }
+    const better = v128.and(f32x4.gt(sumq2, zero), f32x4.gt(f32x4.mul(sumqx, sumqx), f32x4.mul(bestV, sumq2)));
+    const d = f32x4.div(sumqx, sumq2);
+    dV = v128.bitselect(d, dV, better);
+    bestV = v128.bitselect(f32x4.mul(d, sumqx), bestV, better);
+  }
+  v128.store(IQ_OUT, v128.andnot(dV, v128.load(IQ_ZERO)));
 }
 
 @inline function sumSquaresAt(p: usize, n: i32): f32 {
@@ -951,19 +994,24 @@ function iq4SubBlock(p: usize, qw: usize, sigma2: f32, lo: usize): f32 {
   }
 }
 
-/** IQ4_NL (18 bytes per 32): k weights from IN (importance weights from QW when `weighted`). */
+/** IQ4_NL (18 bytes per 32): k weights from IN (importance weights from QW when `weighted`), 4 blocks a search. */
 export function quantizeIQ4_NL(k: i32, weighted: i32): i32 {
   const nb = k >> 5;
-  let p = IN;
-  let w = QW;
-  let o = OUT;
-  for (let i = 0; i < nb; i++, p += 128, w += 128, o += 18) {
-    const sigma2 = sumSquaresAt(p, 32) * (<f32>2.0 / <f32>32.0);
-    const d = iq4SubBlock(p, weighted != 0 ? w : 0, sigma2, 0);
-    putHalf(o, toHalf(d));
-    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
-    for (let j = 0; j < 32; j++) store<u8>(L + j, <u8>bestIndexNl(id * load<f32>(p + (<usize>j << 2))));
-    packIq4(o + 2, 1);
+  for (let i0 = 0; i0 < nb; i0 += 4) {
+    const lanes = nb - i0 < 4 ? nb - i0 : 4;
+    const p = IN + 128 * i0;
+    for (let l = 0; l < lanes; l++) store<f32>(IQ_SIGMA2 + (<usize>l << 2), sumSquaresAt(p + 128 * l, 32) * (<f32>2.0 / <f32>32.0));
+    iq4Search4(p, weighted != 0 ? QW + 128 * i0 : 0, 0, lanes);
+    for (let l = 0; l < lanes; l++) {
+      const d = load<f32>(IQ_OUT + (<usize>l << 2));
+      const o = OUT + 18 * (i0 + l);
+      const pb = p + 128 * l;
+      putHalf(o, toHalf(d));
+      // one sub-block per block: the levels are re-chosen for the final scale (C truthiness: NaN is non-zero)
+      const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+      for (let j = 0; j < 32; j++) store<u8>(L + j, <u8>bestIndexNl(id * load<f32>(pb + (<usize>j << 2))));
+      packIq4(o + 2, 1);
+    }
   }
   return nb * 18;
 }
@@ -978,9 +1026,13 @@ export function quantizeIQ4_XS(k: i32, weighted: i32): i32 {
     const sigma2 = sumSquaresAt(p, 256) * (<f32>2.0 / <f32>256.0);
     let maxScale: f32 = 0;
     let amaxScale: f32 = 0;
+    v128.store(IQ_SIGMA2, f32x4.splat(sigma2));
+    for (let g = 0; g < 8; g += 4) {
+      iq4Search4(p + 128 * g, weighted != 0 ? w + 128 * g : 0, 32 * g, 4);
+      v128.store(IQ_SCALES + (<usize>g << 2), v128.load(IQ_OUT));
+    }
     for (let ib = 0; ib < 8; ib++) {
-      const d = iq4SubBlock(p + 128 * ib, weighted != 0 ? w + 128 * ib : 0, sigma2, 32 * ib);
-      store<f32>(IQ_SCALES + (<usize>ib << 2), d);
+      const d = load<f32>(IQ_SCALES + (<usize>ib << 2));
       const ad = abs<f32>(d);
       if (ad > amaxScale) {
         amaxScale = ad;
