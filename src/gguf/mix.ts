@@ -8,11 +8,9 @@
  *   Q6_K, or Q8_0 when its row length is not a multiple of the mix's block (or the mix is Q8_0);
  * - attn_v: Q4_K_M/Q5_K_M give Q6_K on the "more bits" layers (i < n/8 || i ≥ 7n/8 || (i − n/8) % 3 == 2,
  *   counted over the attn_v tensors; fused attn_qkv and attn_kv_b count as attn_v, as in llama.cpp);
- *   Q4_K_S gives Q5_K to the first 4; IQ4_NL/IQ4_XS give Q5_K when GQA ≥ 4; 8-expert models get Q8_0;
+ *   Q4_K_S gives Q5_K to the first 4; 8-expert models get Q8_0;
  * - ffn_down: Q4_K_M/Q5_K_M give Q6_K on the "more bits" layers (counted over block_count); Q4_K_S gives
- *   Q5_K to the first n/8, and so do IQ4_NL/IQ4_XS without an imatrix; attn_output on 8-expert models
- *   with Q4_K_S/Q4_K_M/IQ4_* → Q5_K;
- * - MXFP4_MOE: expert tensors (3-D) MXFP4, every other weight Q8_0;
+ *   Q5_K to the first n/8; attn_output on 8-expert models with Q4_K_S/Q4_K_M → Q5_K;
  * - fallback when the row length is not a multiple of the chosen type's block: the type's `fallback` in
  *   the traits table (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0 …), and F16 when even that does not divide
  *   it (`fallbackType`).
@@ -26,8 +24,7 @@ import { ggmlType, ggufType, ggufTypeList, type GgufTypeName } from "./types.js"
 
 /** A llama.cpp quantization mix name, as `llama-quantize` takes it (Q4_K_M, Q5_K_S, Q8_0 …). */
 export type MixName =
-  | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0" | "Q4_K_S" | "Q4_K_M" | "Q5_K_S" | "Q5_K_M" | "Q6_K" | "F16" | "BF16" | "F32"
-  | "IQ4_NL" | "IQ4_XS" | "MXFP4_MOE";
+  | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0" | "Q4_K_S" | "Q4_K_M" | "Q5_K_S" | "Q5_K_M" | "Q6_K" | "F16" | "BF16" | "F32";
 
 /**
  * llama.cpp's `llama_ftype` value of each mix (written as general.file_type) and its base type.
@@ -47,9 +44,6 @@ export const MIXES: Readonly<Record<MixName, { ftype: number; base: GgufTypeName
   Q5_K_S: { ftype: 16, base: "Q5_K" },
   Q5_K_M: { ftype: 17, base: "Q5_K" },
   Q6_K: { ftype: 18, base: "Q6_K" },
-  IQ4_NL: { ftype: 25, base: "IQ4_NL" },
-  IQ4_XS: { ftype: 30, base: "IQ4_XS" },
-  MXFP4_MOE: { ftype: 38, base: "MXFP4" },
   BF16: { ftype: 32, base: "BF16" },
 };
 
@@ -72,8 +66,6 @@ export interface MixModelInfo {
   nLayers: number;
   /** expert_count (0 or 1 for dense models). */
   nExpert?: number;
-  /** head_count / head_count_kv (1 without grouped-query attention): the IQ4 mixes' attn_v rule reads it. */
-  nGqa?: number;
 }
 
 export interface MixChoice {
@@ -160,18 +152,14 @@ export function fallbackType(type: GgufTypeName, ncols: number): GgufTypeName {
 }
 
 /**
- * Chooses each tensor's type for `mix` exactly as `llama-quantize` would without overrides (`imatrix`:
- * whether an importance matrix will be given, which switches off the IQ4 mixes' ffn_down bump, as in
- * llama.cpp); choices come back in the caller's order.
+ * Chooses each tensor's type for `mix` exactly as `llama-quantize` would without an importance matrix or
+ * overrides; choices come back in the caller's order.
  */
-export function planMix(mixName: MixName | string, tensors: readonly MixInputTensor[], model: MixModelInfo,
-  options: { imatrix?: boolean } = {}): MixPlan {
+export function planMix(mixName: MixName | string, tensors: readonly MixInputTensor[], model: MixModelInfo): MixPlan {
   const mix = mixByName(mixName);
   const { ftype, base } = MIXES[mix];
   check(Number.isInteger(model.nLayers) && model.nLayers >= 0, "BAD_ARGUMENT", `nLayers ${model.nLayers} must be a non-negative integer (the model's block_count)`);
   const nExpert = Math.max(1, model.nExpert ?? 1);
-  const nGqa = model.nGqa ?? 1;
-  const iq4 = mix === "IQ4_NL" || mix === "IQ4_XS";
   const quantizedBase = blockOf(base) > 1;
   const tied = !tensors.some((t) => t.name === "output.weight");
   const nAttnV = tensors.filter((t) => category(t.name) === "attn_v").length;
@@ -196,12 +184,7 @@ export function planMix(mixName: MixName | string, tensors: readonly MixInputTen
     let type: GgufTypeName = base;
     let reason = "base";
     const ncols = t.dims[0]!;
-    if (mix === "MXFP4_MOE") {
-      // llama.cpp's MXFP4_MOE: expert tensors (3-D) MXFP4, every other weight Q8_0, output included
-      const expert = (t.dims[2] ?? 1) > 1;
-      type = expert ? "MXFP4" : "Q8_0";
-      reason = expert ? "experts" : "not an expert tensor";
-    } else if (cat === "output" || (tied && cat === "token_embd")) {
+    if (cat === "output" || (tied && cat === "token_embd")) {
       reason = cat === "output" ? "output" : "tied embedding = output";
       if (ncols % blockOf(type) !== 0) { type = "Q8_0"; reason += ", row not a multiple of the block"; }
       else if (type !== "Q8_0") type = "Q6_K";
@@ -209,7 +192,6 @@ export function planMix(mixName: MixName | string, tensors: readonly MixInputTen
       // llama.cpp's category_is_attn_v: attn_v, attn_qkv and attn_kv_b share the rule and the counter
       if ((mix === "Q4_K_M" || mix === "Q5_K_M") && useMoreBits(iAttnV, nAttnV)) { type = "Q6_K"; reason = "attn_v more bits"; }
       else if (mix === "Q4_K_S" && iAttnV < 4) { type = "Q5_K"; reason = "attn_v first 4"; }
-      else if (iq4 && nGqa >= 4) { type = "Q5_K"; reason = "attn_v, GQA ≥ 4"; }
       if (nExpert === 8) { type = "Q8_0"; reason = "attn_v of 8 experts"; }
       iAttnV++;
     } else if (cat === "attn_k") {
@@ -219,10 +201,9 @@ export function planMix(mixName: MixName | string, tensors: readonly MixInputTen
       const n = model.nLayers;
       if ((mix === "Q4_K_M" || mix === "Q5_K_M") && useMoreBits(i, n)) { type = "Q6_K"; reason = "ffn_down more bits"; }
       else if (mix === "Q4_K_S" && i < Math.trunc(n / 8)) { type = "Q5_K"; reason = "ffn_down first n/8"; }
-      else if (iq4 && !options.imatrix && i < Math.trunc(n / 8)) { type = "Q5_K"; reason = "ffn_down first n/8 (no imatrix)"; }
       iFfnDown++;
     } else if (cat === "attn_output") {
-      if (nExpert === 8 && (mix === "Q4_K_S" || mix === "Q4_K_M" || iq4)) { type = "Q5_K"; reason = "attn_output of 8 experts"; }
+      if (nExpert === 8 && (mix === "Q4_K_S" || mix === "Q4_K_M")) { type = "Q5_K"; reason = "attn_output of 8 experts"; }
     }
     const fb = fallbackType(type, ncols);
     if (fb !== type) {

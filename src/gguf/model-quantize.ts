@@ -37,7 +37,7 @@ export interface QuantizedGgufModel {
 
 const num = (v: GgufValue | undefined): number | undefined => (v && typeof v.value === "number" ? v.value : v && typeof v.value === "bigint" ? Number(v.value) : undefined);
 
-/** The model facts llama.cpp's mix rules read from the metadata (block_count, default highest blk.N + 1; experts; GQA). */
+/** The model facts llama.cpp's mix rules read from the metadata (block_count; default: highest blk.N + 1). */
 export function mixModelInfo(file: Pick<GgufFile, "metadata" | "tensors">): MixModelInfo {
   const m = file.metadata;
   const archV = m.get("general.architecture");
@@ -45,19 +45,15 @@ export function mixModelInfo(file: Pick<GgufFile, "metadata" | "tensors">): MixM
   const p = arch ? `${arch}.` : "";
   const nLayer = num(m.get(`${p}block_count`));
   const nExpert = num(m.get(`${p}expert_count`));
-  const nHead = num(m.get(`${p}attention.head_count`));
-  const nHeadKv = num(m.get(`${p}attention.head_count_kv`));
   const highest = file.tensors.reduce((m, t) => Math.max(m, Number(/^blk\.(\d+)\./.exec(t.name)?.[1] ?? -1)), -1);
   const out: MixModelInfo = { nLayers: nLayer ?? highest + 1 };
   if (nExpert !== undefined) out.nExpert = nExpert;
-  if (nHead !== undefined && nHeadKv) out.nGqa = Math.trunc(nHead / nHeadKv);
   return out;
 }
 
 /** Plans and encodes `file` quantized by `mix`; nothing is written. */
 export function quantizeGgufModel(file: GgufFile, mix: MixName | string, options: ModelQuantizeOptions = {}): QuantizedGgufModel {
-  const plan = planMix(mix, file.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type.name })), mixModelInfo(file),
-    { imatrix: options.imatrices !== undefined });
+  const plan = planMix(mix, file.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type.name })), mixModelInfo(file));
   const tensors = file.tensors.map((t, i) => {
     const e = plan.choices[i]!;
     if (e.to === t.type.name) return { name: t.name, dims: t.dims, type: t.type, data: tensorBytes(file, t.name) };
