@@ -33,9 +33,9 @@ export interface GgmlType {
 /** A type QuantLab quantizes and dequantizes, bit-exact with llama.cpp. */
 export interface GgufType extends GgmlType {
   readonly name: GgufTypeName;
-  /** quantize_row_<type>_ref over whole blocks. */
+  /** What ggml_quantize_chunk does without an importance matrix (quantize_row_<type>_ref for most types), over whole blocks. */
   readonly quantize: BlockQuantize;
-  /** quantize_row_<type>_impl with an importance matrix, one row at a time; absent where ggml has none. */
+  /** What it does with one (quantize_row_<type>_impl), one row at a time; absent where ggml ignores an imatrix. */
   readonly quantizeImatrix?: RowQuantizeImatrix;
   /** Whether an importance matrix changes this type's bytes (llama.cpp ignores it for the others). */
   readonly usesImatrix: boolean;
@@ -66,11 +66,11 @@ const CODED = {
   Q6_K: { id: 14, code: Q6_K, fallback: "Q8_0" },
   IQ4_NL: { id: 20, code: IQ4_NL },
   IQ4_XS: { id: 23, code: IQ4_XS, fallback: "IQ4_NL" },
+  BF16: { id: 30, code: BF16 },
   TQ1_0: { id: 34, code: TQ1_0, fallback: "Q4_0" },
   TQ2_0: { id: 35, code: TQ2_0, fallback: "Q4_0" },
   MXFP4: { id: 39, code: MXFP4 },
   NVFP4: { id: 40, code: NVFP4 },
-  BF16: { id: 30, code: BF16 },
 } satisfies Record<string, Coded>;
 
 export type GgufTypeName = Extract<keyof typeof CODED, string>;
@@ -95,6 +95,7 @@ const LAYOUT_ONLY: readonly [name: string, id: number, blockSize: number, typeSi
   ["I64", 27, 1, 8],
   ["F64", 28, 1, 8],
   ["IQ1_M", 29, 256, 56],
+  ["Q1_0", 41, 128, 18],
 ];
 
 const bpw = (blockSize: number, typeSize: number): number => (typeSize * 8) / blockSize;
