@@ -31,12 +31,19 @@ function sharedExponent(amax: number): number {
   return Number.isFinite(v) ? v & 0xff : 0;
 }
 
-/** best_index_mxfp4: the first code of least |kvalues[i]·d − x| (NaN gives 0). */
-function bestIndex(x: number, d: number): number {
+/** The 16 candidate values kvalues[i]·d of the block being quantized, rounded to float as C's product is. */
+const levels = new Float64Array(16);
+
+function setScale(d: number): void {
+  for (let i = 0; i < 16; i++) levels[i] = f(KVALUES[i]! * d);
+}
+
+/** best_index_mxfp4 against the levels of setScale: the first code of least |kvalues[i]·d − x| (NaN gives 0). */
+function bestIndex(x: number): number {
   let best = 0;
-  let bestErr = Math.abs(f(f(KVALUES[0]! * d) - x));
+  let bestErr = Math.abs(f(levels[0]! - x));
   for (let i = 1; i < 16; i++) {
-    const err = Math.abs(f(f(KVALUES[i]! * d) - x));
+    const err = Math.abs(f(levels[i]! - x));
     if (err < bestErr) {
       best = i;
       bestErr = err;
@@ -53,9 +60,9 @@ function quantizeMxfp4(x: Float32Array, xo: number, out: Uint8Array, oo: number,
       if (amax < a) amax = a;
     }
     const e = sharedExponent(amax);
-    const d = e8m0Half(e);
+    setScale(e8m0Half(e));
     out[oo] = e;
-    for (let j = 0; j < QK / 2; j++) out[oo + 1 + j] = bestIndex(x[xo + j]!, d) | (bestIndex(x[xo + QK / 2 + j]!, d) << 4);
+    for (let j = 0; j < QK / 2; j++) out[oo + 1 + j] = bestIndex(x[xo + j]!) | (bestIndex(x[xo + QK / 2 + j]!) << 4);
   }
 }
 
@@ -121,9 +128,9 @@ function quantizeNvfp4(x: Float32Array, xo: number, out: Uint8Array, oo: number,
       }
       const ue = toUe4m3(f(amax / 6));
       out[oo + s] = ue;
-      const d = fromUe4m3Half(ue);
+      setScale(fromUe4m3Half(ue));
       const q = oo + 4 + s * (QK_NV_SUB / 2);
-      for (let j = 0; j < QK_NV_SUB / 2; j++) out[q + j] = bestIndex(x[xo + j]!, d) | (bestIndex(x[xo + QK_NV_SUB / 2 + j]!, d) << 4);
+      for (let j = 0; j < QK_NV_SUB / 2; j++) out[q + j] = bestIndex(x[xo + j]!) | (bestIndex(x[xo + QK_NV_SUB / 2 + j]!) << 4);
     }
   }
 }
