@@ -84,3 +84,23 @@ test("IQ4_NL and IQ4_XS rows longer than the WebAssembly chunk carry their impor
     sameBytes(`${type}, rows of ${n}`, n, type, quantize(type, x, n), oracle!.quantize(type, x, n));
   }
 });
+
+test("MXFP4's shared exponent matches llama.cpp's floorf(log2f(amax)) just below and at every power of two", { skip }, () => {
+  // log2f rounds to float, so an amax a few ulps under 2^k can count as 2^k; sweep those for every exponent
+  const bits = new Uint32Array(1);
+  const asFloat = new Float32Array(bits.buffer);
+  const maxima: number[] = [];
+  for (let e = 1; e < 255; e++) {
+    for (let j = 0; j < 48; j++) {
+      bits[0] = ((e << 23) >>> 0) - j; // 2^(e−127) and the 47 floats below it
+      maxima.push(asFloat[0]!);
+    }
+  }
+  for (let j = 1; j <= 64; j++) (bits[0] = j * 4099), maxima.push(asFloat[0]!); // subnormals (an even count of blocks, for NVFP4)
+  const x = new Float32Array(maxima.length * 32);
+  maxima.forEach((m, b) => {
+    for (let i = 0; i < 32; i++) x[b * 32 + i] = i === b % 32 ? (b % 3 ? m : -m) : m * ((i % 7) - 3) / 8;
+  });
+  sameBytes("MXFP4 near powers of two", 32, "MXFP4", quantize("MXFP4", x, 32), oracle!.quantize("MXFP4", x, 32));
+  sameBytes("NVFP4 near powers of two", 64, "NVFP4", quantize("NVFP4", x, 64), oracle!.quantize("NVFP4", x, 64));
+});
