@@ -2,7 +2,7 @@
  * The hot GGUF quantizers in WebAssembly (AssemblyScript, compiled by `npm run build` to
  * dist/wasm/gguf-blocks.wasm): Q4_0, Q8_0, the make_qkx2_quants family (Q2_K, Q4_K, Q5_K) and Q6_K
  * (make_qx_quants), each bit-exact with llama.cpp's reference quantizers (ggml-quants.c, no importance
- * matrix).
+ * matrix), and IQ4_NL/IQ4_XS with and without one.
  *
  * Why WebAssembly: C's reference code is sequential float32 arithmetic. WebAssembly's f32 operations
  * are IEEE single precision with round-to-nearest and no fused multiply-add — exactly what the shipped
@@ -12,8 +12,11 @@
  * one per lane, each lane adding its terms in C's order. C's branches become lane masks (bitselect),
  * keeping C's comparison semantics (NaN compares false).
  *
- * The caller (src/gguf/blocks/wasm.ts) copies input blocks to `inputPtr()`, calls a quantizer for `nb`
- * blocks and copies the bytes from `outputPtr()`; CHUNK bounds the floats per call.
+ * The caller (src/gguf/blocks/wasm.ts) copies input weights to `inputPtr()`, calls a quantizer for `k`
+ * of them (a whole number of blocks, as ggml's quantize_row_*_ref takes k) and copies the bytes it says
+ * it wrote from `outputPtr()`; CHUNK bounds the floats per call. Each quantizer knows its block layout,
+ * as each C function knows its struct: the TypeScript side (the traits table in src/gguf/types.ts) has the
+ * sizes from src/gguf/blocks/ and never repeats them here.
  */
 
 const CHUNK: i32 = 16384; // floats per call: 64 KiB in, at most 64 KiB out
@@ -230,7 +233,8 @@ function packLegacy(q: usize, five: bool): void {
 }
 
 /** Q4_0 (bits 4, 18 bytes) and Q5_0 (bits 5, 22 bytes): d = max/−2^(bits−1), x = (q − 2^(bits−1))·d. */
-export function quantizeQx_0(bits: i32, nb: i32): void {
+export function quantizeQx_0(bits: i32, k: i32): i32 {
+  const nb = k >> 5;
   const nmax = (1 << bits) - 1;
   const half = <f32>(1 << (bits - 1));
   const bs = bits == 4 ? 18 : 22;
@@ -243,10 +247,12 @@ export function quantizeQx_0(bits: i32, nb: i32): void {
     legacyLevels(p, 0, id, half + <f32>0.5, nmax); // x − 0 is x, bit for bit
     packLegacy(o + 2, bits == 5);
   }
+  return nb * bs;
 }
 
 /** Q4_1 (bits 4, 20 bytes) and Q5_1 (bits 5, 24 bytes): d = (max − min)/nmax, m = min, x = q·d + m. */
-export function quantizeQx_1(bits: i32, nb: i32): void {
+export function quantizeQx_1(bits: i32, k: i32): i32 {
+  const nb = k >> 5;
   const nmax = (1 << bits) - 1;
   const bs = bits == 4 ? 20 : 24;
   let p = IN;
@@ -261,6 +267,7 @@ export function quantizeQx_1(bits: i32, nb: i32): void {
     legacyLevels(p, blockMin, id, 0.5, bits == 4 ? 15 : 127);
     packLegacy(o + 4, bits == 5);
   }
+  return nb * bs;
 }
 
 /** roundf (half away from zero) of x·id, as C's int8_t. */
@@ -273,7 +280,8 @@ export function quantizeQx_1(bits: i32, nb: i32): void {
   return i32x4.shr_s(i32x4.shl(truncC(r), 24), 24);
 }
 
-export function quantizeQ8_0(nb: i32): void {
+export function quantizeQ8_0(k: i32): i32 {
+  const nb = k >> 5;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 128, o += 34) {
@@ -298,6 +306,7 @@ export function quantizeQ8_0(nb: i32): void {
         q8_0Level(v128.load(q + 32), id), q8_0Level(v128.load(q + 48), id)));
     }
   }
+  return nb * 34;
 }
 
 // ---- make_qkx2_quants, four sub-blocks at once
@@ -470,7 +479,8 @@ function putScaleMin(s: usize, j: i32, ls: i32, lm: i32): void {
   }
 }
 
-export function quantizeQ45_K(bits: i32, nb: i32): void {
+export function quantizeQ45_K(bits: i32, k: i32): i32 {
+  const nb = k >> 8;
   const nmax = bits == 4 ? 15 : 31;
   const rmin: f32 = bits == 4 ? -1.0 : -0.5;
   const nstep = bits == 4 ? 20 : 15;
@@ -546,6 +556,7 @@ export function quantizeQ45_K(bits: i32, nb: i32): void {
       }
     }
   }
+  return nb * bs;
 }
 
 // ---- Q2_K (quantize_row_q2_K_ref)
@@ -562,7 +573,8 @@ function pack2Bits(q: usize): void {
   }
 }
 
-export function quantizeQ2_K(nb: i32): void {
+export function quantizeQ2_K(k: i32): i32 {
+  const nb = k >> 8;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 1024, o += 84) {
@@ -599,6 +611,7 @@ export function quantizeQ2_K(nb: i32): void {
     }
     pack2Bits(o + 16);
   }
+  return nb * 84;
 }
 
 // ---- Q6_K (quantize_row_q6_K_ref: make_qx_quants with rmse_type 1, four sub-blocks at once)
@@ -683,7 +696,8 @@ function qx4(first: i32): void {
   storeLevels(16, first, 32, tiny);
 }
 
-export function quantizeQ6_K(nb: i32): void {
+export function quantizeQ6_K(k: i32): i32 {
+  const nb = k >> 8;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 1024, o += 210) {
@@ -723,6 +737,7 @@ export function quantizeQ6_K(nb: i32): void {
       }
     }
   }
+  return nb * 210;
 }
 
 // ---- Q3_K (quantize_row_q3_K_ref: make_q3_quants with do_rmse, four sub-blocks at once)
@@ -778,7 +793,8 @@ function q3x4(first: i32): void {
   storeLevels(16, first, 4, tiny);
 }
 
-export function quantizeQ3_K(nb: i32): void {
+export function quantizeQ3_K(k: i32): i32 {
+  const nb = k >> 8;
   let p = IN;
   let o = OUT;
   for (let i = 0; i < nb; i++, p += 1024, o += 110) {
@@ -828,4 +844,220 @@ export function quantizeQ3_K(nb: i32): void {
     v128.store(o + 16, h1);
     pack2Bits(o + 32);
   }
+  return nb * 110;
+}
+
+// ---- IQ4_NL and IQ4_XS (quantize_row_iq4_nl_impl as ggml_quantize_chunk runs it: ntry = 7, with or
+// without importance weights). Scalar f32, in C's order: the trial loop's sums are sequential.
+
+const KVF = memory.data<f32>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
+const IQ_SCALES = memory.data(8 * 4, 16);
+const QW = memory.data(CHUNK * 4, 16); // importance weights, aligned with IN
+const IQ_NTRY: i32 = 7;
+
+export function weightsPtr(): usize {
+  return QW;
+}
+
+@inline function kvf(i: i32): f32 {
+  return load<f32>(KVF + (<usize>i << 2));
+}
+
+/** best_index_int8 over kvalues_iq4nl: the nearest level, the lower on a tie (15 for NaN). */
+function bestIndexNl(x: f32): i32 {
+  if (x <= <f32>-127.0) return 0;
+  if (x >= <f32>113.0) return 15;
+  let ml = 0;
+  let mu = 15;
+  while (mu - ml > 1) {
+    const mav = (ml + mu) >> 1;
+    if (x < kvf(mav)) mu = mav;
+    else ml = mav;
+  }
+  return x - kvf(mu - 1) < kvf(mu) - x ? mu - 1 : mu;
+}
+
+const IQ_SIGMA2 = memory.data(16, 16); // σ² of each lane's sub-block
+const IQ_MAX = memory.data(16, 16);
+const IQ_D = memory.data(16, 16);
+const IQ_BEST = memory.data(16, 16);
+const IQ_ZERO = memory.data(16, 16); // lanes whose sub-block is all zero (−1), as i32
+const IQ_OUT = memory.data(16, 16); // the four scales
+
+/**
+ * The level of kvalues_iq4nl nearest to each lane (best_index_int8's result, as a value): the lanes'
+ * interval v[i] ≤ x < v[i+1] by compare-and-select over the increasing table (the interval C's binary
+ * search ends in), then C's tie rule x − v[i] < v[i+1] − x; NaN lanes get the last level, as C's
+ * comparisons give.
+ */
+@inline function nearestLevelV(x: v128): v128 {
+  let low = f32x4.splat(kvf(0));
+  let high = f32x4.splat(kvf(1));
+  for (let i = 1; i < 15; i++) {
+    const m = f32x4.ge(x, f32x4.splat(kvf(i)));
+    low = v128.bitselect(f32x4.splat(kvf(i)), low, m);
+    high = v128.bitselect(f32x4.splat(kvf(i + 1)), high, m);
+  }
+  const q = v128.bitselect(low, high, f32x4.lt(f32x4.sub(x, low), f32x4.sub(high, x)));
+  return v128.bitselect(f32x4.splat(kvf(15)), q, f32x4.ne(x, x));
+}
+
+/**
+ * The scale searches of `lanes` (1…4) sub-blocks of 32 weights at p + 128·k, importance weights at
+ * qw + 128·k (qw = 0: no imatrix, weights x²), σ² of lane k at IQ_SIGMA2: per lane a first guess from the
+ * largest magnitude (its levels to L + lo + 32·k), then 2·7 + 1 trial scales refined by weighted least
+ * squares, the four lanes at once, each lane's sums in C's order. llama.cpp guards the first division
+ * (sumq2 is 0 with all-zero weights, NaN with a NaN in the block). The scales go to IQ_OUT, 0 for an
+ * all-zero sub-block.
+ */
+function iq4Search4(p: usize, qw: usize, lo: usize, lanes: i32): void {
+  for (let k = 0; k < 4; k++) {
+    const lk = <usize>k << 2;
+    store<i32>(IQ_ZERO + lk, -1);
+    store<f32>(IQ_MAX + lk, 1);
+    store<f32>(IQ_D + lk, 0);
+    store<f32>(IQ_BEST + lk, 0);
+    if (k >= lanes) continue;
+    const pk = p + 128 * k;
+    const sigma2 = load<f32>(IQ_SIGMA2 + lk);
+    let amax: f32 = 0;
+    let max: f32 = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = load<f32>(pk + (<usize>j << 2));
+      const w: f32 = qw != 0 ? load<f32>(qw + 128 * k + (<usize>j << 2)) * Mathf.sqrt(sigma2 + v * v) : v * v;
+      store<f32>(WT + (<usize>j << 4) + lk, w);
+      store<f32>(XT + (<usize>j << 4) + lk, v);
+      const ax = abs<f32>(v);
+      if (ax > amax) {
+        amax = ax;
+        max = v;
+      }
+    }
+    if (amax < GROUP_MAX_EPS) continue;
+    const id: f32 = <f32>1.0 / (-max / kvf(0));
+    let sumqx: f32 = 0;
+    let sumq2: f32 = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = load<f32>(pk + (<usize>j << 2));
+      const l = bestIndexNl(id * v);
+      store<u8>(L + lo + 32 * k + j, <u8>l);
+      const wq = load<f32>(WT + (<usize>j << 4) + lk) * kvf(l);
+      sumqx += wq * v;
+      sumq2 += wq * kvf(l);
+    }
+    const d: f32 = sumq2 > 0 ? sumqx / sumq2 : 0;
+    store<i32>(IQ_ZERO + lk, 0);
+    store<f32>(IQ_MAX + lk, max);
+    store<f32>(IQ_D + lk, d);
+    store<f32>(IQ_BEST + lk, d * sumqx);
+  }
+  const maxV = v128.load(IQ_MAX);
+  let dV = v128.load(IQ_D);
+  let bestV = v128.load(IQ_BEST);
+  const zero = f32x4.splat(0);
+  for (let itry = -IQ_NTRY; itry <= IQ_NTRY; itry++) {
+    const idV = f32x4.div(f32x4.splat(<f32>(itry + <i32>kvf(0))), maxV);
+    let sumqx = zero;
+    let sumq2 = zero;
+    for (let j = 0; j < 32; j++) {
+      const x = v128.load(XT + (<usize>j << 4));
+      const q = nearestLevelV(f32x4.mul(idV, x));
+      const wq = f32x4.mul(v128.load(WT + (<usize>j << 4)), q);
+      sumqx = f32x4.add(sumqx, f32x4.mul(wq, x));
+      sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
+    }
+    const better = v128.and(f32x4.gt(sumq2, zero), f32x4.gt(f32x4.mul(sumqx, sumqx), f32x4.mul(bestV, sumq2)));
+    const d = f32x4.div(sumqx, sumq2);
+    dV = v128.bitselect(d, dV, better);
+    bestV = v128.bitselect(f32x4.mul(d, sumqx), bestV, better);
+  }
+  v128.store(IQ_OUT, v128.andnot(dV, v128.load(IQ_ZERO)));
+}
+
+@inline function sumSquaresAt(p: usize, n: i32): f32 {
+  let s: f32 = 0;
+  for (let j = 0; j < n; j++) {
+    const v = load<f32>(p + (<usize>j << 2));
+    s += v * v;
+  }
+  return s;
+}
+
+/** Nibbles of L: byte j of each 16 holds level j (low) and j + 16 (high) of its 32. */
+@inline function packIq4(q: usize, n32: i32): void {
+  for (let i = 0; i < n32; i++) {
+    for (let j = 0; j < 16; j++) {
+      const a = <u32>load<u8>(L + 32 * i + j);
+      const b = <u32>load<u8>(L + 32 * i + 16 + j);
+      store<u8>(q + 16 * i + j, <u8>(a | (b << 4)));
+    }
+  }
+}
+
+/** IQ4_NL (18 bytes per 32): k weights from IN (importance weights from QW when `weighted`), 4 blocks a search. */
+export function quantizeIQ4_NL(k: i32, weighted: i32): i32 {
+  const nb = k >> 5;
+  for (let i0 = 0; i0 < nb; i0 += 4) {
+    const lanes = nb - i0 < 4 ? nb - i0 : 4;
+    const p = IN + 128 * i0;
+    for (let l = 0; l < lanes; l++) store<f32>(IQ_SIGMA2 + (<usize>l << 2), sumSquaresAt(p + 128 * l, 32) * (<f32>2.0 / <f32>32.0));
+    iq4Search4(p, weighted != 0 ? QW + 128 * i0 : 0, 0, lanes);
+    for (let l = 0; l < lanes; l++) {
+      const d = load<f32>(IQ_OUT + (<usize>l << 2));
+      const o = OUT + 18 * (i0 + l);
+      const pb = p + 128 * l;
+      putHalf(o, toHalf(d));
+      // one sub-block per block: the levels are re-chosen for the final scale (C truthiness: NaN is non-zero)
+      const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+      for (let j = 0; j < 32; j++) store<u8>(L + j, <u8>bestIndexNl(id * load<f32>(pb + (<usize>j << 2))));
+      packIq4(o + 2, 1);
+    }
+  }
+  return nb * 18;
+}
+
+/** IQ4_XS (136 bytes per 256): k weights from IN (importance weights from QW when `weighted`). */
+export function quantizeIQ4_XS(k: i32, weighted: i32): i32 {
+  const nb = k >> 8;
+  let p = IN;
+  let w = QW;
+  let o = OUT;
+  for (let i = 0; i < nb; i++, p += 1024, w += 1024, o += 136) {
+    const sigma2 = sumSquaresAt(p, 256) * (<f32>2.0 / <f32>256.0);
+    let maxScale: f32 = 0;
+    let amaxScale: f32 = 0;
+    v128.store(IQ_SIGMA2, f32x4.splat(sigma2));
+    for (let g = 0; g < 8; g += 4) {
+      iq4Search4(p + 128 * g, weighted != 0 ? w + 128 * g : 0, 32 * g, 4);
+      v128.store(IQ_SCALES + (<usize>g << 2), v128.load(IQ_OUT));
+    }
+    for (let ib = 0; ib < 8; ib++) {
+      const d = load<f32>(IQ_SCALES + (<usize>ib << 2));
+      const ad = abs<f32>(d);
+      if (ad > amaxScale) {
+        amaxScale = ad;
+        maxScale = d;
+      }
+    }
+    const d: f32 = -maxScale / <f32>32.0;
+    putHalf(o, toHalf(d));
+    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+    let scalesH: u32 = 0;
+    for (let ib = 0; ib < 8; ib++) {
+      let l = nearestInt(id * load<f32>(IQ_SCALES + (<usize>ib << 2)));
+      l = l < -32 ? -32 : l > 31 ? 31 : l;
+      const dl: f32 = d * <f32>l;
+      const idl: f32 = dl != 0 ? <f32>1.0 / dl : 0;
+      const pb = p + 128 * ib;
+      for (let j = 0; j < 32; j++) store<u8>(L + 32 * ib + j, <u8>bestIndexNl(idl * load<f32>(pb + (<usize>j << 2))));
+      l += 32;
+      const s = o + 4 + (ib >> 1);
+      if ((ib & 1) == 0) store<u8>(s, <u8>(l & 0xf));
+      else store<u8>(s, load<u8>(s) | <u8>((l & 0xf) << 4));
+      scalesH |= <u32>(l >> 4) << (2 * ib);
+    }
+    store<u16>(o + 2, <u16>scalesH);
+    packIq4(o + 8, 8);
+  }
+  return nb * 136;
 }

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { QuantLabError } from "../errors.js";
-import type { Figure } from "./figure.js";
+import type { Figure } from "./plotly-figure.js";
 import { plotlyPath } from "./plotly.js";
 
 const require = createRequire(import.meta.url);

@@ -13,7 +13,7 @@
 import { extname } from "node:path";
 import { check } from "../errors.js";
 import { browserAvailable, noBrowserError, renderFigureSync, type ImageFormat } from "./browser.js";
-import type { Figure } from "./figure.js";
+import type { Figure } from "./plotly-figure.js";
 import { DISPLAY, type MimeBundle } from "./mime.js";
 import { liveHtml, PLOT_CONFIG, standaloneHtml } from "./plotly.js";
 import { writeFileAtomicSync, type Written } from "./write.js";

@@ -1,21 +1,18 @@
 /**
- * Plotly figures from tables with the defaults a course chart needs: axis titles, one colour per
- * series, readable fonts, and log axes whose ticks sit at the swept values (16, 32, 64 …) or at decades
- * written as 1e-5 (plotly's own log ticks label minor ticks "2, 3, 4" and write 1e-5 as "10µ").
- * Builders return a `Chart` (src/display/chart.ts), which renders in Jupyter and exports to files.
+ * The chart kinds (line, scatter, bar, histogram, heatmap): plotly figures from tables with the defaults
+ * a course chart needs: axis titles, one colour per series, readable fonts, and log axes whose ticks sit
+ * at the swept values (16, 32, 64 …) or at decades written as 1e-5 (plotly's own log ticks label minor
+ * ticks "2, 3, 4" and write 1e-5 as "10µ").
+ * Builders return a `Chart` (src/display/chart.ts), which renders in Jupyter and exports to files; a new
+ * chart kind is one function here. The figure type is plotly-figure.ts, so chart.ts never imports this file.
  */
 import { check } from "../errors.js";
 import { Chart } from "./chart.js";
+import type { Figure, Layout, Trace } from "./plotly-figure.js";
 import { column, formatCell, toTable, type Cell, type Table } from "./table.js";
 
-export type Trace = Record<string, unknown>;
-export type Layout = Record<string, unknown>;
-
-/** A plotly figure: traces and layout, as plotly.js takes them. */
-export interface Figure {
-  data: Trace[];
-  layout: Layout;
-}
+// Re-exported: callers take the figure types from the chart kinds.
+export type { Figure, Layout, Trace };
 
 /** Ten distinguishable colours (matplotlib's tab10), one per series in order. */
 export const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];

@@ -1,17 +1,5 @@
 /**
- * The display protocol every QuantLab value speaks (the convention of Deno's Jupyter kernel): an object
- * with a method under `Symbol.for("Jupyter.display")` returns a mime bundle, and the kernel shows the
- * last expression of a cell through it. `text/plain` is always present, so a terminal or `nbconvert
- * --to markdown` still has something to show.
+ * The display protocol as the display layer and the DSL name it: declared once in
+ * src/display-protocol.ts (dependency-free, so numerics and the kernel share the same declaration).
  */
-export const DISPLAY: unique symbol = Symbol.for("Jupyter.display") as never;
-
-export type MimeBundle = { "text/plain": string } & Record<string, unknown>;
-
-export interface Displayable {
-  [DISPLAY](): MimeBundle;
-}
-
-export function isDisplayable(v: unknown): v is Displayable {
-  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as never)[DISPLAY] === "function";
-}
+export { DISPLAY, isDisplayable, type Displayable, type MimeBundle } from "../display-protocol.js";

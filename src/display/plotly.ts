@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { escapeHtml } from "./table.js";
-import type { Figure } from "./figure.js";
+import type { Figure } from "./plotly-figure.js";
 
 const require = createRequire(import.meta.url);
 let source: string | null = null;

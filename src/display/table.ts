@@ -1,9 +1,14 @@
 /**
  * Tables as plain rows: any danfo DataFrame, array of records or record of columns becomes
  * `{ columns, rows }`, which renders to HTML/text for Jupyter and serialises to CSV, Markdown and HTML
- * for notes. Recognises danfo by shape so display never loads danfo itself.
+ * for notes. Recognises danfo by shape so display never loads danfo itself. The text and HTML table
+ * renderers are the display protocol's (src/display-protocol.ts), shared with every layer's reports.
  */
 import { check, QuantLabError } from "../errors.js";
+import { escapeHtml, htmlTable, textTableLines } from "../display-protocol.js";
+
+// Re-exported: display code (plotly.ts …) takes escaping from here.
+export { escapeHtml };
 
 export type Cell = string | number | boolean | null | undefined;
 
@@ -79,26 +84,21 @@ export function formatCell(v: Cell): string {
   return String(Number(v.toPrecision(4)));
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
-
-/** An HTML table (first `maxRows` rows) with a row-count note when cut. */
+/** An HTML table (first `maxRows` rows) with a row-count note when cut; numbers right-aligned. */
 export function tableHtml(t: Table, maxRows = Infinity, caption?: string): string {
   const rows = t.rows.slice(0, maxRows);
-  const head = `<tr>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("")}</tr>`;
-  const body = rows.map((r) => `<tr>${r.map((v) => `<td style="text-align:${typeof v === "number" ? "right" : "left"}">${escapeHtml(formatCell(v))}</td>`).join("")}</tr>`).join("\n");
-  const cap = caption ? `<caption>${escapeHtml(caption)}</caption>` : "";
   const more = t.rows.length > rows.length ? `<p>… ${t.rows.length - rows.length} more rows (${t.rows.length} in all)</p>` : "";
-  return `<table class="dataframe">${cap}<thead>${head}</thead><tbody>\n${body}\n</tbody></table>${more}`;
+  return htmlTable({
+    header: t.columns, rows: rows.map((r) => r.map(formatCell)), className: "dataframe", rowSeparator: "\n",
+    align: (i, j) => (typeof rows[i]![j] === "number" ? "right" : "left"),
+    ...(caption ? { caption: { html: escapeHtml(caption) } } : {}),
+  }) + more;
 }
 
 /** A fixed-width text table for terminals and text/plain. */
 export function tableText(t: Table, maxRows = Infinity): string {
   const rows = t.rows.slice(0, maxRows).map((r) => r.map(formatCell));
-  const widths = t.columns.map((c, j) => Math.max(c.length, ...rows.map((r) => r[j]!.length)));
-  const line = (cells: string[]) => cells.map((s, j) => s.padStart(widths[j]!)).join("  ");
-  const out = [line(t.columns), ...rows.map(line)];
+  const out = textTableLines(t.columns, rows, () => "right");
   if (t.rows.length > rows.length) out.push(`… ${t.rows.length - rows.length} more rows (${t.rows.length} in all)`);
   return out.join("\n");
 }

@@ -25,7 +25,7 @@ import { check, QuantLabError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { RangedFile } from "../io/ranged.js";
 import { dequantize } from "./quants.js";
-import { ggmlType, ggmlTypeById, ggufType, type GgmlType, type GgufTypeName } from "./types.js";
+import { ggmlType, ggmlTypeById, ggufType, ggufTypeList, type GgmlType, type GgufTypeName } from "./types.js";
 
 export type GgufValueType =
   | "UINT8" | "INT8" | "UINT16" | "INT16" | "UINT32" | "INT32" | "FLOAT32" | "BOOL" | "STRING" | "ARRAY"
@@ -482,7 +482,7 @@ export function tensorF32(file: GgufFile, name: string): Float32Array {
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
     `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read it with readGguf, or read one tensor with openGguf(path).read(name)`);
   check(ggufType(t.type.name), "UNSUPPORTED", () =>
-    `tensor '${name}' is ${t.type.name}, which QuantLab cannot decode: it decodes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K…Q6_K`);
+    `tensor '${name}' is ${t.type.name}, which QuantLab cannot decode: it decodes ${ggufTypeList()}`);
   return dequantize(t.type.name as GgufTypeName, file.bytes.subarray(t.offset, t.offset + t.nbytes), tensorElements(t.dims));
 }
 

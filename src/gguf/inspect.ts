@@ -4,6 +4,7 @@
  */
 import { escapeHtml, keyValueBundle, tableBundle, withDisplay } from "../numerics/present.js";
 import { tensorElements, type GgufArray, type GgufFile, type GgufValue } from "./file.js";
+import { ggufType } from "./types.js";
 
 export interface GgufTensorSummary {
   name: string;
@@ -33,6 +34,8 @@ export interface GgufInspection {
   totalBytes: number;
   /** Tensor bytes × 8 over all elements. */
   bitsPerWeight: number;
+  /** Types present whose block code QuantLab lacks (sized and listed, not dequantized), e.g. IQ2_XS. */
+  undecodable: string[];
 }
 
 const ARRAY_SHOWN = 16;
@@ -84,7 +87,7 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     e.tensors++;
     e.elements += elements;
     e.bytes += t.nbytes;
-    return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: (t.type.typeSize * 8) / t.type.blockSize, offset: t.offset };
+    return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: t.type.bitsPerWeight, offset: t.offset };
   });
   const totalElements = tensors.reduce((a, t) => a + t.elements, 0);
   const totalBytes = tensors.reduce((a, t) => a + t.bytes, 0);
@@ -101,6 +104,7 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     totalElements,
     totalBytes,
     bitsPerWeight: totalElements ? (totalBytes * 8) / totalElements : 0,
+    undecodable: Object.keys(byType).filter((t) => !ggufType(t)),
   };
   const metaLines = metadataLines(file);
   return withDisplay(result, () => {
@@ -108,6 +112,7 @@ export function inspectGguf(file: GgufFile): GgufInspection {
       ["architecture", result.architecture ?? "(none)"],
       ["bits/weight", result.bitsPerWeight.toFixed(3)],
       ["types", Object.entries(byType).map(([t, e]) => `${e.tensors} ${t}`).join(", ")],
+      ["QuantLab decodes", result.undecodable.length ? `all but ${result.undecodable.join(", ")}` : "every tensor"],
       ["alignment", String(file.alignment)],
       ["data offset", String(file.dataOffset)],
       ["file bytes", String(file.fileSize)],
@@ -128,6 +133,7 @@ export function formatInspection(r: GgufInspection, metaLines?: [string, string]
     `GGUF v${r.version}, ${r.architecture ?? "no architecture"}: ${r.tensors.length} tensors, ${r.totalElements} weights, ` +
       `${r.totalBytes} bytes (${r.bitsPerWeight.toFixed(3)} bits/weight), alignment ${r.alignment}, data at byte ${r.dataOffset}, file ${r.fileBytes} bytes`,
     `types: ${Object.entries(r.byType).map(([t, e]) => `${t} ×${e.tensors} (${e.bytes} bytes)`).join(", ")}`,
+    ...(r.undecodable?.length ? [`QuantLab sizes but cannot decode: ${r.undecodable.join(", ")} (no block code for them yet)`] : []),
     "",
     "metadata:",
   ];

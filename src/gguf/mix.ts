@@ -11,15 +11,16 @@
  *   Q4_K_S gives Q5_K to the first 4; 8-expert models get Q8_0;
  * - ffn_down: Q4_K_M/Q5_K_M give Q6_K on the "more bits" layers (counted over block_count); Q4_K_S gives
  *   Q5_K to the first n/8; attn_output on 8-expert models with Q4_K_S/Q4_K_M → Q5_K;
- * - fallback when the row length is not a multiple of the chosen type's block: Q2_K/Q3_K → Q4_0,
- *   Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, and F16 when even 32 does not divide it.
+ * - fallback when the row length is not a multiple of the chosen type's block: the type's `fallback` in
+ *   the traits table (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0 …), and F16 when even that does not divide
+ *   it (`fallbackType`).
  *
  * Not modelled (they never apply to the mixes offered here, or need what a file cannot tell): imatrix-only
  * rules, Falcon's rules, the 70B attn_v bump (llama.cpp keys it on its own model-size detection).
  */
 import { check, QuantLabError } from "../errors.js";
-import { DISPLAY, type MimeBundle } from "../display/mime.js";
-import { ggmlType, type GgufTypeName } from "./types.js";
+import { DISPLAY, escapeHtml, type MimeBundle } from "../display-protocol.js";
+import { ggmlType, ggufType, ggufTypeList, type GgufTypeName } from "./types.js";
 
 /** A llama.cpp quantization mix name, as `llama-quantize` takes it (Q4_K_M, Q5_K_S, Q8_0 …). */
 export type MixName =
@@ -135,12 +136,19 @@ function blockOf(type: string): number {
   return t.blockSize;
 }
 
-const FALLBACK: Partial<Record<string, GgufTypeName>> = { Q2_K: "Q4_0", Q3_K: "Q4_0", Q4_K: "Q5_0", Q5_K: "Q5_1", Q6_K: "Q8_0" };
-
-function fallback(type: GgufTypeName, ncols: number): GgufTypeName {
-  if (ncols % blockOf(type) === 0) return type;
-  const next = FALLBACK[type] ?? type;
-  return ncols % blockOf(next) === 0 ? next : "F16";
+/**
+ * llama.cpp's rule for a row length `ncols` that is not a multiple of `type`'s block: the type's fallback
+ * from the traits table (Q4_K → Q5_0 …), and F16 when that does not divide the row either (or there is
+ * none). The one rule every QuantLab path that encodes GGUF follows (mixes, the model workflow, export).
+ * @example
+ * fallbackType("Q4_K", 64)   // "Q5_0"
+ */
+export function fallbackType(type: GgufTypeName, ncols: number): GgufTypeName {
+  const t = ggufType(type);
+  if (!t) throw new QuantLabError("BAD_ARGUMENT", `unknown GGUF type "${type}": use one of ${ggufTypeList()}`);
+  if (ncols % t.blockSize === 0) return t.name;
+  const next = t.fallback ? ggufType(t.fallback)! : t;
+  return ncols % next.blockSize === 0 ? next.name : "F16";
 }
 
 /**
@@ -197,7 +205,7 @@ export function planMix(mixName: MixName | string, tensors: readonly MixInputTen
     } else if (cat === "attn_output") {
       if (nExpert === 8 && (mix === "Q4_K_S" || mix === "Q4_K_M")) { type = "Q5_K"; reason = "attn_output of 8 experts"; }
     }
-    const fb = fallback(type, ncols);
+    const fb = fallbackType(type, ncols);
     if (fb !== type) {
       fallbacks++;
       reason += `; ${type} needs rows of ${blockOf(type)}, row is ${ncols} → ${fb}`;
@@ -232,10 +240,6 @@ export function llamaTensorOrder<T extends { name: string }>(tensors: readonly T
   return [...tensors].sort((a, b) => layer(a.name) - layer(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
 /**
  * The per-tensor table as text (what `quantlab gguf quantize` prints before writing).
  * @example
@@ -263,7 +267,7 @@ function bpw(type: string): string {
 
 function mixBundle(plan: MixPlan): MimeBundle {
   const rows = plan.choices.map((c) =>
-    `<tr><td>${esc(c.name)}</td><td>[${c.dims.join(", ")}]</td><td>${c.from}</td><td><b>${c.to}</b></td><td>${bpw(c.to)}</td><td>${c.bytes}</td><td>${esc(c.reason)}</td></tr>`);
+    `<tr><td>${escapeHtml(c.name)}</td><td>[${c.dims.join(", ")}]</td><td>${c.from}</td><td><b>${c.to}</b></td><td>${bpw(c.to)}</td><td>${c.bytes}</td><td>${escapeHtml(c.reason)}</td></tr>`);
   return {
     "text/plain": mixTable(plan),
     "text/html": `<table><thead><tr><th>tensor</th><th>dims</th><th>from</th><th>to</th><th>bits/w</th><th>bytes</th><th>why</th></tr></thead><tbody>${rows.join("")}</tbody>` +

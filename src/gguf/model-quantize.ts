@@ -12,7 +12,6 @@
  * Hugging Face checkpoint laid out as llama.cpp's converter would (src/model/formats opens those) — read
  * one tensor at a time.
  */
-import { readFile } from "node:fs/promises";
 import { check, QuantLabError } from "../errors.js";
 import { parseGguf, tensorBytes, tensorF32, type GgufFile, type GgufTensorInput, type GgufValue, type GgufWriteInput } from "./file.js";
 import { planMix, type MixModelInfo, type MixName, type MixPlan } from "./mix.js";
@@ -20,12 +19,15 @@ import { quantize } from "./quants.js";
 import { readF32, type SourceTensor, type TensorSource } from "./source.js";
 import { ggufType, type GgufTypeName } from "./types.js";
 
+// The imatrix readers live with the rest of the importance matrix; re-exported for existing callers.
+export { imatrixFromGguf, readImatrix } from "./imatrix.js";
+
 export interface ModelQuantizeOptions {
   /** Re-encode tensors that are already quantized (llama-quantize --allow-requantize). */
   allowRequantize?: boolean;
   /**
    * Per-tensor importance matrices (one weight per input column), keyed by tensor name, e.g. from
-   * `readImatrix("imatrix.gguf")`. Used, as by llama-quantize, for the tensors that are re-encoded.
+   * `readImatrix("imatrix.gguf")` (imatrix.ts). Used, as by llama-quantize, for the tensors that are re-encoded.
    */
   imatrices?: Map<string, Float32Array>;
 }
@@ -114,81 +116,4 @@ function quantizedMetadata(source: Map<string, GgufValue>, plan: MixPlan): Map<s
   metadata.set("general.quantization_version", { type: "UINT32", value: 2 });
   metadata.set("general.file_type", { type: "UINT32", value: plan.ftype });
   return metadata;
-}
-
-const imatrixBad = (path: string, msg: string) => new QuantLabError("BAD_FILE", `${path}: ${msg}`);
-
-/**
- * Reads llama.cpp's importance matrix (`llama-imatrix -o FILE`) as llama-quantize does: the GGUF format
- * (tensors `<name>.in_sum2` [n, matrices] and `<name>.counts` [1, matrices]; weight = sum / count, 1
- * where nothing was counted) or the legacy .dat format (i32 entry count; per entry i32 name length, name,
- * i32 calls, i32 values, f32 sums; weight = sum / calls). Keyed by tensor name.
- */
-export async function readImatrix(path: string): Promise<Map<string, Float32Array>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new QuantLabError("NOT_FOUND", `cannot read the importance matrix ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const isGguf = bytes.length >= 4 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46;
-  return isGguf ? imatrixFromGguf(parseGguf(bytes), path) : imatrixFromLegacy(bytes, path);
-}
-
-/** The importance weights of an imatrix GGUF already parsed. */
-export function imatrixFromGguf(file: GgufFile, path = "the imatrix file"): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const t of file.tensors) {
-    if (!t.name.endsWith(".in_sum2")) continue;
-    const name = t.name.slice(0, -".in_sum2".length);
-    const countsInfo = file.tensors.find((c) => c.name === `${name}.counts`);
-    if (!countsInfo) throw imatrixBad(path, `'${t.name}' has no '${name}.counts' beside it: the imatrix file is incomplete`);
-    const sums = tensorF32(file, t.name);
-    const counts = tensorF32(file, countsInfo.name);
-    const nMat = counts.length;
-    if (nMat < 1 || sums.length % nMat !== 0) {
-      throw imatrixBad(path, `'${t.name}' holds ${sums.length} sums for ${nMat} counts: they must split evenly`);
-    }
-    const n = sums.length / nMat;
-    const w = new Float32Array(sums.length);
-    for (let j = 0; j < nMat; j++) {
-      const c = counts[j]!;
-      for (let i = 0; i < n; i++) w[j * n + i] = c > 0 ? sums[j * n + i]! / c : 1;
-    }
-    out.set(name, w);
-  }
-  if (out.size === 0) throw imatrixBad(path, `no '<tensor>.in_sum2' tensors: this GGUF is not an importance matrix (make one with llama-imatrix)`);
-  return out;
-}
-
-function imatrixFromLegacy(bytes: Uint8Array, path: string): Map<string, Float32Array> {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  const i32 = (what: string) => {
-    if (pos + 4 > bytes.length) throw imatrixBad(path, `${what} at byte ${pos} runs past the end (${bytes.length} bytes): the file is truncated or not an imatrix`);
-    const v = dv.getInt32(pos, true);
-    pos += 4;
-    return v;
-  };
-  const n = i32("the entry count");
-  if (n < 1 || n * 12 > bytes.length) throw imatrixBad(path, `entry count ${n} at byte 0 does not fit the ${bytes.length}-byte file: not an imatrix (GGUF or legacy .dat)`);
-  const out = new Map<string, Float32Array>();
-  for (let e = 0; e < n; e++) {
-    const len = i32(`entry ${e} name length`);
-    if (len < 0 || pos + len > bytes.length) throw imatrixBad(path, `entry ${e} name length ${len} at byte ${pos - 4} runs past the end of the file`);
-    const name = new TextDecoder().decode(bytes.subarray(pos, pos + len));
-    pos += len;
-    const calls = i32(`entry '${name}' call count`);
-    const nval = i32(`entry '${name}' value count`);
-    if (nval < 1 || pos + nval * 4 > bytes.length) throw imatrixBad(path, `entry '${name}' value count ${nval} at byte ${pos - 4} runs past the end of the file`);
-    const w = new Float32Array(nval);
-    for (let i = 0; i < nval; i++) {
-      const s = dv.getFloat32(pos + 4 * i, true);
-      w[i] = calls > 0 ? s / calls : s;
-    }
-    pos += nval * 4;
-    out.set(name, w);
-  }
-  return out;
 }

@@ -1,98 +1,142 @@
 /**
- * The ggml tensor types QuantLab reads and writes: one table (id, block size, bytes per block) drives
- * sizes, validation and bits per weight everywhere. Ids and layouts follow ggml's `ggml-common.h`.
+ * The ggml type traits: one record per type, like ggml's `type_traits` table — id, name, block size,
+ * bytes per block, bits per weight and, for the types QuantLab encodes, the block code (quantize with and
+ * without an importance matrix, dequantize) and llama-quantize's fallback. Every list, size and "use one
+ * of …" message elsewhere is derived from this table. Ids and layouts follow ggml's `ggml-common.h`.
+ *
+ * Adding a type QuantLab encodes is one entry in CODED (below) plus its block code in blocks/ (a
+ * `BlockCode`: layout and functions).
  */
-export type GgufTypeName =
-  | "F32" | "F16" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0"
-  | "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K" | "BF16";
+import { BF16, F16, F32 } from "./blocks/float.js";
+import { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 } from "./blocks/legacy.js";
+import { Q2_K } from "./blocks/q2_k.js";
+import { Q3_K } from "./blocks/q3_k.js";
+import { Q4_K, Q5_K } from "./blocks/q4_k.js";
+import { Q6_K } from "./blocks/q6_k.js";
+import { IQ4_NL, IQ4_XS } from "./blocks/iq4.js";
+import { MXFP4, NVFP4 } from "./blocks/fp4.js";
+import { TQ1_0, TQ2_0 } from "./blocks/ternary.js";
+import type { BlockCode, BlockDequantize, BlockQuantize, RowQuantizeImatrix } from "./blocks/common.js";
 
-export interface GgufType {
-  name: GgufTypeName;
-  id: number;
+/** What every ggml type has: the reader needs it to size, validate and list tensors it may not decode. */
+export interface GgmlType {
+  readonly name: string;
+  readonly id: number;
   /** Weights per block. */
-  blockSize: number;
+  readonly blockSize: number;
   /** Bytes per block. */
-  typeSize: number;
+  readonly typeSize: number;
+  /** typeSize · 8 / blockSize, e.g. Q4_K → 4.5. */
+  readonly bitsPerWeight: number;
 }
 
-const T = (name: GgufTypeName, id: number, blockSize: number, typeSize: number): GgufType => ({ name, id, blockSize, typeSize });
+/** A type QuantLab quantizes and dequantizes, bit-exact with llama.cpp. */
+export interface GgufType extends GgmlType {
+  readonly name: GgufTypeName;
+  /** What ggml_quantize_chunk does without an importance matrix (quantize_row_<type>_ref for most types), over whole blocks. */
+  readonly quantize: BlockQuantize;
+  /** What it does with one (quantize_row_<type>_impl), one row at a time; absent where ggml ignores an imatrix. */
+  readonly quantizeImatrix?: RowQuantizeImatrix;
+  /** Whether an importance matrix changes this type's bytes (llama.cpp ignores it for the others). */
+  readonly usesImatrix: boolean;
+  /** dequantize_row_<type>. */
+  readonly dequantize: BlockDequantize;
+  /**
+   * What llama-quantize encodes instead when a row is not a multiple of the block (llama_tensor_get_type's
+   * "incompatible tensor" switch); F16 when this does not fit either (see mix.ts fallbackType).
+   */
+  readonly fallback?: GgufTypeName;
+}
 
-export const GGUF_TYPES: readonly GgufType[] = [
-  T("F32", 0, 1, 4),
-  T("F16", 1, 1, 2),
-  T("Q4_0", 2, 32, 18),
-  T("Q4_1", 3, 32, 20),
-  T("Q5_0", 6, 32, 22),
-  T("Q5_1", 7, 32, 24),
-  T("Q8_0", 8, 32, 34),
-  T("Q2_K", 10, 256, 84),
-  T("Q3_K", 11, 256, 110),
-  T("Q4_K", 12, 256, 144),
-  T("Q5_K", 13, 256, 176),
-  T("Q6_K", 14, 256, 210),
-  T("BF16", 30, 1, 2),
+interface Coded { id: number; code: BlockCode; fallback?: string }
+
+/** The types QuantLab encodes: name → ggml id, block code, llama-quantize's fallback. */
+const CODED = {
+  F32: { id: 0, code: F32 },
+  F16: { id: 1, code: F16 },
+  Q4_0: { id: 2, code: Q4_0 },
+  Q4_1: { id: 3, code: Q4_1 },
+  Q5_0: { id: 6, code: Q5_0 },
+  Q5_1: { id: 7, code: Q5_1 },
+  Q8_0: { id: 8, code: Q8_0 },
+  Q2_K: { id: 10, code: Q2_K, fallback: "Q4_0" },
+  Q3_K: { id: 11, code: Q3_K, fallback: "Q4_0" },
+  Q4_K: { id: 12, code: Q4_K, fallback: "Q5_0" },
+  Q5_K: { id: 13, code: Q5_K, fallback: "Q5_1" },
+  Q6_K: { id: 14, code: Q6_K, fallback: "Q8_0" },
+  IQ4_NL: { id: 20, code: IQ4_NL },
+  IQ4_XS: { id: 23, code: IQ4_XS, fallback: "IQ4_NL" },
+  BF16: { id: 30, code: BF16 },
+  TQ1_0: { id: 34, code: TQ1_0, fallback: "Q4_0" },
+  TQ2_0: { id: 35, code: TQ2_0, fallback: "Q4_0" },
+  MXFP4: { id: 39, code: MXFP4 },
+  NVFP4: { id: 40, code: NVFP4 },
+} satisfies Record<string, Coded>;
+
+export type GgufTypeName = Extract<keyof typeof CODED, string>;
+
+/**
+ * The types a GGUF file may hold that QuantLab does not encode (yet): the reader still needs their
+ * layouts to validate offsets and to inspect such files. Ids whose types ggml removed (4, 5, 31–33,
+ * 36–38) are absent, so a file naming them is rejected as corrupt.
+ */
+const LAYOUT_ONLY: readonly [name: string, id: number, blockSize: number, typeSize: number][] = [
+  ["Q8_1", 9, 32, 36],
+  ["Q8_K", 15, 256, 292],
+  ["IQ2_XXS", 16, 256, 66],
+  ["IQ2_XS", 17, 256, 74],
+  ["IQ3_XXS", 18, 256, 98],
+  ["IQ1_S", 19, 256, 50],
+  ["IQ3_S", 21, 256, 110],
+  ["IQ2_S", 22, 256, 82],
+  ["I8", 24, 1, 1],
+  ["I16", 25, 1, 2],
+  ["I32", 26, 1, 4],
+  ["I64", 27, 1, 8],
+  ["F64", 28, 1, 8],
+  ["IQ1_M", 29, 256, 56],
+  ["Q1_0", 41, 128, 18],
 ];
 
+const bpw = (blockSize: number, typeSize: number): number => (typeSize * 8) / blockSize;
+
+/** The types QuantLab encodes, in ggml id order. */
+export const GGUF_TYPES: readonly GgufType[] = Object.entries(CODED as Record<GgufTypeName, Coded>)
+  .map(([name, { id, code, fallback }]): GgufType => ({
+    name: name as GgufTypeName, id, blockSize: code.blockSize, typeSize: code.typeSize,
+    bitsPerWeight: bpw(code.blockSize, code.typeSize),
+    quantize: code.quantize, dequantize: code.dequantize,
+    ...(code.quantizeImatrix ? { quantizeImatrix: code.quantizeImatrix } : {}),
+    usesImatrix: code.quantizeImatrix !== undefined,
+    ...(fallback ? { fallback: fallback as GgufTypeName } : {}),
+  }))
+  .sort((a, b) => a.id - b.id);
+
+/** Every ggml tensor type a GGUF file may hold, with its block layout, in id order. */
+export const GGML_TYPES: readonly GgmlType[] = [
+  ...GGUF_TYPES,
+  ...LAYOUT_ONLY.map(([name, id, blockSize, typeSize]) => ({ name, id, blockSize, typeSize, bitsPerWeight: bpw(blockSize, typeSize) })),
+].sort((a, b) => a.id - b.id);
+
+/** The names of the types QuantLab encodes, for "use one of …" messages. */
+export const GGUF_TYPE_NAMES: readonly GgufTypeName[] = GGUF_TYPES.map((t) => t.name);
+
+/** The types whose quantizer takes an importance matrix (the others ignore one, as llama.cpp does). */
+export const IMATRIX_TYPES: readonly GgufTypeName[] = GGUF_TYPES.filter((t) => t.usesImatrix).map((t) => t.name);
+
 const BY_ID = new Map(GGUF_TYPES.map((t) => [t.id, t]));
-const BY_NAME = new Map(GGUF_TYPES.map((t) => [t.name, t]));
+const BY_NAME = new Map<string, GgufType>(GGUF_TYPES.map((t) => [t.name, t]));
+const GGML_BY_ID = new Map(GGML_TYPES.map((t) => [t.id, t]));
+const GGML_BY_NAME = new Map(GGML_TYPES.map((t) => [t.name, t]));
 
 export function ggufTypeById(id: number): GgufType | undefined {
   return BY_ID.get(id);
 }
 
+/** The encodable type named `name` (any case), or undefined. */
 export function ggufType(name: GgufTypeName | string): GgufType | undefined {
-  return BY_NAME.get(name.toUpperCase() as GgufTypeName);
+  return BY_NAME.get(name.toUpperCase());
 }
-
-/** Bits per weight of a type, e.g. Q4_K → 4.5. */
-export function bitsPerWeight(t: GgufType): number {
-  return (t.typeSize * 8) / t.blockSize;
-}
-
-/** Bytes of a row of `n` weights (n must be a multiple of the block size). */
-export function rowBytes(t: GgufType, n: number): number {
-  return (n / t.blockSize) * t.typeSize;
-}
-
-/**
- * Every ggml tensor type a GGUF file may hold, with its block layout: the reader needs sizes for types
- * QuantLab cannot decode (IQ*, TQ*, integers…) to validate offsets and to inspect such files. Ids whose
- * types ggml removed (4, 5, 31–33, 36–38) are absent, so a file naming them is rejected as corrupt.
- */
-export interface GgmlType {
-  name: string;
-  id: number;
-  blockSize: number;
-  typeSize: number;
-}
-
-const G = (name: string, id: number, blockSize: number, typeSize: number): GgmlType => ({ name, id, blockSize, typeSize });
-
-export const GGML_TYPES: readonly GgmlType[] = [
-  ...GGUF_TYPES,
-  G("Q8_1", 9, 32, 36),
-  G("Q8_K", 15, 256, 292),
-  G("IQ2_XXS", 16, 256, 66),
-  G("IQ2_XS", 17, 256, 74),
-  G("IQ3_XXS", 18, 256, 98),
-  G("IQ1_S", 19, 256, 50),
-  G("IQ4_NL", 20, 32, 18),
-  G("IQ3_S", 21, 256, 110),
-  G("IQ2_S", 22, 256, 82),
-  G("IQ4_XS", 23, 256, 136),
-  G("I8", 24, 1, 1),
-  G("I16", 25, 1, 2),
-  G("I32", 26, 1, 4),
-  G("I64", 27, 1, 8),
-  G("F64", 28, 1, 8),
-  G("IQ1_M", 29, 256, 56),
-  G("TQ1_0", 34, 256, 54),
-  G("TQ2_0", 35, 256, 66),
-  G("MXFP4", 39, 32, 17),
-].sort((a, b) => a.id - b.id);
-
-const GGML_BY_ID = new Map(GGML_TYPES.map((t) => [t.id, t]));
-const GGML_BY_NAME = new Map(GGML_TYPES.map((t) => [t.name, t]));
 
 export function ggmlTypeById(id: number): GgmlType | undefined {
   return GGML_BY_ID.get(id);
@@ -100,4 +144,19 @@ export function ggmlTypeById(id: number): GgmlType | undefined {
 
 export function ggmlType(name: string): GgmlType | undefined {
   return GGML_BY_NAME.get(name.toUpperCase());
+}
+
+/** Bits per weight of a type, e.g. Q4_K → 4.5. */
+export function bitsPerWeight(t: Pick<GgmlType, "blockSize" | "typeSize">): number {
+  return bpw(t.blockSize, t.typeSize);
+}
+
+/** Bytes of a row of `n` weights (n must be a multiple of the block size). */
+export function rowBytes(t: Pick<GgmlType, "blockSize" | "typeSize">, n: number): number {
+  return (n / t.blockSize) * t.typeSize;
+}
+
+/** "F32, F16, Q4_0 … BF16": the encodable types, for error messages that say what to use. */
+export function ggufTypeList(): string {
+  return GGUF_TYPE_NAMES.join(", ");
 }

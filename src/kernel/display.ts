@@ -1,10 +1,11 @@
 /**
- * How the kernel shows a value: the display symbol (src/display/mime.ts), IJavascript's `_toMime()`,
+ * How the kernel shows a value: the display symbol (src/display-protocol.ts), IJavascript's `_toMime()`,
  * danfo DataFrames/Series as an HTML table plus text, PNG/JPEG bytes as images, anything else as
- * uncoloured `util.inspect` text. Also the `html`, `md` and `svg` tagged templates of every cell.
+ * uncoloured `util.inspect` text. Also the `html`, `md` and `svg` tagged templates of every cell (their
+ * only home: the kernel gives them to every cell).
  */
 import { inspect } from "node:util";
-import { DISPLAY, isDisplayable, type MimeBundle } from "../display/mime.js";
+import { DISPLAY, escapeHtml as escapeText, isDisplayable, type MimeBundle } from "../display-protocol.js";
 
 const TABLE_ROWS = 50;
 
@@ -39,9 +40,7 @@ function imageType(bytes: Uint8Array): string | null {
   return null;
 }
 
-function escapeHtml(s: unknown): string {
-  return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-}
+const escapeHtml = (s: unknown): string => escapeText(String(s));
 
 /** danfo's DataFrame and Series, recognised by shape so the kernel does not load danfo itself. */
 function danfoTable(v: Record<string, unknown>): MimeBundle | null {

@@ -1,38 +1,10 @@
 /**
- * How numeric results render in a notebook, without the numeric core depending on the display layer:
- * the display protocol is only a well-known symbol (`Symbol.for("Jupyter.display")`, the same one
- * src/display/mime.ts exports) and a mime bundle of strings.
+ * How numeric results render in a notebook. The display protocol itself (the symbol, the bundle type,
+ * escaping, the basic tables) is src/display-protocol.ts, a dependency-free module every layer may
+ * import; it is re-exported here under the names numerics, algorithms and gguf code uses. What is
+ * numerics' own is how a number is written in a table (`fmt`).
  */
-export const DISPLAY: unique symbol = Symbol.for("Jupyter.display") as never;
-
-export type Bundle = { "text/plain": string } & Record<string, string>;
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-}
-
-/** A table (header + rows) as text and HTML. */
-export function tableBundle(title: string, header: string[], rows: string[][], note?: string): Bundle {
-  const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => (r[j] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join("  ");
-  const text = [title, line(header), ...rows.map(line), ...(note ? [note] : [])].join("\n");
-  const html =
-    `<table><caption style="text-align:left"><b>${escapeHtml(title)}</b></caption>` +
-    `<thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>` +
-    rows.map((r) => `<tr>${r.map((c, j) => `<td style="text-align:${j === 0 ? "left" : "right"}">${escapeHtml(c)}</td>`).join("")}</tr>`).join("") +
-    `</tbody></table>${note ? `<p>${escapeHtml(note)}</p>` : ""}`;
-  return { "text/plain": text, "text/html": html };
-}
-
-/** A two-column key/value table. */
-export function keyValueBundle(title: string, rows: [string, string][]): Bundle {
-  const w = Math.max(...rows.map(([k]) => k.length));
-  const text = [title, ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`)].join("\n");
-  const html = `<table><caption style="text-align:left"><b>${escapeHtml(title)}</b></caption>` +
-    rows.map(([k, v]) => `<tr><td style="text-align:left">${escapeHtml(k)}</td><td style="text-align:right"><code>${escapeHtml(v)}</code></td></tr>`).join("") +
-    "</table>";
-  return { "text/plain": text, "text/html": html };
-}
+export { DISPLAY, escapeHtml, keyValueBundle, tableBundle, withDisplay, type Bundle } from "../display-protocol.js";
 
 /** Formats a number for a table: 4 significant digits, exponent form for tiny or huge values. */
 export function fmt(v: number | undefined): string {
@@ -42,10 +14,4 @@ export function fmt(v: number | undefined): string {
   const a = Math.abs(v);
   if (a >= 1e-3 && a < 1e6) return Number(v.toPrecision(4)).toString();
   return v.toExponential(2).replace("e-0", "e-").replace("e+0", "e+").replace("e+", "e");
-}
-
-/** Attaches a renderer without making it an enumerable (JSON-visible) property. */
-export function withDisplay<T extends object>(obj: T, render: () => Bundle): T {
-  Object.defineProperty(obj, DISPLAY, { value: render, enumerable: false, configurable: true });
-  return obj;
 }

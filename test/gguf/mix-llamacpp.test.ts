@@ -19,46 +19,13 @@ import { quantizeGgufModel, quantizeTensorSource } from "../../src/gguf/model-qu
 import { randn } from "../helpers/random.js";
 import { LIBLLAMA, sharedFile, skipUnless } from "../helpers/shared.js";
 import { llamaQuantize, writeV3 } from "./llama-quantize.js";
+import { syntheticLlama } from "./synthetic-llama.js";
 
 const STORIES = sharedFile("stories260K-f32.gguf").path;
 const skip = skipUnless([
   [existsSync(STORIES), `${STORIES} is missing (set QUANTLAB_SHARED_DATA)`],
   [existsSync(LIBLLAMA), `llama.cpp's ${LIBLLAMA} is missing (devDependency @node-llama-cpp/linux-x64@3.21.1)`],
 ]);
-
-/** A Llama with rows of 256: 8 layers, GQA 4, layers written in reverse order; tokenizer borrowed from stories. */
-async function syntheticLlama(stories: GgufFile, path: string): Promise<void> {
-  const dim = 256, nLayer = 8, nHead = 4, nKv = 1, hidden = 256, vocab = 512;
-  const metadata = new Map<string, GgufValue>();
-  for (const [k, v] of stories.metadata) if (k.startsWith("tokenizer.")) metadata.set(k, v);
-  const u32 = (k: string, value: number) => metadata.set(k, { type: "UINT32", value });
-  metadata.set("general.architecture", { type: "STRING", value: "llama" });
-  metadata.set("general.name", { type: "STRING", value: "synthetic-8x256" });
-  u32("llama.context_length", 128);
-  u32("llama.embedding_length", dim);
-  u32("llama.block_count", nLayer);
-  u32("llama.feed_forward_length", hidden);
-  u32("llama.rope.dimension_count", dim / nHead);
-  u32("llama.attention.head_count", nHead);
-  u32("llama.attention.head_count_kv", nKv);
-  metadata.set("llama.attention.layer_norm_rms_epsilon", { type: "FLOAT32", value: 1e-5 });
-  let seed = 1;
-  const f32 = (name: string, dims: number[], std = 0.05) => {
-    const x = randn(dims.reduce((a, b) => a * b, 1), seed++, std);
-    if (dims.length === 1) x.fill(1);
-    return { name, dims, type: "F32" as const, data: new Uint8Array(x.buffer) };
-  };
-  const tensors = [f32("token_embd.weight", [dim, vocab]), f32("output_norm.weight", [dim]), f32("output.weight", [dim, vocab])];
-  for (let i = nLayer - 1; i >= 0; i--) {
-    const p = `blk.${i}.`;
-    tensors.push(
-      f32(p + "attn_norm.weight", [dim]), f32(p + "attn_q.weight", [dim, dim]), f32(p + "attn_k.weight", [dim, dim / nHead * nKv]),
-      f32(p + "attn_v.weight", [dim, dim / nHead * nKv]), f32(p + "attn_output.weight", [dim, dim]), f32(p + "ffn_norm.weight", [dim]),
-      f32(p + "ffn_gate.weight", [dim, hidden]), f32(p + "ffn_up.weight", [dim, hidden]), f32(p + "ffn_down.weight", [hidden, dim]),
-    );
-  }
-  await writeGguf(path, { metadata, tensors });
-}
 
 /** Compares QuantLab's quantization of `input` by `mix` with llama.cpp's (`ref`): every tensor's type and bytes. */
 async function compareMix(input: string, mix: MixName, ref: string): Promise<string[]> {

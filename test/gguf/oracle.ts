@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ggufType, rowBytes, type GgufTypeName } from "../../src/gguf/types.js";
+import { GGUF_TYPES, ggufType, rowBytes, type GgufTypeName } from "../../src/gguf/types.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The shipped library, or another llama.cpp build named by QUANTLAB_GGML_BASE (a path to libggml-base.so). */
@@ -47,7 +47,8 @@ export function loadOracle(): Oracle | null {
   const chunk = lib.func(
     "size_t ggml_quantize_chunk(int type, const float *src, _Out_ void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)");
   const deq = new Map<GgufTypeName, Fn>();
-  for (const t of ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"] as const) {
+  // every block type in the traits table has its dequantize_row_<type> in the library
+  for (const t of GGUF_TYPES.filter((t) => t.blockSize > 1).map((t) => t.name)) {
     const c = t.toLowerCase().replace(/_k$/, "_K");
     deq.set(t, lib.func(`void dequantize_row_${c}(const void *x, _Out_ float *y, int64_t k)`));
   }

@@ -11,6 +11,33 @@ import { f16BitsToF32, f32ToF16Bits } from "../../numerics/float-bits.js";
 
 export const f = Math.fround;
 
+/**
+ * A block layout, as ggml-common.h's structs give it: weights per block and bytes per block. Each blocks/
+ * file declares the layouts of its types once, in its BlockCode; the traits table (../types.ts) takes
+ * them from there.
+ */
+export interface BlockLayout {
+  readonly blockSize: number;
+  readonly typeSize: number;
+}
+
+/**
+ * The shapes of a type's block code, over `n` weights (a whole number of blocks), as ggml's C functions
+ * take `k`: the reference quantizer (quantize_row_<type>_ref), the importance-matrix quantizer of one row
+ * (quantize_row_<type>_impl; qw holds the row's n weights from index 0) and the dequantizer
+ * (dequantize_row_<type>).
+ */
+export type BlockQuantize = (x: Float32Array, xo: number, out: Uint8Array, oo: number, n: number) => void;
+export type RowQuantizeImatrix = (x: Float32Array, xo: number, n: number, qw: Float32Array, out: Uint8Array, oo: number) => void;
+export type BlockDequantize = (b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number) => void;
+
+/** A type's block code: its layout and its functions; the importance-matrix quantizer only where ggml has one. */
+export interface BlockCode extends BlockLayout {
+  readonly quantize: BlockQuantize;
+  readonly quantizeImatrix?: RowQuantizeImatrix;
+  readonly dequantize: BlockDequantize;
+}
+
 /** ggml's GROUP_MAX_EPS (1e-15f): below this a group counts as all zero. */
 export const GROUP_MAX_EPS = f(1e-15);
 

@@ -1,10 +1,13 @@
 /**
  * The legacy 32-weight blocks: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (ggml-common.h layouts): the importance-
  * matrix quantizers (ggml-quants.c `quantize_row_*_impl`, one row at a time because their weights depend
- * on the row's mean square) and `dequantize_row_*`. The reference quantizers, without an imatrix, are
- * WebAssembly (assembly/gguf-blocks.ts).
+ * on the row's mean square) and `dequantize_row_*`. WebAssembly twin: the reference quantizers, without
+ * an imatrix, `quantizeQx_0` (Q4_0, Q5_0), `quantizeQx_1` (Q4_1, Q5_1) and `quantizeQ8_0` in
+ * assembly/gguf-blocks.ts (loaded by ./wasm.ts).
  */
 import * as common from "./common.js";
+import type { BlockCode } from "./common.js";
+import { quantizeQ4_0, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1, quantizeQ8_0 } from "./wasm.js";
 import * as search from "./search.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
@@ -19,6 +22,26 @@ const makeQxQuants = search.makeQxQuants;
 const qkx = search.qkx;
 
 const QK = 32;
+
+/** ggml-common.h's block_q4_0 (fp16 d, 16 nibble bytes) … block_q8_0 (fp16 d, 32 int8), with their code. */
+export const Q4_0: BlockCode = {
+  blockSize: QK, typeSize: 18, quantize: quantizeQ4_0, dequantize: dequantizeQ4_0,
+  quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQx0Imatrix(4, x, xo, n, qw, o, oo),
+};
+export const Q4_1: BlockCode = {
+  blockSize: QK, typeSize: 20, quantize: quantizeQ4_1, dequantize: dequantizeQ4_1,
+  quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQx1Imatrix(4, x, xo, n, qw, o, oo),
+};
+export const Q5_0: BlockCode = {
+  blockSize: QK, typeSize: 22, quantize: quantizeQ5_0, dequantize: dequantizeQ5_0,
+  quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQx0Imatrix(5, x, xo, n, qw, o, oo),
+};
+export const Q5_1: BlockCode = {
+  blockSize: QK, typeSize: 24, quantize: quantizeQ5_1, dequantize: dequantizeQ5_1,
+  quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQx1Imatrix(5, x, xo, n, qw, o, oo),
+};
+/** Q8_0 has no importance-matrix quantizer in ggml: an imatrix is ignored. */
+export const Q8_0: BlockCode = { blockSize: QK, typeSize: 34, quantize: quantizeQ8_0, dequantize: dequantizeQ8_0 };
 
 function putU32(out: Uint8Array, o: number, v: number): void {
   out[o] = v & 0xff;
@@ -39,7 +62,7 @@ export function quantizeRowQx0Imatrix(bits: 4 | 5, x: Float32Array, xo: number, 
   out: Uint8Array, oo: number): void {
   const sigma2 = f(sumSquares(x, xo, n) / n);
   const nmax = bits === 4 ? 8 : 16;
-  const bs = bits === 4 ? 18 : 22;
+  const bs = (bits === 4 ? Q4_0 : Q5_0).typeSize;
   for (let ib = 0; ib < n / QK; ib++, oo += bs) {
     const bo = xo + ib * QK;
     imatrixWeights(x, bo, qw, ib * QK, sigma2, QK, weight);
@@ -66,7 +89,7 @@ export function quantizeRowQx1Imatrix(bits: 4 | 5, x: Float32Array, xo: number, 
   out: Uint8Array, oo: number): void {
   const sigma2 = f(sumSquares(x, xo, n) / n);
   const nmax = bits === 4 ? 15 : 31;
-  const bs = bits === 4 ? 20 : 24;
+  const bs = (bits === 4 ? Q4_1 : Q5_1).typeSize;
   for (let ib = 0; ib < n / QK; ib++, oo += bs) {
     const bo = xo + ib * QK;
     imatrixWeights(x, bo, qw, ib * QK, sigma2, QK, weight);
@@ -89,10 +112,10 @@ export function quantizeRowQx1Imatrix(bits: 4 | 5, x: Float32Array, xo: number, 
   }
 }
 
-// ---- dequantizers: y[yo…] ← nb blocks from b[bo…]
+// ---- dequantizers: y[yo…yo+n) ← the n / 32 blocks at b[bo…]
 
-export function dequantizeQ4_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += 18, yo += QK) {
+export function dequantizeQ4_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK; i++, bo += Q4_0.typeSize, yo += QK) {
     const d = getHalf(b, bo);
     for (let j = 0; j < 16; j++) {
       const q = b[bo + 2 + j]!;
@@ -102,8 +125,8 @@ export function dequantizeQ4_0(b: Uint8Array, bo: number, y: Float32Array, yo: n
   }
 }
 
-export function dequantizeQ4_1(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += 20, yo += QK) {
+export function dequantizeQ4_1(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK; i++, bo += Q4_1.typeSize, yo += QK) {
     const d = getHalf(b, bo);
     const m = getHalf(b, bo + 2);
     for (let j = 0; j < 16; j++) {
@@ -118,8 +141,8 @@ function getU32(b: Uint8Array, o: number): number {
   return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 }
 
-export function dequantizeQ5_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += 22, yo += QK) {
+export function dequantizeQ5_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK; i++, bo += Q5_0.typeSize, yo += QK) {
     const d = getHalf(b, bo);
     const qh = getU32(b, bo + 2);
     for (let j = 0; j < 16; j++) {
@@ -130,8 +153,8 @@ export function dequantizeQ5_0(b: Uint8Array, bo: number, y: Float32Array, yo: n
   }
 }
 
-export function dequantizeQ5_1(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += 24, yo += QK) {
+export function dequantizeQ5_1(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK; i++, bo += Q5_1.typeSize, yo += QK) {
     const d = getHalf(b, bo);
     const m = getHalf(b, bo + 2);
     const qh = getU32(b, bo + 4);
@@ -143,8 +166,8 @@ export function dequantizeQ5_1(b: Uint8Array, bo: number, y: Float32Array, yo: n
   }
 }
 
-export function dequantizeQ8_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += 34, yo += QK) {
+export function dequantizeQ8_0(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK; i++, bo += Q8_0.typeSize, yo += QK) {
     const d = getHalf(b, bo);
     for (let j = 0; j < QK; j++) y[yo + j] = ((b[bo + 2 + j]! << 24) >> 24) * d;
   }

@@ -1,9 +1,13 @@
 /**
  * Q2_K: 256 weights in 84 bytes — scales[16] (4-bit scale | 4-bit min << 4), qs[64] (2-bit levels,
  * four 32-weight strips per 128), fp16 d, fp16 dmin; x = d·sc·q − dmin·m.
+ * WebAssembly twin: the reference quantizer (no importance matrix) is `quantizeQ2_K` in assembly/gguf-blocks.ts,
+ * loaded by ./wasm.ts; this file has the importance-matrix quantizer and the dequantizer.
  */
 import * as common from "./common.js";
 import * as search from "./search.js";
+import type { BlockCode } from "./common.js";
+import { quantizeQ2_K } from "./wasm.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
@@ -20,7 +24,12 @@ const makeQpQuants = search.makeQpQuants;
 const qkx = search.qkx;
 
 const QK_K = 256;
-const BS = 84;
+
+/** block_q2_K, with its code. */
+export const Q2_K: BlockCode = {
+  blockSize: QK_K, typeSize: 84, quantize: quantizeQ2_K, quantizeImatrix: quantizeRowQ2_KImatrix, dequantize: dequantizeQ2_K,
+};
+const BS = Q2_K.typeSize;
 const L = new Uint8Array(QK_K);
 const Laux = new Uint8Array(16);
 const weights = new Float32Array(16);
@@ -67,8 +76,8 @@ export function quantizeRowQ2_KImatrix(x: Float32Array, xo: number, n: number, q
   }
 }
 
-export function dequantizeQ2_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += BS) {
+export function dequantizeQ2_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK_K; i++, bo += BS) {
     const d = getHalf(b, bo + 80);
     const min = getHalf(b, bo + 82);
     let q = bo + 16;

@@ -1,9 +1,13 @@
 /**
  * Q3_K: 256 weights in 110 bytes — hmask[32] (third bit), qs[64] (low 2 bits), scales[12] (16 signed
  * 6-bit scales: low nibbles in bytes 0–7, high 2 bits in bytes 8–11), fp16 d; x = d·(sc − 32)·(q − 4).
+ * WebAssembly twin: the reference quantizer (no importance matrix) is `quantizeQ3_K` in assembly/gguf-blocks.ts,
+ * loaded by ./wasm.ts; this file has the importance-matrix quantizer and the dequantizer.
  */
 import * as common from "./common.js";
 import * as search from "./search.js";
+import type { BlockCode } from "./common.js";
+import { quantizeQ3_K } from "./wasm.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
@@ -17,7 +21,12 @@ const toHalf = common.toHalf;
 const makeQxQuants = search.makeQxQuants;
 
 const QK_K = 256;
-const BS = 110;
+
+/** block_q3_K, with its code. */
+export const Q3_K: BlockCode = {
+  blockSize: QK_K, typeSize: 110, quantize: quantizeQ3_K, quantizeImatrix: quantizeRowQ3_KImatrix, dequantize: dequantizeQ3_K,
+};
+const BS = Q3_K.typeSize;
 const L = new Int8Array(QK_K);
 const scales = new Float32Array(16);
 const weight = new Float32Array(16);
@@ -75,8 +84,8 @@ export function quantizeRowQ3_KImatrix(x: Float32Array, xo: number, n: number, q
   }
 }
 
-export function dequantizeQ3_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += BS) {
+export function dequantizeQ3_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK_K; i++, bo += BS) {
     const dAll = getHalf(b, bo + 108);
     const s = bo + 96;
     let q = bo + 32;

@@ -3,9 +3,13 @@
  * 12 bytes (get_scale_min_k4), under fp16 d and dmin; x = d·sc·q − dmin·m.
  * Q4_K (144 bytes): d, dmin, scales[12], qs[128] nibbles. Q5_K (176 bytes): d, dmin, scales[12],
  * qh[32] fifth bits, qs[128].
+ * WebAssembly twin: the reference quantizer (no importance matrix) is `quantizeQ45_K` (bits 4 and 5) in assembly/gguf-blocks.ts,
+ * loaded by ./wasm.ts; this file has the importance-matrix quantizer and the dequantizer.
  */
 import * as common from "./common.js";
 import * as search from "./search.js";
+import type { BlockCode } from "./common.js";
+import { quantizeQ4_K, quantizeQ5_K } from "./wasm.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
@@ -31,7 +35,18 @@ const Lm = new Uint8Array(8);
 const RMIN3 = f(-0.9);
 const RDELTA3 = f(0.05);
 
-const blockBytes = (bits: 4 | 5): number => (bits === 4 ? 144 : 176);
+/** block_q4_K and block_q5_K, with their code. */
+export const Q4_K: BlockCode = {
+  blockSize: QK_K, typeSize: 144, quantize: quantizeQ4_K,
+  quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQ45_KImatrix(4, x, xo, n, qw, o, oo),
+  dequantize: (b, bo, y, yo, n) => dequantizeQ45_K(4, b, bo, y, yo, n),
+};
+export const Q5_K: BlockCode = {
+  blockSize: QK_K, typeSize: 176, quantize: quantizeQ5_K,
+  quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQ45_KImatrix(5, x, xo, n, qw, o, oo),
+  dequantize: (b, bo, y, yo, n) => dequantizeQ45_K(5, b, bo, y, yo, n),
+};
+const blockBytes = (bits: 4 | 5): number => (bits === 4 ? Q4_K : Q5_K).typeSize;
 
 function putScaleMin(out: Uint8Array, s: number, j: number, ls: number, lm: number): void {
   if (j < 4) {
@@ -119,9 +134,9 @@ export function quantizeRowQ45_KImatrix(bits: 4 | 5, x: Float32Array, xo: number
   }
 }
 
-export function dequantizeQ45_K(bits: 4 | 5, b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
+export function dequantizeQ45_K(bits: 4 | 5, b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
   const bs = blockBytes(bits);
-  for (let i = 0; i < nb; i++, bo += bs) {
+  for (let i = 0; i < n / QK_K; i++, bo += bs) {
     const d = getHalf(b, bo);
     const min = getHalf(b, bo + 2);
     const qh = bo + 16;

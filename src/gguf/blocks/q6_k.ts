@@ -1,9 +1,13 @@
 /**
  * Q6_K: 256 weights in 210 bytes — ql[128] (low nibbles), qh[64] (high 2 bits), int8 scales[16],
  * fp16 d; x = d·sc·(q − 32).
+ * WebAssembly twin: the reference quantizer (no importance matrix) is `quantizeQ6_K` in assembly/gguf-blocks.ts,
+ * loaded by ./wasm.ts; this file has the importance-matrix quantizer and the dequantizer.
  */
 import * as common from "./common.js";
 import * as search from "./search.js";
+import type { BlockCode } from "./common.js";
+import { quantizeQ6_K } from "./wasm.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
@@ -15,13 +19,18 @@ const toHalf = common.toHalf;
 const makeQxQuants = search.makeQxQuants;
 
 const QK_K = 256;
-const BS = 210;
+
+/** block_q6_K, with its code. */
+export const Q6_K: BlockCode = {
+  blockSize: QK_K, typeSize: 210, quantize: quantizeQ6_K, quantizeImatrix: quantizeRowQ6_KImatrix, dequantize: dequantizeQ6_K,
+};
+const BS = Q6_K.typeSize;
 const L = new Int8Array(QK_K);
 const scales = new Float32Array(16);
 
 /**
  * quantize_row_q6_K_impl: one row of n weights with importance weights qw (length n), used as they are,
- * without the σ² term. (The reference quantizer, without qw, is WebAssembly: assembly/gguf-blocks.ts.)
+ * without the σ² term.
  */
 export function quantizeRowQ6_KImatrix(x: Float32Array, xo: number, n: number, qw: Float32Array,
   out: Uint8Array, oo: number): void {
@@ -67,8 +76,8 @@ export function quantizeRowQ6_KImatrix(x: Float32Array, xo: number, n: number, q
   }
 }
 
-export function dequantizeQ6_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, nb: number): void {
-  for (let i = 0; i < nb; i++, bo += BS) {
+export function dequantizeQ6_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK_K; i++, bo += BS) {
     const d = getHalf(b, bo + 208);
     let ql = bo;
     let qh = bo + 128;

@@ -1,8 +1,13 @@
 /**
- * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): every
- * block type's reference quantizer, without an importance matrix, as the block functions quants.ts
- * calls: quantize `nb` blocks from x[xo…] into out[oo…]. Blocks travel through the module's memory a
- * chunk at a time (64 KiB), so a matrix of any size never needs a second full-size copy.
+ * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): the
+ * reference quantizers (no importance matrix) of the Q and K types, and IQ4_NL/IQ4_XS with and without
+ * one, in the block-code shapes the traits table (../types.ts) takes: quantize `n` weights (whole blocks) from x[xo…] into out[oo…]. Weights travel
+ * through the module's memory a chunk at a time (64 KiB), so a matrix of any size never needs a second
+ * full-size copy.
+ *
+ * This file states no block size: each kernel takes a weight count, as ggml's quantize_row_*_ref does, and
+ * returns the bytes it wrote. It imports nothing but the error type, so it loads (and explains a missing
+ * build) on its own.
  */
 import { readFileSync } from "node:fs";
 import { QuantLabError } from "../../errors.js";
@@ -12,13 +17,16 @@ interface Kernels {
   chunkFloats(): number;
   inputPtr(): number;
   outputPtr(): number;
-  quantizeQx_0(bits: number, nb: number): void;
-  quantizeQx_1(bits: number, nb: number): void;
-  quantizeQ8_0(nb: number): void;
-  quantizeQ2_K(nb: number): void;
-  quantizeQ3_K(nb: number): void;
-  quantizeQ45_K(bits: number, nb: number): void;
-  quantizeQ6_K(nb: number): void;
+  quantizeQx_0(bits: number, k: number): number;
+  quantizeQx_1(bits: number, k: number): number;
+  quantizeQ8_0(k: number): number;
+  quantizeQ2_K(k: number): number;
+  quantizeQ3_K(k: number): number;
+  quantizeQ45_K(bits: number, k: number): number;
+  quantizeQ6_K(k: number): number;
+  weightsPtr(): number;
+  quantizeIQ4_NL(k: number, weighted: number): number;
+  quantizeIQ4_XS(k: number, weighted: number): number;
 }
 
 // Both src/gguf/blocks/ and dist/gguf/blocks/ sit three levels below the package root.
@@ -26,6 +34,7 @@ const WASM_URL = new URL("../../../dist/wasm/gguf-blocks.wasm", import.meta.url)
 
 let kernels: Kernels | undefined;
 let input: Float32Array;
+let weights: Float32Array;
 let output: Uint8Array;
 
 function load(): Kernels {
@@ -40,36 +49,66 @@ function load(): Kernels {
     env: { abort: () => { throw new Error("gguf-blocks.wasm aborted"); } },
   }).exports as unknown as Kernels;
   input = new Float32Array(k.memory.buffer, k.inputPtr(), k.chunkFloats());
+  weights = new Float32Array(k.memory.buffer, k.weightsPtr(), k.chunkFloats());
   output = new Uint8Array(k.memory.buffer, k.outputPtr(), k.chunkFloats() * 4);
   return (kernels = k);
 }
 
-type Kernel = (k: Kernels, nb: number) => void;
+/** A kernel call: quantize `k` weights from the input buffer, return the bytes written to the output buffer. */
+type Kernel = (m: Kernels, k: number) => number;
 
-/** A block function over `kernel`, for blocks of `blockFloats` weights stored in `blockBytes` bytes. */
-function chunked(kernel: Kernel, blockFloats: number, blockBytes: number) {
-  return (x: Float32Array, xo: number, out: Uint8Array, oo: number, nb: number): void => {
-    const k = load();
-    const per = Math.floor(input.length / blockFloats);
-    while (nb > 0) {
-      const n = Math.min(nb, per);
-      input.set(x.subarray(xo, xo + n * blockFloats));
-      kernel(k, n);
-      out.set(output.subarray(0, n * blockBytes), oo);
-      xo += n * blockFloats;
-      oo += n * blockBytes;
-      nb -= n;
+/**
+ * A block quantizer over `kernel`. The chunk (16384 floats) is a whole number of blocks of every type
+ * (32 or 256 weights), so cutting the row stream at chunk boundaries never splits a block.
+ */
+function chunked(kernel: Kernel) {
+  return (x: Float32Array, xo: number, out: Uint8Array, oo: number, n: number): void => {
+    const m = load();
+    while (n > 0) {
+      const k = Math.min(n, input.length);
+      input.set(x.subarray(xo, xo + k));
+      const wrote = kernel(m, k);
+      out.set(output.subarray(0, wrote), oo);
+      xo += k;
+      oo += wrote;
+      n -= k;
     }
   };
 }
 
-export const quantizeQ4_0 = chunked((k, nb) => k.quantizeQx_0(4, nb), 32, 18);
-export const quantizeQ5_0 = chunked((k, nb) => k.quantizeQx_0(5, nb), 32, 22);
-export const quantizeQ4_1 = chunked((k, nb) => k.quantizeQx_1(4, nb), 32, 20);
-export const quantizeQ5_1 = chunked((k, nb) => k.quantizeQx_1(5, nb), 32, 24);
-export const quantizeQ8_0 = chunked((k, nb) => k.quantizeQ8_0(nb), 32, 34);
-export const quantizeQ2_K = chunked((k, nb) => k.quantizeQ2_K(nb), 256, 84);
-export const quantizeQ3_K = chunked((k, nb) => k.quantizeQ3_K(nb), 256, 110);
-export const quantizeQ4_K = chunked((k, nb) => k.quantizeQ45_K(4, nb), 256, 144);
-export const quantizeQ5_K = chunked((k, nb) => k.quantizeQ45_K(5, nb), 256, 176);
-export const quantizeQ6_K = chunked((k, nb) => k.quantizeQ6_K(nb), 256, 210);
+/**
+ * An importance-matrix quantizer of one row over `kernel`, for the types whose weights depend only on
+ * their own block (IQ4_*): the row and its weights travel through the module a chunk at a time, aligned.
+ */
+function chunkedWeighted(kernel: Kernel) {
+  return (x: Float32Array, xo: number, n: number, qw: Float32Array, out: Uint8Array, oo: number): void => {
+    const m = load();
+    let qo = 0;
+    while (n > 0) {
+      const k = Math.min(n, input.length);
+      input.set(x.subarray(xo, xo + k));
+      weights.set(qw.subarray(qo, qo + k));
+      const wrote = kernel(m, k);
+      out.set(output.subarray(0, wrote), oo);
+      xo += k;
+      qo += k;
+      oo += wrote;
+      n -= k;
+    }
+  };
+}
+
+export const quantizeQ4_0 = chunked((m, k) => m.quantizeQx_0(4, k));
+export const quantizeQ5_0 = chunked((m, k) => m.quantizeQx_0(5, k));
+export const quantizeQ4_1 = chunked((m, k) => m.quantizeQx_1(4, k));
+export const quantizeQ5_1 = chunked((m, k) => m.quantizeQx_1(5, k));
+export const quantizeQ8_0 = chunked((m, k) => m.quantizeQ8_0(k));
+export const quantizeQ2_K = chunked((m, k) => m.quantizeQ2_K(k));
+export const quantizeQ3_K = chunked((m, k) => m.quantizeQ3_K(k));
+export const quantizeQ4_K = chunked((m, k) => m.quantizeQ45_K(4, k));
+export const quantizeQ5_K = chunked((m, k) => m.quantizeQ45_K(5, k));
+export const quantizeQ6_K = chunked((m, k) => m.quantizeQ6_K(k));
+export const quantizeIQ4_NL = chunked((m, k) => m.quantizeIQ4_NL(k, 0));
+export const quantizeRowIQ4_NLImatrix = chunkedWeighted((m, k) => m.quantizeIQ4_NL(k, 1));
+export const quantizeIQ4_XS = chunked((m, k) => m.quantizeIQ4_XS(k, 0));
+export const quantizeRowIQ4_XSImatrix = chunkedWeighted((m, k) => m.quantizeIQ4_XS(k, 1));

@@ -4,14 +4,15 @@
  *
  * GGUF tensor types: a linear encoded by a GGUF method keeps its bytes; a GPTQ/RTN group-wise result whose
  * spec says it fits (codes 0 … 15, contiguous groups of a multiple of 32) is stored losslessly as Q4_1
- * (see pack.ts); any other quantized
- * linear (AWQ's, whose grid lives on W·s) is re-encoded from its effective weights as Q8_0 (or F16 when its rows do not split into
- * 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
+ * (see pack.ts); any other quantized linear (AWQ's, whose grid lives on W·s) is re-encoded from its
+ * effective weights as Q8_0 (or, by llama.cpp's fallback rule in src/gguf/mix.ts, F16 when its rows do not
+ * split into 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
  */
 import { check } from "../../errors.js";
 import type { GgufTypeName } from "../../gguf/types.js";
 import { ggufType } from "../../gguf/types.js";
 import { quantize } from "../../gguf/quants.js";
+import { fallbackType } from "../../gguf/mix.js";
 import { headDim, LINEAR_NAMES, type LlamaModel } from "../llama.js";
 import { packQ4_1 } from "./pack.js";
 import { writeGguf, type GgufValue } from "../../gguf/file.js";
@@ -60,7 +61,7 @@ export function ggufTensorOf(q: QuantizedLinear): { type: GgufTypeName; data: Ui
     const g = q.grouped;
     return { type: "Q4_1", data: packQ4_1(g.codes, g.scales, g.zeros, W.rows, W.cols, groupLength(g.spec, W.rows, W.cols)), lossless: true };
   }
-  const type: GgufTypeName = W.cols % 32 === 0 ? "Q8_0" : "F16";
+  const type = fallbackType("Q8_0", W.cols);
   return { type, data: quantize(type, W.data, W.cols), lossless: false };
 }
 

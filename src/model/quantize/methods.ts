@@ -5,7 +5,9 @@
  * `{ gguf: "Q4_0" }`, and `perTensor` lets a mix choose per layer and tensor (as llama.cpp's Q4_K_M does).
  */
 import { check } from "../../errors.js";
-import { dequantize, quantize } from "../../gguf/quants.js";
+import { imatrixFromActivations } from "../../gguf/imatrix.js";
+import { fallbackType } from "../../gguf/mix.js";
+import { dequantize, quantize, typeOf } from "../../gguf/quants.js";
 import { ggufType, type GgufTypeName } from "../../gguf/types.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import type { LinearName } from "../llama.js";
@@ -24,23 +26,19 @@ export function specLabel(s: MethodSpec): string {
   return "gguf" in s ? s.gguf + (s.imatrix ? "+imatrix" : "") : `${s.method.toUpperCase()} ${s.bits}-bit g${s.groupSize}${s.scheme === "symmetric" ? " sym" : ""}`;
 }
 
-/** Mean of x² per input column: llama.cpp's importance matrix for one tensor. */
+/** Mean of x² per input column: llama.cpp's importance matrix for one tensor (src/gguf/imatrix.ts). */
 export function importance(X: Matrix): Float32Array {
-  const out = new Float32Array(X.cols);
-  for (let r = 0; r < X.rows; r++) for (let c = 0; c < X.cols; c++) out[c] += X.data[r * X.cols + c] ** 2;
-  for (let c = 0; c < X.cols; c++) out[c] /= X.rows;
-  return out;
+  return imatrixFromActivations(X.data, X.cols);
 }
 
 /**
  * Encodes one weight as a GGUF type. A row length that is not a multiple of the type's block size
- * (stories260K's ffn_down has 172 columns) cannot be encoded: such a tensor falls back to F16,
- * as llama.cpp's quantizer does for incompatible tensors, and the label says so.
+ * (stories260K's ffn_down has 172 columns) is encoded as llama.cpp's quantizer would (src/gguf/mix.ts
+ * fallbackType: Q4_K → Q5_0 …, F16 when nothing divides the row), and the label says so.
  */
 export function ggufLinear(W: Matrix, type: GgufTypeName, imatrix?: Float32Array): QuantizedLinear {
-  const t = ggufType(type);
-  check(t, "BAD_ARGUMENT", `unknown GGUF type '${type}': use Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K, F16 or F32`);
-  const use: GgufTypeName = W.cols % t.blockSize === 0 ? t.name : "F16";
+  const t = typeOf(type);
+  const use = fallbackType(t.name, W.cols);
   const bytes = quantize(use, W.data, W.cols, imatrix);
   const data = dequantize(use, bytes, W.data.length);
   return { weight: { rows: W.rows, cols: W.cols, data }, format: use === t.name ? use : `${use} (row ${W.cols} ∤ ${t.blockSize})`, gguf: { type: use, bytes } };
