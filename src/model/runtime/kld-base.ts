@@ -1,0 +1,120 @@
+/**
+ * The base model's next-token distributions, saved once and reused across a sweep of quantizations
+ * (llama.cpp's `--kl-divergence-base` idea, stored more compactly). Per scored position the file keeps
+ * the base's k most likely tokens with their log-probabilities, the probability mass of all the other
+ * tokens, and −ln p(correct token); KLD against it treats the rest as one bucket:
+ *   Σ_top p_b (ln p_b − ln p_q) + r_b (ln r_b − ln r_q),   r = mass outside the base's top k,
+ * which by the log-sum inequality is never above the exact KLD and equals it as r_b → 0.
+ *
+ * Layout (little-endian): magic "QLKLDB01", then u32 vocab, k, window, bos, tokens, FNV-1a checksum of
+ * everything after the 32-byte header; the scored text tokens (u32 each); per position f32 nll,
+ * f32 rest mass, k × u32 token ids (descending probability), k × f32 log-probabilities.
+ * Size: 32 + tokens · (12 + 8k) bytes — independent of the vocabulary (full float32 log-probabilities
+ * would be 4 · vocab · tokens).
+ */
+import { readFileSync } from "node:fs";
+import { check, QuantLabError } from "../../errors.js";
+import { writeFileAtomic } from "../../io/atomic.js";
+
+const MAGIC = "QLKLDB01";
+const HEADER = 32;
+
+export interface BaseLogProbs {
+  vocabSize: number;
+  /** Entries kept per position. */
+  k: number;
+  /** Window (positions including BOS) the base was evaluated with. */
+  window: number;
+  bos: number;
+  /** The scored text tokens, in order (no BOS). */
+  tokens: Int32Array;
+  /** −ln p_base(correct token) per position. */
+  nll: Float32Array;
+  /** Probability mass outside the top k, per position. */
+  rest: Float32Array;
+  /** [positions × k] token ids and their log-probabilities, most likely first. */
+  ids: Int32Array;
+  logp: Float32Array;
+}
+
+/** Bytes of a saved base for `tokens` scored positions keeping `k` entries each. */
+export function baseFileBytes(tokens: number, k: number): number {
+  return HEADER + tokens * (12 + 8 * k);
+}
+
+function fnv1a(bytes: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i];
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export function encodeBaseLogProbs(b: BaseLogProbs): Uint8Array {
+  const n = b.tokens.length, k = b.k;
+  const out = new Uint8Array(baseFileBytes(n, k));
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) out[i] = MAGIC.charCodeAt(i);
+  [b.vocabSize, k, b.window, b.bos, n].forEach((v, i) => dv.setUint32(8 + 4 * i, v, true));
+  let o = HEADER;
+  for (let t = 0; t < n; t++, o += 4) dv.setUint32(o, b.tokens[t], true);
+  for (let t = 0; t < n; t++) {
+    dv.setFloat32(o, b.nll[t], true);
+    dv.setFloat32(o + 4, b.rest[t], true);
+    o += 8;
+    for (let j = 0; j < k; j++, o += 4) dv.setUint32(o, b.ids[t * k + j], true);
+    for (let j = 0; j < k; j++, o += 4) dv.setFloat32(o, b.logp[t * k + j], true);
+  }
+  dv.setUint32(28, fnv1a(out.subarray(HEADER)), true);
+  return out;
+}
+
+export function decodeBaseLogProbs(bytes: Uint8Array, name = "the base log-probabilities"): BaseLogProbs {
+  const bad = (why: string) => new QuantLabError("BAD_FILE", `${name} ${why}: recompute it with --save-base (or saveBaseLogProbs)`);
+  if (bytes.length < HEADER || String.fromCharCode(...bytes.subarray(0, 8)) !== MAGIC) throw bad("is not a QuantLab base log-probabilities file");
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [vocabSize, k, window, bos, n] = [0, 1, 2, 3, 4].map((i) => dv.getUint32(8 + 4 * i, true));
+  if (k < 1 || k > vocabSize || n < 1) throw bad(`has an impossible header (vocabulary ${vocabSize}, k ${k}, ${n} tokens)`);
+  if (bytes.length !== baseFileBytes(n, k)) throw bad(`is ${bytes.length} bytes where its header promises ${baseFileBytes(n, k)} (truncated or corrupt)`);
+  if (fnv1a(bytes.subarray(HEADER)) !== dv.getUint32(28, true)) throw bad("fails its checksum (corrupt)");
+  const b: BaseLogProbs = {
+    vocabSize, k, window, bos, tokens: new Int32Array(n), nll: new Float32Array(n), rest: new Float32Array(n),
+    ids: new Int32Array(n * k), logp: new Float32Array(n * k),
+  };
+  let o = HEADER;
+  for (let t = 0; t < n; t++, o += 4) b.tokens[t] = dv.getUint32(o, true);
+  for (let t = 0; t < n; t++) {
+    b.nll[t] = dv.getFloat32(o, true);
+    b.rest[t] = dv.getFloat32(o + 4, true);
+    o += 8;
+    for (let j = 0; j < k; j++, o += 4) b.ids[t * k + j] = dv.getUint32(o, true);
+    for (let j = 0; j < k; j++, o += 4) b.logp[t * k + j] = dv.getFloat32(o, true);
+  }
+  for (let i = 0; i < b.ids.length; i++) if (b.ids[i] >= vocabSize) throw bad(`names token ${b.ids[i]} outside its vocabulary of ${vocabSize}`);
+  return b;
+}
+
+export async function saveBaseLogProbs(path: string, b: BaseLogProbs): Promise<void> {
+  await writeFileAtomic(path, encodeBaseLogProbs(b));
+}
+
+export function loadBaseLogProbs(path: string): BaseLogProbs {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new QuantLabError("NOT_FOUND", `cannot read the base log-probabilities ${path}: ${(e as Error).message}; create it with --save-base`, { cause: e });
+  }
+  return decodeBaseLogProbs(bytes, path);
+}
+
+/** Checks that a saved base fits the quantized model and the tokens about to be scored. */
+export function checkBaseFits(b: BaseLogProbs, vocabSize: number, window: number, tokens: ArrayLike<number>, name = "the base log-probabilities"): void {
+  check(b.vocabSize === vocabSize, "BAD_ARGUMENT",
+    `${name} were computed with a vocabulary of ${b.vocabSize} tokens, the quantized model has ${vocabSize}: use a base of the same model family`);
+  let same = b.tokens.length === tokens.length && b.window === window;
+  for (let t = 0; same && t < tokens.length; t++) same = b.tokens[t] === tokens[t];
+  check(same, "BAD_ARGUMENT",
+    `${name} were computed on other tokens (${b.tokens.length} tokens, window ${b.window}; now ${tokens.length} tokens, window ${window}): use the same --text, --max-tokens and --window, or save the base again`);
+}
