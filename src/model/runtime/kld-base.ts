@@ -16,30 +16,31 @@ import { readFileSync } from "node:fs";
 import { check, QuantLabError } from "../../errors.js";
 import { writeFileAtomic } from "../../io/atomic.js";
 
-const MAGIC = "QLKLDB01";
+const MAGIC = "QLKLDB02";
 const HEADER = 32;
 
 export interface BaseLogProbs {
   vocabSize: number;
-  /** Entries kept per position. */
-  k: number;
   /** Window (positions including BOS) the base was evaluated with. */
   window: number;
   bos: number;
+  /** The left-over mass below which no more tokens were kept. */
+  restMass: number;
   /** The scored text tokens, in order (no BOS). */
   tokens: Int32Array;
   /** −ln p_base(correct token) per position. */
   nll: Float32Array;
-  /** Probability mass outside the top k, per position. */
+  /** Probability mass outside the kept tokens, per position. */
   rest: Float32Array;
-  /** [positions × k] token ids and their log-probabilities, most likely first. */
+  /** Position t's kept entries are offsets[t] … offsets[t + 1] − 1 of ids/logp, most likely first. */
+  offsets: Int32Array;
   ids: Int32Array;
   logp: Float32Array;
 }
 
-/** Bytes of a saved base for `tokens` scored positions keeping `k` entries each. */
-export function baseFileBytes(tokens: number, k: number): number {
-  return HEADER + tokens * (12 + 8 * k);
+/** Bytes of a saved base for `tokens` scored positions keeping `entries` (token, log-prob) pairs in all. */
+export function baseFileBytes(tokens: number, entries: number): number {
+  return HEADER + tokens * 16 + entries * 8;
 }
 
 function fnv1a(bytes: Uint8Array): number {
@@ -52,19 +53,22 @@ function fnv1a(bytes: Uint8Array): number {
 }
 
 export function encodeBaseLogProbs(b: BaseLogProbs): Uint8Array {
-  const n = b.tokens.length, k = b.k;
-  const out = new Uint8Array(baseFileBytes(n, k));
+  const n = b.tokens.length;
+  const out = new Uint8Array(baseFileBytes(n, b.offsets[n]));
   const dv = new DataView(out.buffer);
   for (let i = 0; i < 8; i++) out[i] = MAGIC.charCodeAt(i);
-  [b.vocabSize, k, b.window, b.bos, n].forEach((v, i) => dv.setUint32(8 + 4 * i, v, true));
+  [b.vocabSize, b.window, b.bos, n].forEach((v, i) => dv.setUint32(8 + 4 * i, v, true));
+  dv.setFloat32(24, b.restMass, true);
   let o = HEADER;
   for (let t = 0; t < n; t++, o += 4) dv.setUint32(o, b.tokens[t], true);
   for (let t = 0; t < n; t++) {
+    const s = b.offsets[t], k = b.offsets[t + 1] - s;
     dv.setFloat32(o, b.nll[t], true);
     dv.setFloat32(o + 4, b.rest[t], true);
-    o += 8;
-    for (let j = 0; j < k; j++, o += 4) dv.setUint32(o, b.ids[t * k + j], true);
-    for (let j = 0; j < k; j++, o += 4) dv.setFloat32(o, b.logp[t * k + j], true);
+    dv.setUint32(o + 8, k, true);
+    o += 12;
+    for (let j = 0; j < k; j++, o += 4) dv.setUint32(o, b.ids[s + j], true);
+    for (let j = 0; j < k; j++, o += 4) dv.setFloat32(o, b.logp[s + j], true);
   }
   dv.setUint32(28, fnv1a(out.subarray(HEADER)), true);
   return out;
@@ -74,25 +78,32 @@ export function decodeBaseLogProbs(bytes: Uint8Array, name = "the base log-proba
   const bad = (why: string) => new QuantLabError("BAD_FILE", `${name} ${why}: recompute it with --save-base (or saveBaseLogProbs)`);
   if (bytes.length < HEADER || String.fromCharCode(...bytes.subarray(0, 8)) !== MAGIC) throw bad("is not a QuantLab base log-probabilities file");
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const [vocabSize, k, window, bos, n] = [0, 1, 2, 3, 4].map((i) => dv.getUint32(8 + 4 * i, true));
-  if (k < 1 || k > vocabSize || n < 1) throw bad(`has an impossible header (vocabulary ${vocabSize}, k ${k}, ${n} tokens)`);
-  if (bytes.length !== baseFileBytes(n, k)) throw bad(`is ${bytes.length} bytes where its header promises ${baseFileBytes(n, k)} (truncated or corrupt)`);
-  if (fnv1a(bytes.subarray(HEADER)) !== dv.getUint32(28, true)) throw bad("fails its checksum (corrupt)");
-  const b: BaseLogProbs = {
-    vocabSize, k, window, bos, tokens: new Int32Array(n), nll: new Float32Array(n), rest: new Float32Array(n),
-    ids: new Int32Array(n * k), logp: new Float32Array(n * k),
-  };
-  let o = HEADER;
-  for (let t = 0; t < n; t++, o += 4) b.tokens[t] = dv.getUint32(o, true);
+  const [vocabSize, window, bos, n] = [0, 1, 2, 3].map((i) => dv.getUint32(8 + 4 * i, true));
+  if (vocabSize < 1 || n < 1 || bytes.length < baseFileBytes(n, 0)) throw bad(`has an impossible header or is truncated (vocabulary ${vocabSize}, ${n} tokens, ${bytes.length} bytes)`);
+  if (fnv1a(bytes.subarray(HEADER)) !== dv.getUint32(28, true)) throw bad("fails its checksum (corrupt or truncated)");
+  const tokens = new Int32Array(n), nll = new Float32Array(n), rest = new Float32Array(n), offsets = new Int32Array(n + 1);
+  let o = HEADER + 4 * n;
   for (let t = 0; t < n; t++) {
-    b.nll[t] = dv.getFloat32(o, true);
-    b.rest[t] = dv.getFloat32(o + 4, true);
-    o += 8;
-    for (let j = 0; j < k; j++, o += 4) b.ids[t * k + j] = dv.getUint32(o, true);
-    for (let j = 0; j < k; j++, o += 4) b.logp[t * k + j] = dv.getFloat32(o, true);
+    if (o + 12 > bytes.length) throw bad("is truncated");
+    const k = dv.getUint32(o + 8, true);
+    if (k < 1 || k > vocabSize) throw bad(`keeps ${k} entries at position ${t}, outside 1…${vocabSize}`);
+    offsets[t + 1] = offsets[t] + k;
+    o += 12 + 8 * k;
   }
-  for (let i = 0; i < b.ids.length; i++) if (b.ids[i] >= vocabSize) throw bad(`names token ${b.ids[i]} outside its vocabulary of ${vocabSize}`);
-  return b;
+  if (o !== bytes.length) throw bad(`is ${bytes.length} bytes where its entries take ${o} (truncated or corrupt)`);
+  const ids = new Int32Array(offsets[n]), logp = new Float32Array(offsets[n]);
+  o = HEADER;
+  for (let t = 0; t < n; t++, o += 4) tokens[t] = dv.getUint32(o, true);
+  for (let t = 0; t < n; t++) {
+    const s = offsets[t], k = offsets[t + 1] - s;
+    nll[t] = dv.getFloat32(o, true);
+    rest[t] = dv.getFloat32(o + 4, true);
+    o += 12;
+    for (let j = 0; j < k; j++, o += 4) ids[s + j] = dv.getUint32(o, true);
+    for (let j = 0; j < k; j++, o += 4) logp[s + j] = dv.getFloat32(o, true);
+  }
+  for (let i = 0; i < ids.length; i++) if (ids[i] >= vocabSize) throw bad(`names token ${ids[i]} outside its vocabulary of ${vocabSize}`);
+  return { vocabSize, window, bos, restMass: dv.getFloat32(24, true), tokens, nll, rest, offsets, ids, logp };
 }
 
 export async function saveBaseLogProbs(path: string, b: BaseLogProbs): Promise<void> {

@@ -15,6 +15,7 @@ import { windows } from "./eval.js";
 import { tf } from "./tf.js";
 import { kldStatistics, type KldStatistics } from "./kld-stats.js";
 import { checkBaseFits, type BaseLogProbs } from "./kld-base.js";
+import type { LlamaModel } from "../llama.js";
 
 export interface KldOptions {
   /** Positions per window including BOS (default: the model's context length). */
@@ -150,35 +151,52 @@ export function klDivergenceRuntimes(base: LlamaRuntime, quant: LlamaRuntime, id
   return finish(d, window, ws.length, true);
 }
 
-/** The base model's top-k log-probabilities (plus the rest's mass) on the scored tokens, for reuse. */
-export function baseLogProbs(base: LlamaRuntime, ids: ArrayLike<number>, bos: number, opts: KldOptions & { k?: number } = {}): BaseLogProbs {
+/**
+ * The base model's most likely tokens per scored position (until the mass left over is below
+ * `restMass`, at most `maxK`), that left-over mass and the correct token's log-probability, for reuse.
+ */
+export function baseLogProbs(base: LlamaRuntime, ids: ArrayLike<number>, bos: number, opts: KldOptions & { restMass?: number; maxK?: number } = {}): BaseLogProbs {
   const V = base.config.vocabSize;
-  const k = Math.min(opts.k ?? 32, V);
-  check(Number.isInteger(k) && k >= 1, "BAD_ARGUMENT", `k ${opts.k} must be a positive integer: the number of most likely tokens kept per position (e.g. 32)`);
+  const restMass = opts.restMass ?? 1e-4, maxK = Math.min(opts.maxK ?? V, V);
+  check(restMass >= 0 && restMass < 1, "BAD_ARGUMENT", `restMass ${restMass} must be in [0, 1): the probability left out per token (e.g. 1e-4)`);
+  check(Number.isInteger(maxK) && maxK >= 1, "BAD_ARGUMENT", `maxK ${opts.maxK} must be a positive integer: the most tokens kept per position`);
   const window = opts.window ?? base.config.contextLength;
   const ws = scoredWindows(ids, bos, window, base.config.contextLength, opts.maxTokens);
   const n = ws.reduce((s, w) => s + w.length - 1, 0);
-  const b: BaseLogProbs = {
-    vocabSize: V, k, window, bos, tokens: new Int32Array(n), nll: new Float32Array(n), rest: new Float32Array(n),
-    ids: new Int32Array(n * k), logp: new Float32Array(n * k),
-  };
-  const inTop = new Uint8Array(V);
+  const tokens = new Int32Array(n), nll = new Float32Array(n), rest = new Float32Array(n), offsets = new Int32Array(n + 1);
+  const keptIds: Int32Array[] = [], keptLp: Float32Array[] = [];
+  const order = new Int32Array(V);
+  const cut = restMass / V;
   let t = 0;
   for (const w of ws) {
     const lb = windowLogProbs(base, w, opts.baseHooks);
     for (let i = 0; i + 1 < w.length; i++, t++) {
       const rb = lb.subarray(i * V, (i + 1) * V);
-      topOf(rb, k, b.ids, b.logp, t * k);
-      for (let j = 0; j < k; j++) inTop[b.ids[t * k + j]] = 1;
-      let rest = 0;
-      for (let v = 0; v < V; v++) if (!inTop[v]) rest += Math.exp(rb[v]);
-      for (let j = 0; j < k; j++) inTop[b.ids[t * k + j]] = 0;
-      b.rest[t] = rest;
-      b.nll[t] = -rb[w[i + 1]];
-      b.tokens[t] = w[i + 1];
+      // tokens below restMass / V cannot be needed (all of them together stay under restMass): only
+      // the others are sorted, and the left-over mass is summed from the smallest up, exact when tiny
+      let m = 0, below = 0;
+      for (let v = 0; v < V; v++) {
+        const p = Math.exp(rb[v]);
+        if (p > cut) order[m++] = v;
+        else below += p;
+      }
+      const cands = order.subarray(0, m).sort((a, b) => rb[b] - rb[a]);
+      const tail = new Float64Array(m + 1);
+      tail[m] = below;
+      for (let j = m - 1; j >= 0; j--) tail[j] = tail[j + 1] + Math.exp(rb[cands[j]]);
+      let k = 1;
+      while (k < Math.min(maxK, m) && tail[k] > restMass) k++;
+      keptIds.push(cands.slice(0, k));
+      keptLp.push(Float32Array.from(keptIds[keptIds.length - 1], (v) => rb[v]));
+      offsets[t + 1] = offsets[t] + k;
+      rest[t] = tail[k];
+      nll[t] = -rb[w[i + 1]];
+      tokens[t] = w[i + 1];
     }
   }
-  return b;
+  const idsOut = new Int32Array(offsets[n]), logp = new Float32Array(offsets[n]);
+  keptIds.forEach((a, i) => (idsOut.set(a, offsets[i]), logp.set(keptLp[i], offsets[i])));
+  return { vocabSize: V, window, bos, restMass, tokens, nll, rest, offsets, ids: idsOut, logp };
 }
 
 /** KLD of `quant` from saved base log-probabilities: one forward pass of the quantized model. */
@@ -187,7 +205,6 @@ export function klDivergenceSaved(base: BaseLogProbs, quant: LlamaRuntime, ids: 
   const window = opts.window ?? base.window;
   const ws = scoredWindows(ids, bos, window, quant.config.contextLength, opts.maxTokens);
   checkBaseFits(base, V, window, ws.flatMap((w) => w.slice(1)));
-  const k = base.k;
   const d = allocate(base.tokens.length);
   const inTop = new Uint8Array(V);
   let t = 0;
@@ -195,9 +212,10 @@ export function klDivergenceSaved(base: BaseLogProbs, quant: LlamaRuntime, ids: 
     const lq = windowLogProbs(quant, w, opts.hooks);
     for (let i = 0; i + 1 < w.length; i++, t++) {
       const rq = lq.subarray(i * V, (i + 1) * V);
+      const s = base.offsets[t], e = base.offsets[t + 1];
       let kl = 0;
-      for (let j = 0; j < k; j++) {
-        const id = base.ids[t * k + j], lp = base.logp[t * k + j];
+      for (let j = s; j < e; j++) {
+        const id = base.ids[j], lp = base.logp[j];
         inTop[id] = 1;
         kl += Math.exp(lp) * (lp - rq[id]);
       }
@@ -207,16 +225,52 @@ export function klDivergenceSaved(base: BaseLogProbs, quant: LlamaRuntime, ids: 
         for (let v = 0; v < V; v++) if (!inTop[v]) rqm += Math.exp(rq[v]);
         kl += rb * (Math.log(rb) - Math.log(Math.max(rqm, 1e-300)));
       }
-      for (let j = 0; j < k; j++) inTop[base.ids[t * k + j]] = 0;
+      for (let j = s; j < e; j++) inTop[base.ids[j]] = 0;
       d.kld[t] = Math.max(0, kl);
       d.nllBase[t] = base.nll[t];
       const o = t * TOP;
       for (let j = 0; j < TOP; j++) {
-        d.baseTop[o + j] = j < k ? base.ids[t * k + j] : -1;
-        d.baseTopP[o + j] = j < k ? Math.exp(base.logp[t * k + j]) : 0;
+        d.baseTop[o + j] = s + j < e ? base.ids[s + j] : -1;
+        d.baseTopP[o + j] = s + j < e ? Math.exp(base.logp[s + j]) : 0;
       }
-      d.sameTop[t] = quantSide(d, t, rq, w[i + 1]) === base.ids[t * k] ? 1 : 0;
+      d.sameTop[t] = quantSide(d, t, rq, w[i + 1]) === base.ids[s] ? 1 : 0;
     }
   }
   return finish(d, window, ws.length, false);
+}
+
+/** Refuses a base whose vocabulary (size, or pieces when both carry a tokenizer) differs from the quantized model's. */
+export function checkSameVocabulary(base: LlamaModel, quant: LlamaModel): void {
+  const a = base.config.vocabSize, b = quant.config.vocabSize;
+  check(a === b, "BAD_ARGUMENT",
+    `the base ${base.source} has a vocabulary of ${a} tokens and ${quant.source} ${b}: KL divergence compares a model with a quantization of itself`);
+  const ta = base.tokenizer?.pieces, tb = quant.tokenizer?.pieces;
+  if (!ta || !tb) return;
+  const i = ta.findIndex((piece, j) => piece !== tb[j]);
+  check(i < 0, "BAD_ARGUMENT",
+    `the base ${base.source} and ${quant.source} have different vocabularies (token ${i} is '${ta[i]}' in one and '${tb[i]}' in the other): compare a model with a quantization of itself`);
+}
+
+const f = (x: number, d = 6) => x.toFixed(d);
+
+/** llama.cpp's summary lines of a KLD result. */
+export function kldText(r: KldResult, title: string): string {
+  return [
+    `${title}: ${r.tokens} tokens (${r.windows} windows of ${r.window})${r.exact ? "" : " against saved top-k base log-probabilities"}`,
+    `Mean PPL(Q)        ${f(r.perplexity)}`,
+    `Mean PPL(base)     ${f(r.basePerplexity)}`,
+    `PPL ratio          ${f(r.ratio)}`,
+    `Mean ln(PPL ratio) ${f(r.logRatio.mean)} ± ${f(r.logRatio.stderr)}`,
+    `Mean KLD           ${f(r.kld.mean)} ± ${f(r.kld.stderr)}`,
+    `Maximum KLD        ${f(r.kld.max)}`,
+    `99.9%   KLD        ${f(r.kld.p999)}`,
+    `99.0%   KLD        ${f(r.kld.p99)}`,
+    `95.0%   KLD        ${f(r.kld.p95)}`,
+    `90.0%   KLD        ${f(r.kld.p90)}`,
+    `Median  KLD        ${f(r.kld.median)}`,
+    `Minimum KLD        ${f(r.kld.min)}`,
+    `Mean    Δp         ${f(100 * r.deltaP.mean, 3)} ± ${f(100 * r.deltaP.stderr, 3)} %`,
+    `RMS Δp             ${f(100 * r.deltaP.rms, 3)} %`,
+    `Same top p         ${f(r.sameTopPercent, 3)} ± ${f(r.sameTopStderr, 3)} %`,
+  ].join("\n");
 }
