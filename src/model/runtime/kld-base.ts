@@ -38,7 +38,13 @@ export interface BaseLogProbs {
   logp: Float32Array;
 }
 
-/** Bytes of a saved base for `tokens` scored positions keeping `entries` (token, log-prob) pairs in all. */
+/**
+ * Bytes of a saved base for `tokens` scored positions keeping `entries` (token, log-prob) pairs in all.
+ * @example
+ * ```ts
+ * baseFileBytes(1000, 66000)   // 560032: stories260K keeps ≈ 66 of its 512 tokens per position
+ * ```
+ */
 export function baseFileBytes(tokens: number, entries: number): number {
   return HEADER + tokens * 16 + entries * 8;
 }
@@ -106,10 +112,27 @@ export function decodeBaseLogProbs(bytes: Uint8Array, name = "the base log-proba
   return { vocabSize, window, bos, restMass: dv.getFloat32(24, true), tokens, nll, rest, offsets, ids, logp };
 }
 
+/**
+ * Writes base log-probabilities (from `baseLogProbsOf`) to a file, atomically.
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * await saveBaseLogProbs("base.qlkld", await baseLogProbsOf(m, courseText(m, 0, 600), { maxTokens: 32 }))
+ * ```
+ */
 export async function saveBaseLogProbs(path: string, b: BaseLogProbs): Promise<void> {
   await writeFileAtomic(path, encodeBaseLogProbs(b));
 }
 
+/**
+ * Reads a file written by `saveBaseLogProbs` (or `quantlab eval --save-base`), checking its checksum and sizes.
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * await saveBaseLogProbs("base.qlkld", await baseLogProbsOf(m, courseText(m, 0, 600), { maxTokens: 32 }));
+ * loadBaseLogProbs("base.qlkld").tokens.length   // 32
+ * ```
+ */
 export function loadBaseLogProbs(path: string): BaseLogProbs {
   let bytes: Uint8Array;
   try {
