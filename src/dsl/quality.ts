@@ -26,6 +26,7 @@ import { runtimeOf } from "./runtimes.js";
 export { saveBaseLogProbs, loadBaseLogProbs, baseFileBytes } from "../model/runtime/kld-base.js";
 export type { BaseLogProbs } from "../model/runtime/kld-base.js";
 export type { KldResult } from "../model/runtime/kld.js";
+export type { KldPrediction, KldComparison } from "./kld-exercise.js";
 
 /** Options of `klDivergence`. */
 export interface KlDivergenceOptions {
