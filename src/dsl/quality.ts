@@ -306,13 +306,8 @@ export class LayerTrace {
     return new Chart({ data: traces, layout }, "layer trace");
   }
 
+  /** The chart (live and static, exported like every chart), with the table as its plain text. */
   [DISPLAY](): MimeBundle {
-    const t = this.table();
-    const c = this.chart()[DISPLAY]();
-    return {
-      "text/plain": `layer trace of ${this.name}\n${tableText(t)}`,
-      "text/html": `${String(c["text/html"] ?? "")}${tableHtml(t)}`,
-      "text/markdown": tableMarkdown(t),
-    };
+    return { ...this.chart()[DISPLAY](), "text/plain": `layer trace of ${this.name}\n${tableText(this.table())}` };
   }
 }

@@ -5,8 +5,8 @@
  */
 import { DISPLAY, type MimeBundle } from "../../display/mime.js";
 import { LlamaRuntime } from "../runtime/forward.js";
-import { perplexity } from "../runtime/eval.js";
 import { baseLogProbs, klDivergenceSaved } from "../runtime/kld.js";
+import type { BaseLogProbs } from "../runtime/kld-base.js";
 import { bitsPerWeight } from "./bits.js";
 import type { LlamaModel } from "../llama.js";
 import { quantizerFor, specLabel, type MethodSpec } from "./methods.js";
@@ -56,7 +56,8 @@ export interface StudyRow {
  * ```
  */
 export class StudyTable {
-  constructor(readonly model: string, readonly rows: StudyRow[], readonly calibTokens: number) {}
+  /** `baseLogProbs`: FP32's distributions on the evaluation tokens, to pass to a further study of the same tokens. */
+  constructor(readonly model: string, readonly rows: StudyRow[], readonly calibTokens: number, readonly baseLogProbs?: BaseLogProbs) {}
   get(label: string): StudyRow | undefined {
     return this.rows.find((r) => r.label === label);
   }
@@ -94,6 +95,8 @@ export interface StudyOptions {
   window?: number;
   specs?: MethodSpec[];
   onRow?(row: StudyRow): void;
+  /** FP32's distributions on these evaluation tokens from an earlier study (`table.baseLogProbs`): skips that pass. */
+  baseLogProbs?: BaseLogProbs;
 }
 
 /**
@@ -110,27 +113,23 @@ export async function quantizationStudy(model: LlamaModel, opts: StudyOptions): 
   const bos = model.tokenizer?.bos ?? 1;
   const calib = calibrationWindows(opts.calibTokens, bos, opts.calibWindows ?? 16, opts.calibLength ?? Math.min(128, model.config.contextLength));
   const window = opts.window ?? model.config.contextLength;
-  const score = async (m: LlamaModel) => {
-    const rt = await LlamaRuntime.create(m);
+
+  // the FP32 distributions once (compact, within 0.1 % of the exact KLD): each method then costs one
+  // pass, and FP32's perplexity comes from the same pass
+  let saved = opts.baseLogProbs;
+  if (!saved) {
+    const baseRt = await LlamaRuntime.create(model);
     try {
-      return perplexity(rt, { bos }, opts.evalTokens, { window });
+      saved = baseLogProbs(baseRt, opts.evalTokens, bos, { window });
     } finally {
-      rt.dispose();
+      baseRt.dispose();
     }
-  };
-  const base = await score(model);
-  // the FP32 distributions once (compact, within 0.1 % of the exact KLD): each method then costs one pass
-  const baseRt = await LlamaRuntime.create(model);
-  let saved;
-  try {
-    saved = baseLogProbs(baseRt, opts.evalTokens, bos, { window });
-  } finally {
-    baseRt.dispose();
   }
+  const base = { perplexity: Math.exp(saved.nll.reduce((s, x) => s + x, 0) / saved.nll.length), tokens: saved.tokens.length };
   const kldOf = async (m: LlamaModel) => {
     const rt = await LlamaRuntime.create(m);
     try {
-      return klDivergenceSaved(saved, rt, opts.evalTokens, bos, { window });
+      return klDivergenceSaved(saved!, rt, opts.evalTokens, bos, { window });
     } finally {
       rt.dispose();
     }
@@ -148,5 +147,5 @@ export async function quantizationStudy(model: LlamaModel, opts: StudyOptions): 
     rows.push(row);
     opts.onRow?.(row);
   }
-  return new StudyTable(model.source, rows, calib.reduce((s, w) => s + w.length, 0));
+  return new StudyTable(model.source, rows, calib.reduce((s, w) => s + w.length, 0), saved);
 }
