@@ -199,7 +199,16 @@ export function tokenView(report: KldReport, o: TokenViewOptions = {}): TokenVie
   return new TokenView(report, o);
 }
 
-/** The token view's value: `.rows()` gives one row per shown token; it displays as shaded HTML. */
+/**
+ * The token view's value: `.rows()` gives one row per shown token; it displays as shaded HTML.
+ * @group Models and the KV cache
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * const r = await klDivergence(m, m, courseText(m, 0, 600), { maxTokens: 24 });
+ * new TokenView(r, { count: 10 }).rows().length   // 10
+ * ```
+ */
 export class TokenView {
   readonly from: number;
   readonly count: number;
@@ -273,7 +282,15 @@ export async function layerTrace(base: LlamaModel, quant: LlamaModel | Quantized
   return new LayerTrace(trace(await runtimeOf(base), await runtimeOf(q), wins), q.source === base.source ? `${q.source} (quantized)` : q.source);
 }
 
-/** The layer trace's value: `.rows` per layer; it displays as the chart (`.chart()`) and a table. */
+/**
+ * The layer trace's value: `.rows` per layer, `.table()`, `.chart()`; it displays as the chart.
+ * @group Models and the KV cache
+ * @example
+ * ```ts
+ * const m = await loadModel(projectModelPath());
+ * (await layerTrace(m, m, courseText(m, 0, 600), { maxTokens: 24 })).rows[0].cosine   // 1: a model against itself
+ * ```
+ */
 export class LayerTrace {
   constructor(readonly rows: LayerTraceRow[], readonly name: string) {}
 

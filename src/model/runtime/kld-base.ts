@@ -19,6 +19,7 @@ import { writeFileAtomic } from "../../io/atomic.js";
 const MAGIC = "QLKLDB02";
 const HEADER = 32;
 
+/** A base model's saved next-token distributions on the scored tokens (kept tokens per position, the rest's mass, the correct token's −ln p). */
 export interface BaseLogProbs {
   vocabSize: number;
   /** Window (positions including BOS) the base was evaluated with. */

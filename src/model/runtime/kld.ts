@@ -46,6 +46,7 @@ export interface KldTokens {
   quantTopP: Float32Array;
 }
 
+/** llama.cpp's KLD statistics with the windows used, whether the base was exact, and per-token detail. */
 export interface KldResult extends KldStatistics {
   window: number;
   windows: number;
