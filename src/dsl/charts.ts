@@ -329,11 +329,12 @@ export function kldFrontier(data: { rows: StudyRowLike[] } | StudyRowLike[], o: 
   const rows = all.filter((r) => r.kld !== undefined && r.kld > 0 && r.bitsPerWeight !== undefined && r.bitsPerWeight < 32);
   check(rows.length > 0, "BAD_ARGUMENT", "kldFrontier needs rows with bitsPerWeight and a KLD above 0: pass a quantizationStudy table (FP32 itself is left out)");
   const families = [...new Set(rows.map((r) => family(r.label)))];
+  // labels above for every other family, below for the rest: methods at the same bits often land together
   const traces: Trace[] = families.map((f, i) => {
     const rs = rows.filter((r) => family(r.label) === f);
     return {
       type: "scatter", mode: "markers+text", name: f, x: rs.map((r) => r.bitsPerWeight), y: rs.map((r) => r.kld),
-      text: rs.map((r) => r.label.replace(/^(RTN|GPTQ|AWQ) /, "")), textposition: "top center", textfont: { size: 11, color: PALETTE[i % PALETTE.length] },
+      text: rs.map((r) => r.label.replace(/^(RTN|GPTQ|AWQ) /, "")), textposition: i % 2 ? "bottom center" : "top center", textfont: { size: 11, color: PALETTE[i % PALETTE.length] },
       customdata: rs.map((r) => [r.label, r.sameTopPercent ?? NaN, r.perplexity ?? NaN]),
       hovertemplate: o.hover === false ? undefined : "%{customdata[0]}: %{x:.2f} bits/weight, KLD %{y:.3e}, same top %{customdata[1]:.1f} %, PPL %{customdata[2]:.3f}<extra></extra>",
       marker: { size: 10, color: PALETTE[i % PALETTE.length] },
