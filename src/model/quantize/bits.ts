@@ -4,6 +4,7 @@
  * group (how GPTQ/AWQ checkpoints pack them). Embeddings and norms stay outside the count, as in the
  * papers' "bits per weight" of the quantized layers.
  */
+import { groupLength } from "../../numerics/spec.js";
 import type { QuantizedModel } from "./workflow.js";
 
 export function bitsPerWeight(q: Pick<QuantizedModel, "linears">): number {
@@ -12,9 +13,10 @@ export function bitsPerWeight(q: Pick<QuantizedModel, "linears">): number {
     const n = l.weight.rows * l.weight.cols;
     weights += n;
     if (l.gguf) bits += 8 * l.gguf.bytes.length;
-    else if (l.bits !== undefined) {
-      const g = l.groupSize && l.groupSize > 0 ? l.groupSize : l.weight.cols;
-      bits += n * (l.bits + (16 + (l.zeros ? l.bits : 0)) / g);
+    else if (l.grouped) {
+      const { spec } = l.grouped;
+      const g = groupLength(spec, l.weight.rows, l.weight.cols);
+      bits += n * (spec.bits + (16 + (spec.scheme === "symmetric" ? 0 : spec.bits)) / g);
     } else bits += 32 * n;
   }
   return weights > 0 ? bits / weights : 32;
