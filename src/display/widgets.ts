@@ -42,11 +42,35 @@ interface HostComm {
 interface CommHost {
   openComm(id: string, targetName: string, data: unknown, metadata?: Record<string, unknown>): HostComm;
   captureOutputs<T>(sink: (type: string, content: Record<string, unknown>) => void, fn: () => T): T;
+  registerTarget(name: string, handler: (comm: HostComm, data: unknown) => void): void;
+  readonly targets: Map<string, unknown>;
 }
+
+export const CONTROL_TARGET = "jupyter.widget.control";
+
+/** The widgets with an open comm, so a reloaded front end can fetch them all at once. */
+const liveWidgets = new Map<string, Widget>();
 
 function commHost(): CommHost | null {
   const h = (globalThis as Record<symbol, unknown>)[Symbol.for("quantlab.comms")] as Partial<CommHost> | undefined;
-  return h && typeof h.openComm === "function" && typeof h.captureOutputs === "function" ? (h as CommHost) : null;
+  if (!h || typeof h.openComm !== "function" || typeof h.captureOutputs !== "function") return null;
+  const host = h as CommHost;
+  if (!host.targets.has(CONTROL_TARGET)) host.registerTarget(CONTROL_TARGET, controlComm);
+  return host;
+}
+
+/**
+ * The control comm (ipywidgets' control protocol 1.0): a front end that reconnects (JupyterLab after a
+ * page reload) opens it and asks `request_states`; the answer is every live widget's state in one
+ * `update_states` message, instead of one `request_state` per widget.
+ */
+function controlComm(comm: HostComm): void {
+  comm.onMsg = (data) => {
+    if ((data as { method?: string } | null)?.method !== "request_states") return;
+    const states: Record<string, State> = {};
+    for (const [id, w] of liveWidgets) states[id] = w.stateSnapshot;
+    comm.send({ method: "update_states", states, buffer_paths: [] });
+  };
 }
 
 /** One nbformat output, as an Output widget's `outputs` state holds it. */
@@ -98,7 +122,9 @@ export class Widget {
       this.comm.onClose = () => {
         this.comm = null;
         this.closed = true;
+        liveWidgets.delete(this.id);
       };
+      liveWidgets.set(this.id, this);
     }
   }
 
@@ -150,6 +176,7 @@ export class Widget {
   /** Closes the comm; the front end removes its views. */
   close(): void {
     this.closed = true;
+    liveWidgets.delete(this.id);
     const comm = this.comm;
     this.comm = null;
     comm?.close();

@@ -253,3 +253,20 @@ test("without a kernel the same objects work locally: values, observers, re-runs
   assert.deepEqual(w.outputs, [{ output_type: "display_data", data: { "text/plain": "yes" }, metadata: {} }]);
   assert.equal(sent.length, 0);
 });
+
+test("a reconnecting front end gets every live widget's state from one request_states on the control comm", async () => {
+  const a = intSlider({ min: 0, max: 4, value: 2 });
+  const opened = stateOf(a.id);
+  const b = checkbox({ value: true });
+  b.close();
+  reg.handleOpen({ comm_id: "ctl", target_name: "jupyter.widget.control", data: {} });
+  sent = [];
+  await reg.handleMsg({ comm_id: "ctl", data: { method: "request_states" } });
+  assert.equal(sent.length, 1);
+  const data = sent[0].content.data;
+  assert.equal(data.method, "update_states");
+  assert.deepEqual(data.buffer_paths, []);
+  assert.deepEqual(data.states[a.id], opened);
+  assert.equal(data.states[b.id], undefined, "a closed widget is not sent");
+  assert.ok(Object.values(data.states).some((s: any) => s._model_name === "SliderStyleModel"), "the layouts and styles come along");
+});
