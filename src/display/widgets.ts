@@ -73,7 +73,9 @@ function controlComm(comm: HostComm): void {
   };
 }
 
-/** One nbformat output, as an Output widget's `outputs` state holds it. */
+/** One nbformat output, as an Output widget's `outputs` state holds it.
+ * @group Widgets
+ */
 export type OutputRecord =
   | { output_type: "stream"; name: string; text: string }
   | { output_type: "display_data"; data: Record<string, unknown>; metadata: Record<string, unknown> }
@@ -281,7 +283,9 @@ class Style extends Widget {
   }
 }
 
-/** Options every control accepts. */
+/** Options every control accepts.
+ * @group Widgets
+ */
 export interface ControlOptions {
   /** The label beside the control. */
   description?: string;
@@ -339,7 +343,9 @@ function formatValue(v: unknown): string {
   return typeof v === "string" ? JSON.stringify(v) : String(v);
 }
 
-/** Options of the numeric sliders. */
+/** Options of the numeric sliders.
+ * @group Widgets
+ */
 export interface SliderOptions<N = number> extends ControlOptions {
   value?: N;
   min?: N;
@@ -419,7 +425,9 @@ export class FloatSlider extends ValueWidget<number> {
   }
 }
 
-/** Options of the selection controls (SelectionSlider, Dropdown). */
+/** Options of the selection controls (SelectionSlider, Dropdown).
+ * @group Widgets
+ */
 export interface SelectionOptions<T> extends ControlOptions {
   /** The choices; each shows as its label (`String(option)` unless `labels` is given). */
   options: readonly T[];

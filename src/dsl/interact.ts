@@ -10,10 +10,7 @@ import {
   type ControlOptions, type OutputRecord, type SelectionOptions, type SliderOptions,
 } from "../display/widgets.js";
 
-export type {
-  Widget, ValueWidget, IntSlider, FloatSlider, SelectionSlider, Dropdown, Checkbox, ToggleButton, Box, Output,
-  ControlOptions, SliderOptions, SelectionOptions, OutputRecord,
-} from "../display/widgets.js";
+export type { ControlOptions, SliderOptions, SelectionOptions, OutputRecord } from "../display/widgets.js";
 
 /**
  * A slider over integers.
