@@ -35,7 +35,7 @@ interface HostComm {
   readonly id: string;
   send(data: unknown, metadata?: Record<string, unknown>): void;
   close(data?: unknown): void;
-  onMsg: ((data: unknown) => void | Promise<void>) | null;
+  onMsg: ((data: unknown) => void | Promise<unknown>) | null;
   onClose: ((data: unknown) => void) | null;
 }
 
@@ -81,7 +81,8 @@ export type OutputRecord =
   | { output_type: "display_data"; data: Record<string, unknown>; metadata: Record<string, unknown> }
   | { output_type: "error"; ename: string; evalue: string; traceback: string[] };
 
-export type Observer<T = unknown> = (change: { name: string; value: T; old: T; widget: Widget }) => void;
+/** Called on a change; a promise it returns keeps the kernel busy on the front end's message until it settles. */
+export type Observer<T = unknown> = (change: { name: string; value: T; old: T; widget: Widget }) => void | Promise<unknown>;
 
 /** A model's identity: module, name and version of its model and view. */
 interface ModelSpec {
@@ -205,12 +206,17 @@ export class Widget {
     return changed;
   }
 
-  private notify(changed: [string, unknown][]): void {
+  private notify(changed: [string, unknown][]): Promise<unknown> | undefined {
+    const pending: Promise<unknown>[] = [];
     for (const [name, old] of changed) {
       for (const key of [name, "*"]) {
-        for (const fn of this.observers.get(key) ?? []) fn({ name, value: this.state[name], old, widget: this });
+        for (const fn of this.observers.get(key) ?? []) {
+          const r = fn({ name, value: this.state[name], old, widget: this });
+          if (r instanceof Promise) pending.push(r);
+        }
       }
     }
+    return pending.length ? Promise.all(pending) : undefined;
   }
 
   private sendState(state: State, method: "update" | "echo_update" = "update"): void {
@@ -218,19 +224,19 @@ export class Widget {
   }
 
   /** A message on this widget's comm: `update`, `request_state` or `custom` (protocol 2.1). */
-  private receive(data: unknown): void {
+  private receive(data: unknown): Promise<unknown> | undefined {
     const msg = (data ?? {}) as { method?: string; state?: State; content?: unknown };
     if (msg.method === "request_state") {
       this.sendState(this.state);
-      return;
+      return undefined;
     }
     if (msg.method === "custom") {
       for (const fn of this.customHandlers) fn(msg.content);
-      return;
+      return undefined;
     }
-    if (msg.method !== "update" || typeof msg.state !== "object" || msg.state === null) return;
+    if (msg.method !== "update" || typeof msg.state !== "object" || msg.state === null) return undefined;
     const incoming = Object.entries(msg.state).filter(([k]) => this.writable(k));
-    if (incoming.length === 0) return;
+    if (incoming.length === 0) return undefined;
     // echo first, as ipywidgets 8 does: every front end then applies the change in the kernel's order
     this.sendState(Object.fromEntries(incoming), "echo_update");
     const accepted: State = {};
@@ -247,7 +253,7 @@ export class Widget {
     }
     const changed = this.assign(accepted);
     if (Object.keys(corrected).length > 0) this.sendState(corrected);
-    this.notify(changed);
+    return this.notify(changed);
   }
 
   /** The widget view bundle, with a text line for front ends without widgets. */
@@ -326,7 +332,7 @@ export abstract class ValueWidget<T> extends Widget {
   protected abstract write(v: T): void;
 
   /** Calls `fn` with the new value whenever the user (or the kernel) changes it. */
-  onChange(fn: (value: T) => void): () => void {
+  onChange(fn: (value: T) => void | Promise<unknown>): () => void {
     return this.observe(this.valueKey, () => fn(this.value));
   }
 

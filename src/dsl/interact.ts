@@ -260,7 +260,13 @@ export class Interactive<V extends Record<string, unknown>> {
     for (const [name, shape] of Object.entries(options)) controls[name] = controlFor(name, shape, o);
     this.controls = controls as never;
     this.output = new Output();
-    for (const c of Object.values(controls)) c.onChange(() => void this.rerun());
+    // an async function's re-run is returned, so the kernel stays busy on the slider's message until it is shown
+    for (const c of Object.values(controls)) {
+      c.onChange(() => {
+        const r = this.rerun();
+        return r instanceof Promise ? r : undefined;
+      });
+    }
     this.rerun();
     this.widget = new Box("VBox", [...Object.values(controls), this.output], { layout: {} });
   }

@@ -14,7 +14,7 @@ export interface Comm {
   send(data: unknown, metadata?: Record<string, unknown>): void;
   close(data?: unknown): void;
   /** Returning a promise keeps the kernel busy on that message until it settles. */
-  onMsg: ((data: unknown) => void | Promise<void>) | null;
+  onMsg: ((data: unknown) => void | Promise<unknown>) | null;
   onClose: ((data: unknown) => void) | null;
 }
 

@@ -104,7 +104,9 @@ test("every control opens a jupyter.widget comm whose state fits the ipywidgets 
 test("an update from the front end is echoed first, then validated, applied and observed", async () => {
   const s = intSlider({ min: 2, max: 8, value: 4 });
   const seen: number[] = [];
-  s.onChange((v) => seen.push(v));
+  s.onChange((v) => {
+    seen.push(v);
+  });
   sent = [];
   await front(s, { method: "update", state: { value: 6 }, buffer_paths: [] });
   assert.deepEqual(msgsTo(s.id), [{ method: "echo_update", state: { value: 6 }, buffer_paths: [] }]);
@@ -226,6 +228,10 @@ test("an async function's result replaces the output when it resolves", async ()
   assert.deepEqual(w.outputs, []);
   await new Promise((r) => setTimeout(r, 30));
   assert.deepEqual(w.outputs.map((o) => (o as { data: Record<string, string> }).data["text/plain"]), ["late 5", "10"]);
+  // on a front end's update the kernel waits for the re-run: when the message is handled, the output is there
+  await front(w.controls.n, { method: "update", state: { value: 2 }, buffer_paths: [] });
+  assert.deepEqual(w.outputs.map((o) => (o as { data: Record<string, string> }).data["text/plain"]), ["late 2", "4"]);
+  assert.equal(w.result, 4);
 });
 
 test("the interact bundle carries the widget view and the last output for static exports", async () => {
