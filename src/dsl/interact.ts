@@ -371,8 +371,9 @@ function escapeHtml(s: string): string {
  * chart, a table, an explanation — anything that displays) below them; moving a control re-runs `fn` and
  * replaces the result. Shapes: `[min, max]` → slider, a list → selection slider (numbers) or drop-down
  * (strings), a boolean → checkbox, a string → text box, or a control you built (see `ControlShape`).
- * Without a widget front end (nbconvert, `quantlab run`) the cell keeps the last result as text, HTML and
- * image.
+ * Without a widget front end (nbconvert, `quantlab run`, GitHub) the cell keeps the result it showed when
+ * it ran, as text, HTML and image; front ends that save widget state (JupyterLab, nbclient) also keep the
+ * Output widget's latest result.
  * @group Widgets
  * @example
  * ```ts
