@@ -62,7 +62,7 @@ export class Kernel {
     this.shellOut = new SendQueue(this.shell, onErr);
     this.iopubOut = new SendQueue(this.iopub, onErr);
     this.stdinOut = new SendQueue(this.stdin, onErr);
-    this.comms = new CommRegistry((type, content) => this.publish(type, content));
+    this.comms = new CommRegistry((type, content, metadata) => this.publish(type, content, undefined, metadata), () => this.flushStreams());
     this.handlers = {
       kernel_info_request: async () => this.kernelInfo(),
       execute_request: (m) => this.execute(m),
@@ -72,7 +72,7 @@ export class Kernel {
       history_request: async (m) => ({ status: "ok", history: this.history.query(m.content as HistoryRequest) }),
       comm_info_request: async (m) => ({ status: "ok", comms: this.comms.info(m.content.target_name) }),
       comm_open: async (m) => (this.comms.handleOpen(m.content as never), null),
-      comm_msg: async (m) => (this.comms.handleMsg(m.content as never), null),
+      comm_msg: async (m) => (await this.comms.handleMsg(m.content as never), null),
       comm_close: async (m) => (this.comms.handleClose(m.content as never), null),
       shutdown_request: async (m) => ({ status: "ok", restart: !!m.content.restart }),
       interrupt_request: async () => (this.interrupt(), { status: "ok" }),
@@ -211,13 +211,15 @@ export class Kernel {
     else this.control?.send(frames);
   }
 
-  private publish(type: string, content: Record<string, unknown>, parent: Partial<Header> = this.parent?.header ?? {}): void {
+  private publish(type: string, content: Record<string, unknown>, parent: Partial<Header> = this.parent?.header ?? {}, metadata: Record<string, unknown> = {}): void {
     if (type !== "stream") this.flushStreams();
+    // a widget callback's outputs belong in its Output widget (comms.ts)
+    if (this.comms.route(type, content)) return;
     const frames = encode(this.signer, {
       identities: [Buffer.from(`kernel.${this.session}.${type}`)],
       header: newHeader(type, this.session, "kernel"),
       parent_header: parent,
-      metadata: {},
+      metadata,
       content,
     });
     void this.iopubOut.send(frames);
