@@ -4,9 +4,10 @@
  *
  * GGUF tensor types: a linear encoded by a GGUF method keeps its bytes; a GPTQ/RTN group-wise result whose
  * spec says it fits (codes 0 … 15, contiguous groups of a multiple of 32) is stored losslessly as Q4_1
- * (see pack.ts); any other quantized
- * linear (AWQ's, whose grid lives on W·s) is re-encoded from its effective weights as Q8_0 (or F16 when its rows do not split into
- * 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
+ * (see pack.ts); an AWQ result has its input scales folded into the previous operations first and its
+ * grids stored as Q4_1 the same way (awq-gguf.ts, whose plan names what it re-encodes); any other quantized
+ * linear is re-encoded from its effective weights as Q8_0 (or F16 when its rows do not split into
+ * 32-blocks). Norms and the embedding stay F32.
  */
 import { check } from "../../errors.js";
 import type { GgufTypeName } from "../../gguf/types.js";
@@ -14,6 +15,7 @@ import { ggufType } from "../../gguf/types.js";
 import { quantize } from "../../gguf/quants.js";
 import { headDim, LINEAR_NAMES, type LlamaModel } from "../llama.js";
 import { packQ4_1 } from "./pack.js";
+import { awqGguf, hasInputScales, type AwqGgufPlanRow } from "./awq-gguf.js";
 import { writeGguf, type GgufValue } from "../../gguf/file.js";
 import { writeSafetensors } from "../../io/safetensors.js";
 import type { Tensor } from "../../io/tensor.js";
@@ -127,9 +129,19 @@ export async function writeModelGguf(model: LlamaModel, path: string, opts: { na
   await writeGguf(path, ggufContent(model, opts));
 }
 
-/** Writes the workflow's result as GGUF v3 that llama.cpp loads (tensor types: see the module comment). */
-export async function writeQuantizedGguf(q: QuantizedModel, path: string, opts: { name?: string; description?: string } = {}): Promise<void> {
+/**
+ * Writes the workflow's result as GGUF v3 that llama.cpp loads (tensor types: see the module comment).
+ * An AWQ result is first folded (awq-gguf.ts): its grids go in as Q4_1, and the returned plan names the
+ * tensors re-encoded instead (empty for other methods).
+ */
+export async function writeQuantizedGguf(q: QuantizedModel, path: string, opts: { name?: string; description?: string } = {}): Promise<AwqGgufPlanRow[]> {
+  if (hasInputScales(q)) {
+    const f = awqGguf(q);
+    await writeGguf(path, ggufContent(f.model, { ...opts, linears: f.linears }));
+    return f.plan;
+  }
   await writeGguf(path, ggufContent(q.model, { ...opts, linears: q.linears }));
+  return [];
 }
 
 /**
