@@ -125,9 +125,10 @@ test("stories260K AWQ 4-bit g32 in GGUF: Q4_1 grids, llama.cpp scores it as Quan
     assert.equal(type("blk.0.attn_q.weight"), "Q4_1");
     assert.equal(type("blk.0.ffn_up.weight"), "Q4_1");
     assert.equal(type("blk.0.ffn_down.weight"), "F16"); // 172 columns: no 32-blocks, as llama.cpp falls back
-    // grouped-query attention: o_proj's scales cannot fold, so it is re-encoded as Q4_1 and the plan says so
+    // grouped-query attention: o_proj's scales cannot fold, so it is re-encoded (Q8_0) and the plan says so
     assert.deepEqual(plan.filter((r) => !r.lossless).map((r) => `${r.tensor}:${r.type}`).sort(),
-      Array.from({ length: 5 }, (_, i) => [`blk.${i}.attn_output.weight:Q4_1`, `blk.${i}.ffn_down.weight:F16`]).flat().sort());
+      Array.from({ length: 5 }, (_, i) => [`blk.${i}.attn_output.weight:Q8_0`, `blk.${i}.ffn_down.weight:F16`]).flat().sort());
+    assert.match(plan.find((r) => r.tensor === "blk.0.attn_output.weight")!.reason!, /grouped-query/);
     const back = await loadModel(out);
     const ours = await ppl(back, ids, 511);
     const ref = await llamaCppModel(out);
@@ -136,12 +137,16 @@ test("stories260K AWQ 4-bit g32 in GGUF: Q4_1 grids, llama.cpp scores it as Quan
     const theirs = Math.exp(nll.reduce((s, x) => s + x, 0) / nll.length);
     assert.ok(Math.abs(ours / theirs - 1) < 0.005, `QuantLab ${ours} vs llama.cpp ${theirs}`);
     const inside = await ppl(q.model, ids, 511);
+    assert.ok(Math.abs(theirs / inside - 1) < 0.005, `llama.cpp ${theirs} vs QuantLab's AWQ model ${inside}`);
+    const small = join(dir, "awq-small.gguf");
+    await writeQuantizedGguf(q, small, { awqReencode: "Q4_1" });
+    const smallPpl = await ppl(await loadModel(small), ids, 511);
     const q41 = await quantizeModel(m, { calibration: calib.slice(0, 1), quantizer: quantizerFor({ gguf: "Q4_1" }) });
     const q41Path = join(dir, "q4_1.gguf");
     await writeQuantizedGguf(q41, q41Path);
     const ratio = statSync(out).size / statSync(q41Path).size;
     assert.ok(Math.abs(ratio - 1) <= 0.05, `AWQ GGUF is ${ratio.toFixed(3)}× the Q4_1 file`);
-    console.log(`# stories260K AWQ g32: in QuantLab ${inside.toFixed(4)}, GGUF here ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)}; size ${statSync(out).size} B vs Q4_1 ${statSync(q41Path).size} B (${ratio.toFixed(3)}×); FP32 ${(await ppl(m, ids, 511)).toFixed(4)}`);
+    console.log(`# stories260K AWQ g32: in QuantLab ${inside.toFixed(4)}, GGUF here ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)}; size ${statSync(out).size} B vs Q4_1 ${statSync(q41Path).size} B (${ratio.toFixed(3)}×); FP32 ${(await ppl(m, ids, 511)).toFixed(4)}; o_proj re-encoded Q4_1 instead: ${smallPpl.toFixed(4)}, ${statSync(small).size} B`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,8 +2,10 @@
  * AWQ into GGUF at 4 bits: the input scales folded into the previous operations (fold.ts), each grid
  * that llama.cpp's Q4_1 holds (x = q·d + m per 32-block: codes 0 … 15, contiguous groups of a multiple of
  * 32) stored losslessly through pack.ts, and every other AWQ linear re-encoded from the float weights it
- * computes — as Q4_1 by llama.cpp's own quantizer where its rows split into 32-blocks, else F16 — so the
- * file keeps AWQ's size. The plan names each re-encoded tensor and why.
+ * computes — as Q8_0 by default (near-lossless, so the file still computes AWQ's function), or Q4_1 when
+ * size matters more (`reencode`), where its rows split into 32-blocks, else F16. Under grouped-query
+ * attention that is o_proj (about a tenth of a Llama's linear weights), so the file stays near Q4_1's
+ * size either way. The plan names each re-encoded tensor and why.
  */
 import { dequantize, quantize } from "../../gguf/quants.js";
 import { groupLength } from "../../numerics/spec.js";
@@ -13,7 +15,7 @@ import type { QuantizedLinear, QuantizedModel } from "./workflow.js";
 
 export interface AwqGgufPlanRow {
   tensor: string;
-  type: "Q4_1" | "F16";
+  type: "Q4_1" | "Q8_0" | "F16";
   /** true: the AWQ grid stored as it is; false: re-encoded from the float weights (reason says why). */
   lossless: boolean;
   reason?: string;
@@ -36,7 +38,7 @@ export const hasInputScales = (q: QuantizedModel): boolean => [...q.linears.valu
  * plan.filter((r) => !r.lossless)   // the tensors re-encoded, and why
  * ```
  */
-export function awqGguf(q: QuantizedModel): AwqGguf {
+export function awqGguf(q: QuantizedModel, opts: { reencode?: "Q8_0" | "Q4_1" } = {}): AwqGguf {
   const fold = foldAwq(q, (_n, g) => {
     const gs = groupLength(g.spec, g.rows, g.cols);
     if (g.spec.qmax - g.spec.qmin > 15) return `its ${g.spec.bits}-bit codes do not fit Q4_1's 4 bits`;
@@ -59,7 +61,7 @@ export function awqGguf(q: QuantizedModel): AwqGguf {
       plan.push({ tensor: name, type: "Q4_1", lossless: true });
       continue;
     }
-    const type = W.cols % 32 === 0 ? "Q4_1" : "F16";
+    const type = W.cols % 32 === 0 ? opts.reencode ?? "Q8_0" : "F16";
     const bytes = quantize(type, W.data, W.cols);
     linears.set(name, { weight: { rows: W.rows, cols: W.cols, data: dequantize(type, bytes, W.data.length) }, format: `${f.format} re-encoded ${type}`, gguf: { type, bytes } });
     plan.push({ tensor: name, type, lossless: false, reason: f.reason ?? "not an integer grid" });

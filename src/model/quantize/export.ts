@@ -134,9 +134,10 @@ export async function writeModelGguf(model: LlamaModel, path: string, opts: { na
  * An AWQ result is first folded (awq-gguf.ts): its grids go in as Q4_1, and the returned plan names the
  * tensors re-encoded instead (empty for other methods).
  */
-export async function writeQuantizedGguf(q: QuantizedModel, path: string, opts: { name?: string; description?: string } = {}): Promise<AwqGgufPlanRow[]> {
+export async function writeQuantizedGguf(q: QuantizedModel, path: string,
+  opts: { name?: string; description?: string; awqReencode?: "Q8_0" | "Q4_1" } = {}): Promise<AwqGgufPlanRow[]> {
   if (hasInputScales(q)) {
-    const f = awqGguf(q);
+    const f = awqGguf(q, opts.awqReencode ? { reencode: opts.awqReencode } : {});
     await writeGguf(path, ggufContent(f.model, { ...opts, linears: f.linears }));
     return f.plan;
   }

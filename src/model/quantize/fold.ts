@@ -114,7 +114,7 @@ export function foldAwq(q: QuantizedModel, fits: GridCheck): AwqFold {
       if (!trial) return;
       if (!s || possible !== null || !trial.grid) {
         const f = s ? place(consumer, false)! : trial;
-        if (s && possible !== null) f.reason = f.reason ?? possible;
+        if (s && possible !== null) f.reason = trial.reason ?? possible;
         out.set(consumer, f);
         return;
       }
