@@ -165,6 +165,10 @@ test("stories260K GPTQ 4-bit g32 as a Hugging Face folder: ffn_down skipped, sam
     assert.equal(listing.find((r) => r.name === "model.layers.0.self_attn.q_proj")!.stored, "GPTQ int4 g32");
     assert.equal(listing.find((r) => r.name === "model.layers.0.mlp.down_proj.weight")!.stored, "F16");
     const back = await loadModel(dir);
+    // the tokenizer.model written from the GGUF vocabulary reads back as the same tokenizer
+    const sample = readFileSync(val.path, "utf8").slice(0, 2000);
+    assert.deepEqual(back.tokenizer!.encode(sample), tok.encode(sample));
+    assert.deepEqual([back.tokenizer!.bos, back.tokenizer!.eos, back.tokenizer!.unk], [tok.bos, tok.eos, tok.unk]);
     const score = async (mm: typeof m) => {
       const rt = await LlamaRuntime.create(mm);
       try { return perplexity(rt, tok, ids, { maxTokens: 1024 }).perplexity; } finally { rt.dispose(); }

@@ -17,6 +17,7 @@ import { HF_NAMES, hfConfig, modelFromHf, type HfConfig } from "./hf.js";
 import { llamaGgufMetadata } from "./gguf.js";
 import { dequantizeHfInt, unpackAwq, unpackGptq, type HfIntLinear } from "./hf-quantized-layout.js";
 import type { ModelSource } from "./source.js";
+import { decodeSentencePiece } from "./sentencepiece.js";
 
 export type HfQuantMethod = "gptq" | "awq";
 
@@ -204,7 +205,7 @@ export async function openHfQuantizedSource(dir: string): Promise<ModelSource> {
       return new Uint8Array(v.data.slice().buffer);
     },
     close: async () => {},
-    llama: () => ({ config: hfConfig(ck.config), tokenizer: null, label }),
+    llama: () => ({ config: hfConfig(ck.config), tokenizer: ck.files.has("tokenizer.model") ? decodeSentencePiece(ck.files.get("tokenizer.model")!) : null, label }),
   };
 }
 

@@ -17,7 +17,7 @@ import type { Matrix } from "../../numerics/matrix.js";
 import { halfToInterleavedOrder, headDim, permuteRows, type LinearName, type LlamaModel } from "../llama.js";
 import { WEIGHTS_FILE, type HfQuantizedCheckpoint } from "../formats/hf-quantized.js";
 import { packAwq, packGptq, type HfIntLinear } from "../formats/hf-quantized-layout.js";
-import type { Tokenizer } from "../formats/tokenizer.js";
+import { encodeSentencePiece } from "../formats/sentencepiece.js";
 import type { HfConfig } from "../formats/hf.js";
 
 /** How one linear ended up in an exported checkpoint (the plan the writers return and the CLI prints). */
@@ -115,39 +115,6 @@ export function hfIntOf(p: GridParts, order: Int32Array | null, what: string): H
   return { bits: p.bits, groupSize: p.groupSize, out: rows, in: cols, codes, zeros, scales: roundToF16(scales), gIdx: p.gIdx };
 }
 
-/** A SentencePiece model file (protobuf) holding the tokenizer's pieces, scores and types. */
-function sentencePieceModel(tok: Tokenizer): Uint8Array {
-  const bytes: number[] = [];
-  const varint = (out: number[], v: number) => { while (v > 127) { out.push((v & 127) | 128); v >>>= 7; } out.push(v); };
-  const field = (out: number[], num: number, wire: number) => varint(out, (num << 3) | wire);
-  const message = (out: number[], num: number, body: number[]) => { field(out, num, 2); varint(out, body.length); out.push(...body); };
-  const enc = new TextEncoder();
-  const f32 = new DataView(new ArrayBuffer(4));
-  for (let i = 0; i < tok.pieces.length; i++) {
-    const p: number[] = [];
-    const s = enc.encode(tok.pieces[i]!);
-    field(p, 1, 2); varint(p, s.length); p.push(...s);
-    f32.setFloat32(0, tok.scores[i]!, true);
-    field(p, 2, 5); p.push(f32.getUint8(0), f32.getUint8(1), f32.getUint8(2), f32.getUint8(3));
-    field(p, 3, 0); varint(p, tok.tokenTypes[i] ?? 1);
-    message(bytes, 1, p);
-  }
-  const trainer: number[] = [];
-  field(trainer, 3, 0); varint(trainer, 2); // model_type BPE: Llama's SentencePiece merges by score
-  field(trainer, 35, 0); varint(trainer, Array.from(tok.tokenTypes).includes(6) ? 1 : 0); // byte_fallback
-  field(trainer, 40, 0); varint(trainer, tok.unk);
-  field(trainer, 41, 0); varint(trainer, tok.bos);
-  field(trainer, 42, 0); varint(trainer, tok.eos);
-  message(bytes, 2, trainer);
-  const norm: number[] = [];
-  const name = enc.encode("identity");
-  field(norm, 1, 2); varint(norm, name.length); norm.push(...name);
-  field(norm, 3, 0); varint(norm, tok.addSpacePrefix ? 1 : 0);
-  field(norm, 4, 0); varint(norm, 0);
-  message(bytes, 3, norm);
-  return Uint8Array.from(bytes);
-}
-
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
 
 /**
@@ -166,7 +133,7 @@ export function tokenizerFiles(model: LlamaModel, fromDir?: string): { files: Ma
   if (!tok) return { files, note: "the source has no tokenizer: the folder holds no tokenizer files" };
   const json = (x: unknown) => new TextEncoder().encode(JSON.stringify(x, null, 2) + "\n");
   const special = { bos_token: tok.pieces[tok.bos], eos_token: tok.pieces[tok.eos], unk_token: tok.pieces[tok.unk] };
-  files.set("tokenizer.model", sentencePieceModel(tok));
+  files.set("tokenizer.model", encodeSentencePiece(tok, tok.tokenTypes));
   files.set("tokenizer_config.json", json({
     tokenizer_class: "LlamaTokenizer", add_bos_token: true, add_eos_token: false, ...special,
     model_max_length: model.config.contextLength, legacy: true, clean_up_tokenization_spaces: false,
