@@ -151,3 +151,26 @@ test("stories260K AWQ 4-bit g32 in GGUF: Q4_1 grids, llama.cpp scores it as Quan
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("AWQ symmetric: signed codes become unsigned with zero 8, in the GEMM folder and in GGUF's Q4_1", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-hfawq-sym-"));
+  try {
+    const C = { ...TINY, dim: 64, hiddenDim: 96, vocabSize: 24, nHeads: 4, nKvHeads: 4, contextLength: 64 };
+    const m = randomModel(C, 90, false);
+    const q = await quantizeModel(m, { calibration: calibrationWindows(calibText, 1, 4, 32), quantizer: quantizerFor({ method: "awq", bits: 4, groupSize: 32, scheme: "symmetric" }) });
+    assert.ok(q.linears.get("blk.0.attn_q.weight")!.grouped!.spec.qmin < 0, "AWQ's symmetric grid has signed codes");
+    const { checkpoint } = await writeHfAwq(q, join(dir, "hf"));
+    for (const e of checkpoint.entries) if ("module" in e) assert.ok(e.linear.zeros.every((z) => z === 8), e.module);
+    const gguf = join(dir, "awq.gguf");
+    const plan = await writeQuantizedGguf(q, gguf);
+    assert.ok(plan.every((r) => r.lossless && r.type === "Q4_1"), JSON.stringify(plan.filter((r) => !r.lossless)));
+    const ids = calibText.slice(0, 120);
+    const inside = await ppl(q.model, ids, 120);
+    for (const path of [join(dir, "hf"), gguf]) {
+      const other = await ppl(await loadModel(path), ids, 120);
+      assert.ok(Math.abs(other / inside - 1) <= 0.005, `${path}: ${other} vs AWQ ${inside}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -186,3 +186,45 @@ test("stories260K GPTQ 4-bit g32 as a Hugging Face folder: ffn_down skipped, sam
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("GPTQ symmetric: sym true, every zero point 2^(bits−1), weights recovered by the v1 reader", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-hfgptq-sym-"));
+  try {
+    const m = randomModel(C64, 75, true);
+    const q = await quantizeModel(m, { calibration: calibrationWindows(calibText, 1, 4, 16), quantizer: quantizerFor({ method: "gptq", bits: 4, groupSize: 32, scheme: "symmetric" }) });
+    const { checkpoint } = await writeHfGptq(q, dir);
+    assert.equal(checkpoint.config.quantization_config.sym, true);
+    assert.equal(checkpoint.config.tie_word_embeddings, true);
+    const st = await readSafetensors(join(dir, "model.safetensors"));
+    assert.equal(st.tensors.has("lm_head.weight"), false);
+    const zeros = unpackAlongRows(st.tensors.get("model.layers.0.mlp.up_proj.qzeros")!.data as Int32Array, 1, 3, 4);
+    for (const g of zeros) assert.ok(g.every((z) => z + 1 === 8), "symmetric 4-bit zero points are 8");
+    const ref = referenceDequant(st.tensors, "model.layers.0.mlp.up_proj", 4);
+    const mine = q.model.layers[0]!.ffn_up.data;
+    for (let k = 0; k < mine.length; k++) assert.ok(Math.abs(ref.W[k]! - mine[k]!) <= Math.abs(mine[k]!) * 1e-3 + 1e-6);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a group with zero point 0 stays float16 with the reason; tokenizer files of a Hugging Face source are copied", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-hfgptq-z0-"));
+  try {
+    const m = randomModel(C64, 76, true);
+    const W = m.layers[1]!.attn_v;
+    W.data = W.data.map(Math.abs); // every group ≥ 0: GPTQ's range [0, max] puts the zero point at 0
+    const q = await quantizeModel(m, { calibration: calibrationWindows(calibText, 1, 2, 16), quantizer: quantizerFor({ method: "rtn", bits: 4, groupSize: 32 }) });
+    const src = join(dir, "src");
+    await writeHfQuantized(src, { method: "gptq", config: { hidden_size: 1, intermediate_size: 1, num_hidden_layers: 1, num_attention_heads: 1, vocab_size: 1, quantization_config: {} }, files: new Map([["tokenizer.json", new TextEncoder().encode("{\"model\":{}}")]]), entries: [], metadata: {} });
+    const out = gptqCheckpoint(q, { tokenizerFrom: src });
+    const row = out.plan.find((r) => r.module === "model.layers.1.self_attn.v_proj")!;
+    assert.equal(row.stored, "F16");
+    assert.match(row.reason!, /zero point 0/);
+    assert.deepEqual(out.checkpoint.config.quantization_config.dynamic, { "-:model\\.layers\\.1\\.self_attn\\.v_proj$": {} });
+    assert.equal("modules_in_block_to_quantize" in out.checkpoint.config.quantization_config, false); // block 0 quantizes v_proj, block 1 does not
+    assert.deepEqual([...out.checkpoint.files.keys()].sort(), ["quantize_config.json", "tokenizer.json"]);
+    assert.match(out.tokenizerNote, /copied/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
