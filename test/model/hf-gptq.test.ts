@@ -6,11 +6,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gptq } from "../../src/algorithms/gptq.js";
-import { readSafetensors } from "../../src/io/safetensors.js";
+import { encodeSafetensors, readSafetensors } from "../../src/io/safetensors.js";
+import { roundToF16 } from "../../src/numerics/float-bits.js";
 import type { Tensor } from "../../src/io/tensor.js";
 import { loadModel } from "../../src/model/formats/load.js";
 import { hfQuantizedListing, readHfQuantized } from "../../src/model/formats/hf-quantized.js";
@@ -224,6 +225,86 @@ test("a group with zero point 0 stays float16 with the reason; tokenizer files o
     assert.equal("modules_in_block_to_quantize" in out.checkpoint.config.quantization_config, false); // block 0 quantizes v_proj, block 1 does not
     assert.deepEqual([...out.checkpoint.files.keys()].sort(), ["quantize_config.json", "tokenizer.json"]);
     assert.match(out.tokenizerNote, /copied/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** AutoGPTQ's 4-bit pack of one int matrix along its first axis (rows), written here from the description. */
+function pack4AlongRows(v: number[][], rows: number, lanes: number): Int32Array {
+  const out = new Int32Array((rows / 8) * lanes);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < lanes; c++) out[Math.floor(r / 8) * lanes + c]! |= v[r]![c]! << (4 * (r % 8));
+  return out;
+}
+
+test("a checkpoint written elsewhere: sorted header, two shards, group_size −1, zero biases — listed, dequantized and loaded", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-hfgptq-foreign-"));
+  try {
+    const C = { ...C64, nLayers: 1 };
+    const m = randomModel(C, 77, true);
+    const hd = C.dim / C.nHeads;
+    const tensors: Record<string, Tensor> = {};
+    const expect = new Map<string, Float32Array>();
+    const hfName = { attn_q: "self_attn.q_proj", attn_k: "self_attn.k_proj", attn_v: "self_attn.v_proj", attn_output: "self_attn.o_proj", ffn_gate: "mlp.gate_proj", ffn_up: "mlp.up_proj", ffn_down: "mlp.down_proj" } as const;
+    for (const [n, hf] of Object.entries(hfName) as [keyof typeof hfName, string][]) {
+      const W = m.layers[0]![n];
+      // Hugging Face rows: rotate-half order for q/k
+      const row = (e: number) => {
+        if (n !== "attn_q" && n !== "attn_k") return e;
+        const h = Math.floor(e / hd), k = e % hd;
+        return h * hd + (k < hd / 2 ? 2 * k : 2 * (k - hd / 2) + 1);
+      };
+      const codes: number[][] = Array.from({ length: W.cols }, () => new Array(W.rows).fill(0)); // [in][out]
+      const scales = new Float32Array(W.rows), zeros: number[][] = [new Array(W.rows).fill(0)];
+      const deq = new Float32Array(W.rows * W.cols);
+      for (let e = 0; e < W.rows; e++) {
+        const r = row(e);
+        let lo = 0, hi = 0;
+        for (let i = 0; i < W.cols; i++) { lo = Math.min(lo, W.data[r * W.cols + i]!); hi = Math.max(hi, W.data[r * W.cols + i]!); }
+        scales[e] = roundToF16([(hi - lo) / 15])[0]!;
+        const z = Math.min(15, Math.max(1, Math.round(-lo / scales[e]!)));
+        zeros[0]![e] = z - 1;
+        for (let i = 0; i < W.cols; i++) {
+          const q = Math.min(15, Math.max(0, Math.round(W.data[r * W.cols + i]! / scales[e]!) + z));
+          codes[i]![e] = q;
+          deq[r * W.cols + i] = scales[e]! * (q - z);
+        }
+      }
+      const p = `model.layers.0.${hf}`;
+      tensors[`${p}.qweight`] = { dtype: "I32", shape: [W.cols / 8, W.rows], data: pack4AlongRows(codes, W.cols, W.rows) };
+      const zt = Array.from({ length: W.rows }, (_, o) => [zeros[0]![o]!]); // pack along outputs: rows = outputs
+      const qz = pack4AlongRows(zt, W.rows, 1);
+      tensors[`${p}.qzeros`] = { dtype: "I32", shape: [1, W.rows / 8], data: qz };
+      tensors[`${p}.scales`] = { dtype: "F16", shape: [1, W.rows], data: scales };
+      tensors[`${p}.g_idx`] = { dtype: "I32", shape: [W.cols], data: new Int32Array(W.cols) };
+      tensors[`${p}.bias`] = { dtype: "F16", shape: [W.rows], data: new Float32Array(W.rows) };
+      expect.set(n, deq);
+    }
+    tensors["model.embed_tokens.weight"] = { dtype: "F16", shape: [C.vocabSize, C.dim], data: m.tokenEmbedding.data };
+    tensors["model.layers.0.input_layernorm.weight"] = { dtype: "F16", shape: [C.dim], data: m.layers[0]!.attnNorm };
+    tensors["model.layers.0.post_attention_layernorm.weight"] = { dtype: "F16", shape: [C.dim], data: m.layers[0]!.ffnNorm };
+    tensors["model.norm.weight"] = { dtype: "F16", shape: [C.dim], data: m.outputNorm };
+    const names = Object.keys(tensors).sort();
+    const half = Math.floor(names.length / 2);
+    const shard = (k: number) => `model-0000${k + 1}-of-00002.safetensors`;
+    const weightMap: Record<string, string> = {};
+    for (const [k, part] of [names.slice(0, half), names.slice(half)].entries()) {
+      writeFileSync(join(dir, shard(k)), encodeSafetensors(Object.fromEntries(part.map((n) => [n, tensors[n]!])), { format: "pt" }));
+      for (const n of part) weightMap[n] = shard(k);
+    }
+    writeFileSync(join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    writeFileSync(join(dir, "config.json"), JSON.stringify({
+      architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: C.dim, intermediate_size: C.hiddenDim, num_hidden_layers: 1,
+      num_attention_heads: C.nHeads, num_key_value_heads: C.nKvHeads, vocab_size: C.vocabSize, rms_norm_eps: C.rmsEps, tie_word_embeddings: true,
+      quantization_config: { quant_method: "gptq", bits: 4, group_size: -1, desc_act: true, sym: false, damp_percent: 0.01 },
+    }));
+    const ck = await readHfQuantized(dir);
+    assert.equal(hfQuantizedListing(ck).find((r) => r.name === "model.layers.0.mlp.down_proj")!.stored, "GPTQ int4 g96");
+    const back = await loadModel(dir);
+    for (const n of Object.keys(hfName) as (keyof typeof hfName)[]) {
+      const a = back.layers[0]![n].data, b = expect.get(n)!;
+      for (let k = 0; k < a.length; k++) assert.ok(Math.abs(a[k]! - b[k]!) <= 1e-6 + Math.abs(b[k]!) * 1e-6, `${n}[${k}]: ${a[k]} vs ${b[k]}`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

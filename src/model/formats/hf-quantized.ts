@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { check, QuantLabError } from "../../errors.js";
 import { ggmlType } from "../../gguf/types.js";
-import { openSafetensors } from "../../io/safetensors.js";
+import { openSafetensors, type SafetensorsFile } from "../../io/safetensors.js";
 import type { Tensor } from "../../io/tensor.js";
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../llama.js";
 import { HF_NAMES, hfConfig, modelFromHf, type HfConfig } from "./hf.js";
@@ -37,6 +37,7 @@ export interface HfQuantizedCheckpoint {
 }
 
 export const WEIGHTS_FILE = "model.safetensors";
+const INDEX_FILE = "model.safetensors.index.json";
 
 interface QuantInfo {
   method: HfQuantMethod;
@@ -49,8 +50,8 @@ function quantInfo(q: Record<string, unknown>, where: string): QuantInfo {
   check(method === "gptq" || method === "awq", "UNSUPPORTED",
     `${where} has quant_method '${method}': QuantLab reads 'gptq' and 'awq' checkpoints`);
   const bits = Number(q.bits ?? q.w_bit), groupSize = Number(q.group_size ?? q.q_group_size);
-  check(Number.isInteger(bits) && Number.isInteger(groupSize) && groupSize > 0, "BAD_FILE",
-    `${where} needs integer 'bits' and a positive 'group_size' in its quantization_config (got ${q.bits}, ${q.group_size}; group_size -1 is not read yet)`);
+  check(Number.isInteger(bits) && Number.isInteger(groupSize) && (groupSize > 0 || groupSize === -1), "BAD_FILE",
+    `${where} needs integer 'bits' and a positive 'group_size' (or -1: one group per row) in its quantization_config (got ${q.bits}, ${q.group_size})`);
   if (method === "gptq") {
     const fmt = q.checkpoint_format ?? "gptq";
     check(fmt === "gptq", "UNSUPPORTED", `${where} has checkpoint_format '${String(fmt)}': QuantLab reads the v1 'gptq' layout`);
@@ -96,29 +97,50 @@ export async function readHfQuantized(dir: string): Promise<HfQuantizedCheckpoin
   const qc = config?.quantization_config;
   check(qc && typeof qc === "object", "BAD_FILE", `${cfgPath} has no quantization_config: ${dir} is not a quantized checkpoint (load it with loadModel)`);
   const info = quantInfo(qc, cfgPath);
-  const weights = join(dir, WEIGHTS_FILE);
-  check(existsSync(weights), "NOT_FOUND", `${dir} has no ${WEIGHTS_FILE}: sharded quantized checkpoints are not read yet`);
+  const single = join(dir, WEIGHTS_FILE), index = join(dir, INDEX_FILE);
+  let shardNames: string[];
+  if (existsSync(single)) shardNames = [WEIGHTS_FILE];
+  else {
+    check(existsSync(index), "NOT_FOUND", `${dir} has neither ${WEIGHTS_FILE} nor ${INDEX_FILE}: the checkpoint's weights are missing`);
+    let wm: unknown;
+    try {
+      wm = (JSON.parse(readFileSync(index, "utf8")) as { weight_map?: unknown }).weight_map;
+    } catch (e) {
+      throw new QuantLabError("BAD_FILE", `${index} is not valid JSON (${(e as Error).message}): the shard index is corrupt`);
+    }
+    check(wm && typeof wm === "object" && !Array.isArray(wm), "BAD_FILE", `${index} has no 'weight_map' object: it is not a safetensors shard index`);
+    shardNames = [...new Set(Object.values(wm as Record<string, string>))];
+  }
   const files = new Map<string, Uint8Array>();
   for (const f of readdirSync(dir).sort()) {
-    if (f === "config.json" || f === WEIGHTS_FILE || f.startsWith(".") || !statSync(join(dir, f)).isFile()) continue;
+    if (f === "config.json" || shardNames.includes(f) || f.startsWith(".") || !statSync(join(dir, f)).isFile()) continue;
     files.set(f, new Uint8Array(readFileSync(join(dir, f))));
   }
-  const st = await openSafetensors(weights);
+  const shards: SafetensorsFile[] = [];
   try {
+    for (const f of shardNames) shards.push(await openSafetensors(join(dir, f)));
+    const where = new Map<string, SafetensorsFile>();
+    for (const st of shards) for (const name of st.entries.keys()) where.set(name, st);
     const entries: HfEntry[] = [];
     const seen = new Set<string>();
     const get = async (name: string) => {
-      check(st.entries.has(name), "BAD_FILE", `${weights} has no tensor '${name}', which a ${info.method.toUpperCase()} linear needs`);
+      const st = where.get(name);
+      check(st, "BAD_FILE", `${dir} has no tensor '${name}', which a ${info.method.toUpperCase()} linear needs`);
       seen.add(name);
       return st.tensor(name);
     };
     const suffix = /\.(qweight|qzeros|scales|g_idx)$/;
-    for (const name of st.entries.keys()) {
+    for (const name of where.keys()) {
       if (seen.has(name)) continue;
       const m = suffix.exec(name);
       if (!m) {
-        seen.add(name);
-        entries.push({ name, tensor: await st.tensor(name) });
+        const tensor = await get(name);
+        if (name.endsWith(".bias")) {
+          // quantizers write zero biases for bias-free Llama linears; a real bias would change the model
+          check(tensor.data instanceof Float32Array && tensor.data.every((v) => v === 0), "UNSUPPORTED",
+            `${dir} holds a non-zero '${name}': QuantLab's Llama layers have no biases, so this model cannot be read without losing them`);
+        }
+        entries.push({ name, tensor });
         continue;
       }
       const module = name.slice(0, -m[0].length);
@@ -130,15 +152,17 @@ export async function readHfQuantized(dir: string): Promise<HfQuantizedCheckpoin
       if (info.method === "gptq") {
         const gIdxT = await get(`${module}.g_idx`);
         const inF = gIdxT.shape[0]!;
-        entries.push({ module, linear: unpackGptq({ qweight, qzeros, scales, gIdx: gIdxT.data as Int32Array }, out, inF, info.bits, info.groupSize) });
+        // group_size −1: one group spanning the whole row
+        const gs = info.groupSize > 0 ? info.groupSize : inF;
+        entries.push({ module, linear: unpackGptq({ qweight, qzeros, scales, gIdx: gIdxT.data as Int32Array }, out, inF, info.bits, gs) });
       } else {
-        const inF = st.entries.get(`${module}.qweight`)!.shape[0]!;
-        entries.push({ module, linear: unpackAwq({ qweight, qzeros, scales }, out, inF, info.groupSize) });
+        const inF = where.get(`${module}.qweight`)!.entries.get(`${module}.qweight`)!.shape[0]!;
+        entries.push({ module, linear: unpackAwq({ qweight, qzeros, scales }, out, inF, info.groupSize > 0 ? info.groupSize : inF) });
       }
     }
-    return { method: info.method, config, files, entries, metadata: st.metadata };
+    return { method: info.method, config, files, entries, metadata: shards[0]?.metadata ?? {} };
   } finally {
-    await st.close();
+    for (const st of shards) await st.close();
   }
 }
 
@@ -165,10 +189,8 @@ export function hfQuantizedWeights(ck: HfQuantizedCheckpoint): Map<string, { sha
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const e of ck.entries) {
     if ("module" in e) out.set(`${e.module}.weight`, { shape: [e.linear.out, e.linear.in], data: dequantizeHfInt(e.linear) });
-    else {
-      check(e.tensor.data instanceof Float32Array, "BAD_FILE", `${e.name} is ${e.tensor.dtype}: a Llama checkpoint's dense tensors are floats`);
-      out.set(e.name, { shape: e.tensor.shape, data: e.tensor.data });
-    }
+    // integer buffers some writers keep (rotary inv_freq as ints, step counters) are not weights
+    else if (e.tensor.data instanceof Float32Array) out.set(e.name, { shape: e.tensor.shape, data: e.tensor.data });
   }
   return out;
 }
