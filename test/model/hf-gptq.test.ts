@@ -15,6 +15,7 @@ import { roundToF16 } from "../../src/numerics/float-bits.js";
 import type { Tensor } from "../../src/io/tensor.js";
 import { loadModel } from "../../src/model/formats/load.js";
 import { hfQuantizedListing, readHfQuantized } from "../../src/model/formats/hf-quantized.js";
+import { writeQuantizedGguf } from "../../src/model/quantize/export.js";
 import { writeHfQuantized } from "../../src/model/quantize/hf-checkpoint.js";
 import { gptqCheckpoint, writeHfGptq } from "../../src/model/quantize/hf-gptq.js";
 import { quantizerFor } from "../../src/model/quantize/methods.js";
@@ -304,6 +305,26 @@ test("a checkpoint written elsewhere: sorted header, two shards, group_size −1
     for (const n of Object.keys(hfName) as (keyof typeof hfName)[]) {
       const a = back.layers[0]![n].data, b = expect.get(n)!;
       for (let k = 0; k < a.length; k++) assert.ok(Math.abs(a[k]! - b[k]!) <= 1e-6 + Math.abs(b[k]!) * 1e-6, `${n}[${k}]: ${a[k]} vs ${b[k]}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("GGUF plan: 4-bit grids go in as Q4_1 as they are, 8-bit grids are named as re-encoded", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-gguf-plan-"));
+  try {
+    const m = randomModel(C32, 78, true);
+    const calibration = calibrationWindows(calibText, 1, 2, 16);
+    for (const [bits, type, lossless] of [[4, "Q4_1", true], [8, "Q8_0", false]] as const) {
+      const q = await quantizeModel(m, { calibration, quantizer: quantizerFor({ method: "rtn", bits, groupSize: 32 }) });
+      const plan = await writeQuantizedGguf(q, join(dir, `q${bits}.gguf`));
+      assert.equal(plan.length, 14);
+      for (const r of plan) {
+        assert.equal(r.type, type, r.tensor);
+        assert.equal(r.lossless, lossless, r.tensor);
+        assert.equal(r.reason === undefined, lossless);
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

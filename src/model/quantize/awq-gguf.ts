@@ -8,6 +8,7 @@
  * size either way. The plan names each re-encoded tensor and why.
  */
 import { dequantize, quantize } from "../../gguf/quants.js";
+import type { GgufTypeName } from "../../gguf/types.js";
 import { groupLength } from "../../numerics/spec.js";
 import type { LlamaModel } from "../llama.js";
 import { foldAwq } from "./fold.js";
@@ -15,7 +16,7 @@ import type { QuantizedLinear, QuantizedModel } from "./workflow.js";
 
 export interface AwqGgufPlanRow {
   tensor: string;
-  type: "Q4_1" | "Q8_0" | "F16";
+  type: GgufTypeName;
   /** true: the AWQ grid stored as it is; false: re-encoded from the float weights (reason says why). */
   lossless: boolean;
   reason?: string;

@@ -131,8 +131,8 @@ export async function writeModelGguf(model: LlamaModel, path: string, opts: { na
 
 /**
  * Writes the workflow's result as GGUF v3 that llama.cpp loads (tensor types: see the module comment).
- * An AWQ result is first folded (awq-gguf.ts): its grids go in as Q4_1, and the returned plan names the
- * tensors re-encoded instead (empty for other methods).
+ * An AWQ result is first folded (awq-gguf.ts) so its grids go in as Q4_1. The returned plan gives each
+ * quantized linear's GGUF type and whether its grid was stored as it is or re-encoded (and why).
  */
 export async function writeQuantizedGguf(q: QuantizedModel, path: string,
   opts: { name?: string; description?: string; awqReencode?: "Q8_0" | "Q4_1" } = {}): Promise<AwqGgufPlanRow[]> {
@@ -141,8 +141,13 @@ export async function writeQuantizedGguf(q: QuantizedModel, path: string,
     await writeGguf(path, ggufContent(f.model, { ...opts, linears: f.linears }));
     return f.plan;
   }
-  await writeGguf(path, ggufContent(q.model, { ...opts, linears: q.linears }));
-  return [];
+  const content = ggufContent(q.model, { ...opts, linears: q.linears });
+  await writeGguf(path, content);
+  const types = new Map(content.tensors.map((t) => [t.name, t.type]));
+  return [...q.linears].map(([tensor, l]) => {
+    const lossless = !!l.gguf || fitsQ4_1(l);
+    return { tensor, type: types.get(tensor)!, lossless, ...(lossless ? {} : { reason: `no GGUF type holds its ${l.format} grid as it is` }) };
+  });
 }
 
 /**
