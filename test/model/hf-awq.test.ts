@@ -18,7 +18,7 @@ import type { LlamaModel } from "../../src/model/llama.js";
 import { writeQuantizedGguf } from "../../src/model/quantize/export.js";
 import { foldAwq } from "../../src/model/quantize/fold.js";
 import { writeHfQuantized } from "../../src/model/quantize/hf-checkpoint.js";
-import { writeHfAwq } from "../../src/model/quantize/hf-awq.js";
+import { awqCheckpoint, writeHfAwq } from "../../src/model/quantize/hf-awq.js";
 import { quantizerFor } from "../../src/model/quantize/methods.js";
 import { calibrationWindows, quantizeModel } from "../../src/model/quantize/workflow.js";
 import { perplexity, windows } from "../../src/model/runtime/eval.js";
@@ -173,4 +173,14 @@ test("AWQ symmetric: signed codes become unsigned with zero 8, in the GEMM folde
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("AWQ at 3 bits is refused for the GEMM folder with the fix, and a GPTQ model is sent to the GPTQ layout", async () => {
+  const C = { ...TINY, dim: 32, hiddenDim: 64, vocabSize: 24, contextLength: 64 };
+  const m = randomModel(C, 91, true);
+  const calibration = calibrationWindows(calibText, 1, 2, 16);
+  const a3 = await quantizeModel(m, { calibration, quantizer: quantizerFor({ method: "awq", bits: 3, groupSize: 32 }) });
+  assert.throws(() => awqCheckpoint(a3), (e: Error & { code?: string }) => e.code === "UNSUPPORTED" && /4-bit codes.*--bits 4/.test(e.message));
+  const r4 = await quantizeModel(m, { calibration, quantizer: quantizerFor({ method: "rtn", bits: 4, groupSize: 32 }) });
+  assert.throws(() => awqCheckpoint(r4), /not quantized with AWQ: .*--method gptq --format hf/);
 });

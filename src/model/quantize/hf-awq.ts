@@ -28,6 +28,8 @@ import type { QuantizedModel } from "./workflow.js";
 export function awqCheckpoint(q: QuantizedModel, opts: HfExportOptions = {}): HfExport {
   check([...q.linears.values()].some((l) => l.inputScales), "BAD_ARGUMENT",
     "this model was not quantized with AWQ: write GPTQ/RTN grids with the GPTQ layout (--method gptq --format hf)");
+  const wrongBits = [...q.linears.values()].find((l) => l.grouped && l.grouped.spec.bits !== 4);
+  check(!wrongBits, "UNSUPPORTED", () => `AutoAWQ's GEMM layout holds 4-bit codes, this model was quantized to ${wrongBits!.grouped!.spec.bits} bits: use --bits 4, or --format gguf`);
   let bits = 0, groupSize = 0;
   const fold = foldAwq(q, (_n, g) => {
     const gs = groupLength(g.spec, g.rows, g.cols);

@@ -4,7 +4,7 @@
  * rotate-half order), the tokenizer files that make the folder complete, and the atomic folder writer
  * that packs a checkpoint (formats/hf-quantized.ts's shape, so a read checkpoint writes back unchanged).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -191,6 +191,3 @@ export async function writeHfQuantized(dir: string, ck: HfQuantizedCheckpoint): 
     throw e;
   }
 }
-
-/** Names of the files a written folder holds (for messages and tests). */
-export const folderFiles = (dir: string): string[] => readdirSync(dir).filter((f) => !f.startsWith(".")).sort();

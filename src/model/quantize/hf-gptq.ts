@@ -55,6 +55,8 @@ function gptqFit(q: QuantizedLinear): { why: string | null; gs: number } {
  */
 export function gptqCheckpoint(q: QuantizedModel, opts: HfExportOptions = {}): HfExport {
   const m: LlamaModel = q.model;
+  const wrongBits = [...q.linears.values()].find((l) => l.grouped && ![2, 3, 4, 8].includes(l.grouped.spec.bits));
+  check(!wrongBits, "UNSUPPORTED", () => `GPTQ checkpoints hold 2, 3, 4 or 8 bits, this model was quantized to ${wrongBits!.grouped!.spec.bits}: use --bits 2, 3, 4 or 8, or --format gguf`);
   const entries: HfEntry[] = [];
   const plan: HfPlanRow[] = [];
   let bits = 0, groupSize = 0, descAct = false, sym: boolean | null = null;
