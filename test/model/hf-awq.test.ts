@@ -23,6 +23,7 @@ import { quantizerFor } from "../../src/model/quantize/methods.js";
 import { calibrationWindows, quantizeModel } from "../../src/model/quantize/workflow.js";
 import { perplexity, windows } from "../../src/model/runtime/eval.js";
 import { LlamaRuntime } from "../../src/model/runtime/forward.js";
+import { tf } from "../../src/model/runtime/tf.js";
 import { randomModel, sharedFile, TINY } from "./helpers.js";
 import { llamaCppModel, llamaCppNll } from "./llamacpp.js";
 
@@ -49,6 +50,26 @@ function awqReference(t: Map<string, Tensor>, module: string, groupSize: number)
 function halfRowOf(d: number, headDim: number): number {
   const h = Math.floor(d / headDim), k = d % headDim;
   return h * headDim + (k % 2 === 0 ? k / 2 : headDim / 2 + (k - 1) / 2);
+}
+
+/** Mean KL(P ‖ Q) per position between two models' next-token distributions over the windows. */
+async function meanKl(pm: LlamaModel, qm: LlamaModel, ws: number[][]): Promise<number> {
+  const a = await LlamaRuntime.create(pm), b = await LlamaRuntime.create(qm);
+  let sum = 0, n = 0;
+  try {
+    for (const w of ws) {
+      const la = a.forward(w), lb = b.forward(w);
+      sum += tf.tidy(() => {
+        const lp = tf.logSoftmax(la), lq = tf.logSoftmax(lb);
+        return tf.sum(tf.mul(tf.exp(lp), tf.sub(lp, lq))).dataSync()[0]!;
+      });
+      n += w.length;
+      la.dispose(); lb.dispose();
+    }
+  } finally {
+    a.dispose(); b.dispose();
+  }
+  return sum / n;
 }
 
 async function ppl(m: LlamaModel, ids: number[], maxTokens: number): Promise<number> {
@@ -140,13 +161,17 @@ test("stories260K AWQ 4-bit g32 in GGUF: Q4_1 grids, llama.cpp scores it as Quan
     assert.ok(Math.abs(theirs / inside - 1) < 0.005, `llama.cpp ${theirs} vs QuantLab's AWQ model ${inside}`);
     const small = join(dir, "awq-small.gguf");
     await writeQuantizedGguf(q, small, { awqReencode: "Q4_1" });
-    const smallPpl = await ppl(await loadModel(small), ids, 511);
+    const smallModel = await loadModel(small);
+    const smallPpl = await ppl(smallModel, ids, 511);
+    const ws = windows(ids, tok.bos, 512, 511);
+    const kl8 = await meanKl(q.model, back, ws), kl4 = await meanKl(q.model, smallModel, ws);
+    assert.ok(kl8 < kl4, `re-encoding o_proj as Q8_0 (${kl8}) should cost less than as Q4_1 (${kl4})`);
     const q41 = await quantizeModel(m, { calibration: calib.slice(0, 1), quantizer: quantizerFor({ gguf: "Q4_1" }) });
     const q41Path = join(dir, "q4_1.gguf");
     await writeQuantizedGguf(q41, q41Path);
     const ratio = statSync(out).size / statSync(q41Path).size;
     assert.ok(Math.abs(ratio - 1) <= 0.05, `AWQ GGUF is ${ratio.toFixed(3)}× the Q4_1 file`);
-    console.log(`# stories260K AWQ g32: in QuantLab ${inside.toFixed(4)}, GGUF here ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)}; size ${statSync(out).size} B vs Q4_1 ${statSync(q41Path).size} B (${ratio.toFixed(3)}×); FP32 ${(await ppl(m, ids, 511)).toFixed(4)}; o_proj re-encoded Q4_1 instead: ${smallPpl.toFixed(4)}, ${statSync(small).size} B`);
+    console.log(`# stories260K AWQ g32: in QuantLab ${inside.toFixed(4)}, GGUF here ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)}; size ${statSync(out).size} B vs Q4_1 ${statSync(q41Path).size} B (${ratio.toFixed(3)}×); FP32 ${(await ppl(m, ids, 511)).toFixed(4)}; o_proj re-encoded Q4_1 instead: ${smallPpl.toFixed(4)}, ${statSync(small).size} B; KLD from QuantLab's AWQ model: Q8_0 re-encode ${kl8.toExponential(3)}, Q4_1 re-encode ${kl4.toExponential(3)} nats/token`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
