@@ -14,7 +14,7 @@
  *           output dimension, nibble i holding column 8·word + [0, 2, 4, 6, 1, 3, 5, 7][i];
  *   scales  float16 [groups, out]; zero points stored as they are; groups are contiguous runs of the input.
  */
-import { check } from "../../errors.js";
+import { check, QuantLabError } from "../../errors.js";
 
 /** One linear in integer form, in Hugging Face orientation (rows = output features, half-split q/k rows). */
 export interface HfIntLinear {
@@ -70,7 +70,7 @@ function packStreams(n: number, lanes: number, bits: number, value: (k: number, 
     const pos = k * bits, w = pos >>> 5, sh = pos & 31;
     for (let j = 0; j < lanes; j++) {
       const v = value(k, j);
-      check(v >= 0 && v <= mask && Number.isInteger(v), "BAD_VALUE", `value ${v} does not fit ${bits} unsigned bits`);
+      if (!(v >= 0 && v <= mask && Number.isInteger(v))) throw new QuantLabError("BAD_VALUE", `value ${v} does not fit ${bits} unsigned bits: codes and zero points must lie in 0 … ${mask}`);
       out[w * lanes + j] |= v << sh;
       if (sh + bits > 32) out[(w + 1) * lanes + j] |= v >>> (32 - sh);
     }
@@ -121,7 +121,8 @@ export function unpackGptq(t: GptqTensors, out: number, inF: number, bits: numbe
   for (let w = 0; w < per; w++) for (let g = 0; g < G; g++) zw[w * G + g] = t.qzeros[g * per + w]!;
   const zeros = new Int32Array(G * out);
   for (let g = 0; g < G; g++) for (let o = 0; o < out; o++) zeros[g * out + o] = unpackStream(zw, G, bits, o, g) + 1;
-  for (const g of t.gIdx) check(g >= 0 && g < G, "BAD_FILE", `g_idx holds group ${g}, the scales have ${G} groups`);
+  const bad = t.gIdx.find((g) => !(g >= 0 && g < G));
+  check(bad === undefined, "BAD_FILE", () => `g_idx holds group ${bad}, the scales have ${G} groups: the checkpoint is corrupt`);
   return { bits, groupSize, out, in: inF, codes, zeros, scales: t.scales, gIdx: t.gIdx };
 }
 
@@ -133,7 +134,7 @@ function packAwqRows(rows: number, cols: number, value: (r: number, c: number) =
       let x = 0;
       for (let i = 0; i < 8; i++) {
         const v = value(r, w * 8 + AWQ_ORDER[i]!);
-        check(v >= 0 && v <= 15 && Number.isInteger(v), "BAD_VALUE", `value ${v} does not fit 4 unsigned bits`);
+        if (!(v >= 0 && v <= 15 && Number.isInteger(v))) throw new QuantLabError("BAD_VALUE", `value ${v} does not fit 4 unsigned bits: AWQ codes and zero points must lie in 0 … 15`);
         x |= v << (4 * i);
       }
       out[r * words + w] = x;

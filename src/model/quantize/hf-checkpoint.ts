@@ -107,7 +107,7 @@ export function hfIntOf(p: GridParts, order: Int32Array | null, what: string): H
     for (let i = 0; i < cols; i++) codes[e * cols + i] = p.codes[r * cols + i]! + p.offset;
     for (let g = 0; g < G; g++) {
       const z = p.zeros[r * G + g]! + p.offset;
-      check(Number.isInteger(z), "UNSUPPORTED", `${what} has a fractional zero point ${z}: the Hugging Face layouts store integer zero points`);
+      check(Number.isInteger(z), "UNSUPPORTED", () => `${what} has a fractional zero point ${z}: the Hugging Face layouts store integer zero points`);
       zeros[g * rows + e] = z;
       scales[g * rows + e] = p.scales[r * G + g]!;
     }
