@@ -177,6 +177,7 @@ test("stories260K GPTQ 4-bit g32 as a Hugging Face folder: ffn_down skipped, sam
     };
     const inside = await score(q.model), hf = await score(back);
     assert.ok(Math.abs(hf / inside - 1) <= 0.005, `Hugging Face folder ${hf} vs QuantLab ${inside}`);
+    console.log(`# stories260K GPTQ int4 g32: QuantLab ${inside.toFixed(4)}, Hugging Face folder read back ${hf.toFixed(4)}, FP32 ${(await score(m)).toFixed(4)}`);
     const again = join(dir, "..", `${dir.split("/").pop()}-again`);
     try {
       await writeHfQuantized(again, ck);
