@@ -4,7 +4,10 @@
  * with `qweight` is unpacked into its codes, zero points, scales and g_idx, every other tensor is kept as
  * stored. From that one in-memory checkpoint come the listing, the dequantized Llama model (q/k rows
  * permuted from rotate-half to interleaved pairs, as for any Hugging Face checkpoint) and a tensor source
- * for `loadModel`; the checkpoint is also what the writers take, so read → write reproduces the files.
+ * for `loadModel`. The checkpoint is also what the writers take: tensors keep their header order and the
+ * config its key order, so reading a single-file checkpoint and writing it back gives the same bytes
+ * (a sharded one comes back as one file). The whole checkpoint is read into memory: fine for the models
+ * QuantLab quantizes on a laptop, not yet streamed like the float loaders.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
