@@ -21,7 +21,9 @@ import { gptqCheckpoint, writeHfGptq } from "../../src/model/quantize/hf-gptq.js
 import { quantizerFor } from "../../src/model/quantize/methods.js";
 import { calibrationWindows, QuantizedModel, quantizeModel } from "../../src/model/quantize/workflow.js";
 import { LlamaRuntime } from "../../src/model/runtime/forward.js";
-import { perplexity } from "../../src/model/runtime/eval.js";
+import { perplexity, windows } from "../../src/model/runtime/eval.js";
+import { hfQuantizedToGguf } from "../../src/model/quantize/hf-to-gguf.js";
+import { llamaCppModel, llamaCppNll } from "./llamacpp.js";
 import { matrix } from "../../src/numerics/matrix.js";
 import { randn } from "../helpers/random.js";
 import { randomModel, sharedFile, TINY } from "./helpers.js";
@@ -327,6 +329,40 @@ test("GGUF plan: 4-bit grids go in as Q4_1 as they are, 8-bit grids are named as
         assert.equal(r.reason === undefined, lossless);
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a GPTQ folder converts to GGUF without re-quantizing: Q4_1 grids that llama.cpp scores as the folder does", { skip: stories.skip || val.skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-hf2gguf-"));
+  try {
+    const m = await loadModel(stories.path);
+    const tok = m.tokenizer!;
+    const ids = tok.encode(readFileSync(val.path, "utf8").slice(0, 6000));
+    const q = await quantizeModel(m, { calibration: calibrationWindows(ids, tok.bos, 4, 128), quantizer: quantizerFor({ method: "gptq", bits: 4, groupSize: 32 }) });
+    const folder = join(dir, "gptq");
+    await writeHfGptq(q, folder);
+    const out = join(dir, "gptq.gguf");
+    const plan = await hfQuantizedToGguf(folder, out);
+    // q/k/v/o are GPTQ int4 in the folder and go in as Q4_1; gate/up/down were float16 there
+    assert.equal(plan.length, 5 * 4);
+    assert.ok(plan.every((r) => r.lossless && r.type === "Q4_1"));
+    const fromFolder = await loadModel(folder), fromGguf = await loadModel(out);
+    for (const n of ["attn_q", "attn_k", "attn_output"] as const) {
+      const a = fromGguf.layers[2]![n].data, b = fromFolder.layers[2]![n].data;
+      // Q4_1 stores m = −zero·scale in float16, the one rounding the conversion adds: half an ulp of
+      // |m| < 2 here, 2⁻¹¹
+      for (let k = 0; k < a.length; k++) assert.ok(Math.abs(a[k]! - b[k]!) <= 2 ** -11 + 1e-7, `${n}[${k}]: ${a[k]} vs ${b[k]}`);
+    }
+    const ref = await llamaCppModel(out);
+    const nll = await llamaCppNll(ref, windows(ids, tok.bos, 512, 511));
+    await ref.dispose();
+    const theirs = Math.exp(nll.reduce((s, x) => s + x, 0) / nll.length);
+    const rt = await LlamaRuntime.create(fromFolder);
+    const ours = perplexity(rt, tok, ids, { maxTokens: 511 }).perplexity;
+    rt.dispose();
+    assert.ok(Math.abs(theirs / ours - 1) < 0.005, `llama.cpp on the GGUF ${theirs} vs the folder here ${ours}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -198,11 +198,15 @@ export function hfQuantizedWeights(ck: HfQuantizedCheckpoint): Map<string, { sha
   return out;
 }
 
-/** The Llama model a quantized checkpoint computes: dequantized weights, q/k rows in interleaved order. */
+/**
+ * The Llama model a quantized checkpoint computes: dequantized weights, q/k rows in interleaved order,
+ * and the tokenizer when the folder has a SentencePiece tokenizer.model.
+ */
 export function hfQuantizedModel(ck: HfQuantizedCheckpoint, label: string): LlamaModel {
   const w = hfQuantizedWeights(ck);
   const m = modelFromHf(ck.config, (n) => w.get(n), label);
-  return { ...m, source: `${label} (Hugging Face ${ck.method.toUpperCase()})` };
+  const sp = ck.files.get("tokenizer.model");
+  return { ...m, tokenizer: sp ? decodeSentencePiece(sp) : null, source: `${label} (Hugging Face ${ck.method.toUpperCase()})` };
 }
 
 /** A quantized checkpoint as a tensor source under GGUF names, every tensor dequantized to F32. */
@@ -230,7 +234,7 @@ export async function openHfQuantizedSource(dir: string): Promise<ModelSource> {
       return new Uint8Array(v.data.slice().buffer);
     },
     close: async () => {},
-    llama: () => ({ config: hfConfig(ck.config), tokenizer: ck.files.has("tokenizer.model") ? decodeSentencePiece(ck.files.get("tokenizer.model")!) : null, label }),
+    llama: () => ({ config: hfConfig(ck.config), tokenizer: model.tokenizer, label }),
   };
 }
 
