@@ -6,11 +6,13 @@
  *
  * The layout is the Goto/BLIS one. Per chunk of C (mb × nb): for each depth slice of KC, the slice of B
  * is packed into NR-wide column strips (the strip under work, KC × NR = 8 KiB, stays in L1); for each MC
- * rows of A the slice is packed into MR-tall row strips (the MC × KC block, 144 KiB, stays in L2); a
- * 6 × 8 register tile (twelve f32x4 accumulators: 6 rows × 2 vectors) then runs down KC. x86-64 gives
- * V8 sixteen vector registers and it keeps one for itself: twelve accumulators, two B vectors and one
- * broadcast A element fill the rest, so nothing spills. There is no fused multiply-add in WebAssembly
- * SIMD (relaxed SIMD's is not deterministic), so each step is a multiply and an add, each rounded.
+ * rows of A the slice is packed into MR-tall row strips (the MC × KC block, 96 KiB, stays in L2); a
+ * 4 × 8 register tile (eight f32x4 accumulators: 4 rows × 2 vectors) then runs down KC. The tile is
+ * sized to V8's register allocator, not to the ISA: x86-64 has sixteen vector registers, but 6 × 8 and
+ * 4 × 12 tiles (twelve accumulators) spill and ran at 24–27 GFLOP/s per core where 4 × 8 runs at 34–44
+ * (2048³, one thread, CPU time; unrolling the depth loop by two spills too). There is no fused
+ * multiply-add in WebAssembly SIMD (relaxed SIMD's is not deterministic), so each step is a multiply and
+ * an add, each rounded.
  *
  * Summation order: each C element is Σ over KC-slices of (Σ_p a·b in p order), added to C slice by
  * slice — a fixed order independent of the thread count and of which thread computed the chunk, so
@@ -21,7 +23,7 @@
  * the diagonal or lie above it (a symmetric product, SYRK: half the work); the caller mirrors.
  */
 
-const MR: i32 = 6;
+const MR: i32 = 4;
 const NR: i32 = 8;
 const KC: i32 = 256;
 const MC: i32 = 96;
@@ -50,8 +52,6 @@ function packA(a: usize, lda: i32, transA: bool, ic: i32, mc: i32, pc: i32, kc: 
         const out = strip + (<usize>(p * MR) << 2);
         if (rows == MR) {
           v128.store(out, v128.load(src));
-          store<f32>(out + 16, load<f32>(src + 16));
-          store<f32>(out + 20, load<f32>(src + 20));
         } else {
           for (let r = 0; r < MR; r++) store<f32>(out + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
         }
@@ -105,15 +105,13 @@ function packB(b: usize, ldb: i32, transB: bool, pc: i32, kc: i32, jc: i32, nc: 
 }
 
 /**
- * The 6 × 8 register tile: out (row stride ldo floats) = (add ? out : 0) + α·Σ_p Ap[p]·Bp[p] over kc.
+ * The 4 × 8 register tile: out (row stride ldo floats) = (add ? out : 0) + α·Σ_p Ap[p]·Bp[p] over kc.
  */
 function kernel(kc: i32, ap: usize, bp: usize, out: usize, ldo: i32, alpha: f32, add: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
-  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
   for (let p = 0; p < kc; p++) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
@@ -129,12 +127,6 @@ function kernel(kc: i32, ap: usize, bp: usize, out: usize, ldo: i32, alpha: f32,
     a = v128.load32_splat(ap, 12);
     c30 = f32x4.add(c30, f32x4.mul(a, b0));
     c31 = f32x4.add(c31, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 16);
-    c40 = f32x4.add(c40, f32x4.mul(a, b0));
-    c41 = f32x4.add(c41, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 20);
-    c50 = f32x4.add(c50, f32x4.mul(a, b0));
-    c51 = f32x4.add(c51, f32x4.mul(a, b1));
     ap += MR * 4;
     bp += NR * 4;
   }
@@ -151,12 +143,6 @@ function kernel(kc: i32, ap: usize, bp: usize, out: usize, ldo: i32, alpha: f32,
   out += ld;
   put(out, c30, va, add);
   put(out + 16, c31, va, add);
-  out += ld;
-  put(out, c40, va, add);
-  put(out + 16, c41, va, add);
-  out += ld;
-  put(out, c50, va, add);
-  put(out + 16, c51, va, add);
 }
 
 /**

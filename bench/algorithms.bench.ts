@@ -1,5 +1,12 @@
 /**
- * GPTQ and AWQ (4-bit, group 128) of a 4096 × 4096 layer with 4096 calibration tokens, RTN alongside, on
+ * First the float32 GEMM every algorithm below is bound by: QuantLab's wasm backend (the WebAssembly
+ * SIMD kernel on both cores, src/backend/gemm.ts) against NumPy/OpenBLAS on the same machine, measured
+ * in this run, interleaved (Q, N, Q, N, …), median of QUANTLAB_BENCH_GEMM_REPS (default 5) each, at
+ * QUANTLAB_BENCH_GEMM_N³ (default 4096³: 2·N³ = 137 GFLOP, 3 × 64 MiB of operands). Both sides are timed
+ * from input arrays to a fresh output array (QuantLab's copies into and out of the shared wasm memory
+ * included). QUANTLAB_BENCH_ONLY=gemm stops after this table.
+ *
+ * Then GPTQ and AWQ (4-bit, group 128) of a 4096 × 4096 layer with 4096 calibration tokens, RTN alongside, on
  * the tfjs backends, against the peers' published times (issue 5).
  *
  * FLOP floor (out = in = N = 4096):
@@ -14,7 +21,12 @@
  * Run: `npm run bench -- algorithms` (QUANTLAB_BENCH_N=1024 for a quick look; QUANTLAB_BENCH_CPU_N sets
  * the cpu backend's size, default 1024 because the cpu backend is ≈ 35× slower than wasm).
  */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { uptime, loadavg } from "node:os";
 import { awq } from "../src/algorithms/awq.js";
+import { matmul } from "../src/algorithms/matmul.js";
+import { gemmThreads } from "../src/backend/gemm.js";
 import { gptq } from "../src/algorithms/gptq.js";
 import { outputErrorOf } from "../src/algorithms/hessian.js";
 import { useBackend } from "../src/backend/index.js";
@@ -78,6 +90,77 @@ async function runOn(backend: string, n: number): Promise<void> {
     console.error(`  ${backend} ${n}² ${name}: ${r.seconds.toFixed(2)} s, output error ${e.toFixed(4)}`);
   }
 }
+
+/**
+ * A NumPy process that builds two N × N float32 normal matrices once, then times `a @ b` each time it
+ * reads a line; null when python3 or numpy is missing (the table then says so).
+ */
+async function numpyPeer(N: number): Promise<{ run(): Promise<number>; close(): void; version: string } | null> {
+  const code = [
+    "import sys, time",
+    "import numpy as np",
+    "rng = np.random.default_rng(1)",
+    `a = rng.standard_normal((${N}, ${N}), dtype=np.float32); b = rng.standard_normal((${N}, ${N}), dtype=np.float32)`,
+    "print('ready', np.__version__, flush=True)",
+    "for line in sys.stdin:",
+    "    t = time.perf_counter(); c = a @ b; dt = time.perf_counter() - t",
+    "    print(dt, float(c[0, 0]), flush=True)",
+  ].join("\n");
+  const py = spawn("python3", ["-c", code], { stdio: ["pipe", "pipe", "inherit"] });
+  const failed = new Promise<null>((resolve) => { py.on("error", () => resolve(null)); py.on("exit", () => resolve(null)); });
+  const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
+  const first = await Promise.race([lines.next(), failed]);
+  if (!first || first.done || !String(first.value).startsWith("ready")) return null;
+  return {
+    version: String(first.value).split(" ")[1]!,
+    async run() {
+      py.stdin!.write("go\n");
+      const r = await lines.next();
+      return Number(String(r.value).split(" ")[0]);
+    },
+    close() { py.stdin!.end(); },
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+async function gemmTable(): Promise<void> {
+  const N = Number(process.env.QUANTLAB_BENCH_GEMM_N ?? 4096);
+  const reps = Number(process.env.QUANTLAB_BENCH_GEMM_REPS ?? 5);
+  const flop = 2 * N ** 3;
+  await useBackend("wasm");
+  const threads = await gemmThreads();
+  const A = randn(N * N, 21);
+  const B = randn(N * N, 22);
+  const peer = await numpyPeer(N);
+  await matmul(A, N, N, B, N); // warm: workers started, memory grown, code tiered up
+  if (peer) await peer.run();
+  const q: number[] = [];
+  const p: number[] = [];
+  const load0 = loadavg()[0]!;
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    await matmul(A, N, N, B, N);
+    q.push((performance.now() - t) / 1000);
+    if (peer) p.push(await peer.run());
+  }
+  peer?.close();
+  const load1 = loadavg()[0]!;
+  const gq = flop / median(q) / 1e9;
+  const gp = peer ? flop / median(p) / 1e9 : NaN;
+  const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" ");
+  console.log(`float32 GEMM ${N}³ (${(flop / 1e9).toFixed(0)} GFLOP), interleaved, median of ${reps}; load average ${load0.toFixed(1)} → ${load1.toFixed(1)} on ${Math.round(uptime() / 60)} min uptime`);
+  console.log(`  QuantLab wasm GEMM (${threads} threads)  ${median(q).toFixed(2)} s  ${gq.toFixed(1)} GFLOP/s   runs: ${fmt(q)} s`);
+  if (peer) {
+    console.log(`  NumPy ${peer.version} (OpenBLAS)        ${median(p).toFixed(2)} s  ${gp.toFixed(1)} GFLOP/s   runs: ${fmt(p)} s`);
+    console.log(`  QuantLab / NumPy: ${(gq / gp * 100).toFixed(0)} % of NumPy's rate (target ≥ 50 %)`);
+  } else {
+    console.log("  NumPy: not measured (python3 with numpy is not installed here)");
+  }
+}
+
+await gemmTable();
+if (process.env.QUANTLAB_BENCH_ONLY === "gemm") process.exit(0);
 
 const n = Number(process.env.QUANTLAB_BENCH_N ?? 4096);
 const cpuN = Number(process.env.QUANTLAB_BENCH_CPU_N ?? Math.min(n, 1024));
