@@ -6,7 +6,7 @@
 import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite } from "../numerics/metrics.js";
-import { gram, matmul, transpose } from "./matmul.js";
+import { gram, matmul } from "./matmul.js";
 
 /**
  * H = 2/N·Σ xxᵀ accumulated batch by batch (tokens × in_features each).
@@ -59,9 +59,9 @@ export function meanAbs(X: Matrix): Float32Array {
   return Float32Array.from(s, (v) => v / X.rows);
 }
 
-/** Σ of squares of X·Aᵀ for X tokens × k and A rows × k (as X·Aᵀ with Aᵀ materialised: tfjs-wasm's transposed products are slow). */
+/** Σ of squares of X·Aᵀ for X tokens × k and A rows × k (A read transposed in place). */
 export async function outputEnergy(X: Matrix, A: Float32Array, rows: number): Promise<number> {
-  const Y = await matmul(X.data, X.rows, X.cols, transpose(A, rows, X.cols), rows);
+  const Y = await matmul(X.data, X.rows, X.cols, A, rows, undefined, { transB: true });
   let s = 0;
   for (let i = 0; i < Y.length; i++) s += Y[i]! * Y[i]!;
   return s;

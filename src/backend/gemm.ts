@@ -22,6 +22,8 @@ export interface GemmOptions {
   accumulate?: boolean;
   /** C is symmetric (m = n): compute the upper triangle and mirror it; with accumulate, out's lower triangle becomes the mirror of its updated upper one. */
   symmetric?: boolean;
+  /** 1 keeps the product on the calling thread; otherwise large products use the pool. */
+  threads?: number;
 }
 
 /** Products below this many FLOPs run on the calling thread (a round trip to the workers costs ≈ 0.2 ms). */
@@ -88,7 +90,7 @@ async function product(
   out: Float32Array | undefined, opts: GemmOptions,
 ): Promise<Float32Array | null> {
   const { g, memory } = s;
-  const pooled = 2 * m * n * k >= POOL_MIN_FLOP ? await poolSize() : 0;
+  const pooled = 2 * m * n * k >= POOL_MIN_FLOP && opts.threads !== 1 ? await poolSize() : 0;
   const threads = Math.max(1, pooled);
   const [mb, nb] = chunking(m, n, threads, g.tileRows(), g.tileCols());
   const counter = 64;
