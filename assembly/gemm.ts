@@ -39,6 +39,9 @@ export function tileRows(): i32 {
 export function tileCols(): i32 {
   return NR;
 }
+export function depthSlice(): i32 {
+  return KC;
+}
 
 /** A[ic:ic+mc, pc:pc+kc] into MR-tall strips: strip s holds, for each p, MR consecutive rows (zero past mc). */
 function packA(a: usize, lda: i32, transA: bool, ic: i32, mc: i32, pc: i32, kc: i32, dst: usize): void {
@@ -148,7 +151,9 @@ function kernel(kc: i32, ap: usize, bp: usize, out: usize, ldo: i32, alpha: f32,
 /**
  * C[i0:i1, j0:j1] = β·C + α·A·B with β ∈ {0, 1} (`accumulate`), A m × k and B k × n as described
  * above, C row-major with row stride ldc. With `upper`, register tiles wholly below the diagonal
- * (every column index < every row index) are skipped and left as they were.
+ * (every column index < every row index) are skipped and left as they were. Only depths p0 ≤ p < p1
+ * are summed: the caller narrows them where a triangular operand is zero (p0 a multiple of KC, so the
+ * slices and hence every rounding stay those of the full sum).
  */
 export function gemmChunk(
   k: i32,
@@ -157,6 +162,7 @@ export function gemmChunk(
   c: usize, ldc: i32,
   alpha: f32, accumulate: bool, upper: bool,
   i0: i32, i1: i32, j0: i32, j1: i32,
+  p0: i32, p1: i32,
   work: usize,
 ): void {
   const nb = j1 - j0;
@@ -164,13 +170,14 @@ export function gemmChunk(
   const bp = work + (<usize>(MC * KC) << 2);
   const nbPad = ((nb + NR - 1) / NR) * NR;
   const edge = bp + (<usize>(KC * nbPad) << 2);
-  if (k == 0) {
+  p1 = min(p1, k);
+  if (p1 <= p0) {
     if (!accumulate) for (let i = i0; i < i1; i++) memory.fill(c + (<usize>(i * ldc + j0) << 2), 0, <usize>nb << 2);
     return;
   }
-  for (let pc = 0; pc < k; pc += KC) {
-    const kc = min(KC, k - pc);
-    const add = accumulate || pc > 0;
+  for (let pc = p0; pc < p1; pc += KC) {
+    const kc = min(KC, p1 - pc);
+    const add = accumulate || pc > p0;
     packB(b, ldb, transB, pc, kc, j0, nb, bp);
     for (let ic = i0; ic < i1; ic += MC) {
       const mc = min(MC, i1 - ic);

@@ -1,15 +1,17 @@
 /**
  * The dense linear algebra GPTQ needs and tfjs lacks (it has no Cholesky, triangular solve or inverse),
  * in blocked form: small diagonal blocks in float64 JavaScript, every trailing update a matrix product
- * on the tfjs backend (src/algorithms/matmul.ts). FLOPs for n × n: Cholesky n³/3, triangular inverse n³/3
- * (the products here treat triangular factors as full, so ≈ 2× that is executed).
+ * (src/algorithms/matmul.ts: on wasm the SIMD kernel over both cores). FLOPs for n × n: Cholesky n³/3
+ * (its trailing updates are symmetric products: only their upper halves are computed), triangular
+ * inverse n³/3 (on wasm the kernel skips the zero halves of the triangular factors at chunk
+ * granularity, so ≈ 1.2× that is executed; tfjs backends execute ≈ 2×).
  *
  *   cholesky(A, n)      → lower L with A = L·Lᵀ (throws NUMERICAL at the first non-positive pivot)
  *   invertLower(L, n)   → L⁻¹ (lower)
  *   upperCholeskyOfInverse(H, n) → upper U with H⁻¹ = Uᵀ·U: GPTQ's `Hinv`
  */
 import { QuantLabError } from "../errors.js";
-import { matmul, transpose } from "./matmul.js";
+import { matmul } from "./matmul.js";
 
 const PANEL = 256;
 
@@ -81,7 +83,7 @@ export async function cholesky(A: Float32Array, n: number): Promise<Float32Array
     const L21 = await matmul(block(a, n, k1, n, k0, k1), m, b, invT, b);
     for (let r = 0; r < m; r++) a.set(L21.subarray(r * b, (r + 1) * b), (k1 + r) * n + k0);
     // A22 −= L21 · L21ᵀ (only the lower triangle is read later; the symmetric product halves the work)
-    const upd = await matmul(L21, m, b, transpose(L21, m, b), m, undefined, { symmetric: true });
+    const upd = await matmul(L21, m, b, L21, m, undefined, { symmetric: true, transB: true });
     for (let r = 0; r < m; r++) {
       const off = (k1 + r) * n + k1;
       for (let c = 0; c <= r; c++) a[off + c]! -= upd[r * m + c]!;
@@ -110,8 +112,8 @@ export async function invertLower(L: Float32Array, n: number): Promise<Float32Ar
   const m = n - h;
   const Ai = await invertLower(block(L, n, 0, h, 0, h), h);
   const Ci = await invertLower(block(L, n, h, n, h, n), m);
-  const BAi = await matmul(block(L, n, h, n, 0, h), m, h, Ai, h);
-  const X = await matmul(Ci, m, m, BAi, h, undefined, { alpha: -1 });
+  const BAi = await matmul(block(L, n, h, n, 0, h), m, h, Ai, h, undefined, { lowerB: true });
+  const X = await matmul(Ci, m, m, BAi, h, undefined, { alpha: -1, lowerA: true });
   const out = new Float32Array(n * n);
   for (let r = 0; r < h; r++) out.set(Ai.subarray(r * h, (r + 1) * h), r * n);
   for (let r = 0; r < m; r++) {

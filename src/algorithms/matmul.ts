@@ -49,6 +49,10 @@ export interface MatmulOptions {
   transA?: boolean;
   /** B is given transposed: stored n × k (so X·Wᵀ with W out × in needs no copy of Wᵀ). */
   transB?: boolean;
+  /** op(A) is square and lower triangular (zeros above the diagonal): the wasm kernel skips the zero half. */
+  lowerA?: boolean;
+  /** op(B) is square and lower triangular: the wasm kernel skips the zero half. */
+  lowerB?: boolean;
 }
 
 /**

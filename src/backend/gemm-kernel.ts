@@ -10,10 +10,11 @@ export interface GemmExports {
   workBytes(nb: number): number;
   tileRows(): number;
   tileCols(): number;
+  depthSlice(): number;
   gemmChunk(
     k: number, a: number, lda: number, transA: number, b: number, ldb: number, transB: number,
     c: number, ldc: number, alpha: number, accumulate: number, upper: number,
-    i0: number, i1: number, j0: number, j1: number, work: number,
+    i0: number, i1: number, j0: number, j1: number, p0: number, p1: number, work: number,
   ): void;
   mirrorUpper(c: number, n: number, ldc: number, r0: number, r1: number): void;
 }
@@ -33,6 +34,12 @@ export interface GemmJob {
   alpha: number;
   accumulate: boolean;
   upper: boolean;
+  /** op(A) is lower triangular (m = k): A(i, p) = 0 for p > i, so rows below i1 need depths < i1 only. */
+  lowerA: boolean;
+  /** op(B) is lower triangular (k = n): B(p, j) = 0 for p < j, so columns from j0 need depths ≥ j0 only. */
+  lowerB: boolean;
+  /** The kernel's depth slice (KC): where a narrowed depth range may start. */
+  slice: number;
   mb: number;
   nb: number;
   /** Byte offset of the Int32 chunk counter every thread increments. */
@@ -82,8 +89,10 @@ export function runChunks(g: GemmExports, memory: WebAssembly.Memory, job: GemmJ
     const j1 = Math.min(job.n, j0 + job.nb);
     // in a symmetric product a chunk wholly below the diagonal is the mirror of one above it
     if (job.upper && j1 - 1 < i0) continue;
+    const p0 = job.lowerB ? Math.floor(j0 / job.slice) * job.slice : 0;
+    const p1 = job.lowerA ? Math.min(job.k, i1) : job.k;
     g.gemmChunk(job.k, job.a, job.lda, job.transA ? 1 : 0, job.b, job.ldb, job.transB ? 1 : 0, job.c, job.n,
-      job.alpha, job.accumulate ? 1 : 0, job.upper ? 1 : 0, i0, i1, j0, j1, work);
+      job.alpha, job.accumulate ? 1 : 0, job.upper ? 1 : 0, i0, i1, j0, j1, p0, p1, work);
     done++;
   }
 }

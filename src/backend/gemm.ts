@@ -22,6 +22,10 @@ export interface GemmOptions {
   accumulate?: boolean;
   /** C is symmetric (m = n): compute the upper triangle and mirror it; with accumulate, out's lower triangle becomes the mirror of its updated upper one. */
   symmetric?: boolean;
+  /** op(A) is lower triangular (square): the zero upper part is not multiplied. */
+  lowerA?: boolean;
+  /** op(B) is lower triangular (square): the zero upper part is not multiplied. */
+  lowerB?: boolean;
   /** 1 keeps the product on the calling thread; otherwise large products use the pool. */
   threads?: number;
 }
@@ -113,7 +117,8 @@ async function product(
   new Int32Array(memory.buffer, counter, 1)[0] = 0;
   const job: GemmJob = {
     m, n, k, a, lda: opts.transA ? m : k, transA: !!opts.transA, b, ldb: opts.transB ? k : n, transB: !!opts.transB,
-    c, alpha: opts.alpha ?? 1, accumulate: !!opts.accumulate, upper: !!opts.symmetric, mb, nb, counter,
+    c, alpha: opts.alpha ?? 1, accumulate: !!opts.accumulate, upper: !!opts.symmetric,
+    lowerA: !!opts.lowerA && m === k, lowerB: !!opts.lowerB && k === n, slice: g.depthSlice(), mb, nb, counter,
   };
   let ran = false;
   if (pooled > 0 && chunkCount(job) > 1) {

@@ -117,3 +117,19 @@ test("matmul's transposed operands give the same product on the cpu backend (tfj
     await useBackend("wasm");
   }
 });
+
+test("a lower-triangular operand: skipping its zero half changes no bit of the product", async () => {
+  const n = 700, m = 260;
+  const L = randn(n * n, 51);
+  for (let i = 0; i < n; i++) L.fill(0, i * n + i + 1, (i + 1) * n);
+  const R = randn(n * m, 52);
+  const Lt = randn(m * n, 53);
+  const full1 = (await gemm(L, n, n, R, m))!;
+  const tri1 = (await gemm(L, n, n, R, m, undefined, { lowerA: true }))!;
+  assert.deepEqual(tri1, full1);
+  const full2 = (await gemm(Lt, m, n, L, n, undefined, { alpha: -1 }))!;
+  const tri2 = (await gemm(Lt, m, n, L, n, undefined, { alpha: -1, lowerB: true }))!;
+  assert.deepEqual(tri2, full2);
+  const one = (await gemm(Lt, m, n, L, n, undefined, { alpha: -1, lowerB: true, threads: 1 }))!;
+  assert.deepEqual(one, full2);
+});
