@@ -13,6 +13,7 @@
  */
 import { chunkCount, gemmModule, instantiate, runChunks, type GemmExports, type GemmJob } from "./gemm-kernel.js";
 import { onEveryWorker, poolSize } from "./pool.js";
+import { check } from "../errors.js";
 
 export interface GemmOptions {
   transA?: boolean;
@@ -82,6 +83,13 @@ export async function gemm(
   A: Float32Array, m: number, k: number, B: Float32Array, n: number,
   out?: Float32Array, opts: GemmOptions = {},
 ): Promise<Float32Array | null> {
+  for (const [name, v] of [["m", m], ["k", k], ["n", n]] as const) {
+    check(Number.isInteger(v) && v >= 0, "BAD_SHAPE", `matrix product: ${name} must be a non-negative integer, got ${v}`);
+  }
+  check(A.length >= m * k, "BAD_SHAPE", `matrix product: A has ${A.length} values but ${opts.transA ? "k × m" : "m × k"} = ${m * k}: pass the matching sizes`);
+  check(B.length >= k * n, "BAD_SHAPE", `matrix product: B has ${B.length} values but ${opts.transB ? "n × k" : "k × n"} = ${k * n}: pass the matching sizes`);
+  check(!out || out.length >= m * n, "BAD_SHAPE", `matrix product: out has ${out?.length} values but m × n = ${m * n}`);
+  check(!opts.symmetric || m === n, "BAD_SHAPE", `matrix product: symmetric needs a square result, got ${m} × ${n}`);
   const s = load();
   if (!s) return null;
   const run = queue.then(() => product(s, A, m, k, B, n, out, opts));

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gemm, gemmThreads } from "../../src/backend/gemm.js";
 import { matmul } from "../../src/algorithms/matmul.js";
-import { useBackend } from "../../src/backend/index.js";
+import { backendReport, useBackend } from "../../src/backend/index.js";
+import { QuantLabError } from "../../src/errors.js";
 import { randn } from "../helpers/random.js";
 
 await useBackend("wasm");
@@ -132,4 +133,15 @@ test("a lower-triangular operand: skipping its zero half changes no bit of the p
   assert.deepEqual(tri2, full2);
   const one = (await gemm(Lt, m, n, L, n, undefined, { alpha: -1, lowerB: true, threads: 1 }))!;
   assert.deepEqual(one, full2);
+});
+
+test("operands that do not fit their sizes are a clear error; the backend report names the kernel", async () => {
+  const bad = (e: QuantLabError) => e instanceof QuantLabError && e.code === "BAD_SHAPE";
+  await assert.rejects(gemm(new Float32Array(5), 2, 3, new Float32Array(6), 2), (e: QuantLabError) => bad(e) && /A has 5 values but m × k = 6/.test(e.message));
+  await assert.rejects(gemm(new Float32Array(6), 2, 3, new Float32Array(5), 2, undefined, { transB: true }), (e: QuantLabError) => bad(e) && /n × k = 6/.test(e.message));
+  await assert.rejects(gemm(new Float32Array(6), 2, 3, new Float32Array(6), 2, new Float32Array(3)), bad);
+  await assert.rejects(gemm(new Float32Array(6), 2, 3, new Float32Array(9), 3, undefined, { symmetric: true }), (e: QuantLabError) => bad(e) && /square/.test(e.message));
+  await assert.rejects(gemm(new Float32Array(6), 2.5, 3, new Float32Array(6), 2), bad);
+  const r = await backendReport();
+  assert.match(r.wasm!.gemm, /WebAssembly SIMD kernel on [12] thread/);
 });
