@@ -92,7 +92,11 @@ export async function onEveryWorker(message: (i: number) => WorkerMessage): Prom
   if (!ws) return null;
   if (busy++ === 0) for (const w of ws) w.ref();
   try {
-    return await Promise.all(ws.map((w, i) => call(w, message(i))));
+    // every worker must be done before the caller reuses the memory they share, even when one failed
+    const settled = await Promise.allSettled(ws.map((w, i) => call(w, message(i))));
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<Reply>).value);
   } finally {
     if (--busy === 0) for (const w of ws) w.unref();
   }
