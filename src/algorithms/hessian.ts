@@ -31,7 +31,8 @@ export class HessianAccumulator {
     const n = this.count + X.rows;
     const keep = this.count / n;
     if (keep !== 0) for (let i = 0; i < this.H.length; i++) this.H[i]! *= keep;
-    await gram(X.data, X.rows, X.cols, this.H, { accumulate: true, alpha: 2 / n });
+    // the first batch overwrites (H is still 0), so the product need not read H back in
+    await gram(X.data, X.rows, X.cols, this.H, { accumulate: this.count !== 0, alpha: 2 / n });
     this.count = n;
   }
 }

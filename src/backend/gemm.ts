@@ -9,7 +9,9 @@
  *
  * op(A) is A (m × k row-major) or, with transA, the transpose of A stored k × m; likewise B (k × n, or
  * n × k with transB). `symmetric` (m = n, C symmetric, e.g. XᵀX) computes the upper triangle only and
- * mirrors it. Calls are serialised: one product owns the memory at a time.
+ * mirrors it. Calls are serialised: one product owns the memory at a time. The memory grows to the
+ * largest product seen and stays there (a shared WebAssembly memory cannot shrink): ≈ 200 MiB after a
+ * 4096³ product.
  */
 import { chunkCount, gemmModule, instantiate, runChunks, type GemmExports, type GemmJob } from "./gemm-kernel.js";
 import { onEveryWorker, poolSize } from "./pool.js";

@@ -8,7 +8,8 @@
  * Candidates: "wasm" (default; ships in @tensorflow/tfjs-backend-wasm, offline, SIMD), "cpu" (plain JS
  * reference, ≈ 35× slower), "tensorflow" (native @tensorflow/tfjs-node(-gpu), optional, never required),
  * "webgpu" (@tensorflow/tfjs-backend-webgpu over the `webgpu` npm package, Dawn; needs an adapter:
- * Vulkan on Linux, Metal on macOS, D3D12 on Windows).
+ * Vulkan on Linux, Metal on macOS, D3D12 on Windows). On wasm the algorithms' matrix products bypass
+ * tfjs for QuantLab's own WebAssembly SIMD GEMM on both cores (gemm.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
