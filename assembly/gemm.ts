@@ -19,8 +19,9 @@
  * results are reproducible run to run.
  *
  * Operands may be transposed in place (transA: A(i, p) = a[p·lda + i]; transB: B(p, j) = b[j·ldb + p]),
- * so neither XᵀX nor X·Wᵀ needs a transposed copy. `upper` computes only register tiles that touch
- * the diagonal or lie above it (a symmetric product, SYRK: half the work); the caller mirrors.
+ * so neither XᵀX nor X·Wᵀ needs a transposed copy. `tri` = 1 computes only register tiles that touch
+ * the diagonal or lie above it, 2 those that touch it or lie below (a symmetric product, SYRK: half the
+ * work; the caller mirrors or reads only that triangle).
  */
 
 const MR: i32 = 4;
@@ -150,8 +151,9 @@ function kernel(kc: i32, ap: usize, bp: usize, out: usize, ldo: i32, alpha: f32,
 
 /**
  * C[i0:i1, j0:j1] = β·C + α·A·B with β ∈ {0, 1} (`accumulate`), A m × k and B k × n as described
- * above, C row-major with row stride ldc. With `upper`, register tiles wholly below the diagonal
- * (every column index < every row index) are skipped and left as they were. Only depths p0 ≤ p < p1
+ * above, C row-major with row stride ldc. With tri = 1, register tiles wholly below the diagonal
+ * (every column index < every row index) are skipped and left as they were; with tri = 2 those wholly
+ * above it. Only depths p0 ≤ p < p1
  * are summed: the caller narrows them where a triangular operand is zero (p0 a multiple of KC, so the
  * slices and hence every rounding stay those of the full sum).
  */
@@ -160,7 +162,7 @@ export function gemmChunk(
   a: usize, lda: i32, transA: bool,
   b: usize, ldb: i32, transB: bool,
   c: usize, ldc: i32,
-  alpha: f32, accumulate: bool, upper: bool,
+  alpha: f32, accumulate: bool, tri: i32,
   i0: i32, i1: i32, j0: i32, j1: i32,
   p0: i32, p1: i32,
   work: usize,
@@ -181,8 +183,9 @@ export function gemmChunk(
     packB(b, ldb, transB, pc, kc, j0, nb, bp);
     for (let ic = i0; ic < i1; ic += MC) {
       const mc = min(MC, i1 - ic);
-      // in the upper mode a block of rows whose every tile lies below the diagonal needs no packing
-      if (upper && j1 - 1 < ic) continue;
+      // a block of rows whose every tile lies in the skipped triangle needs no packing
+      if (tri == 1 && j1 - 1 < ic) continue;
+      if (tri == 2 && ic + mc - 1 < j0) continue;
       packA(a, lda, transA, ic, mc, pc, kc, ap);
       for (let jr = 0; jr < nb; jr += NR) {
         const nr = min(NR, nb - jr);
@@ -191,7 +194,8 @@ export function gemmChunk(
           const mr = min(MR, mc - ir);
           const gi = ic + ir;
           const gj = j0 + jr;
-          if (upper && gj + nr - 1 < gi) continue;
+          if (tri == 1 && gj + nr - 1 < gi) continue;
+          if (tri == 2 && gi + mr - 1 < gj) continue;
           const as = ap + (<usize>(ir * kc) << 2);
           const dst = c + (<usize>(gi * ldc + gj) << 2);
           if (mr == MR && nr == NR) {

@@ -13,7 +13,7 @@ export interface GemmExports {
   depthSlice(): number;
   gemmChunk(
     k: number, a: number, lda: number, transA: number, b: number, ldb: number, transB: number,
-    c: number, ldc: number, alpha: number, accumulate: number, upper: number,
+    c: number, ldc: number, alpha: number, accumulate: number, tri: number,
     i0: number, i1: number, j0: number, j1: number, p0: number, p1: number, work: number,
   ): void;
   mirrorUpper(c: number, n: number, ldc: number, r0: number, r1: number): void;
@@ -31,9 +31,12 @@ export interface GemmJob {
   ldb: number;
   transB: boolean;
   c: number;
+  /** Row stride of C in floats (n for a contiguous C). */
+  ldc: number;
   alpha: number;
   accumulate: boolean;
-  upper: boolean;
+  /** 0: all of C; 1: its upper triangle (with the diagonal); 2: its lower triangle. */
+  tri: 0 | 1 | 2;
   /** op(A) is lower triangular (m = k): A(i, p) = 0 for p > i, so rows below i1 need depths < i1 only. */
   lowerA: boolean;
   /** op(B) is lower triangular (k = n): B(p, j) = 0 for p < j, so columns from j0 need depths ≥ j0 only. */
@@ -87,12 +90,13 @@ export function runChunks(g: GemmExports, memory: WebAssembly.Memory, job: GemmJ
     const j0 = (idx % cols) * job.nb;
     const i1 = Math.min(job.m, i0 + job.mb);
     const j1 = Math.min(job.n, j0 + job.nb);
-    // in a symmetric product a chunk wholly below the diagonal is the mirror of one above it
-    if (job.upper && j1 - 1 < i0) continue;
+    // in a symmetric product a chunk wholly in the other triangle is the mirror of one computed
+    if (job.tri === 1 && j1 - 1 < i0) continue;
+    if (job.tri === 2 && i1 - 1 < j0) continue;
     const p0 = job.lowerB ? Math.floor(j0 / job.slice) * job.slice : 0;
     const p1 = job.lowerA ? Math.min(job.k, i1) : job.k;
-    g.gemmChunk(job.k, job.a, job.lda, job.transA ? 1 : 0, job.b, job.ldb, job.transB ? 1 : 0, job.c, job.n,
-      job.alpha, job.accumulate ? 1 : 0, job.upper ? 1 : 0, i0, i1, j0, j1, p0, p1, work);
+    g.gemmChunk(job.k, job.a, job.lda, job.transA ? 1 : 0, job.b, job.ldb, job.transB ? 1 : 0, job.c, job.ldc,
+      job.alpha, job.accumulate ? 1 : 0, job.tri, i0, i1, j0, j1, p0, p1, work);
     done++;
   }
 }

@@ -99,14 +99,40 @@ export async function gemm(
   return run;
 }
 
+/** Grows the memory to hold `end` bytes; false when that is past what wasm32 addresses. */
+function reserve(memory: WebAssembly.Memory, end: number): boolean {
+  if (end > MAX_PAGES * PAGE) return false;
+  const pages = Math.ceil(end / PAGE);
+  const have = memory.buffer.byteLength / PAGE;
+  if (pages > have) memory.grow(pages - have);
+  return true;
+}
+
+/** Threads for an m × k × n product: the pool's for large ones (unless told 1), else the calling thread (0). */
+async function poolFor(m: number, k: number, n: number, threads?: number): Promise<number> {
+  return 2 * m * n * k >= POOL_MIN_FLOP && threads !== 1 ? poolSize() : 0;
+}
+
+/** Computes a laid-out job: on the pool's workers when `pooled` > 0, else here; scratch at work + i·workSize. */
+async function runJob(s: State, job: GemmJob, pooled: number, work: number, workSize: number): Promise<void> {
+  new Int32Array(s.memory.buffer, job.counter, 1)[0] = 0;
+  if (pooled > 0 && chunkCount(job) > 1) {
+    if (s.workers === 0) {
+      const given = await onEveryWorker(() => ({ kind: "gemm-memory", memory: s.memory }));
+      s.workers = given ? given.length : 0;
+    }
+    if (s.workers > 0 && (await onEveryWorker((i) => ({ kind: "gemm", job, work: work + i * workSize }))) !== null) return;
+  }
+  runChunks(s.g, s.memory, job, work);
+}
+
 async function product(
   s: State, A: Float32Array, m: number, k: number, B: Float32Array, n: number,
   out: Float32Array | undefined, opts: GemmOptions,
 ): Promise<Float32Array | null> {
   const { g, memory } = s;
-  const pooled = 2 * m * n * k >= POOL_MIN_FLOP && opts.threads !== 1 ? await poolSize() : 0;
-  const threads = Math.max(1, pooled);
-  const [mb, nb] = chunking(m, n, threads, g.tileRows(), g.tileCols());
+  const pooled = await poolFor(m, k, n, opts.threads);
+  const [mb, nb] = chunking(m, n, Math.max(1, pooled), g.tileRows(), g.tileCols());
   const counter = 64;
   const a = 128;
   // XᵀX passes X twice: one copy serves both operands
@@ -115,34 +141,72 @@ async function product(
   const c = align(b + (same ? m * k : k * n) * 4);
   const work = align(c + m * n * 4);
   const workSize = align(g.workBytes(nb));
-  const end = work + threads * workSize;
-  if (end > MAX_PAGES * PAGE) return null;
-  const pages = Math.ceil(end / PAGE);
-  if (pages > memory.buffer.byteLength / PAGE) memory.grow(pages - memory.buffer.byteLength / PAGE);
+  if (!reserve(memory, work + Math.max(1, pooled) * workSize)) return null;
   const f = new Float32Array(memory.buffer);
   f.set(A.subarray(0, m * k), a / 4);
   if (!same) f.set(B.subarray(0, k * n), b / 4);
   const C = out ?? new Float32Array(m * n);
   if (opts.accumulate) f.set(C.subarray(0, m * n), c / 4);
-  new Int32Array(memory.buffer, counter, 1)[0] = 0;
   const job: GemmJob = {
     m, n, k, a, lda: opts.transA ? m : k, transA: !!opts.transA, b, ldb: opts.transB ? k : n, transB: !!opts.transB,
-    c, alpha: opts.alpha ?? 1, accumulate: !!opts.accumulate, upper: !!opts.symmetric,
+    c, ldc: n, alpha: opts.alpha ?? 1, accumulate: !!opts.accumulate, tri: opts.symmetric ? 1 : 0,
     lowerA: !!opts.lowerA && m === k, lowerB: !!opts.lowerB && k === n, slice: g.depthSlice(), mb, nb, counter,
   };
-  let ran = false;
-  if (pooled > 0 && chunkCount(job) > 1) {
-    if (s.workers === 0) {
-      const given = await onEveryWorker(() => ({ kind: "gemm-memory", memory }));
-      s.workers = given ? given.length : 0;
-    }
-    if (s.workers > 0) {
-      const done = await onEveryWorker((i) => ({ kind: "gemm", job, work: work + i * workSize }));
-      ran = done !== null;
-    }
-  }
-  if (!ran) runChunks(g, memory, job, work);
+  await runJob(s, job, pooled, work, workSize);
   if (opts.symmetric) g.mirrorUpper(c, n, n, 0, n);
   C.set(new Float32Array(memory.buffer, c, m * n));
   return C;
+}
+
+/** A matrix inside a workspace: its first element's float index in `Workspace.f32` and its row stride in floats. */
+export interface Region {
+  at: number;
+  ld: number;
+}
+
+/** What a workspace body gets: the floats it owns and products over regions of them, in place. */
+export interface Workspace {
+  /** A view of the shared memory; the body owns floats [base, base + floats). */
+  readonly f32: Float32Array;
+  readonly base: number;
+  /**
+   * C = [C +] α·op(A)·op(B) over regions of the workspace (op as in gemm; C must not overlap A or B).
+   * `tri` 1 or 2 computes only the upper or lower triangle of a square C (with its diagonal).
+   */
+  product(A: Region, m: number, k: number, B: Region, n: number, C: Region,
+    opts?: { transA?: boolean; transB?: boolean; alpha?: number; accumulate?: boolean; tri?: 0 | 1 | 2 }): Promise<void>;
+}
+
+/**
+ * Runs `body` with `floats` floats of the shared memory to itself, so an algorithm can keep its matrix
+ * there and update it in place with products that copy nothing (the blocked Cholesky). Holds the product
+ * queue while it runs. null when the kernel is not built or the memory cannot hold it.
+ */
+export async function withWorkspace<T>(floats: number, body: (ws: Workspace) => Promise<T>): Promise<T | null> {
+  const s = load();
+  if (!s) return null;
+  const run = queue.then(async () => {
+    const { g, memory } = s;
+    const threads = Math.max(1, await poolSize());
+    const base = 32; // byte 128: the counter sits at byte 64
+    const work = align((base + floats) * 4);
+    const workSize = align(g.workBytes(64 * g.tileCols()));
+    if (!reserve(memory, work + threads * workSize)) return null;
+    const ws: Workspace = {
+      f32: new Float32Array(memory.buffer),
+      base,
+      async product(A, m, k, B, n, C, o = {}) {
+        const pooled = await poolFor(m, k, n);
+        const [mb, nb] = chunking(m, n, Math.max(1, pooled), g.tileRows(), g.tileCols());
+        await runJob(s, {
+          m, n, k, a: A.at * 4, lda: A.ld, transA: !!o.transA, b: B.at * 4, ldb: B.ld, transB: !!o.transB,
+          c: C.at * 4, ldc: C.ld, alpha: o.alpha ?? 1, accumulate: !!o.accumulate, tri: o.tri ?? 0,
+          lowerA: false, lowerB: false, slice: g.depthSlice(), mb, nb, counter: 64,
+        }, pooled, work, workSize);
+      },
+    };
+    return body(ws);
+  });
+  queue = run.catch(() => undefined);
+  return run;
 }
