@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { gemm, gemmThreads } from "../../src/backend/gemm.js";
+import { gemm, gemmThreads, withWorkspace } from "../../src/backend/gemm.js";
 import { matmul } from "../../src/algorithms/matmul.js";
 import { backendReport, useBackend } from "../../src/backend/index.js";
 import { QuantLabError } from "../../src/errors.js";
@@ -144,4 +144,32 @@ test("operands that do not fit their sizes are a clear error; the backend report
   await assert.rejects(gemm(new Float32Array(6), 2.5, 3, new Float32Array(6), 2), bad);
   const r = await backendReport();
   assert.match(r.wasm!.gemm, /WebAssembly SIMD kernel on [12] thread/);
+});
+
+test("workspace products over strided regions, in place, lower triangle only", async () => {
+  const n = 90, m = 40, k = 33; // C is the m × m block at (10, 20) of an n × n matrix; A the m × k block at (5, 50)
+  const big = randn(n * n, 61);
+  const out = await withWorkspace(n * n + m * k, async (ws) => {
+    const f = ws.f32;
+    const M = ws.base;
+    const S = M + n * n;
+    f.set(big, M);
+    for (let r = 0; r < m; r++) f.set(big.subarray((5 + r) * n + 50, (5 + r) * n + 50 + k), S + r * k);
+    await ws.product({ at: M + 5 * n + 50, ld: n }, m, k, { at: S, ld: k }, m, { at: M + 10 * n + 20, ld: n }, { transB: true, accumulate: true, alpha: -1, tri: 2 });
+    return f.slice(M, M + n * n);
+  });
+  assert.ok(out);
+  const A = new Float32Array(m * k);
+  for (let r = 0; r < m; r++) A.set(big.subarray((5 + r) * n + 50, (5 + r) * n + 50 + k), r * k);
+  const C0 = new Float32Array(m * m);
+  for (let r = 0; r < m; r++) C0.set(big.subarray((10 + r) * n + 20, (10 + r) * n + 20 + m), r * m);
+  const ref = reference(A, m, k, A, m, { transB: true, alpha: -1 }, C0);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    const r = i - 10, c = j - 20;
+    const inside = r >= 0 && r < m && c >= 0 && c < m;
+    const v = out![i * n + j]!;
+    if (inside && c <= r) assert.ok(Math.abs(v - ref.val[r * m + c]!) <= ref.bound[r * m + c]!, `(${r}, ${c})`);
+    // outside C nothing moves; above its diagonal only 4 × 8 tiles that straddle it write (c ≤ r + 10)
+    else if (!inside || c >= r + 11) assert.equal(v, big[i * n + j], `(${i}, ${j}) changed`);
+  }
 });
