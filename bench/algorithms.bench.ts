@@ -4,7 +4,8 @@
  * in this run, interleaved (Q, N, Q, N, …), median of QUANTLAB_BENCH_GEMM_REPS (default 5) each, at
  * QUANTLAB_BENCH_GEMM_N³ (default 4096³: 2·N³ = 137 GFLOP, 3 × 64 MiB of operands). Both sides are timed
  * from input arrays to a fresh output array (QuantLab's copies into and out of the shared wasm memory
- * included). QUANTLAB_BENCH_ONLY=gemm stops after this table.
+ * included). QUANTLAB_BENCH_ONLY=gemm stops after this table; QUANTLAB_BENCH_BACKENDS=wasm skips the
+ * cpu-backend rows below.
  *
  * GEMM floor and ceiling: 2·N³ = 137.4 GFLOP and at least 3·N²·4 B = 192 MiB of operand traffic (the
  * packed panels re-read A N/512 times and B N/336 times from L2/L3, ≈ 0.4 % of the FLOPs in moves).
@@ -183,8 +184,9 @@ if (process.env.QUANTLAB_BENCH_ONLY === "gemm") process.exit(0);
 
 const n = Number(process.env.QUANTLAB_BENCH_N ?? 4096);
 const cpuN = Number(process.env.QUANTLAB_BENCH_CPU_N ?? Math.min(n, 1024));
-await runOn("wasm", n);
-await runOn("cpu", cpuN);
+const backends = (process.env.QUANTLAB_BENCH_BACKENDS ?? "wasm,cpu").split(",");
+if (backends.includes("wasm")) await runOn("wasm", n);
+if (backends.includes("cpu")) await runOn("cpu", cpuN);
 
 const head = ["backend", "size", "method", "seconds", "cpu s", "GFLOP", "GFLOP/s", "out err", "peer s", "peer err", "time ratio", "err ratio"];
 const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
