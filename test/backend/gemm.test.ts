@@ -149,7 +149,7 @@ test("operands that do not fit their sizes are a clear error; the backend report
 test("workspace products over strided regions, in place, lower triangle only", async () => {
   const n = 90, m = 40, k = 33; // C is the m × m block at (10, 20) of an n × n matrix; A the m × k block at (5, 50)
   const big = randn(n * n, 61);
-  const out = await withWorkspace(n * n + m * k, async (ws) => {
+  const out: Float32Array | null = await withWorkspace(n * n + m * k, async (ws) => {
     const f = ws.f32;
     const M = ws.base;
     const S = M + n * n;
