@@ -167,7 +167,7 @@ test("workspace products over strided regions, in place, lower triangle only", a
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
     const r = i - 10, c = j - 20;
     const inside = r >= 0 && r < m && c >= 0 && c < m;
-    const v = out![i * n + j]!;
+    const v: number = out![i * n + j]!;
     if (inside && c <= r) assert.ok(Math.abs(v - ref.val[r * m + c]!) <= ref.bound[r * m + c]!, `(${r}, ${c})`);
     // outside C nothing moves; above its diagonal only 4 × 8 tiles that straddle it write (c ≤ r + 10)
     else if (!inside || c >= r + 11) assert.equal(v, big[i * n + j], `(${i}, ${j}) changed`);
