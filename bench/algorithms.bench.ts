@@ -197,4 +197,4 @@ console.log("peer = IST-DASLab GPTQ / mit-han-lab llm-awq, python3-torch 1.13 on
 console.log("input recipe (they cannot run here: python3-torch is not installed). Ratios < 1 beat the peer; the peer's RTN is 0.0176.");
 console.log("seconds = wall time of the method (report excluded); cpu s = CPU time of all threads (the wasm matmul pool runs on both");
 console.log("cores): on a machine busy with other work, wall time overstates; the peers' 2-thread runs used up to 2 × their wall time.");
-console.log(`cpu runs ${cpuN}² (the cpu backend is ≈ 35× slower than wasm; QUANTLAB_BENCH_CPU_N to change), so its ratios are left out.`);
+if (backends.includes("cpu")) console.log(`cpu runs ${cpuN}² (the cpu backend is ≈ 35× slower than wasm; QUANTLAB_BENCH_CPU_N to change), so its ratios are left out.`);
