@@ -211,6 +211,22 @@ export function parseTensorTypeOverride(arg: string): TensorTypeOverride {
   return { pattern: arg.slice(0, eq).toLowerCase(), type: overrideType(arg.slice(eq + 1), `--tensor-type ${arg}`) };
 }
 
+/**
+ * llama-quantize's override flags as text (the CLI's and the DSL's form) → MixOverrides, checked:
+ * types QuantLab encodes, `--tensor-type` as NAME=TYPE.
+ * @example
+ * overridesFromFlags({ outputTensorType: "q8_0", tensorTypes: ["attn_v=q6_k"] })
+ */
+export function overridesFromFlags(flags: { outputTensorType?: string | undefined; tokenEmbeddingType?: string | undefined; pure?: boolean;
+  tensorTypes?: readonly string[] | undefined }): MixOverrides {
+  const out: MixOverrides = {};
+  if (flags.outputTensorType !== undefined) out.outputTensorType = overrideType(flags.outputTensorType, "--output-tensor-type");
+  if (flags.tokenEmbeddingType !== undefined) out.tokenEmbeddingType = overrideType(flags.tokenEmbeddingType, "--token-embedding-type");
+  if (flags.pure) out.pure = true;
+  if (flags.tensorTypes?.length) out.tensorTypes = flags.tensorTypes.map(parseTensorTypeOverride);
+  return out;
+}
+
 function overrideType(type: string, what: string): GgufTypeName {
   const t = ggufType(type.toUpperCase());
   check(t, "BAD_ARGUMENT", `${what}: QuantLab cannot encode type '${type}': use one of ${ggufTypeList()}`);
