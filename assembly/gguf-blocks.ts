@@ -1065,27 +1065,35 @@ export function quantizeIQ4_XS(k: i32, weighted: i32): i32 {
 
 // ---- MXFP4 and NVFP4 (quantize_row_mxfp4_ref, quantize_row_nvfp4_ref)
 
-const FP4_LEVELS = memory.data(16 * 16, 16); // kvalues_mxfp4[i]·d splatted, one v128 per code
+const FP4_LEVELS = memory.data(8 * 16, 16); // kvalues_mxfp4[i]·d for the codes 0…7, splatted
 
-/** kvalues_mxfp4: the E2M1 values doubled. */
-const KVALUES_FP4 = memory.data<i8>([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]);
+/** kvalues_mxfp4 of codes 0…7 (codes 8…15 are their negatives). */
+const KVALUES_FP4 = memory.data<i8>([0, 1, 2, 3, 4, 6, 8, 12]);
 
-/** The 16 candidates kvalues[i]·d of the block, each the float product C computes. */
+/** The candidates kvalues[i]·d of the block, each the float product C computes. */
 @inline function setFp4Scale(d: f32): void {
-  for (let i = 0; i < 16; i++) v128.store(FP4_LEVELS + (<usize>i << 4), f32x4.splat(<f32>load<i8>(KVALUES_FP4 + i) * d));
+  for (let i = 0; i < 8; i++) v128.store(FP4_LEVELS + (<usize>i << 4), f32x4.splat(<f32>load<i8>(KVALUES_FP4 + i) * d));
 }
 
-/** best_index_mxfp4 for four weights: per lane the first code of least |kvalues[i]·d − x| (NaN gives 0). */
+/**
+ * best_index_mxfp4 for four weights, without C's 16 trials: a negative code's error at x equals the
+ * positive code's at |x| (fl(−v − x) = −fl(v − |x|)), and a code of the wrong sign never does strictly
+ * better than code 0, so the search runs over the 8 levels at |x| and the sign picks code j or 8 + j
+ * (code 0 stays 0: it comes first). The errors |fl(v_i − |x|)| over increasing v_i fall then rise, so
+ * C's first index of least error is the last i whose error is strictly below its predecessor's. NaN
+ * compares false everywhere and gives 0, as in C.
+ */
 @inline function bestIndexFp4(x: v128): v128 {
+  const a = f32x4.abs(x);
   let best = i32x4.splat(0);
-  let bestErr = f32x4.abs(f32x4.sub(v128.load(FP4_LEVELS), x));
-  for (let i = 1; i < 16; i++) {
-    const err = f32x4.abs(f32x4.sub(v128.load(FP4_LEVELS + (<usize>i << 4)), x));
-    const better = f32x4.lt(err, bestErr);
-    best = v128.bitselect(i32x4.splat(i), best, better);
-    bestErr = v128.bitselect(err, bestErr, better);
+  let prev = f32x4.abs(f32x4.sub(v128.load(FP4_LEVELS), a));
+  for (let i = 1; i < 8; i++) {
+    const err = f32x4.abs(f32x4.sub(v128.load(FP4_LEVELS + (<usize>i << 4)), a));
+    best = v128.bitselect(i32x4.splat(i), best, f32x4.lt(err, prev));
+    prev = err;
   }
-  return best;
+  const negative = v128.andnot(f32x4.lt(x, f32x4.splat(0)), i32x4.eq(best, i32x4.splat(0)));
+  return i32x4.add(best, v128.and(negative, i32x4.splat(8)));
 }
 
 /** C's `if (amax < fabsf(v)) amax = fabsf(v)` over n floats (a multiple of 4): pmax keeps it per lane, NaN skipped. */
