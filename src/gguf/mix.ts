@@ -194,6 +194,7 @@ export interface MixOverrides {
   tensorTypes?: readonly TensorTypeOverride[];
 }
 
+/** What `planMix` and `ggufMix` take besides the model: llama-quantize's overrides plus whether an importance matrix comes. */
 export interface MixOptions extends MixOverrides {
   /** Whether an importance matrix will be given: llama.cpp's rules for the IQ4, Q4_0/Q5_0 and Q2_K_S mixes read it. */
   imatrix?: boolean;
