@@ -45,6 +45,13 @@ function expected(mix: string, tied = false): Map<string, string> {
       if (i < 4) v = "Q5_K"; // the first four attn_v
       if (i < N / 8) down = "Q5_K";
     }
+    if (mix === "Q2_K") { v = down = "Q3_K"; m.set(b + "attn_output.weight", "Q3_K"); } // GQA 1: attn_v Q3_K
+    if (mix === "Q3_K_M") {
+      v = i < 2 ? "Q5_K" : "Q4_K"; // the first two attn_v
+      down = i < N / 16 ? "Q5_K" : "Q4_K";
+      m.set(b + "attn_output.weight", "Q4_K");
+    }
+    if (mix === "Q3_K_L") { v = down = "Q5_K"; m.set(b + "attn_output.weight", "Q5_K"); }
     m.set(b + "attn_v.weight", v);
     m.set(b + "ffn_down.weight", down);
   }
@@ -54,7 +61,7 @@ function expected(mix: string, tied = false): Map<string, string> {
 const types = (mix: string, tensors: MixInputTensor[]) =>
   new Map(planMix(mix, tensors, { nLayers: N }).choices.map((c) => [c.name, c.to]));
 
-for (const mix of ["Q4_K_M", "Q4_K_S", "Q5_K_M", "Q5_K_S", "Q6_K", "Q8_0", "Q4_0"]) {
+for (const mix of ["Q4_K_M", "Q4_K_S", "Q5_K_M", "Q5_K_S", "Q6_K", "Q8_0", "Q4_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L"]) {
   test(`${mix} on a 32-layer Llama: every tensor's type as llama.cpp's rules give it`, () => {
     assert.deepEqual(types(mix, llama32()), expected(mix));
     assert.deepEqual(types(mix, llama32(true)), expected(mix, true), "tied embeddings: token_embd takes the output rule");
