@@ -24,7 +24,9 @@
  * llama-quantize's overrides (`MixOverrides`) act in its order: --token-embedding-type and
  * --output-tensor-type replace the choice outright (no fallback), then the first --tensor-type pattern that
  * matches the name (a regular expression searched in it) replaces the mix's rule, --pure skips the rules
- * (every weight the base type), and the fallback applies to what is left.
+ * (every weight the base type), and the fallback applies to what is left. A tensor a pattern decides does
+ * not advance the attn_v/ffn_down layer counters, as in llama.cpp, so the rules' "first n/8" and "more
+ * bits" layers shift onto the tensors left to them.
  *
  * Not modelled (they never apply to the mixes offered here, or need what a file cannot tell): the
  * IQ1/IQ2/IQ3 mixes' rules (QuantLab has no encoder for those types), Falcon's rules, the 70B attn_v bump
