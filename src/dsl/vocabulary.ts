@@ -90,7 +90,7 @@ export const VOCABULARY: readonly (readonly [group: string, name: string, summar
   ["Models and the KV cache", "TokenView", "The token view's value: `.rows()` gives one row per shown token; it displays as shaded HTML."],
   ["Files", "encodeNpy", "Encodes a Tensor as the bytes of a NumPy .npy file (version 1, C order); NumPy has no BF16, so use F32."],
   ["Files", "encodeSafetensors", "Serialises tensors (in the given order, 8-byte aligned header) to safetensors bytes."],
-  ["Files", "ggufMix", "The per-tensor types llama-quantize would choose for `mix` (nothing is quantized or written)."],
+  ["Files", "ggufMix", "The per-tensor types llama-quantize would choose for `mix` (nothing is quantized or written), with its overrides in `options` (outputTensorType, tokenEmbeddingType, pure, tensorTypes; `imatrix`: whether one will be given)."],
   ["Files", "ggufTensor", "One tensor of a GGUF file as a Matrix: rows = dims[1] · dims[2] · …, cols = dims[0], dequantized to FP32."],
   ["Files", "inspectGguf", "What a GGUF file (or its path) holds: metadata, tensors, types, bytes, bits per weight."],
   ["Files", "parseNpy", "Decodes the bytes of a NumPy .npy file into a Tensor, checking every size first."],

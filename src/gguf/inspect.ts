@@ -16,6 +16,8 @@ export interface GgufTensorSummary {
   bitsPerWeight: number;
   /** Absolute byte offset in the file. */
   offset: number;
+  /** Whether QuantLab can dequantize it (false: sized and listed only, e.g. the IQ1/IQ2/IQ3 lattice i-quants). */
+  decodable: boolean;
 }
 
 /** What a GGUF file holds, JSON-safe: metadata, tensors with types and sizes, totals by type. */
@@ -36,6 +38,22 @@ export interface GgufInspection {
   bitsPerWeight: number;
   /** Types present whose block code QuantLab lacks (sized and listed, not dequantized), e.g. IQ2_XS. */
   undecodable: string[];
+  /** The tensors of those types, by name: what dequantize, eval and requantize refuse. */
+  undecodableTensors: string[];
+}
+
+const NAMES_SHOWN = 6;
+
+/**
+ * The line that says which tensors QuantLab sizes but cannot decode, and why: the IQ1/IQ2/IQ3 i-quants
+ * decode through llama.cpp's lattice tables, which QuantLab does not ship.
+ */
+export function undecodableLine(r: Pick<GgufInspection, "undecodable" | "undecodableTensors">): string | null {
+  const names = r.undecodableTensors ?? [];
+  if (!r.undecodable?.length) return null;
+  const shown = names.slice(0, NAMES_SHOWN).join(", ") + (names.length > NAMES_SHOWN ? `, … (${names.length - NAMES_SHOWN} more)` : "");
+  return `QuantLab sizes but cannot decode ${names.length} tensor${names.length === 1 ? "" : "s"} (${r.undecodable.join(", ")}: ${shown}): ` +
+    "these i-quants decode through llama.cpp's lattice tables, which QuantLab does not ship; dequantize, eval and requantize refuse them, inspect lists them";
 }
 
 const ARRAY_SHOWN = 16;
@@ -87,7 +105,8 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     e.tensors++;
     e.elements += elements;
     e.bytes += t.nbytes;
-    return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: t.type.bitsPerWeight, offset: t.offset };
+    return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: t.type.bitsPerWeight, offset: t.offset,
+      decodable: ggufType(t.type.name) !== undefined };
   });
   const totalElements = tensors.reduce((a, t) => a + t.elements, 0);
   const totalBytes = tensors.reduce((a, t) => a + t.bytes, 0);
@@ -105,6 +124,7 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     totalBytes,
     bitsPerWeight: totalElements ? (totalBytes * 8) / totalElements : 0,
     undecodable: Object.keys(byType).filter((t) => !ggufType(t)),
+    undecodableTensors: tensors.filter((t) => !t.decodable).map((t) => t.name),
   };
   const metaLines = metadataLines(file);
   return withDisplay(result, () => {
@@ -112,14 +132,14 @@ export function inspectGguf(file: GgufFile): GgufInspection {
       ["architecture", result.architecture ?? "(none)"],
       ["bits/weight", result.bitsPerWeight.toFixed(3)],
       ["types", Object.entries(byType).map(([t, e]) => `${e.tensors} ${t}`).join(", ")],
-      ["QuantLab decodes", result.undecodable.length ? `all but ${result.undecodable.join(", ")}` : "every tensor"],
+      ["QuantLab decodes", result.undecodable.length ? `all but ${result.undecodable.join(", ")} (${result.undecodableTensors.length} tensor${result.undecodableTensors.length === 1 ? "" : "s"}, marked "size only")` : "every tensor"],
       ["alignment", String(file.alignment)],
       ["data offset", String(file.dataOffset)],
       ["file bytes", String(file.fileSize)],
     ]);
     const meta = keyValueBundle("metadata", metaLines);
     const tab = tableBundle("tensors", ["tensor", "type", "dims", "bytes", "bits/w"],
-      tensors.map((t) => [t.name, t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]));
+      tensors.map((t) => [t.name, t.decodable ? t.type : `${t.type} (size only)`, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]));
     return {
       "text/plain": formatInspection(result, metaLines),
       "text/html": `${head["text/html"]}${meta["text/html"]}${tab["text/html"]}`.replace(/<script/gi, escapeHtml("<script")),
@@ -133,7 +153,7 @@ export function formatInspection(r: GgufInspection, metaLines?: [string, string]
     `GGUF v${r.version}, ${r.architecture ?? "no architecture"}: ${r.tensors.length} tensors, ${r.totalElements} weights, ` +
       `${r.totalBytes} bytes (${r.bitsPerWeight.toFixed(3)} bits/weight), alignment ${r.alignment}, data at byte ${r.dataOffset}, file ${r.fileBytes} bytes`,
     `types: ${Object.entries(r.byType).map(([t, e]) => `${t} ×${e.tensors} (${e.bytes} bytes)`).join(", ")}`,
-    ...(r.undecodable?.length ? [`QuantLab sizes but cannot decode: ${r.undecodable.join(", ")} (no block code for them yet)`] : []),
+    ...(undecodableLine(r) ? [undecodableLine(r)!] : []),
     "",
     "metadata:",
   ];
@@ -141,7 +161,7 @@ export function formatInspection(r: GgufInspection, metaLines?: [string, string]
   const kw = Math.max(0, ...ml.map(([k]) => k.length));
   for (const [k, v] of ml) lines.push(`  ${k.padEnd(kw)}  ${v}`);
   lines.push("", "tensors:");
-  const rows = r.tensors.map((t) => [t.name, t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]);
+  const rows = r.tensors.map((t) => [t.name, t.decodable === false ? `${t.type} (size only)` : t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]);
   const head = ["name", "type", "dims", "bytes", "bits/w"];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
   for (const row of [head, ...rows]) lines.push("  " + row.map((c, i) => (i >= 3 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd());

@@ -7,7 +7,7 @@ import { parse, printJson, str } from "../args.js";
 import { QuantLabError } from "../../errors.js";
 import { openGguf, readGgufHeader, tensorElements, writeGguf } from "../../gguf/file.js";
 import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
-import { MIXES, mixByName, mixTable } from "../../gguf/mix.js";
+import { MIXES, mixByName, mixTable, overridesFromFlags } from "../../gguf/mix.js";
 import { quantizeTensorSource, readImatrix } from "../../gguf/model-quantize.js";
 import { readF32 } from "../../gguf/source.js";
 import { writeSafetensors } from "../../io/safetensors.js";
@@ -20,6 +20,7 @@ const MIX_LIST = Object.keys(MIXES).join("|");
 const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
        quantlab gguf quantize --type ${MIX_LIST}
                               --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--json]
+                              [--output-tensor-type TYPE] [--token-embedding-type TYPE] [--pure] [--tensor-type NAME=TYPE]...
        quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--json]
   inspect     metadata, tensors (type, dims in ggml order, bytes, bits/weight) and totals.
   quantize    chooses each tensor's type as llama.cpp's llama-quantize does for the mix, prints that table,
@@ -27,6 +28,10 @@ const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
               .safetensors input is a Hugging Face Llama checkpoint (config.json beside it, shards listed
               in model.safetensors.index.json); inputs are read tensor by tensor, never whole. --imatrix takes
               llama-imatrix's output (GGUF or legacy .dat) and weights the rounding as llama-quantize does.
+              The overrides act as llama-quantize's: --output-tensor-type and --token-embedding-type set those
+              tensors' types as given; --tensor-type NAME=TYPE (repeatable; NAME a regular expression searched in
+              tensor names, the first match wins) replaces the mix's rule, then the row-length fallback applies;
+              --pure gives every other weight the mix's base type.
   dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -62,9 +67,15 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   const p = parse("gguf quantize", argv, {
     type: { type: "string" }, in: { type: "string" }, out: { type: "string" },
     "allow-requantize": { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, imatrix: { type: "string" },
+    "output-tensor-type": { type: "string" }, "token-embedding-type": { type: "string" }, pure: { type: "boolean" },
+    "tensor-type": { type: "string", multiple: true },
   }, USAGE);
   if (!p) return 0;
   const mix = mixByName(need(str(p, "type"), "type", "quantize"));
+  const overrides = overridesFromFlags({
+    outputTensorType: str(p, "output-tensor-type"), tokenEmbeddingType: str(p, "token-embedding-type"),
+    pure: p.values.pure === true, tensorTypes: p.values["tensor-type"] as string[] | undefined,
+  });
   const input = need(str(p, "in"), "in", "quantize");
   const dry = p.values["dry-run"] === true;
   const out = dry ? str(p, "out") : need(str(p, "out"), "out", "quantize");
@@ -75,7 +86,7 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   try {
     const im = str(p, "imatrix");
     const imatrices = im === undefined ? undefined : await readImatrix(im);
-    result = await quantizeTensorSource(source, mix, { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
+    result = await quantizeTensorSource(source, mix, { ...overrides, allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
   } finally {
     await source.close();
   }
