@@ -8,7 +8,7 @@
  * also answers asynchronous exports. The worker and its port are unref'd, so an idle browser never
  * keeps Node alive; on exit the browser is closed and its fresh profile folder removed.
  */
-import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -158,11 +158,18 @@ class Renderer {
   readonly profile: string;
 
   constructor(executablePath: string) {
-    this.profile = mkdtempSync(join(tmpdir(), "quantlab-chromium-"));
+    // the pid in the name lets a later start (src/kernel/tempdirs.ts) remove the folder of a process
+    // that was killed, and the kernel's lifeline find this Chromium by its command line
+    this.profile = mkdtempSync(join(tmpdir(), `quantlab-chromium-${process.pid}-`));
+    const tmp = join(this.profile, "tmp");
+    mkdirSync(tmp);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
       eval: true,
+      // playwright puts its playwright-artifacts-* folder (and Chromium its temporary files) under
+      // TMPDIR: inside the profile, they go when it goes
+      env: { ...process.env, TMPDIR: tmp },
       workerData: {
         playwright: require.resolve("playwright-core"), page: pageUrl(this.profile), port: port2, signal: this.signal,
         executablePath, args: CHROMIUM_ARGS, profile: this.profile,
