@@ -64,11 +64,11 @@ export interface RenderOptions {
 const WORKER = String.raw`
 const { workerData } = require("node:worker_threads");
 const { chromium } = require(workerData.playwright);
-const { port, signal, executablePath, args, profile } = workerData;
+const { port, signal, executablePath, args, profile, chromiumEnv } = workerData;
 let context = null, pages = null;
 function start() {
   return pages ??= (async () => {
-    context = await chromium.launchPersistentContext(profile, { executablePath, args, headless: true, timeout: 60000 });
+    context = await chromium.launchPersistentContext(profile, { executablePath, args, headless: true, timeout: 60000, env: chromiumEnv });
     const page = context.pages()[0] ?? await context.newPage();
     await page.goto(workerData.page);
     return { page, pdfPage: null };
@@ -167,12 +167,12 @@ class Renderer {
     this.port = port1;
     this.worker = new Worker(WORKER, {
       eval: true,
-      // playwright puts its playwright-artifacts-* folder (and Chromium its temporary files) under
-      // TMPDIR: inside the profile, they go when it goes
+      // playwright puts its playwright-artifacts-* folder under TMPDIR: inside the profile, it goes
+      // when the profile goes. Chromium keeps the real TMPDIR (its socket paths must stay short).
       env: { ...process.env, TMPDIR: tmp },
       workerData: {
         playwright: require.resolve("playwright-core"), page: pageUrl(this.profile), port: port2, signal: this.signal,
-        executablePath, args: CHROMIUM_ARGS, profile: this.profile,
+        executablePath, args: CHROMIUM_ARGS, profile: this.profile, chromiumEnv: { ...process.env },
       },
       transferList: [port2],
     });
