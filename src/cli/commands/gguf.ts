@@ -10,6 +10,7 @@ import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect
 import { MIXES, mixByName, mixTable } from "../../gguf/mix.js";
 import { openModelForQuantize, quantizeGgufModel, readImatrix } from "../../gguf/model-quantize.js";
 import { writeSafetensors } from "../../io/safetensors.js";
+import { checkInput, checkOutput } from "../paths.js";
 
 export const summary = "GGUF files: inspect, quantize a model by a llama.cpp mix (Q4_K_M …), dequantize a tensor";
 
@@ -17,14 +18,15 @@ const MIX_LIST = Object.keys(MIXES).join("|");
 
 const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
        quantlab gguf quantize --type ${MIX_LIST}
-                              --in MODEL.gguf|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--json]
-       quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--json]
+                              --in MODEL.gguf|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--force] [--json]
+       quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--force] [--json]
   inspect     metadata, tensors (type, dims in ggml order, bytes, bits/weight) and totals.
   quantize    chooses each tensor's type as llama.cpp's llama-quantize does for the mix, prints that table,
               then writes GGUF v3 (general.file_type and general.quantization_version = 2 set). A .safetensors
               input is a Hugging Face Llama checkpoint with config.json beside it. --imatrix takes
               llama-imatrix's output (GGUF or legacy .dat) and weights the rounding as llama-quantize does.
-  dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).`;
+  dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).
+  --force     lets --out replace a file that is also an input (refused otherwise).`;
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -47,6 +49,7 @@ async function inspect(argv: string[]): Promise<number> {
   const p = parse("gguf inspect", argv, { json: { type: "boolean" } }, USAGE);
   if (!p) return 0;
   if (p.positionals.length !== 1) throw new QuantLabError("BAD_ARGUMENT", `gguf inspect takes one FILE.gguf, got ${p.positionals.length}: quantlab gguf inspect model.gguf`);
+  checkInput("FILE", p.positionals[0]!);
   // the header alone: inspecting a 40 GB model reads kilobytes
   const file = await readGgufHeader(p.positionals[0]!);
   const r = inspectGguf(file);
@@ -59,6 +62,7 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   const p = parse("gguf quantize", argv, {
     type: { type: "string" }, in: { type: "string" }, out: { type: "string" },
     "allow-requantize": { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, imatrix: { type: "string" },
+    force: { type: "boolean" },
   }, USAGE);
   if (!p) return 0;
   const mix = mixByName(need(str(p, "type"), "type", "quantize"));
@@ -66,6 +70,10 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   const dry = p.values["dry-run"] === true;
   const out = dry ? str(p, "out") : need(str(p, "out"), "out", "quantize");
   if (out !== undefined && !out.endsWith(".gguf")) throw new QuantLabError("BAD_ARGUMENT", `--out ${out} must name a .gguf file`);
+  checkInput("--in", input, { folderOk: true });
+  const imPath = str(p, "imatrix");
+  if (imPath !== undefined) checkInput("--imatrix", imPath);
+  if (out !== undefined && !dry) checkOutput("--out", out, { inputs: [input, ...(imPath ? [imPath] : [])], force: p.values.force === true });
   const file = await openModelForQuantize(input);
   const t0 = performance.now();
   const im = str(p, "imatrix");
@@ -87,12 +95,14 @@ async function quantizeCmd(argv: string[]): Promise<number> {
 
 async function dequantizeCmd(argv: string[]): Promise<number> {
   const p = parse("gguf dequantize", argv, {
-    in: { type: "string" }, tensor: { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
+    in: { type: "string" }, tensor: { type: "string" }, out: { type: "string" }, json: { type: "boolean" }, force: { type: "boolean" },
   }, USAGE);
   if (!p) return 0;
   const input = need(str(p, "in"), "in", "dequantize");
   const name = need(str(p, "tensor"), "tensor", "dequantize");
   const out = need(str(p, "out"), "out", "dequantize");
+  checkInput("--in", input);
+  checkOutput("--out", out, { inputs: [input], force: p.values.force === true });
   const file = await readGguf(input);
   const data = tensorF32(file, name);
   const info = file.tensors.find((t) => t.name === name)!;

@@ -3,9 +3,9 @@
  *   --group-size 32 --out Q.gguf [--safetensors Q.safetensors] [--eval T.txt] [--json]`:
  * layer-by-layer quantization on calibration text, per-layer errors, final perplexity, GGUF output.
  */
-import { readFileSync } from "node:fs";
 import { check } from "../../errors.js";
 import { num, parse, printJson, str } from "../args.js";
+import { checkInput, checkOutput, finite, readText } from "../paths.js";
 
 export const summary = "quantize every linear layer of a model (RTN, GPTQ, AWQ or a GGUF type) and write GGUF";
 
@@ -33,6 +33,15 @@ export async function run(argv: string[]): Promise<number> {
   const bits = num("bits", str(p, "bits"), 4), groupSize = num("group-size", str(p, "group-size"), 32);
   const maxTokens = num("max-tokens", str(p, "max-tokens"), 8192);
   const nWin = num("calib-windows", str(p, "calib-windows"), 16), winLen = num("calib-length", str(p, "calib-length"), 128);
+  // every path is checked before the model loads: a bad --out must not cost the whole computation
+  checkInput("--model", modelPath, { folderOk: true });
+  const calibText = readText("--calib", calibPath);
+  const evalPath = str(p, "eval");
+  const evalText = evalPath ? readText("--eval", evalPath) : undefined;
+  const out = str(p, "out"), st = str(p, "safetensors");
+  const inputs = [modelPath, calibPath, ...(evalPath ? [evalPath] : [])];
+  if (out) checkOutput("--out", out, { inputs });
+  if (st) checkOutput("--safetensors", st, { inputs: out ? [...inputs, out] : inputs });
   const { parseMethod } = await import("../../model/quantize/methods.js");
   const spec = parseMethod(method, bits, groupSize);
   const { loadModel } = await import("../../model/formats/load.js");
@@ -44,9 +53,8 @@ export async function run(argv: string[]): Promise<number> {
   const model = await loadModel(modelPath);
   const tok = model.tokenizer;
   check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (use a GGUF with a vocabulary)`);
-  const calibIds = tok.encode(readFileSync(calibPath, "utf8"));
-  const evalPath = str(p, "eval");
-  const evalIds = evalPath ? tok.encode(readFileSync(evalPath, "utf8")) : calibIds;
+  const calibIds = tok.encode(calibText);
+  const evalIds = evalText !== undefined ? tok.encode(evalText) : calibIds;
   const calib = calibrationWindows(calibIds, tok.bos, nWin, Math.min(winLen, model.config.contextLength));
   const q = await quantizeModel(model, {
     calibration: calib,
@@ -56,14 +64,15 @@ export async function run(argv: string[]): Promise<number> {
   const score = async (m: typeof model) => {
     const rt = await LlamaRuntime.create(m);
     try {
-      return perplexity(rt, tok, evalIds, { maxTokens });
+      const r = perplexity(rt, tok, evalIds, { maxTokens });
+      finite(r.perplexity, `the perplexity of ${m === model ? modelPath : "the quantized model"}`, "its logits are not finite numbers (a corrupt or overflowing model): check its weights with 'quantlab gguf inspect'");
+      return r;
     } finally {
       rt.dispose();
     }
   };
   const fp = await score(model);
   const r = await score(q.model);
-  const out = str(p, "out"), st = str(p, "safetensors");
   if (out || st) {
     const { writeQuantizedGguf, writeQuantizedSafetensors } = await import("../../model/quantize/export.js");
     if (out) await writeQuantizedGguf(q, out);
