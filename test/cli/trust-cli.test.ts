@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { parseGguf } from "../../src/gguf/file.js";
+import { encodeGgufBytes, parseGguf } from "../../src/gguf/file.js";
 import { encodeSafetensors } from "../../src/io/safetensors.js";
 import { sharedFile } from "../helpers/shared.js";
 
@@ -123,5 +123,23 @@ describe("results that are not numbers", () => {
     const text = join(dir, "short.txt");
     writeFileSync(text, readFileSync(val.path, "utf8").slice(0, 1500));
     refused(quantlab("eval", "--model", bad, "--text", text, "--max-tokens", "100"), /perplexity .* is NaN: .*not finite/);
+  });
+});
+
+describe("terminal escapes in a GGUF", () => {
+  it("gguf inspect shows control characters in tensor names, keys and strings as escapes", () => {
+    const evil = join(dir, "evil.gguf");
+    writeFileSync(evil, encodeGgufBytes({
+      metadata: { "general.architecture": "llama\u001b[2J", "general.name\u001b]0;pwned\u0007": "a\u009b31mred\u202etxt.exe", "tokenizer.ggml.tokens": ["\u001b[5m", "ok"] },
+      tensors: [{ name: "w\u001b]0;title\u0007\r", dims: [4], type: "F32", data: new Uint8Array(16) }],
+    }));
+    const r = quantlab("gguf", "inspect", evil);
+    assert.equal(r.code, 0, r.err);
+    assert.doesNotMatch(r.out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, "a raw control character reached the terminal");
+    assert.match(r.out, /w\\x1b\]0;title\\x07\\x0d/);
+    assert.match(r.out, /general\.name\\x1b\]0;pwned\\x07/);
+    assert.match(r.out, /a\\x9b31mred\\u\{202e\}txt\.exe/);
+    assert.match(r.out, /llama\\x1b\[2J/);
+    assert.match(r.out, /"\\x1b\[5m"/);
   });
 });
