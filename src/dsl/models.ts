@@ -51,14 +51,18 @@ export function sharedModelPath(name = "stories260K-f32.gguf"): string {
   return p;
 }
 
-const runtimes = new WeakMap<LlamaModel, LlamaRuntime>();
-async function runtimeOf(m: LlamaModel): Promise<LlamaRuntime> {
-  let rt = runtimes.get(m);
-  if (!rt) {
-    rt = await LlamaRuntime.create(m);
-    runtimes.set(m, rt);
+/**
+ * Runs `fn` on the model's weights uploaded to tfjs, then frees them. tfjs tensors are not garbage
+ * collected, so a runtime kept per model (as a cache did) left every model's weights allocated after
+ * the model itself was gone; uploading again per call costs far less than the call.
+ */
+async function withRuntime<T>(m: LlamaModel, fn: (rt: LlamaRuntime) => T | Promise<T>): Promise<T> {
+  const rt = await LlamaRuntime.create(m);
+  try {
+    return await fn(rt);
+  } finally {
+    rt.dispose();
   }
-  return rt;
 }
 
 function tokenizerOf(m: LlamaModel) {
@@ -74,7 +78,8 @@ function tokenizerOf(m: LlamaModel) {
  * ```
  */
 export async function generateText(m: LlamaModel, prompt = "", opts: GenerateOptions = {}): Promise<Generation> {
-  return generate(await runtimeOf(m), tokenizerOf(m), prompt, opts);
+  const tok = tokenizerOf(m);
+  return withRuntime(m, (rt) => generate(rt, tok, prompt, opts));
 }
 
 /**
@@ -86,7 +91,8 @@ export async function generateText(m: LlamaModel, prompt = "", opts: GenerateOpt
  * ```
  */
 export async function perplexityOf(m: LlamaModel, text: string | number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
-  return perplexity(await runtimeOf(m), typeof text === "string" ? tokenizerOf(m) : { bos: m.tokenizer?.bos ?? 1 }, text, opts);
+  const tok = typeof text === "string" ? tokenizerOf(m) : { bos: m.tokenizer?.bos ?? 1 };
+  return withRuntime(m, (rt) => perplexity(rt, tok, text, opts));
 }
 
 /**
@@ -122,5 +128,5 @@ export async function kvStudy(m: LlamaModel, text: string | number[], specs: KvQ
   const tok = m.tokenizer;
   const ids = typeof text === "string" ? tokenizerOf(m).encode(text) : text;
   const bos = tok?.bos ?? 1;
-  return kvCacheStudy(await runtimeOf(m), windows(ids, bos, opts.window ?? m.config.contextLength, opts.maxTokens ?? 4096), specs, bos);
+  return withRuntime(m, (rt) => kvCacheStudy(rt, windows(ids, bos, opts.window ?? m.config.contextLength, opts.maxTokens ?? 4096), specs, bos));
 }
