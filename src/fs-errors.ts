@@ -6,7 +6,7 @@
 import { QuantLabError, type ErrorCode } from "./errors.js";
 
 const REASONS: Record<string, [ErrorCode, string, string]> = {
-  ENOENT: ["NOT_FOUND", "no such file or folder", "check the path"],
+  ENOENT: ["NOT_FOUND", "it does not exist", "check the path"],
   EISDIR: ["BAD_ARGUMENT", "it is a folder", "give a file path"],
   ENOTDIR: ["BAD_ARGUMENT", "a part of the path is a file, not a folder", "check the path"],
   EACCES: ["BAD_ARGUMENT", "permission denied", "choose a location you may write to (or fix its permissions)"],
@@ -26,11 +26,11 @@ export function isErrno(e: unknown): e is NodeJS.ErrnoException {
 }
 
 /**
- * `e` as a QuantLabError about `path` ("cannot write out.gguf: it is a folder: give a file path");
+ * `e` as a QuantLabError about `path` ("cannot write out.gguf: EISDIR (it is a folder): give a file path");
  * a QuantLabError passes through, anything that is not a filesystem error too.
  */
 export function fsError(e: unknown, path: string, verb: string): unknown {
   if (e instanceof QuantLabError || !isErrno(e)) return e;
   const [code, reason, fix] = REASONS[e.code!] ?? ["BAD_ARGUMENT", e.code!, "check the path"];
-  return new QuantLabError(code, `cannot ${verb} ${path}: ${reason} (${e.code}): ${fix}`, { cause: e });
+  return new QuantLabError(code, `cannot ${verb} ${path}: ${e.code} (${reason}): ${fix}`, { cause: e });
 }

@@ -57,7 +57,7 @@ describe("paths", () => {
   });
 
   it("says a missing --weights file is missing", () => {
-    refused(quantlab("rtn", "--weights", join(dir, "nope.safetensors"), "--out", join(dir, "q.safetensors")), /--weights .*nope\.safetensors: no such file or folder \(ENOENT\)/);
+    refused(quantlab("rtn", "--weights", join(dir, "nope.safetensors"), "--out", join(dir, "q.safetensors")), /--weights .*nope\.safetensors: ENOENT \(it does not exist\)/);
   });
 
   it("refuses gguf inspect of a folder", () => {
@@ -73,7 +73,7 @@ describe("paths", () => {
   });
 
   it("refuses eval --text missing.txt with the path", { skip: model.skip }, () => {
-    refused(quantlab("eval", "--model", model.path, "--text", "missing.txt"), /--text missing\.txt: no such file or folder/);
+    refused(quantlab("eval", "--model", model.path, "--text", "missing.txt"), /--text missing\.txt: ENOENT \(it does not exist\)/);
   });
 
   it("refuses gguf dequantize --out equal to --in unless --force, leaving the model intact", { skip: model.skip }, () => {

@@ -33,6 +33,8 @@ export async function run(argv: string[]): Promise<number> {
   const bits = num("bits", str(p, "bits"), 4), groupSize = num("group-size", str(p, "group-size"), 32);
   const maxTokens = num("max-tokens", str(p, "max-tokens"), 8192);
   const nWin = num("calib-windows", str(p, "calib-windows"), 16), winLen = num("calib-length", str(p, "calib-length"), 128);
+  const { parseMethod } = await import("../../model/quantize/methods.js");
+  const spec = parseMethod(method, bits, groupSize);
   // every path is checked before the model loads: a bad --out must not cost the whole computation
   checkInput("--model", modelPath, { folderOk: true });
   const calibText = readText("--calib", calibPath);
@@ -42,8 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   const inputs = [modelPath, calibPath, ...(evalPath ? [evalPath] : [])];
   if (out) checkOutput("--out", out, { inputs });
   if (st) checkOutput("--safetensors", st, { inputs: out ? [...inputs, out] : inputs });
-  const { parseMethod } = await import("../../model/quantize/methods.js");
-  const spec = parseMethod(method, bits, groupSize);
+
   const { loadModel } = await import("../../model/formats/load.js");
   const { LlamaRuntime } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");
