@@ -37,7 +37,7 @@ process.stdin.on("close", () => {
     if (cmd.includes(mark)) { try { process.kill(Number(p), "SIGKILL"); } catch {} }
   }
   for (const name of fs.readdirSync(tmp)) {
-    if (name.startsWith(mark) || name.startsWith("quantlab-kernel-" + pid + "-")) fs.rmSync(path.join(tmp, name), { recursive: true, force: true });
+    if (name.startsWith(mark) || name.startsWith("quantlab-crash-" + pid + "-") || name.startsWith("quantlab-kernel-" + pid + "-")) fs.rmSync(path.join(tmp, name), { recursive: true, force: true });
   }
   process.exit(0);
 });
@@ -45,7 +45,7 @@ process.stdin.on("close", () => {
 
 /** Starts the lifeline and asks Node for a fatal-error report in a folder it will read. */
 export function startLifeline(heapLimitBytes: number): void {
-  const reportDir = ownedTempDir("quantlab-kernel-");
+  const reportDir = ownedTempDir("quantlab-crash-");
   process.report.reportOnFatalError = true;
   process.report.directory = reportDir;
   process.report.filename = "fatal.json";

@@ -53,7 +53,7 @@ function withText(text: string): number[] {
   });
 }
 
-const leftovers = (tmp: string) => readdirSync(tmp).filter((n) => /^(quantlab-client-|quantlab-chromium-|quantlab-kernel-|playwright-artifacts-)/.test(n));
+const leftovers = (tmp: string) => readdirSync(tmp).filter((n) => /^(quantlab-client-|quantlab-chromium-|quantlab-crash-|quantlab-kernel-|playwright-artifacts-)/.test(n));
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const t0 = Date.now();
