@@ -4,9 +4,9 @@
  * layer-by-layer quantization on calibration text, per-layer errors, final perplexity, GGUF output or a
  * Hugging Face GPTQ/AWQ folder; the tensors not stored in the method's own grid are listed with why.
  */
-import { readFileSync } from "node:fs";
 import { check } from "../../errors.js";
 import { num, parse, printJson, str } from "../args.js";
+import { checkInput, checkOutput, finite, readText } from "../paths.js";
 
 export const summary = "quantize every linear layer of a model (RTN, GPTQ, AWQ or a GGUF type) and write GGUF";
 
@@ -42,7 +42,17 @@ export async function run(argv: string[]): Promise<number> {
   const format = (str(p, "format") ?? "gguf").toLowerCase();
   check(format === "gguf" || format === "hf", "BAD_ARGUMENT", `--format ${format} is not known: use gguf (a .gguf file) or hf (a Hugging Face folder)`);
   check(format === "gguf" || !("gguf" in spec), "BAD_ARGUMENT", `--format hf writes GPTQ or AWQ layouts: use --method gptq, rtn or awq (${method} is a GGUF type, write it with --format gguf)`);
-  check(format === "gguf" || str(p, "out"), "BAD_ARGUMENT", "--format hf needs --out FOLDER: the Hugging Face checkpoint folder to write");
+  const out = str(p, "out"), st = str(p, "safetensors");
+  check(format === "gguf" || out, "BAD_ARGUMENT", "--format hf needs --out FOLDER: the Hugging Face checkpoint folder to write");
+  // every path is checked before the model loads: a bad --out must not cost the whole computation
+  checkInput("--model", modelPath, { folderOk: true });
+  const calibText = readText("--calib", calibPath);
+  const evalPath = str(p, "eval");
+  const evalText = evalPath ? readText("--eval", evalPath) : undefined;
+  const inputs = [modelPath, calibPath, ...(evalPath ? [evalPath] : [])];
+  if (out && format === "gguf") checkOutput("--out", out, { inputs });
+  if (st) checkOutput("--safetensors", st, { inputs: out ? [...inputs, out] : inputs });
+
   const { loadModel } = await import("../../model/formats/load.js");
   const { LlamaRuntime } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");
@@ -52,9 +62,8 @@ export async function run(argv: string[]): Promise<number> {
   const model = await loadModel(modelPath);
   const tok = model.tokenizer;
   check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (use a GGUF with a vocabulary)`);
-  const calibIds = tok.encode(readFileSync(calibPath, "utf8"));
-  const evalPath = str(p, "eval");
-  const evalIds = evalPath ? tok.encode(readFileSync(evalPath, "utf8")) : calibIds;
+  const calibIds = tok.encode(calibText);
+  const evalIds = evalText !== undefined ? tok.encode(evalText) : calibIds;
   const calib = calibrationWindows(calibIds, tok.bos, nWin, Math.min(winLen, model.config.contextLength));
   const q = await quantizeModel(model, {
     calibration: calib,
@@ -64,14 +73,15 @@ export async function run(argv: string[]): Promise<number> {
   const score = async (m: typeof model) => {
     const rt = await LlamaRuntime.create(m);
     try {
-      return perplexity(rt, tok, evalIds, { maxTokens });
+      const r = perplexity(rt, tok, evalIds, { maxTokens });
+      finite(r.perplexity, `the perplexity of ${m === model ? modelPath : "the quantized model"}`, "its logits are not finite numbers (a corrupt or overflowing model): check its weights with 'quantlab gguf inspect'");
+      return r;
     } finally {
       rt.dispose();
     }
   };
   const fp = await score(model);
   const r = await score(q.model);
-  const out = str(p, "out"), st = str(p, "safetensors");
   let plan: { tensor: string; stored: string; reason?: string }[] = [];
   if (out && format === "hf") {
     const hf = "method" in spec && spec.method === "awq" ? await import("../../model/quantize/hf-awq.js") : null;
