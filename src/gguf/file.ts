@@ -581,6 +581,8 @@ export function toGgufValue(v: unknown, key = "value"): GgufValue {
     `metadata '${key}' is ${Array.isArray(v) ? "a mixed array" : typeof v}: GGUF holds numbers, bigints, booleans, strings and arrays of one kind; pass a { type, value } record to choose the type`);
 }
 
+const UTF8 = new TextEncoder();
+
 class Writer {
   private chunks: Uint8Array[] = [];
   private cur = new Uint8Array(1 << 16);
@@ -607,7 +609,15 @@ class Writer {
   u64(v: bigint) { this.room(8); this.dv.setBigUint64(this.p, v, true); this.p += 8; this.length += 8; }
   i64(v: bigint) { this.room(8); this.dv.setBigInt64(this.p, v, true); this.p += 8; this.length += 8; }
   raw(b: Uint8Array) { this.flush(); this.chunks.push(b); this.length += b.length; }
-  str(s: string) { const b = new TextEncoder().encode(s); this.u64(BigInt(b.length)); this.raw(b); }
+  /** Small byte runs are copied into the current chunk: a vocabulary of 10⁵ strings stays a few chunks, not 10⁵ writes. */
+  bytes(b: Uint8Array) {
+    if (b.length > 4096) return this.raw(b);
+    this.room(b.length);
+    this.cur.set(b, this.p);
+    this.p += b.length;
+    this.length += b.length;
+  }
+  str(s: string) { const b = UTF8.encode(s); this.u64(BigInt(b.length)); this.bytes(b); }
   pad(alignment: number) { while (this.length % alignment !== 0) this.u8(0); }
   done(): Uint8Array[] { this.flush(); return this.chunks; }
 }

@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   const { perplexity } = await import("../../model/runtime/eval.js");
   const t0 = performance.now();
   const model = await loadModel(modelPath);
-  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary (or tokenizer.bin beside a llama2.c model)`);
+  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary, a Hugging Face folder with tokenizer.json, or tokenizer.bin beside a llama2.c model`);
   const text = readFileSync(textPath, "utf8");
   const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
   const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));

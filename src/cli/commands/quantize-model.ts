@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const model = await loadModel(modelPath);
   const tok = model.tokenizer;
-  check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (use a GGUF with a vocabulary)`);
+  check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (a GGUF with a vocabulary, or tokenizer.json in the Hugging Face folder)`);
   const calibIds = tok.encode(readFileSync(calibPath, "utf8"));
   const evalPath = str(p, "eval");
   const evalIds = evalPath ? tok.encode(readFileSync(evalPath, "utf8")) : calibIds;

@@ -11,6 +11,7 @@ import { check, QuantLabError } from "../../errors.js";
 import { ggufMeta, type GgufValue } from "../../gguf/file.js";
 import { matrix } from "../../numerics/matrix.js";
 import { LINEAR_NAMES, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
+import { hfTokenizerFromGguf } from "./hf-tokenizer.js";
 import { Tokenizer } from "./tokenizer.js";
 
 /** What the builders read of a GGUF file: its typed metadata and tensor names with dims. */
@@ -104,15 +105,7 @@ export function llamaGgufMetadata(c: LlamaConfig, name: string, tok: Tokenizer |
   u32("llama.vocab_size", c.vocabSize);
   if (tok) {
     check(tok.vocabSize === c.vocabSize, "BAD_SHAPE", `the tokenizer has ${tok.vocabSize} pieces, the model's vocabulary is ${c.vocabSize}`);
-    str("tokenizer.ggml.model", "llama");
-    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: tok.pieces.slice() });
-    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(tok.scores) });
-    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(tok.tokenTypes) });
-    u32("tokenizer.ggml.bos_token_id", tok.bos);
-    u32("tokenizer.ggml.eos_token_id", tok.eos);
-    u32("tokenizer.ggml.unknown_token_id", tok.unk);
-    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
-    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: tok.addSpacePrefix });
+    for (const [k, v] of tok.ggufMetadata()) meta.set(k, v);
   }
   return meta;
 }
@@ -125,8 +118,22 @@ export function ggufTokenizer(file: GgufLike): Tokenizer | null {
     `GGUF metadata 'tokenizer.ggml.tokens' is ${describe(tokens)}${Array.isArray(tokens) ? " of non-strings" : ""}, not an array of strings`);
   const modelV = ggufMeta(file, "tokenizer.ggml.model");
   const model = modelV === undefined ? "llama" : String(modelV);
+  if (model === "gpt2") {
+    const merges = ggufMeta(file, "tokenizer.ggml.merges");
+    check(Array.isArray(merges) && merges.every((t) => typeof t === "string"), "BAD_FILE", () =>
+      `GGUF metadata 'tokenizer.ggml.merges' is ${merges === undefined ? "missing" : describe(merges)}: a byte-level ('gpt2') vocabulary needs its merges as strings`);
+    const pre = ggufMeta(file, "tokenizer.ggml.pre");
+    const addBos = ggufMeta(file, "tokenizer.ggml.add_bos_token");
+    return hfTokenizerFromGguf({
+      tokens: tokens as string[], merges: merges as string[], types: numberArray(file, "tokenizer.ggml.token_type", tokens.length),
+      bos: ggufMeta(file, "tokenizer.ggml.bos_token_id") === undefined ? undefined : metaNum(file, "tokenizer.ggml.bos_token_id"),
+      eos: ggufMeta(file, "tokenizer.ggml.eos_token_id") === undefined ? undefined : metaNum(file, "tokenizer.ggml.eos_token_id"),
+      ...(addBos === undefined ? {} : { addBos: Boolean(addBos) }),
+      ...(typeof pre === "string" ? { pre } : {}),
+    }, "the GGUF's tokenizer.ggml vocabulary");
+  }
   check(model === "llama", "UNSUPPORTED",
-    `tokenizer.ggml.model is '${model}': only SentencePiece-style ('llama') vocabularies are supported; pass token ids instead`);
+    `tokenizer.ggml.model is '${model}': QuantLab reads SentencePiece-style ('llama') and byte-level BPE ('gpt2') vocabularies; pass token ids instead`);
   const scores = numberArray(file, "tokenizer.ggml.scores", tokens.length) ?? new Float32Array(tokens.length);
   const types = numberArray(file, "tokenizer.ggml.token_type", tokens.length);
   const addPrefix = ggufMeta(file, "tokenizer.ggml.add_space_prefix");

@@ -14,6 +14,7 @@ import { decodeData, type SafetensorsEntry, type SafetensorsFile } from "../../i
 import { matrix, type Matrix } from "../../numerics/matrix.js";
 import { halfToInterleavedOrder, LINEAR_NAMES, permuteHalfToInterleaved, permuteRows, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 import { llamaFromTensors, llamaGgufMetadata } from "./gguf.js";
+import { HfTokenizer } from "./hf-tokenizer.js";
 
 export interface HfConfig {
   hidden_size: number;
@@ -124,6 +125,9 @@ interface HfFiles {
   /** Each tensor's file, by Hugging Face name (null: the one file of an unsharded checkpoint). */
   weightMap: Map<string, string> | null;
   files: string[];
+  /** tokenizer.json and tokenizer_config.json beside the weights, when present. */
+  tokenizerJson?: string;
+  tokenizerConfig?: string;
 }
 
 function readJson(path: string, what: string): unknown {
@@ -144,6 +148,10 @@ function locate(path: string): HfFiles {
   check(existsSync(cfgPath), "NOT_FOUND", `no config.json beside ${single || indexPath}: a Hugging Face checkpoint needs its config.json`);
   const config = readJson(cfgPath, "the model's config") as HfConfig;
   check(config !== null && typeof config === "object" && !Array.isArray(config), "BAD_FILE", `${cfgPath} is not a JSON object: it is not a Hugging Face config`);
+  const tok = join(dir, "tokenizer.json"), tokCfg = join(dir, "tokenizer_config.json");
+  const withTok = (f: HfFiles): HfFiles => ({
+    ...f, ...(existsSync(tok) ? { tokenizerJson: tok } : {}), ...(existsSync(tokCfg) ? { tokenizerConfig: tokCfg } : {}),
+  });
   if (indexPath && existsSync(indexPath) && !(single && existsSync(single))) {
     const index = readJson(indexPath, "the shard index") as { weight_map?: unknown };
     const wm = index?.weight_map;
@@ -156,10 +164,10 @@ function locate(path: string): HfFiles {
       check(existsSync(shard), "NOT_FOUND", `${indexPath}: weight_map['${name}'] names the shard ${file}, which is missing from ${dir}: download every shard`);
       weightMap.set(name, shard);
     }
-    return { config, label: indexPath, weightMap, files: [...new Set(weightMap.values())] };
+    return withTok({ config, label: indexPath, weightMap, files: [...new Set(weightMap.values())] });
   }
   check(existsSync(single), "NOT_FOUND", `no model.safetensors (nor model.safetensors.index.json with its shards) in ${dir}`);
-  return { config, label: single, weightMap: null, files: [single] };
+  return withTok({ config, label: single, weightMap: null, files: [single] });
 }
 
 /** A Hugging Face checkpoint opened as a tensor source; `config` and `label` are what a model needs. */
@@ -167,6 +175,16 @@ export interface HfSource extends TensorSource {
   readonly config: LlamaConfig;
   /** "<file> (Hugging Face)", the model's source line. */
   readonly modelLabel: string;
+  /** From tokenizer.json (+ tokenizer_config.json) beside the weights; null when the folder has none. */
+  readonly tokenizer: HfTokenizer | null;
+}
+
+/** The folder's tokenizer, sized to the model's vocabulary; null without a tokenizer.json. */
+export function hfTokenizer(where: Pick<HfFiles, "tokenizerJson" | "tokenizerConfig">, vocabSize: number): HfTokenizer | null {
+  if (!where.tokenizerJson) return null;
+  const json = readJson(where.tokenizerJson, "the tokenizer");
+  const cfg = where.tokenizerConfig ? readJson(where.tokenizerConfig, "the tokenizer config") : {};
+  return new HfTokenizer(json, cfg, { vocabSize, label: where.tokenizerJson });
 }
 
 const GGML = { F32: ggmlType("F32")!, F16: ggmlType("F16")!, BF16: ggmlType("BF16")! };
@@ -223,9 +241,10 @@ export async function openHfSource(path: string): Promise<HfSource> {
       tensors.push({ name, dims, type, nbytes: dims.reduce((a, b) => a * b, 1) * type.typeSize, hf, entry, file: h.file, ...(heads ? { heads } : {}) });
     }
     const modelLabel = `${where.label} (Hugging Face)`;
+    const tokenizer = hfTokenizer(where, config.vocabSize);
     const byName = new Map(tensors.map((t) => [t.name, t]));
     return {
-      label: where.label, config, modelLabel, metadata: llamaGgufMetadata(config, modelLabel), alignment: 32,
+      label: where.label, config, modelLabel, tokenizer, metadata: llamaGgufMetadata(config, modelLabel, tokenizer), alignment: 32,
       tensors: tensors.map(({ name, dims, type, nbytes }) => ({ name, dims, type, nbytes })),
       read: async (name) => {
         const t = byName.get(name);
@@ -255,7 +274,7 @@ export async function readHfModel(path: string): Promise<LlamaModel> {
   try {
     const values = new Map<string, Float32Array>();
     for (const t of src.tensors) values.set(t.name, await readF32(src, t.name));
-    return llamaFromTensors(src.config, values.keys(), (n) => values.get(n)!, null, src.modelLabel);
+    return llamaFromTensors(src.config, values.keys(), (n) => values.get(n)!, src.tokenizer, src.modelLabel);
   } finally {
     await src.close();
   }

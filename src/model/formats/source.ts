@@ -38,7 +38,7 @@ export async function openModelSource(path: string, opts: OpenOptions = {}): Pro
   check(existsSync(path), "NOT_FOUND", `model file ${path} does not exist: give the path of a .gguf file, a Hugging Face folder or a llama2.c .bin`);
   if (statSync(path).isDirectory() || path.endsWith(".safetensors") || path.endsWith(".safetensors.index.json")) {
     const src = await openHfSource(path);
-    return { ...src, format: "Hugging Face", llama: () => ({ config: src.config, tokenizer: null, label: src.modelLabel }) };
+    return { ...src, format: "Hugging Face", llama: () => ({ config: src.config, tokenizer: src.tokenizer, label: src.modelLabel }) };
   }
   if (path.endsWith(".gguf")) {
     const src = await openGguf(path);

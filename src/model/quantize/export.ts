@@ -88,15 +88,7 @@ export function ggufContent(model: LlamaModel, opts: { name?: string; descriptio
   const tok = model.tokenizer;
   if (tok) {
     check(tok.vocabSize === c.vocabSize, "BAD_SHAPE", `the tokenizer has ${tok.vocabSize} pieces, the model's vocabulary is ${c.vocabSize}`);
-    str("tokenizer.ggml.model", "llama");
-    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: tok.pieces.slice() });
-    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(tok.scores) });
-    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(tok.tokenTypes) });
-    u32("tokenizer.ggml.bos_token_id", tok.bos);
-    u32("tokenizer.ggml.eos_token_id", tok.eos);
-    u32("tokenizer.ggml.unknown_token_id", tok.unk);
-    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
-    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: tok.addSpacePrefix });
+    for (const [k, v] of tok.ggufMetadata()) meta.set(k, v);
   }
   const tensors: OutTensor[] = [];
   const f32t = (name: string, x: Float32Array, dims: number[]) => tensors.push({ name, dims, type: "F32", data: f32Bytes(x) });
