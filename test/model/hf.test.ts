@@ -200,9 +200,8 @@ test("a model whose architecture is not supported gets one clear line (Hugging F
     await assert.rejects(loadModel(dir), oneLine(/model_type 'gemma'/));
     // Llama-family fields the runtime does not implement are refused by name, not ignored
     for (const [extra, re] of [
-      [{ rope_scaling: { rope_type: "llama3", factor: 32 } }, /rope_scaling of type 'llama3'/],
+      [{ rope_scaling: { rope_type: "dynamic", factor: 2 } }, /rope_scaling of type 'dynamic'/],
       [{ hidden_act: "gelu" }, /hidden_act 'gelu'/],
-      [{ attention_bias: true }, /attention_bias: true/],
       [{ head_dim: 8 }, /head_dim 8/],
     ] as const) {
       writeFileSync(join(dir, "config.json"), hfJson(m.config, true, extra));
@@ -211,9 +210,9 @@ test("a model whose architecture is not supported gets one clear line (Hugging F
     writeFileSync(join(dir, "config.json"), hfJson(m.config, true));
     assert.equal((await loadModel(dir)).config.dim, TINY.dim);
     const withBias = new Map([...asHf(m)].map(([n, v]) => [n, { dtype: "F32" as const, ...v }]));
-    withBias.set("model.layers.0.self_attn.q_proj.bias", { dtype: "F32", shape: [TINY.dim], data: new Float32Array(TINY.dim) });
+    withBias.set("model.layers.0.input_layernorm.bias", { dtype: "F32", shape: [TINY.dim], data: new Float32Array(TINY.dim) });
     await writeSafetensors(join(dir, "model.safetensors"), withBias);
-    await assert.rejects(loadModel(dir), oneLine(/holds 'model\.layers\.0\.self_attn\.q_proj\.bias'/));
+    await assert.rejects(loadModel(dir), oneLine(/holds 'model\.layers\.0\.input_layernorm\.bias'/));
     const gguf = join(dir, "gemma.gguf");
     const content = ggufContent(m);
     content.metadata.set("general.architecture", { type: "STRING", value: "gemma" });

@@ -174,11 +174,14 @@ export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, t
   for (let i = 0; i < config.nLayers; i++) {
     const b = `blk.${i}.`;
     const l = { attnNorm: need(b + "attn_norm.weight"), ffnNorm: need(b + "ffn_norm.weight") } as LlamaLayer;
-    for (const n of LINEAR_NAMES) l[n] = mat(`${b}${n}.weight`, ...shapes[n]);
+    for (const n of LINEAR_NAMES) {
+      l[n] = mat(`${b}${n}.weight`, ...shapes[n]);
+      if (has.has(`${b}${n}.bias`)) (l.bias ??= {})[n] = tensor(`${b}${n}.bias`);
+    }
     layers.push(l);
   }
   const model: LlamaModel = {
-    config,
+    config: has.has("rope_freqs.weight") ? { ...config, ropeFreqFactors: tensor("rope_freqs.weight") } : config,
     tokenEmbedding: mat("token_embd.weight", vocabSize, dim),
     layers,
     outputNorm: need("output_norm.weight"),

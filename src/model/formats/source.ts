@@ -55,7 +55,7 @@ export async function openModelSource(path: string, opts: OpenOptions = {}): Pro
   throw new QuantLabError("UNSUPPORTED", `cannot tell the format of ${path}: name it .gguf (GGUF), .safetensors or a folder (Hugging Face), or .bin (llama2.c)`);
 }
 
-const LLAMA_TENSOR = /^(token_embd|output_norm|output)\.weight$|^blk\.\d+\.(attn_norm|ffn_norm|attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
+const LLAMA_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\.\d+\.(attn_norm|ffn_norm|attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$|^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.bias$/;
 
 /** Reads every tensor of a source as FP32 and assembles the Llama model it holds. */
 export async function modelFromSource(source: ModelSource): Promise<LlamaModel> {

@@ -48,6 +48,8 @@ export interface LayerTensors {
   attnNorm: tf.Tensor1D;
   ffnNorm: tf.Tensor1D;
   w: Record<LinearName, tf.Tensor2D>;
+  /** Biases of the linears that have one (Qwen2's q/k/v). */
+  b?: Partial<Record<LinearName, tf.Tensor1D>>;
 }
 
 export const QKV: readonly LinearName[] = ["attn_q", "attn_k", "attn_v"];
@@ -73,7 +75,8 @@ export class LlamaRuntime {
     this.tiedOutput = w.output === null;
     const hd = headDim(this.config);
     this.invFreq = new Float32Array(hd / 2);
-    for (let i = 0; i < hd / 2; i++) this.invFreq[i] = Math.pow(this.config.ropeTheta, (-2 * i) / hd);
+    const factors = this.config.ropeFreqFactors;
+    for (let i = 0; i < hd / 2; i++) this.invFreq[i] = Math.pow(this.config.ropeTheta, (-2 * i) / hd) / (factors ? factors[i]! : 1);
   }
 
   /** Uploads a model's weights. */
@@ -86,6 +89,7 @@ export class LlamaRuntime {
         attnNorm: tf.tensor1d(l.attnNorm),
         ffnNorm: tf.tensor1d(l.ffnNorm),
         w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, up(l[n])])) as Record<LinearName, tf.Tensor2D>,
+        ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
       })),
       outputNorm: tf.tensor1d(model.outputNorm),
       output: model.output ? up(model.output) : null,
@@ -118,6 +122,7 @@ export class LlamaRuntime {
       l.attnNorm.dispose();
       l.ffnNorm.dispose();
       for (const n of LINEAR_NAMES) l.w[n].dispose();
+      for (const b of Object.values(l.b ?? {})) b.dispose();
     }
     this.outNorm.dispose();
     this.emb.dispose();
@@ -170,8 +175,9 @@ export class LlamaRuntime {
     });
   }
 
-  private linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(x, w, false, true);
+  private linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+    const y: tf.Tensor2D = tf.matMul(x, w, false, true);
+    return b ? (tf.add(y, b) as tf.Tensor2D) : y;
   }
 
   /**
@@ -188,9 +194,9 @@ export class LlamaRuntime {
     return tf.tidy(() => {
       const h = this.rmsNorm(x, L.attnNorm);
       hooks.onLinearInput?.(i, QKV, h);
-      const q = this.rope(tf.reshape(this.linear(h, L.w.attn_q), [T, c.nHeads, hd]), past);
-      let k = this.rope(tf.reshape(this.linear(h, L.w.attn_k), [T, c.nKvHeads, hd]), past);
-      let v = tf.reshape(this.linear(h, L.w.attn_v), [T, c.nKvHeads, hd]) as tf.Tensor3D;
+      const q = this.rope(tf.reshape(this.linear(h, L.w.attn_q, L.b?.attn_q), [T, c.nHeads, hd]), past);
+      let k = this.rope(tf.reshape(this.linear(h, L.w.attn_k, L.b?.attn_k), [T, c.nKvHeads, hd]), past);
+      let v = tf.reshape(this.linear(h, L.w.attn_v, L.b?.attn_v), [T, c.nKvHeads, hd]) as tf.Tensor3D;
       if (hooks.kv) ({ k, v } = hooks.kv(i, k, v));
       // [kvHeads, T, hd], appended to the cache's past positions.
       let kt = tf.transpose(k, [1, 0, 2]) as tf.Tensor3D;
@@ -218,14 +224,14 @@ export class LlamaRuntime {
       const att = tf.matMul(tf.softmax(scores), V); // [H, T, hd]
       const o = tf.reshape(tf.transpose(att, [1, 0, 2]), [T, c.dim]) as tf.Tensor2D;
       hooks.onLinearInput?.(i, ["attn_output"], o);
-      const x1 = tf.add(x, this.linear(o, L.w.attn_output)) as tf.Tensor2D;
+      const x1 = tf.add(x, this.linear(o, L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D;
       const h2 = this.rmsNorm(x1, L.ffnNorm);
       hooks.onLinearInput?.(i, GATE_UP, h2);
-      const g = this.linear(h2, L.w.ffn_gate);
-      const u = this.linear(h2, L.w.ffn_up);
+      const g = this.linear(h2, L.w.ffn_gate, L.b?.ffn_gate);
+      const u = this.linear(h2, L.w.ffn_up, L.b?.ffn_up);
       const a = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
       hooks.onLinearInput?.(i, ["ffn_down"], a);
-      return tf.add(x1, this.linear(a, L.w.ffn_down)) as tf.Tensor2D;
+      return tf.add(x1, this.linear(a, L.w.ffn_down, L.b?.ffn_down)) as tf.Tensor2D;
     });
   }
 
