@@ -11,12 +11,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QuantLabError } from "../../src/errors.js";
-import { writeGguf } from "../../src/gguf/file.js";
+import { writeGguf, type GgufValue } from "../../src/gguf/file.js";
 import { quantizeTensorSource } from "../../src/gguf/model-quantize.js";
 import { writeSafetensors } from "../../src/io/safetensors.js";
 import { loadModel } from "../../src/model/formats/load.js";
 import { openModelSource } from "../../src/model/formats/source.js";
 import { Tokenizer } from "../../src/model/formats/tokenizer.js";
+import { writeModelGguf } from "../../src/model/quantize/export.js";
 import { tokenNll } from "../../src/model/runtime/eval.js";
 import { LlamaRuntime } from "../../src/model/runtime/forward.js";
 import { randn } from "../helpers/random.js";
@@ -140,6 +141,14 @@ function reference(t: Tensors, s: Shape, tokens: number[], theta: number, eps: n
   });
 }
 
+/** llama.cpp needs a vocabulary to load a model: bytes and a few letters, one piece per embedding row. */
+function testVocabulary(): Tokenizer {
+  const pieces = ["<unk>", "<s>", "</s>", ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`)];
+  for (let i = 0; pieces.length < S.vocab; i++) pieces.push(String.fromCharCode(0x61 + (i % 26)).repeat(1 + Math.floor(i / 26)));
+  const types = pieces.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1));
+  return new Tokenizer({ pieces, scores: pieces.map(() => 0), types, bos: 1, eos: 2 });
+}
+
 async function writeFolder(dir: string, t: Tensors, config: Record<string, unknown>): Promise<void> {
   await writeSafetensors(join(dir, "model.safetensors"), new Map([...t].map(([n, v]) => [n, { dtype: "F32" as const, ...v }])));
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
@@ -235,12 +244,7 @@ test("the GGUF written from a Llama 3-scaled, biased, tied checkpoint gives llam
     try {
       assert.equal(src.tensors[0]!.name, "rope_freqs.weight");
       const { content } = await quantizeTensorSource(src, "F32");
-      // llama.cpp needs a vocabulary to load a model: bytes and a few letters, ids as the embedding's rows
-      const pieces = ["<unk>", "<s>", "</s>", ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`)];
-      for (let i = 0; pieces.length < S.vocab; i++) pieces.push(String.fromCharCode(0x61 + (i % 26)).repeat(1 + Math.floor(i / 26)));
-      const types = pieces.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1));
-      const tok = new Tokenizer({ pieces, scores: pieces.map(() => 0), types, bos: 1, eos: 2 });
-      for (const [k, val] of tok.ggufMetadata()) (content.metadata as Map<string, unknown>).set(k, val);
+      for (const [k, val] of testVocabulary().ggufMetadata()) (content.metadata as Map<string, unknown>).set(k, val);
       await writeGguf(gguf, content);
     } finally {
       await src.close();
@@ -258,6 +262,77 @@ test("the GGUF written from a Llama 3-scaled, biased, tied checkpoint gives llam
       for (let i = 0; i < ours.length; i++) assert.ok(Math.abs(ours[i]! - theirs[i]!) < 1e-3 + 3e-4 * theirs[i]!, `token ${i + 1}: ours ${ours[i]} llama.cpp ${theirs[i]}`);
     } finally {
       await ref.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a model with rope scaling and biases written back as GGUF (quantize-model's writer) keeps both", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-hf-cfg-out-"));
+  try {
+    await writeFolder(dir, hfTensors(S, 90, { tied: false, bias: ["q_proj", "k_proj", "v_proj"] }),
+      baseConfig(S, { model_type: "qwen2", rope_scaling: LLAMA3_SCALING }));
+    const m = await loadModel(dir);
+    const out = join(dir, "out.gguf");
+    await writeModelGguf(m, out);
+    const back = await loadModel(out);
+    assert.deepEqual(back.config.ropeFreqFactors, m.config.ropeFreqFactors);
+    assert.deepEqual(back.layers.map((l) => l.bias), m.layers.map((l) => l.bias));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a GGUF of architecture qwen2 (q/k in half-split order, as llama.cpp's converter writes Qwen2) runs as transformers and llama.cpp compute it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-qwen2-gguf-"));
+  try {
+    const t = hfTensors(S, 95, { tied: true, bias: ["q_proj", "k_proj", "v_proj"] });
+    const theta = 1000000;
+    const meta = new Map<string, GgufValue>();
+    const u32 = (k: string, v: number) => meta.set(k, { type: "UINT32", value: v });
+    meta.set("general.architecture", { type: "STRING", value: "qwen2" });
+    u32("qwen2.context_length", S.ctx);
+    u32("qwen2.embedding_length", S.dim);
+    u32("qwen2.block_count", S.layers);
+    u32("qwen2.feed_forward_length", S.hidden);
+    u32("qwen2.attention.head_count", S.heads);
+    u32("qwen2.attention.head_count_kv", S.kvHeads);
+    meta.set("qwen2.rope.freq_base", { type: "FLOAT32", value: theta });
+    meta.set("qwen2.attention.layer_norm_rms_epsilon", { type: "FLOAT32", value: 1e-5 });
+    for (const [k, v] of testVocabulary().ggufMetadata()) meta.set(k, v);
+    const names: Record<string, string> = {
+      "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+      "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down", input_layernorm: "attn_norm", post_attention_layernorm: "ffn_norm",
+    };
+    const tensors = [...t].map(([n, v]) => {
+      const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(n);
+      const name = n === "model.embed_tokens.weight" ? "token_embd.weight" : n === "model.norm.weight" ? "output_norm.weight" : `blk.${m![1]}.${names[m![2]!]}.${m![3]}`;
+      return { name, dims: [...v.shape].reverse(), type: "F32" as const, data: new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength) };
+    });
+    const gguf = join(dir, "qwen2.gguf");
+    await writeGguf(gguf, { metadata: meta, tensors });
+    const m = await loadModel(gguf);
+    const rt = await LlamaRuntime.create(m);
+    try {
+      const got = rt.forward(TOKENS);
+      const y = got.dataSync();
+      got.dispose();
+      const want = reference(t, S, TOKENS, theta, 1e-5, invFreq(S.dim / S.heads, theta));
+      let err = 0, scale = 0;
+      want.forEach((row, i) => row.forEach((w, j) => { err = Math.max(err, Math.abs(y[i * S.vocab + j]! - w)); scale = Math.max(scale, Math.abs(w)); }));
+      assert.ok(err < 2e-4 * scale, `max |Δlogit| ${err} at logit scale ${scale}`);
+      const ours = Array.from(tokenNll(rt, TOKENS));
+      const ref = await llamaCppModel(gguf);
+      try {
+        const theirs = await llamaCppNll(ref, [TOKENS]);
+        // ours matches the float64 reference above; llama.cpp's float32 NEOX angles at theta 1e6 drift ~1e-3 relative
+        for (let i = 0; i < ours.length; i++) assert.ok(Math.abs(ours[i]! - theirs[i]!) < 1e-3 + 1e-3 * theirs[i]!, `token ${i + 1}: ours ${ours[i]} llama.cpp ${theirs[i]}`);
+      } finally {
+        await ref.dispose();
+      }
+    } finally {
+      rt.dispose();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

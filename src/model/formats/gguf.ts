@@ -10,7 +10,7 @@
 import { check, QuantLabError } from "../../errors.js";
 import { ggufMeta, type GgufValue } from "../../gguf/file.js";
 import { matrix } from "../../numerics/matrix.js";
-import { LINEAR_NAMES, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
+import { halfToInterleavedOrder, LINEAR_NAMES, permuteHalfToInterleaved, permuteRows, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
 import { hfTokenizerFromGguf } from "./hf-tokenizer.js";
 import { Tokenizer } from "./tokenizer.js";
 
@@ -57,13 +57,30 @@ function numberArray(file: GgufLike, key: string, length: number): ArrayLike<num
   return v as unknown as ArrayLike<number>;
 }
 
-/** The Llama config a GGUF's `llama.*` metadata describes; other architectures get one clear line. */
-export function ggufConfig(file: GgufLike): LlamaConfig {
+/** The architectures whose blocks are Llama's: Qwen2 adds q/k/v biases and stores q/k in half-split rotary order. */
+const GGUF_ARCHS = ["llama", "qwen2"];
+
+/** general.architecture, when the runtime runs it; one clear line otherwise. */
+export function ggufArch(file: GgufLike): string {
   const archV = ggufMeta(file, "general.architecture");
   const arch = typeof archV === "string" ? archV : "";
-  check(arch === "llama", "UNSUPPORTED",
-    `general.architecture is '${arch}': QuantLab runs Llama-family models (architecture 'llama'); 'gguf inspect' and 'gguf quantize' still read this file`);
-  const p = "llama.";
+  check(GGUF_ARCHS.includes(arch), "UNSUPPORTED",
+    `general.architecture is '${arch}': QuantLab runs Llama-family models (architectures ${GGUF_ARCHS.map((a) => `'${a}'`).join(", ")}); 'gguf inspect' and 'gguf quantize' still read this file`);
+  return arch;
+}
+
+/**
+ * Whether q/k rows are stored in half-split rotary order (llama.cpp's NEOX RoPE: pairs (i, i + d/2)) —
+ * Qwen2's converter does not permute them as Llama's does — so a loader must permute them to interleaved.
+ */
+export function ggufHalfSplitRope(file: GgufLike): boolean {
+  return ggufArch(file) === "qwen2";
+}
+
+/** The Llama config a GGUF's `<arch>.*` metadata describes; other architectures get one clear line. */
+export function ggufConfig(file: GgufLike): LlamaConfig {
+  const arch = ggufArch(file);
+  const p = `${arch}.`;
   const dim = metaNum(file, p + "embedding_length");
   const emb = file.tensors.find((t) => t.name === "token_embd.weight");
   check(emb, "BAD_FILE", "the GGUF file has no token_embd.weight tensor");
@@ -153,7 +170,7 @@ export function ggufTokenizer(file: GgufLike): Tokenizer | null {
  * returns FP32 values, row-major with dims[0] as the row length. `label` becomes the model's source.
  */
 export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, tensor: (name: string) => Float32Array,
-  tokenizer: Tokenizer | null, label: string): LlamaModel {
+  tokenizer: Tokenizer | null, label: string, opts: { halfSplitRope?: boolean } = {}): LlamaModel {
   const has = new Set(names);
   const need = (name: string) => {
     check(has.has(name), "BAD_FILE", `${label} has no tensor '${name}' (a Llama model with ${config.nLayers} layers needs it)`);
@@ -178,6 +195,13 @@ export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, t
       l[n] = mat(`${b}${n}.weight`, ...shapes[n]);
       if (has.has(`${b}${n}.bias`)) (l.bias ??= {})[n] = tensor(`${b}${n}.bias`);
     }
+    if (opts.halfSplitRope) {
+      for (const [n, heads] of [["attn_q", nHeads], ["attn_k", nKvHeads]] as const) {
+        l[n] = permuteHalfToInterleaved(l[n], heads);
+        const bias = l.bias?.[n];
+        if (bias) l.bias![n] = new Float32Array(permuteRows(new Uint8Array(bias.buffer, bias.byteOffset, bias.byteLength), 4, halfToInterleavedOrder(bias.length, heads)).buffer);
+      }
+    }
     layers.push(l);
   }
   const model: LlamaModel = {
@@ -196,5 +220,6 @@ export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, t
 /** `tensor(name)` returns a tensor's values as FP32 (dequantized), row-major with dims[0] as the row length. */
 export function modelFromGguf(file: GgufLike, tensor: (name: string) => Float32Array, source: string): LlamaModel {
   const config = ggufConfig(file);
-  return llamaFromTensors(config, file.tensors.map((t) => t.name), tensor, ggufTokenizer(file), `${source} (GGUF v${file.version ?? 3})`);
+  return llamaFromTensors(config, file.tensors.map((t) => t.name), tensor, ggufTokenizer(file), `${source} (GGUF v${file.version ?? 3})`,
+    { halfSplitRope: ggufHalfSplitRope(file) });
 }

@@ -10,7 +10,7 @@ import { check, QuantLabError } from "../../errors.js";
 import { openGguf } from "../../gguf/file.js";
 import { readF32, type TensorSource } from "../../gguf/source.js";
 import type { LlamaConfig, LlamaModel } from "../llama.js";
-import { ggufConfig, ggufTokenizer, llamaFromTensors } from "./gguf.js";
+import { ggufConfig, ggufHalfSplitRope, ggufTokenizer, llamaFromTensors } from "./gguf.js";
 import { openHfSource } from "./hf.js";
 import { openLlama2cSource } from "./llama2c.js";
 import type { Tokenizer } from "./tokenizer.js";
@@ -19,7 +19,7 @@ import type { Tokenizer } from "./tokenizer.js";
 export interface ModelSource extends TensorSource {
   readonly format: "GGUF" | "Hugging Face" | "llama2.c";
   /** The Llama config and tokenizer; UNSUPPORTED in one line for another architecture. */
-  llama(): { config: LlamaConfig; tokenizer: Tokenizer | null; label: string };
+  llama(): { config: LlamaConfig; tokenizer: Tokenizer | null; label: string; halfSplitRope?: boolean };
 }
 
 export interface OpenOptions {
@@ -45,7 +45,10 @@ export async function openModelSource(path: string, opts: OpenOptions = {}): Pro
     return {
       label: src.label, metadata: src.metadata, tensors: src.tensors, alignment: src.alignment, read: src.read, close: src.close,
       format: "GGUF",
-      llama: () => ({ config: ggufConfig(src.file), tokenizer: ggufTokenizer(src.file), label: `${basename(path)} (GGUF v${src.file.version})` }),
+      llama: () => ({
+        config: ggufConfig(src.file), tokenizer: ggufTokenizer(src.file), label: `${basename(path)} (GGUF v${src.file.version})`,
+        halfSplitRope: ggufHalfSplitRope(src.file),
+      }),
     };
   }
   if (path.endsWith(".bin")) {
@@ -59,9 +62,9 @@ const LLAMA_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\
 
 /** Reads every tensor of a source as FP32 and assembles the Llama model it holds. */
 export async function modelFromSource(source: ModelSource): Promise<LlamaModel> {
-  const { config, tokenizer, label } = source.llama();
+  const { config, tokenizer, label, halfSplitRope } = source.llama();
   const values = new Map<string, Float32Array>();
   // only what a Llama model uses: a file may carry others (rope_freqs, …) in types never decoded here
   for (const t of source.tensors) if (LLAMA_TENSOR.test(t.name)) values.set(t.name, await readF32(source, t.name));
-  return llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label);
+  return llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label, { halfSplitRope });
 }

@@ -92,6 +92,7 @@ export function ggufContent(model: LlamaModel, opts: { name?: string; descriptio
   }
   const tensors: OutTensor[] = [];
   const f32t = (name: string, x: Float32Array, dims: number[]) => tensors.push({ name, dims, type: "F32", data: f32Bytes(x) });
+  if (c.ropeFreqFactors) f32t("rope_freqs.weight", c.ropeFreqFactors, [c.ropeFreqFactors.length]);
   f32t("token_embd.weight", model.tokenEmbedding.data, [c.dim, c.vocabSize]);
   let quantized = false;
   model.layers.forEach((l, i) => {
@@ -105,6 +106,8 @@ export function ggufContent(model: LlamaModel, opts: { name?: string; descriptio
         quantized ||= ggufType(t.type)!.blockSize > 1;
         tensors.push({ name, dims: [W.cols, W.rows], type: t.type, data: t.data });
       } else f32t(name, W.data, [W.cols, W.rows]);
+      const b = l.bias?.[n];
+      if (b) f32t(`blk.${i}.${n}.bias`, b, [b.length]);
     }
     f32t(`blk.${i}.ffn_norm.weight`, l.ffnNorm, [c.dim]);
   });
