@@ -8,7 +8,7 @@ import { QuantLabError } from "../../errors.js";
 import { openGguf, readGgufHeader, tensorElements, writeGguf } from "../../gguf/file.js";
 import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
 import { MIXES, mixByName, mixTable } from "../../gguf/mix.js";
-import { quantizeTensorSource, readImatrix } from "../../gguf/model-quantize.js";
+import { quantizeTensorSource, quantizeTensorSourceToFile, readImatrix } from "../../gguf/model-quantize.js";
 import { readF32 } from "../../gguf/source.js";
 import { writeSafetensors } from "../../io/safetensors.js";
 import { openModelSource } from "../../model/formats/source.js";
@@ -71,18 +71,22 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   if (out !== undefined && !out.endsWith(".gguf")) throw new QuantLabError("BAD_ARGUMENT", `--out ${out} must name a .gguf file`);
   const source = await openModelSource(input);
   const t0 = performance.now();
-  let result;
+  let plan;
   try {
     const im = str(p, "imatrix");
     const imatrices = im === undefined ? undefined : await readImatrix(im);
-    result = await quantizeTensorSource(source, mix, { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
+    const options = { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) };
+    if (out !== undefined && !dry) {
+      // streamed: the plan is printed first, then each tensor is written as it is encoded
+      plan = await quantizeTensorSourceToFile(source, mix, out, { ...options, onPlan: (pl) => { if (!p.values.json) console.log(mixTable(pl)); } });
+    } else {
+      plan = (await quantizeTensorSource(source, mix, options)).plan;
+      if (!p.values.json) console.log(mixTable(plan));
+    }
   } finally {
     await source.close();
   }
-  const { plan, content } = result;
   const seconds = (performance.now() - t0) / 1000;
-  if (!p.values.json) console.log(mixTable(plan));
-  if (out !== undefined && !dry) await writeGguf(out, content);
   if (p.values.json) {
     printJson({
       mix: plan.mix, ftype: plan.ftype, in: input, out: dry ? null : out, written: !dry,

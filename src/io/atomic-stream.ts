@@ -1,0 +1,71 @@
+/**
+ * Atomic writes of files too large to hold in memory: chunks are appended to a partial file beside the
+ * target as they are produced, and the partial file is synced and renamed over the target only once the
+ * last chunk is in. An error (or `abort()`) removes the partial file; the target is never left truncated.
+ *
+ *   const w = await openAtomicStream("model.gguf");
+ *   try { for (const part of parts) await w.write(part); await w.commit(); } catch (e) { await w.abort(); throw e; }
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { check } from "../errors.js";
+
+export interface AtomicStream {
+  /** Appends bytes; resolves once the system has them (the caller may reuse the array afterwards). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  readonly length: number;
+  /** Syncs and renames the partial file over the target. */
+  commit(): Promise<void>;
+  /** Removes the partial file (safe to call after a failed write, and twice). */
+  abort(): Promise<void>;
+}
+
+/** A partial file's name: hidden, beside the target (same file system, so the rename is atomic), unique per writer. */
+export function partialPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.partial`);
+}
+
+export async function openAtomicStream(path: string): Promise<AtomicStream> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = partialPath(path);
+  let fh: FileHandle | null = await open(tmp, "w");
+  let length = 0, done = false;
+  const close = async () => {
+    const h = fh;
+    fh = null;
+    await h?.close();
+  };
+  return {
+    get length() { return length; },
+    async write(bytes) {
+      check(!done && fh, "BAD_ARGUMENT", `the write to ${path} is already finished: open a new stream`);
+      // a single write may be partial for large buffers: loop until all of it is written
+      let off = 0;
+      while (off < bytes.length) {
+        const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
+        off += bytesWritten;
+      }
+      length += bytes.length;
+    },
+    async commit() {
+      check(!done && fh, "BAD_ARGUMENT", `the write to ${path} is already finished: open a new stream`);
+      done = true;
+      try {
+        await fh.sync();
+        await close();
+        await rename(tmp, path);
+      } catch (e) {
+        await close().catch(() => {});
+        await rm(tmp, { force: true });
+        throw e;
+      }
+    },
+    async abort() {
+      done = true;
+      await close().catch(() => {});
+      await rm(tmp, { force: true });
+    },
+  };
+}
