@@ -60,10 +60,20 @@ export class LlamaRuntime {
   readonly config: LlamaConfig;
   private readonly emb: tf.Tensor2D;
   private readonly tiedOutput: boolean;
+  /** Whether `outW` is a tensor of its own (to dispose), not the embedding. */
+  private ownsOutput: boolean;
   private differentiableEmbedding = false;
   private layers: LayerTensors[];
   private outNorm: tf.Tensor1D;
   private outW: tf.Tensor2D;
+  /** `outW` stored [dim, vocab] (a transposed copy, also when tied) rather than [vocab, dim]. */
+  private outTransposed = false;
+  /**
+   * Linear weights stored [in, out] (transposed once at upload) rather than [out, in]: tfjs-wasm
+   * multiplies x·W an order of magnitude faster than x·Wᵀ with the transpose flag. `fromTensors`
+   * keeps the caller's [out, in] tensors (gradients flow through them).
+   */
+  private transposed = false;
   private invFreq: Float32Array;
 
   private constructor(config: LlamaConfig, w: RuntimeWeights) {
@@ -73,6 +83,7 @@ export class LlamaRuntime {
     this.outNorm = w.outputNorm;
     this.outW = w.output ?? w.tokenEmbedding;
     this.tiedOutput = w.output === null;
+    this.ownsOutput = w.output !== null;
     const hd = headDim(this.config);
     this.invFreq = new Float32Array(hd / 2);
     const factors = this.config.ropeFreqFactors;
@@ -83,17 +94,26 @@ export class LlamaRuntime {
   static async create(model: LlamaModel, backend?: string): Promise<LlamaRuntime> {
     await ready(backend);
     const up = (m: Matrix) => tf.tensor2d(m.data, [m.rows, m.cols]);
-    return new LlamaRuntime(model.config, {
+    const rt = new LlamaRuntime(model.config, {
       tokenEmbedding: up(model.tokenEmbedding),
       layers: model.layers.map((l) => ({
         attnNorm: tf.tensor1d(l.attnNorm),
         ffnNorm: tf.tensor1d(l.ffnNorm),
-        w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, up(l[n])])) as Record<LinearName, tf.Tensor2D>,
+        w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, upT(l[n])])) as Record<LinearName, tf.Tensor2D>,
         ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
       })),
       outputNorm: tf.tensor1d(model.outputNorm),
-      output: model.output ? up(model.output) : null,
+      output: null,
     });
+    rt.transposed = true;
+    // a tied head gets its own transposed copy while that copy is small next to the wasm heap's 4 GiB
+    const head = model.output ?? model.tokenEmbedding;
+    if (model.output || head.data.length <= TIED_COPY_LIMIT) {
+      rt.outW = upT(head);
+      rt.outTransposed = true;
+      rt.ownsOutput = true;
+    }
+    return rt;
   }
 
   /** Wraps tensors the caller owns (e.g. tf.Variables while training); gradients flow through every op. */
@@ -105,15 +125,21 @@ export class LlamaRuntime {
 
   /** The weights as tensors (in training, the variables). */
   get weights(): RuntimeWeights {
-    return { tokenEmbedding: this.emb, layers: this.layers, outputNorm: this.outNorm, output: this.tiedOutput ? null : this.outW };
+    return { tokenEmbedding: this.emb, layers: this.layers, outputNorm: this.outNorm, output: this.tiedOutput || this.outTransposed ? null : this.outW };
+  }
+
+  /** How `weights` stores linear layers: "in-out" ([in, out], uploaded by `create`) or "out-in" (`fromTensors`). */
+  get weightLayout(): "in-out" | "out-in" {
+    return this.transposed ? "in-out" : "out-in";
   }
 
   /** Replaces one linear weight (e.g. by its quantized-dequantized version). */
   setLinear(layer: number, name: LinearName, w: Matrix): void {
     const old = this.layers[layer].w[name];
-    check(w.rows === old.shape[0] && w.cols === old.shape[1], "BAD_SHAPE",
-      `blk.${layer}.${name} is ${old.shape[0]} × ${old.shape[1]}, the replacement is ${w.rows} × ${w.cols}`);
-    this.layers[layer].w[name] = tf.tensor2d(w.data, [w.rows, w.cols]);
+    const [rows, cols] = this.transposed ? [old.shape[1], old.shape[0]] : old.shape;
+    check(w.rows === rows && w.cols === cols, "BAD_SHAPE",
+      `blk.${layer}.${name} is ${rows} × ${cols}, the replacement is ${w.rows} × ${w.cols}`);
+    this.layers[layer].w[name] = this.transposed ? upT(w) : tf.tensor2d(w.data, [w.rows, w.cols]);
     old.dispose();
   }
 
@@ -126,7 +152,7 @@ export class LlamaRuntime {
     }
     this.outNorm.dispose();
     this.emb.dispose();
-    if (!this.tiedOutput) this.outW.dispose();
+    if (this.ownsOutput) this.outW.dispose();
   }
 
   /** [T, dim] embeddings of `tokens`. */
@@ -175,8 +201,8 @@ export class LlamaRuntime {
     });
   }
 
-  private linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
-    const y: tf.Tensor2D = tf.matMul(x, w, false, true);
+  private linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D, transposed = this.transposed): tf.Tensor2D {
+    const y: tf.Tensor2D = transposed ? tf.matMul(x, w) : tf.matMul(x, w, false, true);
     return b ? (tf.add(y, b) as tf.Tensor2D) : y;
   }
 
@@ -237,7 +263,7 @@ export class LlamaRuntime {
 
   /** [T, vocab] logits from final hidden states. */
   head(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => this.linear(this.rmsNorm(x, this.outNorm), this.outW));
+    return tf.tidy(() => this.linear(this.rmsNorm(x, this.outNorm), this.outW, undefined, this.outTransposed));
   }
 
   /** Logits [T, vocab] of `tokens` (appended after the cache's positions when a cache is given). */
@@ -257,6 +283,24 @@ export class LlamaRuntime {
     x.dispose();
     return logits;
   }
+}
+
+/** Elements of a tied embedding below which the head gets a transposed copy (64 M floats = 256 MB). */
+const TIED_COPY_LIMIT = 64 * 1024 * 1024;
+
+/** Uploads W [out, in] as [in, out], transposed here so the tfjs heap holds one copy. */
+function upT(m: Matrix): tf.Tensor2D {
+  const t = new Float32Array(m.data.length);
+  const { rows, cols, data } = m;
+  // blocked so both sides stay in cache
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(rows, r0 + B), c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) t[c * rows + r] = data[r * cols + c]!;
+    }
+  }
+  return tf.tensor2d(t, [cols, rows]);
 }
 
 const maskCache = new Map<string, Float32Array>();
