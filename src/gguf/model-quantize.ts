@@ -67,8 +67,9 @@ export function quantizeGgufModel(file: GgufFile, mix: MixName | string, options
  * Plans and encodes a tensor source quantized by `mix`, reading one tensor at a time in its stored
  * type (a GGUF opened by its header, a Hugging Face folder, …); nothing is written.
  */
-export async function quantizeTensorSource(source: TensorSource, mix: MixName | string, options: ModelQuantizeOptions = {}): Promise<QuantizedGgufModel> {
+export async function quantizeTensorSource(source: TensorSource, mix: MixName | string, options: ModelQuantizeOptions & Pick<StreamHooks, "onPlan"> = {}): Promise<QuantizedGgufModel> {
   const plan = planFor(source, mix);
+  options.onPlan?.(plan);
   const tensors: GgufTensorInput[] = [];
   for (const [i, t] of source.tensors.entries()) {
     const e = plan.choices[i]!;

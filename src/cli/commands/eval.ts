@@ -8,31 +8,47 @@ import { num, parse, printJson, str } from "../args.js";
 
 export const summary = "perplexity of a model (GGUF, Hugging Face, llama2.c) on a text file";
 
-const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--backend wasm|cpu] [--json]
+const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--backend wasm|cpu] [--max-memory 8G] [--json]
   --model       a .gguf file, a Hugging Face folder (config.json + model.safetensors) or a llama2.c .bin
   --text        a UTF-8 text file to score
   --max-tokens  score at most N tokens (default: the whole text)
   --window      positions per window including BOS (default: the model's context length)
+  --max-memory  refuse when the memory estimate (printed on stderr) exceeds this (default: the free memory)
   --json        print {"perplexity", "tokens", "meanNll", "windows", "window", "seconds"}`;
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse("eval", argv, {
     model: { type: "string" }, text: { type: "string" }, "max-tokens": { type: "string" }, window: { type: "string" },
-    backend: { type: "string" }, json: { type: "boolean" },
+    backend: { type: "string" }, json: { type: "boolean" }, "max-memory": { type: "string" },
   }, USAGE);
   if (!p) return 0;
   const modelPath = str(p, "model"), textPath = str(p, "text");
   check(modelPath, "BAD_ARGUMENT", "--model is required: the model file to evaluate");
   check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");
-  const { loadModel } = await import("../../model/formats/load.js");
+  const { modelFromSource, openModelSource } = await import("../../model/formats/source.js");
   const { LlamaRuntime } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");
   const t0 = performance.now();
-  const model = await loadModel(modelPath);
-  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary, a Hugging Face folder with tokenizer.json, or tokenizer.bin beside a llama2.c model`);
-  const text = readFileSync(textPath, "utf8");
   const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
   const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
+  const source = await openModelSource(modelPath);
+  let model;
+  try {
+    // the estimate from the header, before a weight is read
+    const { checkFits, describeEstimate, estimateEval, memoryBudget } = await import("../../model/formats/memory.js");
+    const { config } = source.llama();
+    const tied = !source.tensors.some((t) => t.name === "output.weight");
+    const positions = Math.min(window ?? config.contextLength, config.contextLength, maxTokens === undefined ? Infinity : maxTokens + 1);
+    const budget = memoryBudget(str(p, "max-memory"));
+    const e = estimateEval(config, tied, positions);
+    checkFits(e, budget, "use a smaller --window, or raise --max-memory if the estimate is too cautious");
+    console.error(`memory: ${describeEstimate(e, budget)}`);
+    model = await modelFromSource(source);
+  } finally {
+    await source.close();
+  }
+  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary, a Hugging Face folder with tokenizer.json, or tokenizer.bin beside a llama2.c model`);
+  const text = readFileSync(textPath, "utf8");
   const rt = await LlamaRuntime.create(model, str(p, "backend"));
   try {
     const r = perplexity(rt, model.tokenizer, text, { maxTokens, window });

@@ -7,7 +7,7 @@ import { parse, printJson, str } from "../args.js";
 import { QuantLabError } from "../../errors.js";
 import { openGguf, readGgufHeader, tensorElements, writeGguf } from "../../gguf/file.js";
 import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
-import { MIXES, mixByName, mixTable } from "../../gguf/mix.js";
+import { MIXES, mixByName, mixTable, type MixPlan } from "../../gguf/mix.js";
 import { quantizeTensorSource, quantizeTensorSourceToFile, readImatrix } from "../../gguf/model-quantize.js";
 import { readF32 } from "../../gguf/source.js";
 import { writeSafetensors } from "../../io/safetensors.js";
@@ -19,7 +19,7 @@ const MIX_LIST = Object.keys(MIXES).join("|");
 
 const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
        quantlab gguf quantize --type ${MIX_LIST}
-                              --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--json]
+                              --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--max-memory 8G] [--json]
        quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--json]
   inspect     metadata, tensors (type, dims in ggml order, bytes, bits/weight) and totals.
   quantize    chooses each tensor's type as llama.cpp's llama-quantize does for the mix, prints that table,
@@ -27,6 +27,8 @@ const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
               .safetensors input is a Hugging Face Llama checkpoint (config.json beside it, shards listed
               in model.safetensors.index.json); inputs are read tensor by tensor, never whole. --imatrix takes
               llama-imatrix's output (GGUF or legacy .dat) and weights the rounding as llama-quantize does.
+              Tensors are written as they are encoded; the memory estimate is printed (stderr) first and
+              the job refused when it exceeds --max-memory (default: the machine's free memory).
   dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -62,6 +64,7 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   const p = parse("gguf quantize", argv, {
     type: { type: "string" }, in: { type: "string" }, out: { type: "string" },
     "allow-requantize": { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, imatrix: { type: "string" },
+    "max-memory": { type: "string" },
   }, USAGE);
   if (!p) return 0;
   const mix = mixByName(need(str(p, "type"), "type", "quantize"));
@@ -76,11 +79,19 @@ async function quantizeCmd(argv: string[]): Promise<number> {
     const im = str(p, "imatrix");
     const imatrices = im === undefined ? undefined : await readImatrix(im);
     const options = { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) };
+    const { checkFits, describeEstimate, estimateGgufQuantize, memoryBudget } = await import("../../model/formats/memory.js");
+    const budget = memoryBudget(str(p, "max-memory"));
+    const fits = (pl: MixPlan, inMemory: boolean) => {
+      const e = estimateGgufQuantize(source.tensors, pl.choices.map((c) => c.bytes));
+      if (inMemory) e.total += pl.totalBytes - e.output;
+      checkFits(e, budget, "quantize on a machine with more free memory, or raise --max-memory if the estimate is too cautious");
+      console.error(`memory: ${describeEstimate(e, budget)}`);
+    };
     if (out !== undefined && !dry) {
       // streamed: the plan is printed first, then each tensor is written as it is encoded
-      plan = await quantizeTensorSourceToFile(source, mix, out, { ...options, onPlan: (pl) => { if (!p.values.json) console.log(mixTable(pl)); } });
+      plan = await quantizeTensorSourceToFile(source, mix, out, { ...options, onPlan: (pl) => { fits(pl, false); if (!p.values.json) console.log(mixTable(pl)); } });
     } else {
-      plan = (await quantizeTensorSource(source, mix, options)).plan;
+      plan = (await quantizeTensorSource(source, mix, { ...options, onPlan: (pl) => fits(pl, true) })).plan;
       if (!p.values.json) console.log(mixTable(plan));
     }
   } finally {
