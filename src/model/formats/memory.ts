@@ -18,8 +18,10 @@ import { check } from "../../errors.js";
 import type { SourceTensor } from "../../gguf/source.js";
 import type { LlamaConfig } from "../llama.js";
 
-/** What Node, tfjs and the WebAssembly modules take before any tensor (measured ≈ 100–150 MB). */
+/** What Node and the GGUF kernels take before any tensor (measured ≈ 100–150 MB). */
 const BASELINE = 150 * 2 ** 20;
+/** The same with tfjs and its WebAssembly heap, the text and its tokens (stories260K's eval peaks at ≈ 280 MB). */
+const RUNTIME_BASELINE = 260 * 2 ** 20;
 
 export interface MemoryEstimate {
   job: string;
@@ -32,8 +34,8 @@ export interface MemoryEstimate {
 
 const elementsOf = (t: Pick<SourceTensor, "dims">) => t.dims.reduce((a, b) => a * b, 1);
 
-function estimate(job: string, parts: Omit<MemoryEstimate, "job" | "total">): MemoryEstimate {
-  const total = BASELINE + parts.weights + parts.activations + parts.hessians + parts.output;
+function estimate(job: string, parts: Omit<MemoryEstimate, "job" | "total">, baseline = RUNTIME_BASELINE): MemoryEstimate {
+  const total = baseline + parts.weights + parts.activations + parts.hessians + parts.output;
   return { job, ...parts, total };
 }
 
@@ -45,7 +47,7 @@ export function estimateGgufQuantize(tensors: readonly SourceTensor[], outputByt
     f32 = Math.max(f32, elementsOf(t) * 4);
     out = Math.max(out, outputBytes?.[i] ?? t.nbytes);
   });
-  return estimate("gguf quantize", { weights: stored + 2 * f32, activations: 0, hessians: 0, output: out });
+  return estimate("gguf quantize", { weights: stored + 2 * f32, activations: 0, hessians: 0, output: out }, BASELINE);
 }
 
 /** FP32 bytes of a Llama model's parameters, from its config (tied: one embedding). */
