@@ -15,6 +15,8 @@ import { HF_NAMES, modelFromHf, readHfModel, type HfConfig } from "../../src/mod
 import { LINEAR_NAMES, permuteHalfToInterleaved, type LlamaModel } from "../../src/model/llama.js";
 import type { Matrix } from "../../src/numerics/matrix.js";
 import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { HfTokenizer } from "../../src/model/formats/hf-tokenizer.js";
 import type { Tokenizer } from "../../src/model/formats/tokenizer.js";
 import { perplexity } from "../../src/model/runtime/eval.js";
@@ -288,6 +290,18 @@ test("stories260K as a sharded Hugging Face folder with its vocabulary in tokeni
       const [pg, ph] = [await score(g), await score(h)];
       assert.equal(ph.tokens, pg.tokens);
       assert.equal(ph.perplexity, pg.perplexity, "the same weights and tokens give the same perplexity");
+      // `quantlab eval` takes the folder as it takes the GGUF
+      const textFile = join(dir, "text.txt");
+      writeFileSync(textFile, text);
+      const evalJson = async (model: string) => {
+        const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, "..", "..", "bin", "quantlab.js"), "eval", "--model", model, "--text", textFile, "--max-tokens", "1022", "--json"],
+          { env: { ...process.env, QUANTLAB_FROM_SOURCE: "1" } });
+        return JSON.parse(stdout) as { perplexity: number; tokens: number };
+      };
+      const [cg, ch] = [await evalJson(stories.path), await evalJson(dir)];
+      assert.equal(ch.tokens, cg.tokens);
+      assert.equal(ch.perplexity, cg.perplexity);
+      assert.ok(Math.abs(ch.perplexity - pg.perplexity) < 1e-9 * pg.perplexity);
 
       // the GGUF written from the folder carries the vocabulary: llama.cpp and QuantLab tokenize it alike
       const gguf = join(dir, "from-hf.gguf");

@@ -51,7 +51,19 @@ export async function run(argv: string[]): Promise<number> {
   const text = readFileSync(textPath, "utf8");
   const rt = await LlamaRuntime.create(model, str(p, "backend"));
   try {
-    const r = perplexity(rt, model.tokenizer, text, { maxTokens, window });
+    const { windows } = await import("../../model/runtime/eval.js");
+    const { Progress } = await import("../progress.js");
+    const ids = model.tokenizer.encode(text);
+    const w = window ?? model.config.contextLength;
+    const total = windows(ids, model.tokenizer.bos, Math.max(2, Math.min(w, model.config.contextLength)), maxTokens).length;
+    const progress = new Progress("eval", total, { unit: "windows", rateUnit: "tokens" });
+    let done = 0;
+    const last = model.config.nLayers - 1;
+    // a window is finished when its last layer's feed-forward input goes by
+    const hooks = { onLinearInput: (layer: number, names: readonly string[], x: { shape: number[] }) => {
+      if (layer === last && names[0] === "ffn_down") progress.tick(++done, x.shape[0]! - 1);
+    } };
+    const r = perplexity(rt, model.tokenizer, ids, { maxTokens, window, hooks });
     const seconds = (performance.now() - t0) / 1000;
     if (p.values.json) printJson({ ...r.toJSON(), seconds });
     else console.log(`${model.source}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);

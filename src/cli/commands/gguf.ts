@@ -89,7 +89,17 @@ async function quantizeCmd(argv: string[]): Promise<number> {
     };
     if (out !== undefined && !dry) {
       // streamed: the plan is printed first, then each tensor is written as it is encoded
-      plan = await quantizeTensorSourceToFile(source, mix, out, { ...options, onPlan: (pl) => { fits(pl, false); if (!p.values.json) console.log(mixTable(pl)); } });
+      const { Progress } = await import("../progress.js");
+      let progress: InstanceType<typeof Progress> | undefined;
+      plan = await quantizeTensorSourceToFile(source, mix, out, {
+        ...options,
+        onPlan: (pl) => {
+          fits(pl, false);
+          if (!p.values.json) console.log(mixTable(pl));
+          progress = new Progress("gguf quantize", pl.choices.length, { unit: "tensors", rateUnit: "B", totalAmount: source.tensors.reduce((a, t) => a + t.nbytes, 0) });
+        },
+        onTensor: (done, _total, t) => progress?.tick(done, t.nbytes),
+      });
     } else {
       plan = (await quantizeTensorSource(source, mix, { ...options, onPlan: (pl) => fits(pl, true) })).plan;
       if (!p.values.json) console.log(mixTable(plan));
