@@ -19,7 +19,7 @@ import { openModelSource } from "../../src/model/formats/source.js";
 import { Tokenizer } from "../../src/model/formats/tokenizer.js";
 import { writeModelGguf } from "../../src/model/quantize/export.js";
 import { tokenNll } from "../../src/model/runtime/eval.js";
-import { LlamaRuntime } from "../../src/model/runtime/forward.js";
+import { LlamaRuntime, runtimeFromSource } from "../../src/model/runtime/forward.js";
 import { randn } from "../helpers/random.js";
 import { llamaCppModel, llamaCppNll } from "./llamacpp.js";
 
@@ -333,6 +333,55 @@ test("a GGUF of architecture qwen2 (q/k in half-split order, as llama.cpp's conv
       }
     } finally {
       rt.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("runtimeFromSource (tensor by tensor) gives the logits of the loaded model's runtime: Hugging Face folder and qwen2 GGUF", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-rt-src-"));
+  try {
+    await writeFolder(dir, hfTensors(S, 97, { tied: true, bias: ["q_proj", "k_proj", "v_proj"] }),
+      baseConfig(S, { model_type: "qwen2", rope_scaling: LLAMA3_SCALING, tie_word_embeddings: true }));
+    const m = await loadModel(dir);
+    const gguf = join(dir, "m.gguf");
+    // a qwen2-architecture GGUF keeps q/k half-split: undo the loader's permutation to write one
+    const src0 = await openModelSource(dir);
+    try {
+      const { content } = await quantizeTensorSource(src0, "F32");
+      (content.metadata as Map<string, GgufValue>).set("general.architecture", { type: "STRING", value: "qwen2" });
+      for (const [k, v] of [...(content.metadata as Map<string, GgufValue>)]) if (k.startsWith("llama.")) (content.metadata as Map<string, GgufValue>).set("qwen2." + k.slice(6), v);
+      const halfOf = (x: Uint8Array, rows: number, heads: number) => {
+        const hd = rows / heads, rb = x.length / rows, out = new Uint8Array(x.length);
+        for (let h = 0; h < heads; h++) for (let i = 0; i < hd / 2; i++) {
+          out.set(x.subarray((h * hd + 2 * i) * rb, (h * hd + 2 * i + 1) * rb), (h * hd + i) * rb);
+          out.set(x.subarray((h * hd + 2 * i + 1) * rb, (h * hd + 2 * i + 2) * rb), (h * hd + i + hd / 2) * rb);
+        }
+        return out;
+      };
+      const tensors = content.tensors.map((t) => {
+        const q = /attn_q\.(weight|bias)$/.test(t.name), k = /attn_k\.(weight|bias)$/.test(t.name);
+        if (!q && !k) return t;
+        const rows = t.dims.length === 1 ? t.dims[0]! : t.dims[1]!;
+        return { ...t, data: halfOf(t.data, rows, q ? S.heads : S.kvHeads) };
+      });
+      await writeGguf(gguf, { ...content, tensors });
+    } finally {
+      await src0.close();
+    }
+    const a = await LlamaRuntime.create(m);
+    const want = a.forward(TOKENS).dataSync() as Float32Array;
+    a.dispose();
+    for (const path of [dir, gguf]) {
+      const src = await openModelSource(path);
+      const rt = await runtimeFromSource(src);
+      await src.close();
+      const got = rt.forward(TOKENS).dataSync() as Float32Array;
+      rt.dispose();
+      let d = 0;
+      for (let i = 0; i < want.length; i++) d = Math.max(d, Math.abs(got[i]! - want[i]!));
+      assert.ok(d < 1e-4, `${path}: max |Δlogit| ${d}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

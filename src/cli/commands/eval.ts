@@ -25,48 +25,47 @@ export async function run(argv: string[]): Promise<number> {
   const modelPath = str(p, "model"), textPath = str(p, "text");
   check(modelPath, "BAD_ARGUMENT", "--model is required: the model file to evaluate");
   check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");
-  const { modelFromSource, openModelSource } = await import("../../model/formats/source.js");
-  const { LlamaRuntime } = await import("../../model/runtime/forward.js");
+  const { openModelSource } = await import("../../model/formats/source.js");
+  const { runtimeFromSource } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");
   const t0 = performance.now();
   const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
   const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
   const source = await openModelSource(modelPath);
-  let model;
+  let rt: Awaited<ReturnType<typeof runtimeFromSource>>;
+  const { config, tokenizer, label } = source.llama();
   try {
+    check(tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary, a Hugging Face folder with tokenizer.json, or tokenizer.bin beside a llama2.c model`);
     // the estimate from the header, before a weight is read
     const { checkFits, describeEstimate, estimateEval, memoryBudget } = await import("../../model/formats/memory.js");
-    const { config } = source.llama();
     const tied = !source.tensors.some((t) => t.name === "output.weight");
     const positions = Math.min(window ?? config.contextLength, config.contextLength, maxTokens === undefined ? Infinity : maxTokens + 1);
     const budget = memoryBudget(str(p, "max-memory"));
     const e = estimateEval(config, tied, positions);
     checkFits(e, budget, "use a smaller --window, or raise --max-memory if the estimate is too cautious");
     console.error(`memory: ${describeEstimate(e, budget)}`);
-    model = await modelFromSource(source);
+    // uploaded tensor by tensor: the FP32 weights never exist in JavaScript as a whole model
+    rt = await runtimeFromSource(source, str(p, "backend"));
   } finally {
     await source.close();
   }
-  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary, a Hugging Face folder with tokenizer.json, or tokenizer.bin beside a llama2.c model`);
-  const text = readFileSync(textPath, "utf8");
-  const rt = await LlamaRuntime.create(model, str(p, "backend"));
   try {
+    const text = readFileSync(textPath, "utf8");
     const { windows } = await import("../../model/runtime/eval.js");
     const { Progress } = await import("../progress.js");
-    const ids = model.tokenizer.encode(text);
-    const w = window ?? model.config.contextLength;
-    const total = windows(ids, model.tokenizer.bos, Math.max(2, Math.min(w, model.config.contextLength)), maxTokens).length;
+    const ids = tokenizer.encode(text);
+    const total = windows(ids, tokenizer.bos, Math.max(2, Math.min(window ?? config.contextLength, config.contextLength)), maxTokens).length;
     const progress = new Progress("eval", total, { unit: "windows", rateUnit: "tokens" });
     let done = 0;
-    const last = model.config.nLayers - 1;
+    const last = config.nLayers - 1;
     // a window is finished when its last layer's feed-forward input goes by
     const hooks = { onLinearInput: (layer: number, names: readonly string[], x: { shape: number[] }) => {
       if (layer === last && names[0] === "ffn_down") progress.tick(++done, x.shape[0]! - 1);
     } };
-    const r = perplexity(rt, model.tokenizer, ids, { maxTokens, window, hooks });
+    const r = perplexity(rt, tokenizer, ids, { maxTokens, window, hooks });
     const seconds = (performance.now() - t0) / 1000;
     if (p.values.json) printJson({ ...r.toJSON(), seconds });
-    else console.log(`${model.source}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);
+    else console.log(`${label}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);
   } finally {
     rt.dispose();
   }

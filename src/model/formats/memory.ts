@@ -7,7 +7,7 @@
  * "will it fit", not accounting):
  * - `gguf quantize` streams: the largest tensor as stored, as FP32, the quantizer's working copy (the
  *   WebAssembly heap keeps its high-water mark) and its encoded output.
- * - `eval`: the FP32 model in JavaScript, its copy on the tfjs heap (plus a transposed head when tied),
+ * - `eval`: the weights on the tfjs heap (plus a transposed head when tied), uploaded one tensor at a time,
  *   and one window's activations (logits and their log-softmax, attention scores, layer temporaries).
  * - `quantize-model`: the model, its clone being quantized and one runtime; the captured calibration
  *   inputs of the widest linear group; GPTQ's Hessian (float64, in × in) and its factors; the output in
@@ -67,9 +67,10 @@ function runtimeBytes(c: LlamaConfig, tied: boolean): number {
   return llamaParameterBytes(c, tied) + (tied ? 4 * c.vocabSize * c.dim : 0);
 }
 
-/** `eval`: the model, its runtime and one window of `window` positions. */
+/** `eval`: the runtime, uploaded tensor by tensor (one FP32 tensor in flight), and one window of `window` positions. */
 export function estimateEval(c: LlamaConfig, tied: boolean, window: number): MemoryEstimate {
-  return estimate("eval", { weights: llamaParameterBytes(c, tied) + runtimeBytes(c, tied), activations: forwardActivations(c, window), hessians: 0, output: 0 });
+  const largest = 4 * Math.max(c.vocabSize * c.dim, c.hiddenDim * c.dim);
+  return estimate("eval", { weights: runtimeBytes(c, tied) + largest, activations: forwardActivations(c, window), hessians: 0, output: 0 });
 }
 
 export interface QuantizeModelShape {

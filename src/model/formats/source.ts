@@ -58,7 +58,8 @@ export async function openModelSource(path: string, opts: OpenOptions = {}): Pro
   throw new QuantLabError("UNSUPPORTED", `cannot tell the format of ${path}: name it .gguf (GGUF), .safetensors or a folder (Hugging Face), or .bin (llama2.c)`);
 }
 
-const LLAMA_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\.\d+\.(attn_norm|ffn_norm|attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$|^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.bias$/;
+/** Tensors of a Llama model (a checkpoint may hold others, in types never decoded here). */
+export const LLAMA_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\.\d+\.(attn_norm|ffn_norm|attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$|^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.bias$/;
 
 /** Reads every tensor of a source as FP32 and assembles the Llama model it holds. */
 export async function modelFromSource(source: ModelSource): Promise<LlamaModel> {
@@ -68,3 +69,4 @@ export async function modelFromSource(source: ModelSource): Promise<LlamaModel> 
   for (const t of source.tensors) if (LLAMA_TENSOR.test(t.name)) values.set(t.name, await readF32(source, t.name));
   return llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label, { halfSplitRope });
 }
+

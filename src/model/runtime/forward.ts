@@ -9,7 +9,8 @@
  */
 import { check } from "../../errors.js";
 import type { Matrix } from "../../numerics/matrix.js";
-import { headDim, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
+import type { ModelSource } from "../formats/source.js";
+import { halfToInterleavedOrder, headDim, LINEAR_NAMES, permuteRows, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 import { ready, tf } from "./tf.js";
 
 export interface BlockHooks {
@@ -114,6 +115,59 @@ export class LlamaRuntime {
       rt.ownsOutput = true;
     }
     return rt;
+  }
+
+  /**
+   * Uploads a model tensor by tensor from `read` (GGUF names, FP32 values, row-major with rows = outputs),
+   * so only one tensor is ever held outside the tfjs heap: a checkpoint opened as a source runs without
+   * its FP32 copy in JavaScript. Tensors absent from `names` are optional ones (biases, output.weight).
+   */
+  static async load(config: LlamaConfig, names: ReadonlySet<string>, read: (name: string) => Promise<Float32Array>, backend?: string): Promise<LlamaRuntime> {
+    await ready(backend);
+    const kv = headDim(config) * config.nKvHeads;
+    const rows: Record<LinearName, number> = {
+      attn_q: config.dim, attn_k: kv, attn_v: kv, attn_output: config.dim, ffn_gate: config.hiddenDim, ffn_up: config.hiddenDim, ffn_down: config.dim,
+    };
+    const made: tf.Tensor[] = [];
+    const keep = <T extends tf.Tensor>(t: T) => (made.push(t), t);
+    const get = async (name: string, length: number) => {
+      check(names.has(name), "BAD_FILE", `the model has no tensor '${name}' (a Llama model with ${config.nLayers} layers needs it)`);
+      const x = await read(name);
+      check(x.length === length, "BAD_FILE", `tensor '${name}' holds ${x.length} values, the config needs ${length}`);
+      return x;
+    };
+    try {
+      const emb = await get("token_embd.weight", config.vocabSize * config.dim);
+      const embedding = keep(tf.tensor2d(emb, [config.vocabSize, config.dim]));
+      const layers: LayerTensors[] = [];
+      for (let i = 0; i < config.nLayers; i++) {
+        const b = `blk.${i}.`;
+        const l: LayerTensors = {
+          attnNorm: keep(tf.tensor1d(await get(b + "attn_norm.weight", config.dim))),
+          ffnNorm: keep(tf.tensor1d(await get(b + "ffn_norm.weight", config.dim))),
+          w: {} as Record<LinearName, tf.Tensor2D>,
+        };
+        for (const n of LINEAR_NAMES) {
+          const cols = n === "ffn_down" ? config.hiddenDim : config.dim;
+          l.w[n] = keep(upT({ rows: rows[n], cols, data: await get(`${b}${n}.weight`, rows[n] * cols) }));
+          if (names.has(`${b}${n}.bias`)) (l.b ??= {})[n] = keep(tf.tensor1d(await get(`${b}${n}.bias`, rows[n])));
+        }
+        layers.push(l);
+      }
+      const outputNorm = keep(tf.tensor1d(await get("output_norm.weight", config.dim)));
+      const rt = new LlamaRuntime(config, { tokenEmbedding: embedding, layers, outputNorm, output: null });
+      rt.transposed = true;
+      const tied = !names.has("output.weight");
+      if (!tied || emb.length <= TIED_COPY_LIMIT) {
+        rt.outW = keep(upT({ rows: config.vocabSize, cols: config.dim, data: tied ? emb : await get("output.weight", config.vocabSize * config.dim) }));
+        rt.outTransposed = true;
+        rt.ownsOutput = true;
+      }
+      return rt;
+    } catch (e) {
+      for (const t of made) t.dispose();
+      throw e;
+    }
   }
 
   /** Wraps tensors the caller owns (e.g. tf.Variables while training); gradients flow through every op. */
@@ -317,4 +371,27 @@ function causalMask(T: number, past: number): tf.Tensor2D {
     maskCache.set(key, m);
   }
   return tf.tensor2d(m, [T, past + T]);
+}
+
+/**
+ * The runtime of a source's Llama model, uploaded tensor by tensor: the FP32 weights exist only on the
+ * tfjs heap (half of what loading the model and then uploading it holds). Same numbers as
+ * `LlamaRuntime.create(await modelFromSource(source))`.
+ */
+export async function runtimeFromSource(source: ModelSource, backend?: string): Promise<LlamaRuntime> {
+  // loaded here, not at the top: a runtime built from a model in memory never needs the format readers
+  const { LLAMA_TENSOR } = await import("../formats/source.js");
+  const { readF32 } = await import("../../gguf/source.js");
+  const { config: base, halfSplitRope } = source.llama();
+  const names = new Set(source.tensors.filter((t) => LLAMA_TENSOR.test(t.name)).map((t) => t.name));
+  const config = names.has("rope_freqs.weight") ? { ...base, ropeFreqFactors: await readF32(source, "rope_freqs.weight") } : base;
+  const heads = (name: string) => (/\.attn_q\.(weight|bias)$/.test(name) ? config.nHeads : /\.attn_k\.(weight|bias)$/.test(name) ? config.nKvHeads : 0);
+  return LlamaRuntime.load(config, names, async (name) => {
+    const x = await readF32(source, name);
+    const h = halfSplitRope ? heads(name) : 0;
+    if (!h) return x;
+    const rows = name.endsWith(".bias") ? x.length : name.includes("attn_q") ? config.dim : (config.dim / config.nHeads) * config.nKvHeads;
+    const order = halfToInterleavedOrder(rows, h);
+    return new Float32Array(permuteRows(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), (x.length / rows) * 4, order).buffer);
+  }, backend);
 }
