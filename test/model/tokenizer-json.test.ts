@@ -130,3 +130,33 @@ test("a Hugging Face folder with the Llama 3 tokenizer loads with it, and the GG
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a SentencePiece-style tokenizer.json: byte fallback, space prefix from Prepend or Metaspace, GGUF 'llama' keys with scores from the merge order", () => {
+  const vocab: Record<string, number> = { "<unk>": 0, "<s>": 1, "</s>": 2 };
+  for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`] = 3 + b;
+  for (const p of ["\u2581", "a", "b", "ab", "\u2581ab"]) vocab[p] = Object.keys(vocab).length;
+  const model = { type: "BPE", vocab, merges: [["a", "b"], ["\u2581", "ab"]], byte_fallback: true, fuse_unk: true, unk_token: "<unk>" };
+  const added = ["<unk>", "<s>", "</s>"].map((content, id) => ({ id, content, special: true }));
+  const cfg = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", add_bos_token: true };
+  const decoder = { type: "Sequence", decoders: [{ type: "Replace", pattern: { String: "\u2581" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }] };
+  const llama2 = new HfTokenizer({ model, added_tokens: added, decoder,
+    normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "\u2581" }, { type: "Replace", pattern: { String: " " }, content: "\u2581" }] } }, cfg);
+  assert.equal(llama2.kind, "sentencepiece");
+  assert.equal(llama2.addSpacePrefix, true);
+  const ab = vocab["\u2581ab"]!;
+  assert.deepEqual(llama2.encode("ab ab"), [ab, ab]);
+  assert.deepEqual(llama2.encode("é"), [vocab["\u2581"], 3 + 0xc3, 3 + 0xa9], "characters outside the vocabulary as their UTF-8 bytes");
+  assert.equal(llama2.decode(llama2.encode("ab ab")), "ab ab");
+  const meta = llama2.ggufMetadata();
+  assert.equal(meta.get("tokenizer.ggml.model")?.value, "llama");
+  const scores = meta.get("tokenizer.ggml.scores")?.value as Float32Array;
+  assert.ok(scores[vocab["ab"]!]! > scores[ab]!, "the earlier merge scores higher");
+  assert.equal((meta.get("tokenizer.ggml.token_type")?.value as Int32Array)[3 + 0x41], 6, "byte pieces have the byte type");
+  assert.equal(meta.get("tokenizer.ggml.unknown_token_id")?.value, 0);
+  const never = new HfTokenizer({ model, added_tokens: added, decoder, pre_tokenizer: { type: "Metaspace", replacement: "\u2581", prepend_scheme: "never", split: false } }, cfg);
+  assert.equal(never.addSpacePrefix, false);
+  assert.equal(never.ggufMetadata().get("tokenizer.ggml.add_space_prefix")?.value, false);
+  const first = new HfTokenizer({ model, added_tokens: added, decoder, pre_tokenizer: { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false } }, cfg);
+  assert.equal(first.addSpacePrefix, true);
+  assert.deepEqual(first.encode("ab"), [ab]);
+});

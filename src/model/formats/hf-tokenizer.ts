@@ -75,6 +75,21 @@ function ggmlPre(pre: unknown): string {
   return "default";
 }
 
+/** Whether a SentencePiece-style tokenizer.json puts "▁" before the text (Llama 2's Prepend, or Metaspace's prepend_scheme). */
+function spacePrefix(j: TokenizerJson): boolean {
+  if (componentTypes(j.normalizer).includes("Prepend")) return true;
+  const find = (x: unknown): Record<string, unknown> | undefined => {
+    if (Array.isArray(x)) return x.map(find).find((y) => y);
+    if (!x || typeof x !== "object") return undefined;
+    const o = x as Record<string, unknown>;
+    return o.type === "Metaspace" ? o : find(Object.values(o).filter((v) => v && typeof v === "object"));
+  };
+  const meta = find(j.pre_tokenizer);
+  if (!meta) return false;
+  const scheme = meta.prepend_scheme ?? (meta.add_prefix_space === false ? "never" : "always");
+  return scheme !== "never";
+}
+
 export interface HfTokenizerOptions {
   /** The model's vocabulary size (config.json); ids past the tokenizer's are padding, as llama.cpp writes them. */
   vocabSize?: number;
@@ -152,14 +167,15 @@ export class HfTokenizer extends Tokenizer {
     const addBos = bosId !== undefined && (cfg.add_bos_token ?? (templateFirst !== undefined ? templateFirst === bosText : true));
     super({
       pieces: pieces as string[], scores, types, bos: bosId ?? eos ?? 0, eos: eos ?? bosId ?? 0, unk: unk ?? 0,
-      addSpacePrefix: kind === "sentencepiece",
+      addSpacePrefix: kind === "sentencepiece" && spacePrefix(j),
     });
     this.kind = kind;
     this.addBos = addBos;
     this.pre = kind === "byte-level" ? ggmlPre(j.pre_tokenizer) : "default";
     this.merges = merges;
     try {
-      this.impl = new HfTokenizerImpl(json as object, config as object);
+      // the library wants every component key present; the Hub's files omit none, hand-written ones may
+      this.impl = new HfTokenizerImpl({ normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...(json as object) }, config as object);
     } catch (e) {
       throw new QuantLabError("UNSUPPORTED", `${label} cannot be read by @huggingface/tokenizers (${(e as Error).message}): it uses a component QuantLab cannot run`);
     }
@@ -192,7 +208,7 @@ export class HfTokenizer extends Tokenizer {
     u32("tokenizer.ggml.eos_token_id", this.eos);
     if (this.kind === "sentencepiece") u32("tokenizer.ggml.unknown_token_id", this.unk);
     meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: this.addBos });
-    if (this.kind === "sentencepiece") meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: true });
+    if (this.kind === "sentencepiece") meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: this.addSpacePrefix });
     return meta;
   }
 }
