@@ -68,7 +68,7 @@ function invFreq(hd: number, theta: number, scaling?: { factor: number; low_freq
 }
 
 /** Float64 logits [T][vocab] in transformers' formulation (rotate_half on half-split q/k). */
-function reference(t: Tensors, s: Shape, tokens: number[], theta: number, eps: number, inv: number[]): Float64Array[] {
+function reference(t: Tensors, s: Shape, tokens: number[], eps: number, inv: number[]): Float64Array[] {
   const g = (n: string) => t.get(n);
   const hd = s.dim / s.heads, half = hd / 2, group = s.heads / s.kvHeads;
   const lin = (x: Float64Array[], name: string) => {
@@ -99,7 +99,6 @@ function reference(t: Tensors, s: Shape, tokens: number[], theta: number, eps: n
     }
     return y;
   });
-  void theta;
   const emb = g("model.embed_tokens.weight")!;
   let x = tokens.map((id) => Float64Array.from(emb.data.subarray(id * s.dim, (id + 1) * s.dim)));
   for (let l = 0; l < s.layers; l++) {
@@ -186,7 +185,7 @@ for (const [vi, v] of VARIANTS.entries()) {
       assert.equal(m.config.contextLength, S.ctx);
       const rt = await LlamaRuntime.create(m);
       const scaling = v.config.rope_scaling as typeof LLAMA3_SCALING | undefined;
-      const want = reference(t, S, TOKENS, v.theta, 1e-5, invFreq(S.dim / S.heads, v.theta, scaling));
+      const want = reference(t, S, TOKENS, 1e-5, invFreq(S.dim / S.heads, v.theta, scaling));
       try {
         const got = rt.forward(TOKENS);
         const y = got.dataSync();
@@ -196,8 +195,8 @@ for (const [vi, v] of VARIANTS.entries()) {
         assert.ok(err < 2e-4 * scale, `max |Δlogit| ${err} at logit scale ${scale}`);
         if (scaling || v.bias.length) {
           // the feature matters: leaving it out moves the logits far beyond the tolerance
-          const plain = scaling ? reference(t, S, TOKENS, v.theta, 1e-5, invFreq(S.dim / S.heads, v.theta))
-            : reference(new Map([...t].filter(([n]) => !n.endsWith(".bias"))), S, TOKENS, v.theta, 1e-5, invFreq(S.dim / S.heads, v.theta));
+          const plain = scaling ? reference(t, S, TOKENS, 1e-5, invFreq(S.dim / S.heads, v.theta))
+            : reference(new Map([...t].filter(([n]) => !n.endsWith(".bias"))), S, TOKENS, 1e-5, invFreq(S.dim / S.heads, v.theta));
           let d = 0;
           plain.forEach((row, i) => row.forEach((w, j) => (d = Math.max(d, Math.abs(w - want[i]![j]!)))));
           assert.ok(d > 100 * err, `without the feature the logits move by ${d}, against an error of ${err}`);
@@ -318,7 +317,7 @@ test("a GGUF of architecture qwen2 (q/k in half-split order, as llama.cpp's conv
       const got = rt.forward(TOKENS);
       const y = got.dataSync();
       got.dispose();
-      const want = reference(t, S, TOKENS, theta, 1e-5, invFreq(S.dim / S.heads, theta));
+      const want = reference(t, S, TOKENS, 1e-5, invFreq(S.dim / S.heads, theta));
       let err = 0, scale = 0;
       want.forEach((row, i) => row.forEach((w, j) => { err = Math.max(err, Math.abs(y[i * S.vocab + j]! - w)); scale = Math.max(scale, Math.abs(w)); }));
       assert.ok(err < 2e-4 * scale, `max |Δlogit| ${err} at logit scale ${scale}`);

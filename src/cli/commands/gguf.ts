@@ -5,7 +5,7 @@
  */
 import { parse, printJson, str } from "../args.js";
 import { QuantLabError } from "../../errors.js";
-import { openGguf, readGgufHeader, tensorElements, writeGguf } from "../../gguf/file.js";
+import { openGguf, readGgufHeader, tensorElements } from "../../gguf/file.js";
 import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
 import { MIXES, mixByName, mixTable, type MixPlan } from "../../gguf/mix.js";
 import { quantizeTensorSource, quantizeTensorSourceToFile, readImatrix } from "../../gguf/model-quantize.js";
