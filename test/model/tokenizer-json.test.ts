@@ -158,5 +158,11 @@ test("a SentencePiece-style tokenizer.json: byte fallback, space prefix from Pre
   assert.equal(never.ggufMetadata().get("tokenizer.ggml.add_space_prefix")?.value, false);
   const first = new HfTokenizer({ model, added_tokens: added, decoder, pre_tokenizer: { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false } }, cfg);
   assert.equal(first.addSpacePrefix, true);
+  // without add_bos_token, the post-processor's template decides
+  const { add_bos_token: _, ...noFlag } = cfg;
+  const template = (single: object[]) => new HfTokenizer({ model, added_tokens: added, decoder, pre_tokenizer: { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first" },
+    post_processor: { type: "TemplateProcessing", single, pair: [], special_tokens: {} } }, noFlag);
+  assert.equal(template([{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }]).addBos, true);
+  assert.equal(template([{ Sequence: { id: "A", type_id: 0 } }]).addBos, false);
   assert.deepEqual(first.encode("ab"), [ab]);
 });

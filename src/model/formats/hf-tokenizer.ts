@@ -162,7 +162,8 @@ export class HfTokenizer extends Tokenizer {
     check(bosId !== undefined || bosText === undefined, "BAD_FILE", `tokenizer_config.json names bos_token '${bosText}', which ${label} does not hold`);
     const templateFirst = (() => {
       const single = (j.post_processor as { single?: { SpecialToken?: { id?: string } }[] } | null | undefined)?.single;
-      return Array.isArray(single) ? single[0]?.SpecialToken?.id : undefined;
+      // null: a template that starts with the text itself adds no BOS
+      return Array.isArray(single) ? single[0]?.SpecialToken?.id ?? null : undefined;
     })();
     const addBos = bosId !== undefined && (cfg.add_bos_token ?? (templateFirst !== undefined ? templateFirst === bosText : true));
     super({
