@@ -288,6 +288,9 @@ test("stories260K as a sharded Hugging Face folder with its vocabulary in tokeni
         }
       };
       const [pg, ph] = [await score(g), await score(h)];
+      const rt255 = await LlamaRuntime.create(g);
+      const fp255 = perplexity(rt255, g.tokenizer!, text, { maxTokens: 255 }).perplexity;
+      rt255.dispose();
       assert.equal(ph.tokens, pg.tokens);
       assert.equal(ph.perplexity, pg.perplexity, "the same weights and tokens give the same perplexity");
       // `quantlab eval` takes the folder as it takes the GGUF
@@ -302,6 +305,14 @@ test("stories260K as a sharded Hugging Face folder with its vocabulary in tokeni
       assert.equal(ch.tokens, cg.tokens);
       assert.equal(ch.perplexity, cg.perplexity);
       assert.ok(Math.abs(ch.perplexity - pg.perplexity) < 1e-9 * pg.perplexity);
+      // and `quantlab quantize-model` calibrates on text through tokenizer.json, writing a GGUF with the vocabulary
+      const qOut = join(dir, "rtn.gguf");
+      const { stdout: qJson } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, "..", "..", "bin", "quantlab.js"), "quantize-model", "--model", dir,
+        "--calib", textFile, "--method", "rtn", "--calib-windows", "2", "--calib-length", "64", "--max-tokens", "255", "--out", qOut, "--json"],
+        { env: { ...process.env, QUANTLAB_FROM_SOURCE: "1" } });
+      assert.equal((JSON.parse(qJson) as { fp32Perplexity: number }).fp32Perplexity.toFixed(6), fp255.toFixed(6), "the FP32 score of the folder is the GGUF's");
+      const rtn = await loadModel(qOut);
+      assert.deepEqual(rtn.tokenizer!.encode(text.slice(0, 500)), g.tokenizer!.encode(text.slice(0, 500)));
 
       // the GGUF written from the folder carries the vocabulary: llama.cpp and QuantLab tokenize it alike
       const gguf = join(dir, "from-hf.gguf");
