@@ -23,6 +23,7 @@
  */
 import { check, QuantLabError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { openAtomicStream } from "../io/atomic-stream.js";
 import { RangedFile } from "../io/ranged.js";
 import { dequantize } from "./quants.js";
 import { ggmlType, ggmlTypeById, ggufType, ggufTypeList, type GgmlType, type GgufTypeName } from "./types.js";
@@ -581,6 +582,8 @@ export function toGgufValue(v: unknown, key = "value"): GgufValue {
     `metadata '${key}' is ${Array.isArray(v) ? "a mixed array" : typeof v}: GGUF holds numbers, bigints, booleans, strings and arrays of one kind; pass a { type, value } record to choose the type`);
 }
 
+const UTF8 = new TextEncoder();
+
 class Writer {
   private chunks: Uint8Array[] = [];
   private cur = new Uint8Array(1 << 16);
@@ -607,7 +610,15 @@ class Writer {
   u64(v: bigint) { this.room(8); this.dv.setBigUint64(this.p, v, true); this.p += 8; this.length += 8; }
   i64(v: bigint) { this.room(8); this.dv.setBigInt64(this.p, v, true); this.p += 8; this.length += 8; }
   raw(b: Uint8Array) { this.flush(); this.chunks.push(b); this.length += b.length; }
-  str(s: string) { const b = new TextEncoder().encode(s); this.u64(BigInt(b.length)); this.raw(b); }
+  /** Small byte runs are copied into the current chunk: a vocabulary of 10⁵ strings stays a few chunks, not 10⁵ writes. */
+  bytes(b: Uint8Array) {
+    if (b.length > 4096) return this.raw(b);
+    this.room(b.length);
+    this.cur.set(b, this.p);
+    this.p += b.length;
+    this.length += b.length;
+  }
+  str(s: string) { const b = UTF8.encode(s); this.u64(BigInt(b.length)); this.bytes(b); }
   pad(alignment: number) { while (this.length % alignment !== 0) this.u8(0); }
   done(): Uint8Array[] { this.flush(); return this.chunks; }
 }
@@ -664,8 +675,17 @@ function writeValue(w: Writer, val: GgufValue, key: string): void {
   }
 }
 
-/** Encodes a GGUF v3 file: the chunks to write, in order. */
-export function encodeGguf(input: GgufWriteInput): Uint8Array[] {
+/** A tensor of a GGUF to be streamed: its info now, its bytes when the writer asks for them. */
+export type GgufTensorHeader = Omit<GgufTensorInput, "data">;
+
+export interface GgufStreamInput extends Omit<GgufWriteInput, "tensors"> {
+  tensors: readonly GgufTensorHeader[];
+}
+
+interface PreparedTensor { name: string; dims: readonly number[]; type: GgmlType; nbytes: number }
+
+/** Checks and types the metadata and tensor infos; the tensors' sizes come from their type and dims. */
+function prepareGguf(input: GgufStreamInput): { meta: (readonly [string, GgufValue])[]; infos: PreparedTensor[]; alignment: number } {
   const md = input.metadata;
   const entries = md instanceof Map ? [...md] : Array.isArray(md) ? (md as [string, unknown][]) : Object.entries(md);
   const meta = entries.map(([k, v]) => [k, toGgufValue(v, k)] as const);
@@ -690,12 +710,17 @@ export function encodeGguf(input: GgufWriteInput): Uint8Array[] {
     check(t.dims[0]! % type.blockSize === 0, "BAD_SHAPE",
       `tensor '${t.name}' has rows of ${t.dims[0]}, not a multiple of ${type.name}'s block of ${type.blockSize}: choose another type for it`);
     const nbytes = (tensorElements(t.dims) / type.blockSize) * type.typeSize;
-    check(t.data instanceof Uint8Array && t.data.length === nbytes, "BAD_SHAPE",
-      `tensor '${t.name}' (${type.name} [${t.dims.join(", ")}]) needs ${nbytes} bytes of data, got ${t.data?.length}`);
-    return { ...t, type, nbytes };
+    return { name: t.name, dims: t.dims, type, nbytes };
   });
+  return { meta, infos, alignment };
+}
 
-  const w = new Writer();
+const checkData = (t: PreparedTensor, data: Uint8Array | undefined) =>
+  check(data instanceof Uint8Array && data.length === t.nbytes, "BAD_SHAPE",
+    `tensor '${t.name}' (${t.type.name} [${t.dims.join(", ")}]) needs ${t.nbytes} bytes of data, got ${data?.length}`);
+
+/** Header, metadata and tensor infos up to the (padded) start of the data section. */
+function writeHeader(w: Writer, meta: (readonly [string, GgufValue])[], infos: PreparedTensor[], alignment: number): void {
   w.u32(MAGIC);
   w.u32(3);
   w.u64(BigInt(infos.length));
@@ -715,11 +740,47 @@ export function encodeGguf(input: GgufWriteInput): Uint8Array[] {
     rel += Math.ceil(t.nbytes / alignment) * alignment;
   }
   w.pad(alignment);
-  for (const t of infos) {
-    w.raw(t.data);
+}
+
+/** Encodes a GGUF v3 file: the chunks to write, in order. */
+export function encodeGguf(input: GgufWriteInput): Uint8Array[] {
+  const { meta, infos, alignment } = prepareGguf(input);
+  infos.forEach((t, i) => checkData(t, input.tensors[i]!.data));
+  const w = new Writer();
+  writeHeader(w, meta, infos, alignment);
+  infos.forEach((t, i) => {
+    w.raw(input.tensors[i]!.data);
     w.pad(alignment);
-  }
+  });
   return w.done();
+}
+
+/**
+ * Writes a GGUF v3 file as its tensors are produced: the header (offsets from each tensor's type and
+ * dims) first, then `data(i)` for each tensor in order, so only one tensor's bytes need be in memory.
+ * The file appears at `path` only once complete (a partial file beside it is renamed); byte for byte it
+ * is what writeGguf writes for the same tensors.
+ */
+export async function writeGgufStream(path: string, input: GgufStreamInput, data: (index: number, tensor: GgufTensorHeader) => Promise<Uint8Array>): Promise<void> {
+  const { meta, infos, alignment } = prepareGguf(input);
+  const out = await openAtomicStream(path);
+  try {
+    const w = new Writer();
+    writeHeader(w, meta, infos, alignment);
+    for (const c of w.done()) await out.write(c);
+    const zeros = new Uint8Array(alignment);
+    for (const [i, t] of infos.entries()) {
+      const bytes = await data(i, input.tensors[i]!);
+      checkData(t, bytes);
+      await out.write(bytes);
+      const pad = (alignment - (out.length % alignment)) % alignment;
+      if (pad) await out.write(zeros.subarray(0, pad));
+    }
+    await out.commit();
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
 }
 
 /**

@@ -13,7 +13,7 @@
  * one tensor at a time.
  */
 import { check, QuantLabError } from "../errors.js";
-import { parseGguf, tensorBytes, tensorF32, type GgufFile, type GgufTensorInput, type GgufValue, type GgufWriteInput } from "./file.js";
+import { parseGguf, tensorBytes, tensorF32, writeGgufStream, type GgufFile, type GgufTensorInput, type GgufValue, type GgufWriteInput } from "./file.js";
 import { planMix, type MixModelInfo, type MixName, type MixOverrides, type MixPlan } from "./mix.js";
 import { quantize } from "./quants.js";
 import { readF32, type SourceTensor, type TensorSource } from "./source.js";
@@ -73,8 +73,9 @@ export function quantizeGgufModel(file: GgufFile, mix: MixName | string, options
  * Plans and encodes a tensor source quantized by `mix`, reading one tensor at a time in its stored
  * type (a GGUF opened by its header, a Hugging Face folder, …); nothing is written.
  */
-export async function quantizeTensorSource(source: TensorSource, mix: MixName | string, options: ModelQuantizeOptions = {}): Promise<QuantizedGgufModel> {
+export async function quantizeTensorSource(source: TensorSource, mix: MixName | string, options: ModelQuantizeOptions & Pick<StreamHooks, "onPlan"> = {}): Promise<QuantizedGgufModel> {
   const plan = planFor(source, mix, options);
+  options.onPlan?.(plan);
   const tensors: GgufTensorInput[] = [];
   for (const [i, t] of source.tensors.entries()) {
     const e = plan.choices[i]!;
@@ -85,6 +86,35 @@ export async function quantizeTensorSource(source: TensorSource, mix: MixName | 
     }
   }
   return { plan, content: { metadata: quantizedMetadata(source.metadata, plan), tensors, alignment: source.alignment } };
+}
+
+export interface StreamHooks {
+  /** Sees the plan before any tensor is read (to print it, or to check the memory it needs). */
+  onPlan?(plan: MixPlan): void;
+  /** After each tensor is encoded: how many are done, of how many, and its output size. */
+  onTensor?(done: number, total: number, tensor: SourceTensor, bytes: number): void;
+}
+
+/**
+ * Quantizes a tensor source by `mix` straight into a GGUF file: the header is written from the plan's
+ * types and sizes, then each tensor as soon as it is encoded, so memory holds one tensor (its input and
+ * its output) at a time whatever the model's size. The file is complete or absent (atomic rename), and
+ * byte for byte what writing quantizeTensorSource's content gives.
+ */
+export async function quantizeTensorSourceToFile(source: TensorSource, mix: MixName | string, path: string,
+  options: ModelQuantizeOptions & StreamHooks = {}): Promise<MixPlan> {
+  const plan = planFor(source, mix, options);
+  options.onPlan?.(plan);
+  // refuse a tensor that cannot be encoded before anything is written
+  for (const [i, t] of source.tensors.entries()) if (plan.choices[i]!.to !== t.type.name) checkRequantize(t, plan.choices[i]!.to, options);
+  const headers = source.tensors.map((t, i) => ({ name: t.name, dims: t.dims, type: plan.choices[i]!.to }));
+  await writeGgufStream(path, { metadata: quantizedMetadata(source.metadata, plan), tensors: headers, alignment: source.alignment }, async (i) => {
+    const t = source.tensors[i]!, to = plan.choices[i]!.to;
+    const data = to === t.type.name ? await source.read(t.name) : requantize(t, to, await readF32(source, t.name), options).data;
+    options.onTensor?.(i + 1, source.tensors.length, t, data.length);
+    return data;
+  });
+  return plan;
 }
 
 function planFor(file: Pick<TensorSource, "metadata" | "tensors">, mix: MixName | string, options: ModelQuantizeOptions): MixPlan {

@@ -7,6 +7,7 @@
  */
 import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
+import type { TensorSource } from "../gguf/source.js";
 import type { Tokenizer } from "./formats/tokenizer.js";
 
 /** The shape of a Llama-family model: sizes, heads (fewer KV heads = grouped-query attention), RoPE and norm settings. */
@@ -20,6 +21,11 @@ export interface LlamaConfig {
   contextLength: number;
   rmsEps: number;
   ropeTheta: number;
+  /**
+   * Per-pair divisors of the rotary frequencies (headDim / 2 values), as llama.cpp's `rope_freqs.weight`:
+   * Llama 3.x's `rope_scaling` of type `llama3` stretches the low frequencies this way. Absent: plain RoPE.
+   */
+  ropeFreqFactors?: Float32Array;
 }
 
 /** The linear layers of one block, by their GGUF short names. */
@@ -36,6 +42,8 @@ export interface LlamaLayer {
   ffn_gate: Matrix;
   ffn_up: Matrix;
   ffn_down: Matrix;
+  /** Additive biases of linear layers by name (Qwen2's q/k/v projections); absent for bias-free layers. */
+  bias?: Partial<Record<LinearName, Float32Array>>;
 }
 
 /** A loaded Llama-family model: its config, FP32 weights per layer (rows = output features), tokenizer and source. */
@@ -67,7 +75,7 @@ export function parameterCount(m: LlamaModel): number {
   let n = m.tokenEmbedding.data.length + m.outputNorm.length + (m.output ? m.output.data.length : 0);
   for (const l of m.layers) {
     n += l.attnNorm.length + l.ffnNorm.length;
-    for (const k of LINEAR_NAMES) n += l[k].data.length;
+    for (const k of LINEAR_NAMES) n += l[k].data.length + (l.bias?.[k]?.length ?? 0);
   }
   return n;
 }
@@ -95,7 +103,12 @@ export function validateModel(m: LlamaModel): void {
     want(`blk.${i}.ffn_up.weight`, l.ffn_up, c.hiddenDim, c.dim);
     want(`blk.${i}.ffn_down.weight`, l.ffn_down, c.dim, c.hiddenDim);
     check(l.attnNorm.length === c.dim && l.ffnNorm.length === c.dim, "BAD_FILE", `blk.${i} norm weights need ${c.dim} values`);
+    for (const [n, b] of Object.entries(l.bias ?? {}) as [LinearName, Float32Array][]) {
+      check(b.length === l[n].rows, "BAD_FILE", `blk.${i}.${n}.bias has ${b.length} values, its weight has ${l[n].rows} rows`);
+    }
   });
+  check(c.ropeFreqFactors === undefined || c.ropeFreqFactors.length === headDim(c) / 2, "BAD_FILE", () =>
+    `rope_freqs.weight has ${c.ropeFreqFactors!.length} values, the head dimension ${headDim(c)} needs ${headDim(c) / 2}`);
 }
 
 /** A deep copy whose linear weights can be replaced without touching the original. */
@@ -103,7 +116,7 @@ export function cloneModel(m: LlamaModel): LlamaModel {
   const cp = (x: Matrix): Matrix => ({ rows: x.rows, cols: x.cols, data: x.data.slice() });
   return {
     ...m,
-    config: { ...m.config },
+    config: { ...m.config, ...(m.config.ropeFreqFactors ? { ropeFreqFactors: m.config.ropeFreqFactors.slice() } : {}) },
     tokenEmbedding: cp(m.tokenEmbedding),
     output: m.output ? cp(m.output) : null,
     outputNorm: m.outputNorm.slice(),
@@ -111,6 +124,7 @@ export function cloneModel(m: LlamaModel): LlamaModel {
       attnNorm: l.attnNorm.slice(), ffnNorm: l.ffnNorm.slice(),
       attn_q: cp(l.attn_q), attn_k: cp(l.attn_k), attn_v: cp(l.attn_v), attn_output: cp(l.attn_output),
       ffn_gate: cp(l.ffn_gate), ffn_up: cp(l.ffn_up), ffn_down: cp(l.ffn_down),
+      ...(l.bias ? { bias: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, b.slice()])) } : {}),
     })),
   };
 }
@@ -134,6 +148,27 @@ export function halfToInterleavedOrder(rows: number, nHeads: number): Int32Array
   return order;
 }
 
+/**
+ * The divisors Llama 3.x's `rope_scaling` (type `llama3`) applies to each rotary frequency, as
+ * transformers computes them and llama.cpp's converter stores them (`rope_freqs.weight`): wavelengths
+ * shorter than original/high_freq_factor are kept, longer than original/low_freq_factor divided by
+ * `factor`, and those between interpolated smoothly.
+ */
+export function llama3RopeFactors(headDim: number, theta: number, s: { factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number }): Float32Array {
+  const lowWave = s.originalContext / s.lowFreqFactor, highWave = s.originalContext / s.highFreqFactor;
+  const out = new Float32Array(headDim / 2);
+  for (let i = 0; i < headDim / 2; i++) {
+    const wave = 2 * Math.PI * Math.pow(theta, (2 * i) / headDim);
+    if (wave < highWave) out[i] = 1;
+    else if (wave > lowWave) out[i] = s.factor;
+    else {
+      const smooth = (s.originalContext / wave - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
+    }
+  }
+  return out;
+}
+
 /** Rows of `rowBytes` bytes each, reordered so row d of the result is row order[d] (any element type). */
 export function permuteRows(bytes: Uint8Array, rowBytes: number, order: Int32Array): Uint8Array {
   const out = new Uint8Array(bytes.length);
@@ -149,4 +184,11 @@ export function permuteHalfToInterleaved(w: Matrix, nHeads: number): Matrix {
   const order = halfToInterleavedOrder(w.rows, nHeads);
   const bytes = new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
   return { rows: w.rows, cols: w.cols, data: new Float32Array(permuteRows(bytes, w.cols * 4, order).buffer) };
+}
+
+/** A checkpoint opened from its header (src/model/formats/source.ts opens one by its path): tensors on demand, plus its Llama config and tokenizer. */
+export interface ModelSource extends TensorSource {
+  readonly format: "GGUF" | "Hugging Face" | "llama2.c";
+  /** The Llama config and tokenizer; UNSUPPORTED in one line for another architecture. */
+  llama(): { config: LlamaConfig; tokenizer: Tokenizer | null; label: string; halfSplitRope?: boolean };
 }

@@ -54,3 +54,39 @@ test("forward rejects out-of-vocabulary ids and windows beyond the context", asy
   assert.throws(() => rt.forward(new Array(33).fill(1)), /33 positions exceed the model's context of 32/);
   rt.dispose();
 });
+
+test("weights uploaded transposed ([in, out]) give the logits of the caller's [out, in] tensors, also after setLinear", async () => {
+  const { tf } = await import("../../src/model/runtime/tf.js");
+  for (const tied of [true, false]) {
+    const m = randomModel({ ...TINY, vocabSize: 37 }, 9, tied);
+    const rt = await LlamaRuntime.create(m);
+    assert.equal(rt.weightLayout, "in-out");
+    const up = (x: { rows: number; cols: number; data: Float32Array }) => tf.tensor2d(x.data, [x.rows, x.cols]);
+    const plain = LlamaRuntime.fromTensors(m.config, {
+      tokenEmbedding: up(m.tokenEmbedding),
+      layers: m.layers.map((l) => ({
+        attnNorm: tf.tensor1d(l.attnNorm), ffnNorm: tf.tensor1d(l.ffnNorm),
+        w: { attn_q: up(l.attn_q), attn_k: up(l.attn_k), attn_v: up(l.attn_v), attn_output: up(l.attn_output), ffn_gate: up(l.ffn_gate), ffn_up: up(l.ffn_up), ffn_down: up(l.ffn_down) },
+      })),
+      outputNorm: tf.tensor1d(m.outputNorm), output: m.output ? up(m.output) : null,
+    });
+    assert.equal(plain.weightLayout, "out-in");
+    const tokens = [2, 36, 5, 11, 0, 8];
+    const same = () => {
+      const a = rt.forward(tokens), b = plain.forward(tokens);
+      const d = maxAbsDiff(a.dataSync() as Float32Array, b.dataSync() as Float32Array);
+      a.dispose();
+      b.dispose();
+      return d;
+    };
+    assert.ok(same() < 1e-5, `tied ${tied}: ${same()}`);
+    const w = m.layers[1]!.ffn_up;
+    const w2 = { rows: w.rows, cols: w.cols, data: w.data.map((x, i) => x * (1 + (i % 3))) };
+    rt.setLinear(1, "ffn_up", w2);
+    plain.setLinear(1, "ffn_up", w2);
+    assert.ok(same() < 1e-5, `after setLinear: ${same()}`);
+    assert.throws(() => rt.setLinear(0, "attn_k", { rows: w.cols, cols: w.rows, data: w.data }), /blk\.0\.attn_k is 8 × 16, the replacement is 16 × 24/);
+    rt.dispose();
+    plain.dispose();
+  }
+});

@@ -8,12 +8,13 @@ import { checkInput, finite, readText } from "../paths.js";
 
 export const summary = "perplexity of a model (GGUF, Hugging Face, llama2.c) on a text file";
 
-const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--backend wasm|cpu] [--json]
+const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--backend wasm|cpu] [--max-memory 8G] [--json]
        quantlab eval --model Q.gguf --base F.gguf | --base-logits B.qlkld --text T.txt [--save-base B.qlkld] [--json]
   --model       a .gguf file, a Hugging Face folder (config.json + model.safetensors) or a llama2.c .bin
   --text        a UTF-8 text file to score
   --max-tokens  score at most N tokens (default: the whole text)
   --window      positions per window including BOS (default: the model's context length)
+  --max-memory  refuse when the memory estimate (printed on stderr) exceeds this (default: the free memory)
   --json        print {"perplexity", "tokens", "meanNll", "windows", "window", "seconds"}
   --base        the unquantized model: report KL divergence of --model from it on the same tokens
                 (with --json: {"perplexity", "basePerplexity", "tokens", "kld": {"mean", "stderr", "median",
@@ -27,7 +28,7 @@ export async function run(argv: string[]): Promise<number> {
   const p = parse("eval", argv, {
     model: { type: "string" }, text: { type: "string" }, "max-tokens": { type: "string" }, window: { type: "string" },
     backend: { type: "string" }, json: { type: "boolean" },
-    base: { type: "string" }, "save-base": { type: "string" }, "base-logits": { type: "string" }, "rest-mass": { type: "string" },
+    base: { type: "string" }, "save-base": { type: "string" }, "base-logits": { type: "string" }, "rest-mass": { type: "string" }, "max-memory": { type: "string" },
   }, USAGE);
   if (!p) return 0;
   if (p.values.base !== undefined || p.values["save-base"] !== undefined || p.values["base-logits"] !== undefined) {
@@ -41,21 +42,47 @@ export async function run(argv: string[]): Promise<number> {
   const text = readText("--text", textPath);
   const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
   check(maxTokens === undefined || (Number.isInteger(maxTokens) && maxTokens >= 1), "BAD_ARGUMENT", `--max-tokens must be a whole number of tokens, at least 1, got ${maxTokens}`);
-  const { loadModel } = await import("../../model/formats/load.js");
-  const { LlamaRuntime } = await import("../../model/runtime/forward.js");
+  const { openModelSource } = await import("../../model/formats/source.js");
+  const { runtimeFromSource } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");
   const t0 = performance.now();
-  const model = await loadModel(modelPath);
-  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary (or tokenizer.bin beside a llama2.c model)`);
   const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
-  const rt = await LlamaRuntime.create(model, str(p, "backend"));
+  const source = await openModelSource(modelPath);
+  let rt: Awaited<ReturnType<typeof runtimeFromSource>>;
+  const { config, tokenizer, label } = source.llama();
   try {
-    const r = perplexity(rt, model.tokenizer, text, { maxTokens, window });
+    check(tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary, a Hugging Face folder with tokenizer.json, or tokenizer.bin beside a llama2.c model`);
+    // the estimate from the header, before a weight is read
+    const { checkFits, describeEstimate, estimateEval, memoryBudget } = await import("../../model/formats/memory.js");
+    const tied = !source.tensors.some((t) => t.name === "output.weight");
+    const positions = Math.min(window ?? config.contextLength, config.contextLength, maxTokens === undefined ? Infinity : maxTokens + 1);
+    const budget = memoryBudget(str(p, "max-memory"));
+    const e = estimateEval(config, tied, positions);
+    checkFits(e, budget, "use a smaller --window, or raise --max-memory if the estimate is too cautious");
+    console.error(`memory: ${describeEstimate(e, budget)}`);
+    // uploaded tensor by tensor: the FP32 weights never exist in JavaScript as a whole model
+    rt = await runtimeFromSource(source, str(p, "backend"));
+  } finally {
+    await source.close();
+  }
+  try {
+    const { windows } = await import("../../model/runtime/eval.js");
+    const { Progress } = await import("../progress.js");
+    const ids = tokenizer.encode(text);
+    const total = windows(ids, tokenizer.bos, Math.max(2, Math.min(window ?? config.contextLength, config.contextLength)), maxTokens).length;
+    const progress = new Progress("eval", total, { unit: "windows", rateUnit: "tokens" });
+    let done = 0;
+    const last = config.nLayers - 1;
+    // a window is finished when its last layer's feed-forward input goes by
+    const hooks = { onLinearInput: (layer: number, names: readonly string[], x: { shape: number[] }) => {
+      if (layer === last && names[0] === "ffn_down") progress.tick(++done, x.shape[0]! - 1);
+    } };
+    const r = perplexity(rt, tokenizer, ids, { maxTokens, window, hooks });
     check(r.tokens > 0, "BAD_ARGUMENT", `${textPath} gives no tokens to score (window ${r.window}): give a longer text`);
     finite(r.perplexity, `the perplexity of ${modelPath} on ${textPath}`, "the model's logits are not finite numbers (a corrupt or overflowing model): check its weights with 'quantlab gguf inspect'");
     const seconds = (performance.now() - t0) / 1000;
     if (p.values.json) printJson({ ...r.toJSON(), seconds });
-    else console.log(`${model.source}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);
+    else console.log(`${label}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);
   } finally {
     rt.dispose();
   }

@@ -5,10 +5,10 @@
  */
 import { parse, printJson, str } from "../args.js";
 import { QuantLabError } from "../../errors.js";
-import { openGguf, readGgufHeader, tensorElements, writeGguf } from "../../gguf/file.js";
+import { openGguf, readGgufHeader, tensorElements } from "../../gguf/file.js";
 import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
-import { MIXES, mixByName, mixTable, overridesFromFlags } from "../../gguf/mix.js";
-import { quantizeTensorSource, readImatrix } from "../../gguf/model-quantize.js";
+import { MIXES, mixByName, mixTable, overridesFromFlags, type MixPlan } from "../../gguf/mix.js";
+import { quantizeTensorSource, quantizeTensorSourceToFile, readImatrix } from "../../gguf/model-quantize.js";
 import { readF32 } from "../../gguf/source.js";
 import { writeSafetensors } from "../../io/safetensors.js";
 import { openModelSource } from "../../model/formats/source.js";
@@ -20,7 +20,7 @@ const MIX_LIST = Object.keys(MIXES).join("|");
 
 const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
        quantlab gguf quantize --type ${MIX_LIST}
-                              --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--force] [--json]
+                              --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--force] [--max-memory 8G] [--json]
                               [--output-tensor-type TYPE] [--token-embedding-type TYPE] [--pure] [--tensor-type NAME=TYPE]...
        quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--force] [--json]
   inspect     metadata, tensors (type, dims in ggml order, bytes, bits/weight) and totals.
@@ -33,6 +33,8 @@ const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
               tensors' types as given; --tensor-type NAME=TYPE (repeatable; NAME a regular expression searched in
               tensor names, the first match wins) replaces the mix's rule, then the row-length fallback applies;
               --pure gives every other weight the mix's base type.
+              Tensors are written as they are encoded; the memory estimate is printed (stderr) first and
+              the job refused when it exceeds --max-memory (default: the machine's free memory).
   dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).
   --force     lets --out replace a file that is also an input (refused otherwise).`;
 
@@ -73,6 +75,7 @@ async function quantizeCmd(argv: string[]): Promise<number> {
     "output-tensor-type": { type: "string" }, "token-embedding-type": { type: "string" }, pure: { type: "boolean" },
     "tensor-type": { type: "string", multiple: true },
     force: { type: "boolean" },
+    "max-memory": { type: "string" },
   }, USAGE);
   if (!p) return 0;
   const mix = mixByName(need(str(p, "type"), "type", "quantize"));
@@ -90,18 +93,40 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   if (out !== undefined && !dry) checkOutput("--out", out, { inputs: [input, ...(imPath ? [imPath] : [])], force: p.values.force === true });
   const source = await openModelSource(input);
   const t0 = performance.now();
-  let result;
+  let plan;
   try {
     const im = str(p, "imatrix");
     const imatrices = im === undefined ? undefined : await readImatrix(im);
-    result = await quantizeTensorSource(source, mix, { ...overrides, allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
+    const options = { ...overrides, allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) };
+    const { checkFits, describeEstimate, estimateGgufQuantize, memoryBudget } = await import("../../model/formats/memory.js");
+    const budget = memoryBudget(str(p, "max-memory"));
+    const fits = (pl: MixPlan, inMemory: boolean) => {
+      const e = estimateGgufQuantize(source.tensors, pl.choices.map((c) => c.bytes));
+      if (inMemory) e.total += pl.totalBytes - e.output;
+      checkFits(e, budget, "quantize on a machine with more free memory, or raise --max-memory if the estimate is too cautious");
+      console.error(`memory: ${describeEstimate(e, budget)}`);
+    };
+    if (out !== undefined && !dry) {
+      // streamed: the plan is printed first, then each tensor is written as it is encoded
+      const { Progress } = await import("../progress.js");
+      let progress: InstanceType<typeof Progress> | undefined;
+      plan = await quantizeTensorSourceToFile(source, mix, out, {
+        ...options,
+        onPlan: (pl) => {
+          fits(pl, false);
+          if (!p.values.json) console.log(mixTable(pl));
+          progress = new Progress("gguf quantize", pl.choices.length, { unit: "tensors", rateUnit: "B", totalAmount: source.tensors.reduce((a, t) => a + t.nbytes, 0) });
+        },
+        onTensor: (done, _total, t) => progress?.tick(done, t.nbytes),
+      });
+    } else {
+      plan = (await quantizeTensorSource(source, mix, { ...options, onPlan: (pl) => fits(pl, true) })).plan;
+      if (!p.values.json) console.log(mixTable(plan));
+    }
   } finally {
     await source.close();
   }
-  const { plan, content } = result;
   const seconds = (performance.now() - t0) / 1000;
-  if (!p.values.json) console.log(mixTable(plan));
-  if (out !== undefined && !dry) await writeGguf(out, content);
   if (p.values.json) {
     printJson({
       mix: plan.mix, ftype: plan.ftype, in: input, out: dry ? null : out, written: !dry,

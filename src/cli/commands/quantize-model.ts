@@ -21,6 +21,7 @@ const USAGE = `usage: quantlab quantize-model --model M.gguf --calib T.txt --met
   --eval T.txt        text for the final perplexity (default: the calibration file)
   --max-tokens N      score at most N tokens (default 8192)
   --calib-windows N   calibration windows (default 16), --calib-length N tokens each (default 128)
+  --max-memory 8G     refuse when the memory estimate (printed on stderr) exceeds this (default: the free memory)
   --json              print {"method","bits","groupSize","layers":[…],"perplexity","fp32Perplexity","tokens","seconds"}`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -28,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: "string" }, calib: { type: "string" }, method: { type: "string" }, bits: { type: "string" },
     "group-size": { type: "string" }, sym: { type: "boolean" }, out: { type: "string" }, format: { type: "string" }, safetensors: { type: "string" }, eval: { type: "string" },
     "max-tokens": { type: "string" }, "calib-windows": { type: "string" }, "calib-length": { type: "string" },
-    json: { type: "boolean" },
+    json: { type: "boolean" }, "max-memory": { type: "string" },
   }, USAGE);
   if (!p) return 0;
   const modelPath = str(p, "model"), calibPath = str(p, "calib"), method = str(p, "method") ?? "gptq";
@@ -53,15 +54,31 @@ export async function run(argv: string[]): Promise<number> {
   if (out && format === "gguf") checkOutput("--out", out, { inputs });
   if (st) checkOutput("--safetensors", st, { inputs: out ? [...inputs, out] : inputs });
 
-  const { loadModel } = await import("../../model/formats/load.js");
+  const { modelFromSource, openModelSource } = await import("../../model/formats/source.js");
   const { LlamaRuntime } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");
   const { quantizerFor, specLabel } = await import("../../model/quantize/methods.js");
   const { calibrationWindows, quantizeModel } = await import("../../model/quantize/workflow.js");
   const t0 = performance.now();
-  const model = await loadModel(modelPath);
+  const source = await openModelSource(modelPath);
+  let model;
+  try {
+    const { checkFits, describeEstimate, estimateQuantizeModel, memoryBudget } = await import("../../model/formats/memory.js");
+    const { config } = source.llama();
+    const tied = !source.tensors.some((t) => t.name === "output.weight");
+    const budget = memoryBudget(str(p, "max-memory"));
+    const e = estimateQuantizeModel(config, tied, {
+      windows: nWin, length: Math.min(winLen, config.contextLength), hessian: /gptq|awq/i.test(method),
+      bits: /^(rtn|gptq|awq)$/i.test(method) ? bits : 8, evalWindow: Math.min(config.contextLength, maxTokens + 1),
+    });
+    checkFits(e, budget, "use fewer --calib-windows or a shorter --calib-length, or raise --max-memory if the estimate is too cautious");
+    console.error(`memory: ${describeEstimate(e, budget)}`);
+    model = await modelFromSource(source);
+  } finally {
+    await source.close();
+  }
   const tok = model.tokenizer;
-  check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (use a GGUF with a vocabulary)`);
+  check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (a GGUF with a vocabulary, or tokenizer.json in the Hugging Face folder)`);
   const calibIds = tok.encode(calibText);
   const evalIds = evalText !== undefined ? tok.encode(evalText) : calibIds;
   const calib = calibrationWindows(calibIds, tok.bos, nWin, Math.min(winLen, model.config.contextLength));

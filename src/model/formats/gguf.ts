@@ -10,7 +10,8 @@
 import { check, QuantLabError } from "../../errors.js";
 import { ggufMeta, type GgufValue } from "../../gguf/file.js";
 import { matrix } from "../../numerics/matrix.js";
-import { LINEAR_NAMES, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
+import { halfToInterleavedOrder, headDim, LINEAR_NAMES, permuteHalfToInterleaved, permuteRows, validateModel, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
+import { hfTokenizerFromGguf } from "./hf-tokenizer.js";
 import { Tokenizer } from "./tokenizer.js";
 
 /** What the builders read of a GGUF file: its typed metadata and tensor names with dims. */
@@ -56,13 +57,30 @@ function numberArray(file: GgufLike, key: string, length: number): ArrayLike<num
   return v as unknown as ArrayLike<number>;
 }
 
-/** The Llama config a GGUF's `llama.*` metadata describes; other architectures get one clear line. */
-export function ggufConfig(file: GgufLike): LlamaConfig {
+/** The architectures whose blocks are Llama's: Qwen2 adds q/k/v biases and stores q/k in half-split rotary order. */
+const GGUF_ARCHS = ["llama", "qwen2"];
+
+/** general.architecture, when the runtime runs it; one clear line otherwise. */
+export function ggufArch(file: GgufLike): string {
   const archV = ggufMeta(file, "general.architecture");
   const arch = typeof archV === "string" ? archV : "";
-  check(arch === "llama", "UNSUPPORTED",
-    `general.architecture is '${arch}': QuantLab runs Llama-family models (architecture 'llama'); 'gguf inspect' and 'gguf quantize' still read this file`);
-  const p = "llama.";
+  check(GGUF_ARCHS.includes(arch), "UNSUPPORTED",
+    `general.architecture is '${arch}': QuantLab runs Llama-family models (architectures ${GGUF_ARCHS.map((a) => `'${a}'`).join(", ")}); 'gguf inspect' and 'gguf quantize' still read this file`);
+  return arch;
+}
+
+/**
+ * Whether q/k rows are stored in half-split rotary order (llama.cpp's NEOX RoPE: pairs (i, i + d/2)) —
+ * Qwen2's converter does not permute them as Llama's does — so a loader must permute them to interleaved.
+ */
+export function ggufHalfSplitRope(file: GgufLike): boolean {
+  return ggufArch(file) === "qwen2";
+}
+
+/** The Llama config a GGUF's `<arch>.*` metadata describes; other architectures get one clear line. */
+export function ggufConfig(file: GgufLike): LlamaConfig {
+  const arch = ggufArch(file);
+  const p = `${arch}.`;
   const dim = metaNum(file, p + "embedding_length");
   const emb = file.tensors.find((t) => t.name === "token_embd.weight");
   check(emb, "BAD_FILE", "the GGUF file has no token_embd.weight tensor");
@@ -84,19 +102,20 @@ export function ggufConfig(file: GgufLike): LlamaConfig {
  * The GGUF metadata llama.cpp's converter writes for a Llama model of this config, with its
  * SentencePiece vocabulary when there is one (the keys ggufConfig and ggufTokenizer read back).
  */
-export function llamaGgufMetadata(c: LlamaConfig, name: string, tok: Tokenizer | null = null): Map<string, GgufValue> {
+export function llamaGgufMetadata(c: LlamaConfig, name: string, tok: Tokenizer | null = null, description?: string): Map<string, GgufValue> {
   const meta = new Map<string, GgufValue>();
   const str = (k: string, v: string) => meta.set(k, { type: "STRING", value: v });
   const u32 = (k: string, v: number) => meta.set(k, { type: "UINT32", value: v });
   const f32 = (k: string, v: number) => meta.set(k, { type: "FLOAT32", value: v });
   str("general.architecture", "llama");
   str("general.name", name);
+  if (description) str("general.description", description);
   u32("general.alignment", 32);
   u32("llama.context_length", c.contextLength);
   u32("llama.embedding_length", c.dim);
   u32("llama.block_count", c.nLayers);
   u32("llama.feed_forward_length", c.hiddenDim);
-  u32("llama.rope.dimension_count", c.dim / c.nHeads);
+  u32("llama.rope.dimension_count", headDim(c));
   u32("llama.attention.head_count", c.nHeads);
   u32("llama.attention.head_count_kv", c.nKvHeads);
   f32("llama.attention.layer_norm_rms_epsilon", c.rmsEps);
@@ -104,15 +123,7 @@ export function llamaGgufMetadata(c: LlamaConfig, name: string, tok: Tokenizer |
   u32("llama.vocab_size", c.vocabSize);
   if (tok) {
     check(tok.vocabSize === c.vocabSize, "BAD_SHAPE", `the tokenizer has ${tok.vocabSize} pieces, the model's vocabulary is ${c.vocabSize}`);
-    str("tokenizer.ggml.model", "llama");
-    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: tok.pieces.slice() });
-    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(tok.scores) });
-    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(tok.tokenTypes) });
-    u32("tokenizer.ggml.bos_token_id", tok.bos);
-    u32("tokenizer.ggml.eos_token_id", tok.eos);
-    u32("tokenizer.ggml.unknown_token_id", tok.unk);
-    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
-    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: tok.addSpacePrefix });
+    for (const [k, v] of tok.ggufMetadata()) meta.set(k, v);
   }
   return meta;
 }
@@ -125,8 +136,22 @@ export function ggufTokenizer(file: GgufLike): Tokenizer | null {
     `GGUF metadata 'tokenizer.ggml.tokens' is ${describe(tokens)}${Array.isArray(tokens) ? " of non-strings" : ""}, not an array of strings`);
   const modelV = ggufMeta(file, "tokenizer.ggml.model");
   const model = modelV === undefined ? "llama" : String(modelV);
+  if (model === "gpt2") {
+    const merges = ggufMeta(file, "tokenizer.ggml.merges");
+    check(Array.isArray(merges) && merges.every((t) => typeof t === "string"), "BAD_FILE", () =>
+      `GGUF metadata 'tokenizer.ggml.merges' is ${merges === undefined ? "missing" : describe(merges)}: a byte-level ('gpt2') vocabulary needs its merges as strings`);
+    const pre = ggufMeta(file, "tokenizer.ggml.pre");
+    const addBos = ggufMeta(file, "tokenizer.ggml.add_bos_token");
+    return hfTokenizerFromGguf({
+      tokens: tokens as string[], merges: merges as string[], types: numberArray(file, "tokenizer.ggml.token_type", tokens.length),
+      bos: ggufMeta(file, "tokenizer.ggml.bos_token_id") === undefined ? undefined : metaNum(file, "tokenizer.ggml.bos_token_id"),
+      eos: ggufMeta(file, "tokenizer.ggml.eos_token_id") === undefined ? undefined : metaNum(file, "tokenizer.ggml.eos_token_id"),
+      ...(addBos === undefined ? {} : { addBos: Boolean(addBos) }),
+      ...(typeof pre === "string" ? { pre } : {}),
+    }, "the GGUF's tokenizer.ggml vocabulary");
+  }
   check(model === "llama", "UNSUPPORTED",
-    `tokenizer.ggml.model is '${model}': only SentencePiece-style ('llama') vocabularies are supported; pass token ids instead`);
+    `tokenizer.ggml.model is '${model}': QuantLab reads SentencePiece-style ('llama') and byte-level BPE ('gpt2') vocabularies; pass token ids instead`);
   const scores = numberArray(file, "tokenizer.ggml.scores", tokens.length) ?? new Float32Array(tokens.length);
   const types = numberArray(file, "tokenizer.ggml.token_type", tokens.length);
   const addPrefix = ggufMeta(file, "tokenizer.ggml.add_space_prefix");
@@ -146,7 +171,7 @@ export function ggufTokenizer(file: GgufLike): Tokenizer | null {
  * returns FP32 values, row-major with dims[0] as the row length. `label` becomes the model's source.
  */
 export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, tensor: (name: string) => Float32Array,
-  tokenizer: Tokenizer | null, label: string): LlamaModel {
+  tokenizer: Tokenizer | null, label: string, opts: { halfSplitRope?: boolean } = {}): LlamaModel {
   const has = new Set(names);
   const need = (name: string) => {
     check(has.has(name), "BAD_FILE", `${label} has no tensor '${name}' (a Llama model with ${config.nLayers} layers needs it)`);
@@ -167,11 +192,21 @@ export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, t
   for (let i = 0; i < config.nLayers; i++) {
     const b = `blk.${i}.`;
     const l = { attnNorm: need(b + "attn_norm.weight"), ffnNorm: need(b + "ffn_norm.weight") } as LlamaLayer;
-    for (const n of LINEAR_NAMES) l[n] = mat(`${b}${n}.weight`, ...shapes[n]);
+    for (const n of LINEAR_NAMES) {
+      l[n] = mat(`${b}${n}.weight`, ...shapes[n]);
+      if (has.has(`${b}${n}.bias`)) (l.bias ??= {})[n] = tensor(`${b}${n}.bias`);
+    }
+    if (opts.halfSplitRope) {
+      for (const [n, heads] of [["attn_q", nHeads], ["attn_k", nKvHeads]] as const) {
+        l[n] = permuteHalfToInterleaved(l[n], heads);
+        const bias = l.bias?.[n];
+        if (bias) l.bias![n] = new Float32Array(permuteRows(new Uint8Array(bias.buffer, bias.byteOffset, bias.byteLength), 4, halfToInterleavedOrder(bias.length, heads)).buffer);
+      }
+    }
     layers.push(l);
   }
   const model: LlamaModel = {
-    config,
+    config: has.has("rope_freqs.weight") ? { ...config, ropeFreqFactors: tensor("rope_freqs.weight") } : config,
     tokenEmbedding: mat("token_embd.weight", vocabSize, dim),
     layers,
     outputNorm: need("output_norm.weight"),
@@ -186,5 +221,6 @@ export function llamaFromTensors(config: LlamaConfig, names: Iterable<string>, t
 /** `tensor(name)` returns a tensor's values as FP32 (dequantized), row-major with dims[0] as the row length. */
 export function modelFromGguf(file: GgufLike, tensor: (name: string) => Float32Array, source: string): LlamaModel {
   const config = ggufConfig(file);
-  return llamaFromTensors(config, file.tensors.map((t) => t.name), tensor, ggufTokenizer(file), `${source} (GGUF v${file.version ?? 3})`);
+  return llamaFromTensors(config, file.tensors.map((t) => t.name), tensor, ggufTokenizer(file), `${source} (GGUF v${file.version ?? 3})`,
+    { halfSplitRope: ggufHalfSplitRope(file) });
 }

@@ -19,7 +19,7 @@ import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../llama.js";
 import { HF_NAMES, hfConfig, modelFromHf, type HfConfig } from "./hf.js";
 import { llamaGgufMetadata } from "./gguf.js";
 import { dequantizeHfInt, unpackAwq, unpackGptq, type HfIntLinear } from "./hf-quantized-layout.js";
-import type { ModelSource } from "./source.js";
+import type { ModelSource } from "../llama.js";
 import { decodeSentencePiece } from "./sentencepiece.js";
 
 export type HfQuantMethod = "gptq" | "awq";

@@ -12,8 +12,9 @@ import { readF32, type SourceTensor, type TensorSource } from "../../gguf/source
 import { ggmlType } from "../../gguf/types.js";
 import { decodeData, type SafetensorsEntry, type SafetensorsFile } from "../../io/safetensors.js";
 import { matrix, type Matrix } from "../../numerics/matrix.js";
-import { halfToInterleavedOrder, LINEAR_NAMES, permuteHalfToInterleaved, permuteRows, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
+import { halfToInterleavedOrder, llama3RopeFactors, LINEAR_NAMES, permuteHalfToInterleaved, permuteRows, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 import { llamaFromTensors, llamaGgufMetadata } from "./gguf.js";
+import { HfTokenizer } from "./hf-tokenizer.js";
 
 export interface HfConfig {
   hidden_size: number;
@@ -27,12 +28,15 @@ export interface HfConfig {
   rope_theta?: number;
   tie_word_embeddings?: boolean;
   model_type?: string;
-  /** Fields that change the computation; refused (not ignored) until the runtime implements them. */
+  /** Fields that change the computation: read when the runtime implements them, refused by name otherwise. */
   hidden_act?: string;
-  rope_scaling?: { rope_type?: string; type?: string } | null;
+  rope_scaling?: { rope_type?: string; type?: string; factor?: number; low_freq_factor?: number; high_freq_factor?: number; original_max_position_embeddings?: number } | null;
   attention_bias?: boolean;
   mlp_bias?: boolean;
   head_dim?: number;
+  /** Mistral, Qwen2: attention limited to the last `sliding_window` positions (Qwen2 only when use_sliding_window). */
+  sliding_window?: number | null;
+  use_sliding_window?: boolean;
 }
 
 export const HF_NAMES: Record<LinearName, string> = {
@@ -40,28 +44,46 @@ export const HF_NAMES: Record<LinearName, string> = {
   ffn_gate: "mlp.gate_proj", ffn_up: "mlp.up_proj", ffn_down: "mlp.down_proj",
 };
 
+/** The Hugging Face model types whose layers are Llama's (Qwen2 adds q/k/v biases, read as biases). */
+const LLAMA_FAMILY = ["llama", "mistral", "qwen2"];
+
+function ropeFactors(c: HfConfig, headDim: number): Float32Array | undefined {
+  const rs = c.rope_scaling;
+  const type = rs ? rs.rope_type ?? rs.type ?? "unknown" : "default";
+  if (type === "default") return undefined;
+  check(type === "llama3", "UNSUPPORTED",
+    `config.json has rope_scaling of type '${type}': QuantLab applies plain RoPE and Llama 3's 'llama3' scaling only, so this model would be read with wrong positions`);
+  const need = (k: "factor" | "low_freq_factor" | "high_freq_factor" | "original_max_position_embeddings") => {
+    const v = rs![k];
+    check(typeof v === "number" && v > 0, "BAD_FILE", `config.json's rope_scaling of type 'llama3' needs a positive '${k}', got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const s = { factor: need("factor"), lowFreqFactor: need("low_freq_factor"), highFreqFactor: need("high_freq_factor"), originalContext: need("original_max_position_embeddings") };
+  check(s.highFreqFactor > s.lowFreqFactor, "BAD_FILE", `config.json's rope_scaling has high_freq_factor ${s.highFreqFactor} ≤ low_freq_factor ${s.lowFreqFactor}: the interpolation band is empty`);
+  return llama3RopeFactors(headDim, c.rope_theta ?? 10000, s);
+}
+
 export function hfConfig(c: HfConfig): LlamaConfig {
-  check(c.model_type === undefined || c.model_type === "llama" || c.model_type === "mistral", "UNSUPPORTED",
-    `config.json has model_type '${c.model_type}': this loader reads Llama-family models ('llama', 'mistral')`);
+  check(c.model_type === undefined || LLAMA_FAMILY.includes(c.model_type), "UNSUPPORTED",
+    `config.json has model_type '${c.model_type}': this loader reads Llama-family models (${LLAMA_FAMILY.map((t) => `'${t}'`).join(", ")})`);
   for (const k of ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"] as const) {
     check(Number.isInteger(c[k]) && c[k] > 0, "BAD_FILE", `config.json needs a positive integer '${k}', got ${c[k]}`);
   }
   // a model loaded while one of these is ignored would run, and give wrong numbers
   check(c.hidden_act === undefined || c.hidden_act === "silu", "UNSUPPORTED",
     `config.json has hidden_act '${c.hidden_act}': QuantLab's Llama runtime computes SiLU (SwiGLU) feed-forwards only`);
-  const scaling = c.rope_scaling ? c.rope_scaling.rope_type ?? c.rope_scaling.type ?? "unknown" : "default";
-  check(scaling === "default", "UNSUPPORTED",
-    `config.json has rope_scaling of type '${scaling}': QuantLab applies plain RoPE (rope_theta) only, so this model would be read with wrong positions`);
-  for (const k of ["attention_bias", "mlp_bias"] as const) {
-    check(!c[k], "UNSUPPORTED", `config.json has ${k}: true: QuantLab's Llama layers have no biases, so this model cannot be read without losing them`);
-  }
   check(c.head_dim === undefined || c.head_dim * c.num_attention_heads === c.hidden_size, "UNSUPPORTED", () =>
     `config.json has head_dim ${c.head_dim}, not hidden_size / num_attention_heads (${c.hidden_size / c.num_attention_heads}): QuantLab's runtime derives the head size from hidden_size`);
+  const factors = ropeFactors(c, c.hidden_size / c.num_attention_heads);
+  // Within the window a sliding-window model attends to everything, as a full-attention one does: the
+  // context is capped there, so longer windows are refused rather than computed wrongly.
+  const sliding = c.sliding_window && (c.model_type !== "qwen2" || c.use_sliding_window) ? c.sliding_window : Infinity;
   return {
     dim: c.hidden_size, hiddenDim: c.intermediate_size, nLayers: c.num_hidden_layers,
     nHeads: c.num_attention_heads, nKvHeads: c.num_key_value_heads ?? c.num_attention_heads,
-    vocabSize: c.vocab_size, contextLength: c.max_position_embeddings ?? 2048,
+    vocabSize: c.vocab_size, contextLength: Math.min(c.max_position_embeddings ?? 2048, sliding),
     rmsEps: c.rms_norm_eps ?? 1e-6, ropeTheta: c.rope_theta ?? 10000,
+    ...(factors ? { ropeFreqFactors: factors } : {}),
   };
 }
 
@@ -108,12 +130,12 @@ function ggufName(hf: string): string | undefined {
   if (hf === "model.embed_tokens.weight") return "token_embd.weight";
   if (hf === "model.norm.weight") return "output_norm.weight";
   if (hf === "lm_head.weight") return "output.weight";
-  const m = /^model\.layers\.(\d+)\.(.+)\.weight$/.exec(hf);
+  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hf);
   if (!m) return undefined;
-  if (m[2] === "input_layernorm") return `blk.${m[1]}.attn_norm.weight`;
-  if (m[2] === "post_attention_layernorm") return `blk.${m[1]}.ffn_norm.weight`;
+  if (m[3] === "weight" && m[2] === "input_layernorm") return `blk.${m[1]}.attn_norm.weight`;
+  if (m[3] === "weight" && m[2] === "post_attention_layernorm") return `blk.${m[1]}.ffn_norm.weight`;
   const n = LINEAR_NAMES.find((k) => HF_NAMES[k] === m[2]);
-  return n ? `blk.${m[1]}.${n}.weight` : undefined;
+  return n ? `blk.${m[1]}.${n}.${m[3]}` : undefined;
 }
 
 /** Where a checkpoint's tensors are: the safetensors files and, per tensor, the file that holds it. */
@@ -124,6 +146,9 @@ interface HfFiles {
   /** Each tensor's file, by Hugging Face name (null: the one file of an unsharded checkpoint). */
   weightMap: Map<string, string> | null;
   files: string[];
+  /** tokenizer.json and tokenizer_config.json beside the weights, when present. */
+  tokenizerJson?: string;
+  tokenizerConfig?: string;
 }
 
 function readJson(path: string, what: string): unknown {
@@ -144,6 +169,10 @@ function locate(path: string): HfFiles {
   check(existsSync(cfgPath), "NOT_FOUND", `no config.json beside ${single || indexPath}: a Hugging Face checkpoint needs its config.json`);
   const config = readJson(cfgPath, "the model's config") as HfConfig;
   check(config !== null && typeof config === "object" && !Array.isArray(config), "BAD_FILE", `${cfgPath} is not a JSON object: it is not a Hugging Face config`);
+  const tok = join(dir, "tokenizer.json"), tokCfg = join(dir, "tokenizer_config.json");
+  const withTok = (f: HfFiles): HfFiles => ({
+    ...f, ...(existsSync(tok) ? { tokenizerJson: tok } : {}), ...(existsSync(tokCfg) ? { tokenizerConfig: tokCfg } : {}),
+  });
   if (indexPath && existsSync(indexPath) && !(single && existsSync(single))) {
     const index = readJson(indexPath, "the shard index") as { weight_map?: unknown };
     const wm = index?.weight_map;
@@ -156,10 +185,10 @@ function locate(path: string): HfFiles {
       check(existsSync(shard), "NOT_FOUND", `${indexPath}: weight_map['${name}'] names the shard ${file}, which is missing from ${dir}: download every shard`);
       weightMap.set(name, shard);
     }
-    return { config, label: indexPath, weightMap, files: [...new Set(weightMap.values())] };
+    return withTok({ config, label: indexPath, weightMap, files: [...new Set(weightMap.values())] });
   }
   check(existsSync(single), "NOT_FOUND", `no model.safetensors (nor model.safetensors.index.json with its shards) in ${dir}`);
-  return { config, label: single, weightMap: null, files: [single] };
+  return withTok({ config, label: single, weightMap: null, files: [single] });
 }
 
 /** A Hugging Face checkpoint opened as a tensor source; `config` and `label` are what a model needs. */
@@ -167,6 +196,16 @@ export interface HfSource extends TensorSource {
   readonly config: LlamaConfig;
   /** "<file> (Hugging Face)", the model's source line. */
   readonly modelLabel: string;
+  /** From tokenizer.json (+ tokenizer_config.json) beside the weights; null when the folder has none. */
+  readonly tokenizer: HfTokenizer | null;
+}
+
+/** The folder's tokenizer, sized to the model's vocabulary; null without a tokenizer.json. */
+export function hfTokenizer(where: Pick<HfFiles, "tokenizerJson" | "tokenizerConfig">, vocabSize: number): HfTokenizer | null {
+  if (!where.tokenizerJson) return null;
+  const json = readJson(where.tokenizerJson, "the tokenizer");
+  const cfg = where.tokenizerConfig ? readJson(where.tokenizerConfig, "the tokenizer config") : {};
+  return new HfTokenizer(json, cfg, { vocabSize, label: where.tokenizerJson });
 }
 
 const GGML = { F32: ggmlType("F32")!, F16: ggmlType("F16")!, BF16: ggmlType("BF16")! };
@@ -197,16 +236,21 @@ export async function openHfSource(path: string): Promise<HfSource> {
         check(held.has(name), "BAD_FILE", `${where.label} puts '${name}' in ${file}, which does not hold it: the shards and the index disagree`);
       }
     }
-    const bias = [...held.keys()].find((n) => /^model\.layers\.\d+\..+\.bias$/.test(n));
-    check(bias === undefined, "UNSUPPORTED", `${where.label} holds '${bias}': QuantLab's Llama layers have no biases, so this model cannot be read without losing them`);
     const tied = where.config.tie_word_embeddings ?? !held.has("lm_head.weight");
     const order: string[] = ["model.embed_tokens.weight"];
     for (let i = 0; i < config.nLayers; i++) {
       const p = `model.layers.${i}.`;
-      order.push(p + "input_layernorm.weight", ...LINEAR_NAMES.map((n) => `${p}${HF_NAMES[n]}.weight`), p + "post_attention_layernorm.weight");
+      order.push(p + "input_layernorm.weight");
+      for (const n of LINEAR_NAMES) {
+        order.push(`${p}${HF_NAMES[n]}.weight`);
+        if (held.has(`${p}${HF_NAMES[n]}.bias`)) order.push(`${p}${HF_NAMES[n]}.bias`);
+      }
+      order.push(p + "post_attention_layernorm.weight");
     }
     order.push("model.norm.weight");
     if (!tied) order.push("lm_head.weight");
+    const stray = [...held.keys()].find((n) => n.endsWith(".bias") && !order.includes(n));
+    check(stray === undefined, "UNSUPPORTED", `${where.label} holds '${stray}': QuantLab's Llama layers take biases on their linear projections only, so this model cannot be read without losing it`);
     const tensors: (SourceTensor & { hf: string; entry: SafetensorsEntry; file: SafetensorsFile; heads?: number })[] = [];
     for (const hf of order) {
       const h = held.get(hf);
@@ -218,16 +262,23 @@ export async function openHfSource(path: string): Promise<HfSource> {
       const name = ggufName(hf)!;
       const type = entry.shape.length === 1 || entry.dtype === "F64" ? GGML.F32 : GGML[entry.dtype as "F32" | "F16" | "BF16"];
       const dims = [...entry.shape].reverse();
-      const heads = name.endsWith("attn_q.weight") ? config.nHeads : name.endsWith("attn_k.weight") ? config.nKvHeads : undefined;
+      const heads = /attn_q\.(weight|bias)$/.test(name) ? config.nHeads : /attn_k\.(weight|bias)$/.test(name) ? config.nKvHeads : undefined;
       if (heads !== undefined) halfToInterleavedOrder(entry.shape[0]!, heads);
       tensors.push({ name, dims, type, nbytes: dims.reduce((a, b) => a * b, 1) * type.typeSize, hf, entry, file: h.file, ...(heads ? { heads } : {}) });
     }
     const modelLabel = `${where.label} (Hugging Face)`;
+    const tokenizer = hfTokenizer(where, config.vocabSize);
     const byName = new Map(tensors.map((t) => [t.name, t]));
+    const ropeFreqs = config.ropeFreqFactors;
     return {
-      label: where.label, config, modelLabel, metadata: llamaGgufMetadata(config, modelLabel), alignment: 32,
-      tensors: tensors.map(({ name, dims, type, nbytes }) => ({ name, dims, type, nbytes })),
+      label: where.label, config, modelLabel, tokenizer, metadata: llamaGgufMetadata(config, modelLabel, tokenizer), alignment: 32,
+      tensors: [
+        // llama.cpp's converter writes Llama 3's rope scaling as this tensor, first
+        ...(ropeFreqs ? [{ name: "rope_freqs.weight", dims: [ropeFreqs.length], type: GGML.F32, nbytes: ropeFreqs.byteLength }] : []),
+        ...tensors.map(({ name, dims, type, nbytes }) => ({ name, dims, type, nbytes })),
+      ],
       read: async (name) => {
+        if (name === "rope_freqs.weight" && ropeFreqs) return new Uint8Array(ropeFreqs.slice().buffer);
         const t = byName.get(name);
         check(t, "NOT_FOUND", `${where.label} has no tensor '${name}' under its GGUF name`);
         let bytes = await t.file.read(t.hf);
@@ -235,7 +286,11 @@ export async function openHfSource(path: string): Promise<HfSource> {
           const f32 = decodeData(t.entry.dtype, bytes) as Float32Array;
           bytes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
         }
-        if (t.heads !== undefined) bytes = permuteRows(bytes, t.dims[0]! * t.type.typeSize, halfToInterleavedOrder(t.dims[1]!, t.heads));
+        if (t.heads !== undefined) {
+          // a bias is one value per row: its rows move with the weight's
+          const rows = t.dims.length === 1 ? t.dims[0]! : t.dims[1]!, rowBytes = t.dims.length === 1 ? t.type.typeSize : t.dims[0]! * t.type.typeSize;
+          bytes = permuteRows(bytes, rowBytes, halfToInterleavedOrder(rows, t.heads));
+        }
         return bytes;
       },
       close: async () => { for (const f of shards.values()) await f.close(); },
@@ -255,7 +310,7 @@ export async function readHfModel(path: string): Promise<LlamaModel> {
   try {
     const values = new Map<string, Float32Array>();
     for (const t of src.tensors) values.set(t.name, await readF32(src, t.name));
-    return llamaFromTensors(src.config, values.keys(), (n) => values.get(n)!, null, src.modelLabel);
+    return llamaFromTensors(src.config, values.keys(), (n) => values.get(n)!, src.tokenizer, src.modelLabel);
   } finally {
     await src.close();
   }

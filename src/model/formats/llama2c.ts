@@ -18,7 +18,7 @@ import { ggmlType } from "../../gguf/types.js";
 import { RangedFile } from "../../io/ranged.js";
 import type { LlamaConfig, LlamaModel } from "../llama.js";
 import { llamaFromTensors, llamaGgufMetadata } from "./gguf.js";
-import type { ModelSource } from "./source.js";
+import type { ModelSource } from "../llama.js";
 import { Tokenizer } from "./tokenizer.js";
 
 const MAGIC_V1 = 0x616b3432;

@@ -9,19 +9,11 @@ import { basename, dirname, join } from "node:path";
 import { check, QuantLabError } from "../../errors.js";
 import { openGguf } from "../../gguf/file.js";
 import { readF32, type TensorSource } from "../../gguf/source.js";
-import type { LlamaConfig, LlamaModel } from "../llama.js";
-import { ggufConfig, ggufTokenizer, llamaFromTensors } from "./gguf.js";
+import type { LlamaConfig, LlamaModel, ModelSource } from "../llama.js";
+import { ggufConfig, ggufHalfSplitRope, ggufTokenizer, llamaFromTensors } from "./gguf.js";
 import { openHfSource } from "./hf.js";
 import { isHfQuantizedDir, openHfQuantizedSource } from "./hf-quantized.js";
 import { openLlama2cSource } from "./llama2c.js";
-import type { Tokenizer } from "./tokenizer.js";
-
-/** A checkpoint opened as a tensor source, and how to read it as a Llama model. */
-export interface ModelSource extends TensorSource {
-  readonly format: "GGUF" | "Hugging Face" | "llama2.c";
-  /** The Llama config and tokenizer; UNSUPPORTED in one line for another architecture. */
-  llama(): { config: LlamaConfig; tokenizer: Tokenizer | null; label: string };
-}
 
 export interface OpenOptions {
   /** llama2.c: the tokenizer file (default: tokenizer.bin beside the checkpoint, if any). */
@@ -40,14 +32,17 @@ export async function openModelSource(path: string, opts: OpenOptions = {}): Pro
   if (isHfQuantizedDir(path)) return openHfQuantizedSource(path);
   if (statSync(path).isDirectory() || path.endsWith(".safetensors") || path.endsWith(".safetensors.index.json")) {
     const src = await openHfSource(path);
-    return { ...src, format: "Hugging Face", llama: () => ({ config: src.config, tokenizer: null, label: src.modelLabel }) };
+    return { ...src, format: "Hugging Face", llama: () => ({ config: src.config, tokenizer: src.tokenizer, label: src.modelLabel }) };
   }
   if (path.endsWith(".gguf")) {
     const src = await openGguf(path);
     return {
       label: src.label, metadata: src.metadata, tensors: src.tensors, alignment: src.alignment, read: src.read, close: src.close,
       format: "GGUF",
-      llama: () => ({ config: ggufConfig(src.file), tokenizer: ggufTokenizer(src.file), label: `${basename(path)} (GGUF v${src.file.version})` }),
+      llama: () => ({
+        config: ggufConfig(src.file), tokenizer: ggufTokenizer(src.file), label: `${basename(path)} (GGUF v${src.file.version})`,
+        halfSplitRope: ggufHalfSplitRope(src.file),
+      }),
     };
   }
   if (path.endsWith(".bin")) {
@@ -57,13 +52,14 @@ export async function openModelSource(path: string, opts: OpenOptions = {}): Pro
   throw new QuantLabError("UNSUPPORTED", `cannot tell the format of ${path}: name it .gguf (GGUF), .safetensors or a folder (Hugging Face), or .bin (llama2.c)`);
 }
 
-const LLAMA_TENSOR = /^(token_embd|output_norm|output)\.weight$|^blk\.\d+\.(attn_norm|ffn_norm|attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
+/** Tensors of a Llama model (a checkpoint may hold others, in types never decoded here). */
+export const LLAMA_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\.\d+\.(attn_norm|ffn_norm|attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$|^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.bias$/;
 
 /** Reads every tensor of a source as FP32 and assembles the Llama model it holds. */
 export async function modelFromSource(source: ModelSource): Promise<LlamaModel> {
-  const { config, tokenizer, label } = source.llama();
+  const { config, tokenizer, label, halfSplitRope } = source.llama();
   const values = new Map<string, Float32Array>();
   // only what a Llama model uses: a file may carry others (rope_freqs, …) in types never decoded here
   for (const t of source.tensors) if (LLAMA_TENSOR.test(t.name)) values.set(t.name, await readF32(source, t.name));
-  return llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label);
+  return llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label, { halfSplitRope });
 }

@@ -7,6 +7,7 @@
  * A heap keeps it O(n log n), so a whole validation file tokenizes in one call.
  */
 import { check } from "../../errors.js";
+import type { GgufValue } from "../../gguf/file.js";
 
 export interface TokenizerSpec {
   pieces: string[];
@@ -158,6 +159,22 @@ export class Tokenizer {
     let s = new TextDecoder().decode(Uint8Array.from(bytes));
     if ((opts.stripLeadingSpace ?? this.addSpacePrefix) && s.startsWith(" ")) s = s.slice(1);
     return s;
+  }
+
+  /** The `tokenizer.ggml.*` keys of this vocabulary, as llama.cpp's converter writes a SentencePiece one. */
+  ggufMetadata(): Map<string, GgufValue> {
+    const meta = new Map<string, GgufValue>();
+    const u32 = (k: string, v: number) => meta.set(k, { type: "UINT32", value: v });
+    meta.set("tokenizer.ggml.model", { type: "STRING", value: "llama" });
+    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: this.pieces.slice() });
+    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(this.scores) });
+    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(this.tokenTypes) });
+    u32("tokenizer.ggml.bos_token_id", this.bos);
+    u32("tokenizer.ggml.eos_token_id", this.eos);
+    u32("tokenizer.ggml.unknown_token_id", this.unk);
+    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
+    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: this.addSpacePrefix });
+    return meta;
   }
 
   /** The text of one piece, for streaming output (bytes shown as their piece name). */

@@ -14,6 +14,7 @@ import type { GgufTypeName } from "../../gguf/types.js";
 import { ggufType } from "../../gguf/types.js";
 import { quantize } from "../../gguf/quants.js";
 import { fallbackType } from "../../gguf/mix.js";
+import { llamaGgufMetadata } from "../formats/gguf.js";
 import { headDim, LINEAR_NAMES, type LlamaModel } from "../llama.js";
 import { packQ4_1 } from "./pack.js";
 import { awqGguf, hasInputScales, type AwqGgufPlanRow } from "./awq-gguf.js";
@@ -70,39 +71,10 @@ export function ggufTensorOf(q: QuantizedLinear): { type: GgufTypeName; data: Ui
 /** Metadata and tensors of a model as GGUF; `linears` (from the workflow) replaces F32 linears. */
 export function ggufContent(model: LlamaModel, opts: { name?: string; description?: string; linears?: Map<string, QuantizedLinear> } = {}): GgufContent {
   const c = model.config;
-  const meta = new Map<string, GgufValue>();
-  const str = (k: string, v: string) => meta.set(k, { type: "STRING", value: v });
-  const u32 = (k: string, v: number) => meta.set(k, { type: "UINT32", value: v });
-  const f32 = (k: string, v: number) => meta.set(k, { type: "FLOAT32", value: v });
-  str("general.architecture", "llama");
-  str("general.name", opts.name ?? model.source);
-  if (opts.description) str("general.description", opts.description);
-  u32("general.alignment", 32);
-  u32("llama.context_length", c.contextLength);
-  u32("llama.embedding_length", c.dim);
-  u32("llama.block_count", c.nLayers);
-  u32("llama.feed_forward_length", c.hiddenDim);
-  u32("llama.rope.dimension_count", headDim(c));
-  u32("llama.attention.head_count", c.nHeads);
-  u32("llama.attention.head_count_kv", c.nKvHeads);
-  f32("llama.attention.layer_norm_rms_epsilon", c.rmsEps);
-  f32("llama.rope.freq_base", c.ropeTheta);
-  u32("llama.vocab_size", c.vocabSize);
-  const tok = model.tokenizer;
-  if (tok) {
-    check(tok.vocabSize === c.vocabSize, "BAD_SHAPE", `the tokenizer has ${tok.vocabSize} pieces, the model's vocabulary is ${c.vocabSize}`);
-    str("tokenizer.ggml.model", "llama");
-    meta.set("tokenizer.ggml.tokens", { type: "ARRAY", itemType: "STRING", value: tok.pieces.slice() });
-    meta.set("tokenizer.ggml.scores", { type: "ARRAY", itemType: "FLOAT32", value: Float32Array.from(tok.scores) });
-    meta.set("tokenizer.ggml.token_type", { type: "ARRAY", itemType: "INT32", value: Int32Array.from(tok.tokenTypes) });
-    u32("tokenizer.ggml.bos_token_id", tok.bos);
-    u32("tokenizer.ggml.eos_token_id", tok.eos);
-    u32("tokenizer.ggml.unknown_token_id", tok.unk);
-    meta.set("tokenizer.ggml.add_bos_token", { type: "BOOL", value: true });
-    meta.set("tokenizer.ggml.add_space_prefix", { type: "BOOL", value: tok.addSpacePrefix });
-  }
+  const meta = llamaGgufMetadata(c, opts.name ?? model.source, model.tokenizer, opts.description);
   const tensors: OutTensor[] = [];
   const f32t = (name: string, x: Float32Array, dims: number[]) => tensors.push({ name, dims, type: "F32", data: f32Bytes(x) });
+  if (c.ropeFreqFactors) f32t("rope_freqs.weight", c.ropeFreqFactors, [c.ropeFreqFactors.length]);
   f32t("token_embd.weight", model.tokenEmbedding.data, [c.dim, c.vocabSize]);
   let quantized = false;
   model.layers.forEach((l, i) => {
@@ -116,12 +88,14 @@ export function ggufContent(model: LlamaModel, opts: { name?: string; descriptio
         quantized ||= ggufType(t.type)!.blockSize > 1;
         tensors.push({ name, dims: [W.cols, W.rows], type: t.type, data: t.data });
       } else f32t(name, W.data, [W.cols, W.rows]);
+      const b = l.bias?.[n];
+      if (b) f32t(`blk.${i}.${n}.bias`, b, [b.length]);
     }
     f32t(`blk.${i}.ffn_norm.weight`, l.ffnNorm, [c.dim]);
   });
   f32t("output_norm.weight", model.outputNorm, [c.dim]);
   if (model.output) f32t("output.weight", model.output.data, [c.dim, c.vocabSize]);
-  if (quantized) u32("general.quantization_version", 2);
+  if (quantized) meta.set("general.quantization_version", { type: "UINT32", value: 2 });
   return { metadata: meta, tensors };
 }
 

@@ -9,7 +9,8 @@
  */
 import { check } from "../../errors.js";
 import type { Matrix } from "../../numerics/matrix.js";
-import { headDim, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
+import type { ModelSource } from "../llama.js";
+import { halfToInterleavedOrder, headDim, LINEAR_NAMES, permuteRows, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 import { ready, tf } from "./tf.js";
 
 export interface BlockHooks {
@@ -48,6 +49,8 @@ export interface LayerTensors {
   attnNorm: tf.Tensor1D;
   ffnNorm: tf.Tensor1D;
   w: Record<LinearName, tf.Tensor2D>;
+  /** Biases of the linears that have one (Qwen2's q/k/v). */
+  b?: Partial<Record<LinearName, tf.Tensor1D>>;
 }
 
 export const QKV: readonly LinearName[] = ["attn_q", "attn_k", "attn_v"];
@@ -58,10 +61,20 @@ export class LlamaRuntime {
   readonly config: LlamaConfig;
   private readonly emb: tf.Tensor2D;
   private readonly tiedOutput: boolean;
+  /** Whether `outW` is a tensor of its own (to dispose), not the embedding. */
+  private ownsOutput: boolean;
   private differentiableEmbedding = false;
   private layers: LayerTensors[];
   private outNorm: tf.Tensor1D;
   private outW: tf.Tensor2D;
+  /** `outW` stored [dim, vocab] (a transposed copy, also when tied) rather than [vocab, dim]. */
+  private outTransposed = false;
+  /**
+   * Linear weights stored [in, out] (transposed once at upload) rather than [out, in]: tfjs-wasm
+   * multiplies x·W an order of magnitude faster than x·Wᵀ with the transpose flag. `fromTensors`
+   * keeps the caller's [out, in] tensors (gradients flow through them).
+   */
+  private transposed = false;
   private invFreq: Float32Array;
 
   private constructor(config: LlamaConfig, w: RuntimeWeights) {
@@ -71,25 +84,90 @@ export class LlamaRuntime {
     this.outNorm = w.outputNorm;
     this.outW = w.output ?? w.tokenEmbedding;
     this.tiedOutput = w.output === null;
+    this.ownsOutput = w.output !== null;
     const hd = headDim(this.config);
     this.invFreq = new Float32Array(hd / 2);
-    for (let i = 0; i < hd / 2; i++) this.invFreq[i] = Math.pow(this.config.ropeTheta, (-2 * i) / hd);
+    const factors = this.config.ropeFreqFactors;
+    for (let i = 0; i < hd / 2; i++) this.invFreq[i] = Math.pow(this.config.ropeTheta, (-2 * i) / hd) / (factors ? factors[i]! : 1);
   }
 
   /** Uploads a model's weights. */
   static async create(model: LlamaModel, backend?: string): Promise<LlamaRuntime> {
     await ready(backend);
     const up = (m: Matrix) => tf.tensor2d(m.data, [m.rows, m.cols]);
-    return new LlamaRuntime(model.config, {
+    const rt = new LlamaRuntime(model.config, {
       tokenEmbedding: up(model.tokenEmbedding),
       layers: model.layers.map((l) => ({
         attnNorm: tf.tensor1d(l.attnNorm),
         ffnNorm: tf.tensor1d(l.ffnNorm),
-        w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, up(l[n])])) as Record<LinearName, tf.Tensor2D>,
+        w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, upT(l[n])])) as Record<LinearName, tf.Tensor2D>,
+        ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
       })),
       outputNorm: tf.tensor1d(model.outputNorm),
-      output: model.output ? up(model.output) : null,
+      output: null,
     });
+    rt.transposed = true;
+    // a tied head gets its own transposed copy while that copy is small next to the wasm heap's 4 GiB
+    const head = model.output ?? model.tokenEmbedding;
+    if (model.output || head.data.length <= TIED_COPY_LIMIT) {
+      rt.outW = upT(head);
+      rt.outTransposed = true;
+      rt.ownsOutput = true;
+    }
+    return rt;
+  }
+
+  /**
+   * Uploads a model tensor by tensor from `read` (GGUF names, FP32 values, row-major with rows = outputs),
+   * so only one tensor is ever held outside the tfjs heap: a checkpoint opened as a source runs without
+   * its FP32 copy in JavaScript. Tensors absent from `names` are optional ones (biases, output.weight).
+   */
+  static async load(config: LlamaConfig, names: ReadonlySet<string>, read: (name: string) => Promise<Float32Array>, backend?: string): Promise<LlamaRuntime> {
+    await ready(backend);
+    const kv = headDim(config) * config.nKvHeads;
+    const rows: Record<LinearName, number> = {
+      attn_q: config.dim, attn_k: kv, attn_v: kv, attn_output: config.dim, ffn_gate: config.hiddenDim, ffn_up: config.hiddenDim, ffn_down: config.dim,
+    };
+    const made: tf.Tensor[] = [];
+    const keep = <T extends tf.Tensor>(t: T) => (made.push(t), t);
+    const get = async (name: string, length: number) => {
+      check(names.has(name), "BAD_FILE", `the model has no tensor '${name}' (a Llama model with ${config.nLayers} layers needs it)`);
+      const x = await read(name);
+      check(x.length === length, "BAD_FILE", `tensor '${name}' holds ${x.length} values, the config needs ${length}`);
+      return x;
+    };
+    try {
+      const emb = await get("token_embd.weight", config.vocabSize * config.dim);
+      const embedding = keep(tf.tensor2d(emb, [config.vocabSize, config.dim]));
+      const layers: LayerTensors[] = [];
+      for (let i = 0; i < config.nLayers; i++) {
+        const b = `blk.${i}.`;
+        const l: LayerTensors = {
+          attnNorm: keep(tf.tensor1d(await get(b + "attn_norm.weight", config.dim))),
+          ffnNorm: keep(tf.tensor1d(await get(b + "ffn_norm.weight", config.dim))),
+          w: {} as Record<LinearName, tf.Tensor2D>,
+        };
+        for (const n of LINEAR_NAMES) {
+          const cols = n === "ffn_down" ? config.hiddenDim : config.dim;
+          l.w[n] = keep(upT({ rows: rows[n], cols, data: await get(`${b}${n}.weight`, rows[n] * cols) }));
+          if (names.has(`${b}${n}.bias`)) (l.b ??= {})[n] = keep(tf.tensor1d(await get(`${b}${n}.bias`, rows[n])));
+        }
+        layers.push(l);
+      }
+      const outputNorm = keep(tf.tensor1d(await get("output_norm.weight", config.dim)));
+      const rt = new LlamaRuntime(config, { tokenEmbedding: embedding, layers, outputNorm, output: null });
+      rt.transposed = true;
+      const tied = !names.has("output.weight");
+      if (!tied || emb.length <= TIED_COPY_LIMIT) {
+        rt.outW = keep(upT({ rows: config.vocabSize, cols: config.dim, data: tied ? emb : await get("output.weight", config.vocabSize * config.dim) }));
+        rt.outTransposed = true;
+        rt.ownsOutput = true;
+      }
+      return rt;
+    } catch (e) {
+      for (const t of made) t.dispose();
+      throw e;
+    }
   }
 
   /** Wraps tensors the caller owns (e.g. tf.Variables while training); gradients flow through every op. */
@@ -101,15 +179,21 @@ export class LlamaRuntime {
 
   /** The weights as tensors (in training, the variables). */
   get weights(): RuntimeWeights {
-    return { tokenEmbedding: this.emb, layers: this.layers, outputNorm: this.outNorm, output: this.tiedOutput ? null : this.outW };
+    return { tokenEmbedding: this.emb, layers: this.layers, outputNorm: this.outNorm, output: this.tiedOutput || this.outTransposed ? null : this.outW };
+  }
+
+  /** How `weights` stores linear layers: "in-out" ([in, out], uploaded by `create`) or "out-in" (`fromTensors`). */
+  get weightLayout(): "in-out" | "out-in" {
+    return this.transposed ? "in-out" : "out-in";
   }
 
   /** Replaces one linear weight (e.g. by its quantized-dequantized version). */
   setLinear(layer: number, name: LinearName, w: Matrix): void {
     const old = this.layers[layer].w[name];
-    check(w.rows === old.shape[0] && w.cols === old.shape[1], "BAD_SHAPE",
-      `blk.${layer}.${name} is ${old.shape[0]} × ${old.shape[1]}, the replacement is ${w.rows} × ${w.cols}`);
-    this.layers[layer].w[name] = tf.tensor2d(w.data, [w.rows, w.cols]);
+    const [rows, cols] = this.transposed ? [old.shape[1], old.shape[0]] : old.shape;
+    check(w.rows === rows && w.cols === cols, "BAD_SHAPE",
+      `blk.${layer}.${name} is ${rows} × ${cols}, the replacement is ${w.rows} × ${w.cols}`);
+    this.layers[layer].w[name] = this.transposed ? upT(w) : tf.tensor2d(w.data, [w.rows, w.cols]);
     old.dispose();
   }
 
@@ -118,10 +202,11 @@ export class LlamaRuntime {
       l.attnNorm.dispose();
       l.ffnNorm.dispose();
       for (const n of LINEAR_NAMES) l.w[n].dispose();
+      for (const b of Object.values(l.b ?? {})) b.dispose();
     }
     this.outNorm.dispose();
     this.emb.dispose();
-    if (!this.tiedOutput) this.outW.dispose();
+    if (this.ownsOutput) this.outW.dispose();
   }
 
   /** [T, dim] embeddings of `tokens`. */
@@ -170,8 +255,9 @@ export class LlamaRuntime {
     });
   }
 
-  private linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(x, w, false, true);
+  private linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D, transposed = this.transposed): tf.Tensor2D {
+    const y: tf.Tensor2D = transposed ? tf.matMul(x, w) : tf.matMul(x, w, false, true);
+    return b ? (tf.add(y, b) as tf.Tensor2D) : y;
   }
 
   /**
@@ -188,9 +274,9 @@ export class LlamaRuntime {
     return tf.tidy(() => {
       const h = this.rmsNorm(x, L.attnNorm);
       hooks.onLinearInput?.(i, QKV, h);
-      const q = this.rope(tf.reshape(this.linear(h, L.w.attn_q), [T, c.nHeads, hd]), past);
-      let k = this.rope(tf.reshape(this.linear(h, L.w.attn_k), [T, c.nKvHeads, hd]), past);
-      let v = tf.reshape(this.linear(h, L.w.attn_v), [T, c.nKvHeads, hd]) as tf.Tensor3D;
+      const q = this.rope(tf.reshape(this.linear(h, L.w.attn_q, L.b?.attn_q), [T, c.nHeads, hd]), past);
+      let k = this.rope(tf.reshape(this.linear(h, L.w.attn_k, L.b?.attn_k), [T, c.nKvHeads, hd]), past);
+      let v = tf.reshape(this.linear(h, L.w.attn_v, L.b?.attn_v), [T, c.nKvHeads, hd]) as tf.Tensor3D;
       if (hooks.kv) ({ k, v } = hooks.kv(i, k, v));
       // [kvHeads, T, hd], appended to the cache's past positions.
       let kt = tf.transpose(k, [1, 0, 2]) as tf.Tensor3D;
@@ -218,20 +304,20 @@ export class LlamaRuntime {
       const att = tf.matMul(tf.softmax(scores), V); // [H, T, hd]
       const o = tf.reshape(tf.transpose(att, [1, 0, 2]), [T, c.dim]) as tf.Tensor2D;
       hooks.onLinearInput?.(i, ["attn_output"], o);
-      const x1 = tf.add(x, this.linear(o, L.w.attn_output)) as tf.Tensor2D;
+      const x1 = tf.add(x, this.linear(o, L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D;
       const h2 = this.rmsNorm(x1, L.ffnNorm);
       hooks.onLinearInput?.(i, GATE_UP, h2);
-      const g = this.linear(h2, L.w.ffn_gate);
-      const u = this.linear(h2, L.w.ffn_up);
+      const g = this.linear(h2, L.w.ffn_gate, L.b?.ffn_gate);
+      const u = this.linear(h2, L.w.ffn_up, L.b?.ffn_up);
       const a = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
       hooks.onLinearInput?.(i, ["ffn_down"], a);
-      return tf.add(x1, this.linear(a, L.w.ffn_down)) as tf.Tensor2D;
+      return tf.add(x1, this.linear(a, L.w.ffn_down, L.b?.ffn_down)) as tf.Tensor2D;
     });
   }
 
   /** [T, vocab] logits from final hidden states. */
   head(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => this.linear(this.rmsNorm(x, this.outNorm), this.outW));
+    return tf.tidy(() => this.linear(this.rmsNorm(x, this.outNorm), this.outW, undefined, this.outTransposed));
   }
 
   /** Logits [T, vocab] of `tokens` (appended after the cache's positions when a cache is given). */
@@ -253,6 +339,24 @@ export class LlamaRuntime {
   }
 }
 
+/** Elements of a tied embedding below which the head gets a transposed copy (64 M floats = 256 MB). */
+const TIED_COPY_LIMIT = 64 * 1024 * 1024;
+
+/** Uploads W [out, in] as [in, out], transposed here so the tfjs heap holds one copy. */
+function upT(m: Matrix): tf.Tensor2D {
+  const t = new Float32Array(m.data.length);
+  const { rows, cols, data } = m;
+  // blocked so both sides stay in cache
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(rows, r0 + B), c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) t[c * rows + r] = data[r * cols + c]!;
+    }
+  }
+  return tf.tensor2d(t, [cols, rows]);
+}
+
 const maskCache = new Map<string, Float32Array>();
 
 /** [T, past + T] additive mask: position past+t may see keys 0 … past+t. */
@@ -267,4 +371,27 @@ function causalMask(T: number, past: number): tf.Tensor2D {
     maskCache.set(key, m);
   }
   return tf.tensor2d(m, [T, past + T]);
+}
+
+/**
+ * The runtime of a source's Llama model, uploaded tensor by tensor: the FP32 weights exist only on the
+ * tfjs heap (half of what loading the model and then uploading it holds). Same numbers as
+ * `LlamaRuntime.create(await modelFromSource(source))`.
+ */
+export async function runtimeFromSource(source: ModelSource, backend?: string): Promise<LlamaRuntime> {
+  // loaded here, not at the top: a runtime built from a model in memory never needs the format readers
+  const { LLAMA_TENSOR } = await import("../formats/source.js");
+  const { readF32 } = await import("../../gguf/source.js");
+  const { config: base, halfSplitRope } = source.llama();
+  const names = new Set(source.tensors.filter((t) => LLAMA_TENSOR.test(t.name)).map((t) => t.name));
+  const config = names.has("rope_freqs.weight") ? { ...base, ropeFreqFactors: await readF32(source, "rope_freqs.weight") } : base;
+  const heads = (name: string) => (/\.attn_q\.(weight|bias)$/.test(name) ? config.nHeads : /\.attn_k\.(weight|bias)$/.test(name) ? config.nKvHeads : 0);
+  return LlamaRuntime.load(config, names, async (name) => {
+    const x = await readF32(source, name);
+    const h = halfSplitRope ? heads(name) : 0;
+    if (!h) return x;
+    const rows = name.endsWith(".bias") ? x.length : name.includes("attn_q") ? config.dim : (config.dim / config.nHeads) * config.nKvHeads;
+    const order = halfToInterleavedOrder(rows, h);
+    return new Float32Array(permuteRows(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), (x.length / rows) * 4, order).buffer);
+  }, backend);
 }
