@@ -302,3 +302,63 @@ export function paretoChart(data: Sweep | Record<string, unknown>[], o: ParetoOp
   };
   return new ChartClass({ data: [...base.figure.data, frontTrace], layout: { ...base.figure.layout, showlegend: true } }, "error vs bits per weight");
 }
+
+/** Options of `kldFrontier`. */
+export interface KldFrontierOptions {
+  title?: string;
+  /** Also draw the same-top % as hover text (default true). */
+  hover?: boolean;
+}
+
+/** The method family a study label belongs to: "RTN", "GPTQ", "AWQ", "GGUF" or "GGUF + imatrix". */
+function family(label: string): string {
+  if (/^(RTN|GPTQ|AWQ)\b/.test(label)) return label.split(" ")[0]!;
+  return /imatrix/.test(label) ? "GGUF + imatrix" : "GGUF";
+}
+
+/**
+ * The quality-versus-size frontier: mean KL divergence from FP32 (log axis) against bits per weight, one colour per method family (RTN, GPTQ, AWQ, GGUF with and without imatrix), the Pareto front through the points nothing beats. From a `quantizationStudy` table or rows with label, bitsPerWeight and kld.
+ * @example
+ * ```ts
+ * kldFrontier([
+ *   { label: "Q8_0", bitsPerWeight: 8.5, kld: 3e-5, sameTopPercent: 99.5 }, { label: "Q4_0", bitsPerWeight: 4.5, kld: 2e-3, sameTopPercent: 95 },
+ *   { label: "RTN 4-bit g32", bitsPerWeight: 4.75, kld: 3e-3, sameTopPercent: 94 }, { label: "GPTQ 4-bit g32", bitsPerWeight: 4.75, kld: 1.5e-3, sameTopPercent: 96 },
+ * ])
+ * ```
+ */
+export function kldFrontier(data: { rows: StudyRowLike[] } | StudyRowLike[], o: KldFrontierOptions = {}): Chart {
+  const all = Array.isArray(data) ? data : data.rows;
+  const rows = all.filter((r) => r.kld !== undefined && r.kld > 0 && r.bitsPerWeight !== undefined && r.bitsPerWeight < 32);
+  check(rows.length > 0, "BAD_ARGUMENT", "kldFrontier needs rows with bitsPerWeight and a KLD above 0: pass a quantizationStudy table (FP32 itself is left out)");
+  const families = [...new Set(rows.map((r) => family(r.label)))];
+  // labels above for every other family, below for the rest: methods at the same bits often land together
+  const traces: Trace[] = families.map((f, i) => {
+    const rs = rows.filter((r) => family(r.label) === f);
+    return {
+      type: "scatter", mode: "markers+text", name: f, x: rs.map((r) => r.bitsPerWeight), y: rs.map((r) => r.kld),
+      text: rs.map((r) => r.label.replace(/^(RTN|GPTQ|AWQ) /, "")), textposition: i % 2 ? "bottom center" : "top center", textfont: { size: 11, color: PALETTE[i % PALETTE.length] },
+      customdata: rs.map((r) => [r.label, r.sameTopPercent ?? NaN, r.perplexity ?? NaN]),
+      hovertemplate: o.hover === false ? undefined : "%{customdata[0]}: %{x:.2f} bits/weight, KLD %{y:.3e}, same top %{customdata[1]:.1f} %, PPL %{customdata[2]:.3f}<extra></extra>",
+      marker: { size: 10, color: PALETTE[i % PALETTE.length] },
+    };
+  });
+  const xs = rows.map((r) => r.bitsPerWeight!), ys = rows.map((r) => r.kld!);
+  const front = paretoFront(xs, ys);
+  traces.push({ type: "scatter", mode: "lines", name: "Pareto front", x: front.map((i) => xs[i]), y: front.map((i) => ys[i]), line: { color: "#444", width: 1.5, dash: "dash", shape: "hv" }, hoverinfo: "skip" });
+  const layout = baseLayout(o.title ?? "Quality vs size: KL divergence from FP32");
+  Object.assign(layout, {
+    showlegend: true,
+    xaxis: { title: { text: "bits per weight (quantized linears, scales included)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true },
+    yaxis: { title: { text: "mean KL divergence per token (nats)" }, type: "log", exponentformat: "e", gridcolor: "#e6e6e6", ticks: "outside", automargin: true },
+  });
+  return new ChartClass({ data: traces, layout }, "KLD vs bits per weight");
+}
+
+/** The columns `kldFrontier` reads from a study row. */
+export interface StudyRowLike {
+  label: string;
+  bitsPerWeight?: number;
+  kld?: number;
+  sameTopPercent?: number;
+  perplexity?: number;
+}

@@ -8,6 +8,7 @@ import { QuantLabError } from "../errors.js";
 import { explain } from "../numerics/explain.js";
 import { ruler, type Ruler } from "../numerics/ruler.js";
 import { resolveSpec, type QuantSpec } from "../numerics/spec.js";
+import { kldVerdict, type KldComparison, type KldPrediction } from "./kld-exercise.js";
 
 /** A learner's hand-computed answer for `check`: any of the scale, zero point, one code or its dequantized value. */
 export interface Answer {
@@ -52,14 +53,21 @@ function scaleHints(mine: number, bits: number, row: readonly number[]): string 
 }
 
 /**
- * Checks a hand-computed answer against the ruler and says what is right and, if not, why.
+ * Checks a hand-computed answer against the ruler (or a KLD prediction against a study) and says what is right and, if not, why.
  * @example
  * ```ts
  * const row = [0.10, -0.30, 0.70, -1.00, 0.50];
  * check({ scale: 1.7 / 15, code: 10 }, { ruler: { bits: 4 }, row, index: 0 })   // INT4 asymmetric
+ * // or a prediction: which of two quantizations of a study strays further from FP32?
+ * check({ larger: "Q4_0" }, { study: [{ label: "Q4_0", kld: 0.02 }, { label: "RTN 4-bit g32", kld: 0.01 }], between: ["Q4_0", "RTN 4-bit g32"] })
  * ```
  */
-export function check(answer: Answer, exercise: Exercise): CheckResult {
+export function check(answer: Answer | KldPrediction, exercise: Exercise | KldComparison): CheckResult {
+  if ("between" in exercise) return withDisplay(kldVerdict(answer as KldPrediction, exercise));
+  return checkRuler(answer as Answer, exercise);
+}
+
+function checkRuler(answer: Answer, exercise: Exercise): CheckResult {
   const r = "fit" in exercise.ruler && typeof (exercise.ruler as Ruler).fit === "function" ? (exercise.ruler as Ruler) : ruler(exercise.ruler as QuantSpec);
   const rs = r.spec ?? resolveSpec(exercise.ruler as QuantSpec);
   const index = exercise.index ?? 0;
@@ -95,7 +103,11 @@ export function check(answer: Answer, exercise: Exercise): CheckResult {
     return `q = ${e.steps.find((s) => s.startsWith("q ="))?.slice(4) ?? e.code}`;
   }, true);
   verdict("dequantized", answer.dequantized, e.xHat, () => `x̂ = ${e.steps.find((s) => s.startsWith("x̂"))?.slice(5) ?? e.xHat}`);
-  const result: CheckResult = { correct, lines };
+  return withDisplay({ correct, lines });
+}
+
+function withDisplay(result: CheckResult): CheckResult {
+  const { correct, lines } = result;
   Object.defineProperty(result, DISPLAY, {
     enumerable: false,
     value: (): MimeBundle => {

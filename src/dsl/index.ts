@@ -14,3 +14,4 @@ export * from "./files.js";
 export * from "./models.js";
 export * from "./charts.js";
 export * from "./algorithms.js";
+export * from "./quality.js";

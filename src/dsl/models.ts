@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { check } from "../errors.js";
-import { LlamaRuntime } from "../model/runtime/forward.js";
+import { runtimeOf } from "./runtimes.js";
 import { generate, perplexity, windows, type GenerateOptions, type Generation, type PerplexityOptions, type PerplexityResult } from "../model/runtime/eval.js";
 import { kvCacheStudy, type KvQuantSpec, type KvReport } from "../model/runtime/kvcache.js";
 import type { LlamaModel } from "../model/llama.js";
@@ -49,16 +49,6 @@ export function sharedModelPath(name = "stories260K-f32.gguf"): string {
   const p = join(resolve(process.env.QUANTLAB_SHARED_DATA ?? join(root, "..", "shared", "data")), name);
   check(existsSync(p), "NOT_FOUND", `${p} does not exist: set QUANTLAB_SHARED_DATA to the folder holding ${name}`);
   return p;
-}
-
-const runtimes = new WeakMap<LlamaModel, LlamaRuntime>();
-async function runtimeOf(m: LlamaModel): Promise<LlamaRuntime> {
-  let rt = runtimes.get(m);
-  if (!rt) {
-    rt = await LlamaRuntime.create(m);
-    runtimes.set(m, rt);
-  }
-  return rt;
 }
 
 function tokenizerOf(m: LlamaModel) {

@@ -9,18 +9,31 @@ import { num, parse, printJson, str } from "../args.js";
 export const summary = "perplexity of a model (GGUF, Hugging Face, llama2.c) on a text file";
 
 const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--backend wasm|cpu] [--json]
+       quantlab eval --model Q.gguf --base F.gguf | --base-logits B.qlkld --text T.txt [--save-base B.qlkld] [--json]
   --model       a .gguf file, a Hugging Face folder (config.json + model.safetensors) or a llama2.c .bin
   --text        a UTF-8 text file to score
   --max-tokens  score at most N tokens (default: the whole text)
   --window      positions per window including BOS (default: the model's context length)
-  --json        print {"perplexity", "tokens", "meanNll", "windows", "window", "seconds"}`;
+  --json        print {"perplexity", "tokens", "meanNll", "windows", "window", "seconds"}
+  --base        the unquantized model: report KL divergence of --model from it on the same tokens
+                (with --json: {"perplexity", "basePerplexity", "tokens", "kld": {"mean", "stderr", "median",
+                "p90", "p95", "p99", "p999", "min", "max"}, "sameTopPercent", "deltaP": {"mean", "rms"}, …})
+  --save-base   write the base's most likely tokens' log-probabilities there (with --base: the base's;
+                without: --model's): 32 + Σ(16 + 8k) bytes, k per token until the rest's mass < --rest-mass
+  --base-logits reuse a file from --save-base instead of --base (one forward pass per quantization)
+  --rest-mass   probability left out per token in --save-base (default 1e-4)`;
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse("eval", argv, {
     model: { type: "string" }, text: { type: "string" }, "max-tokens": { type: "string" }, window: { type: "string" },
     backend: { type: "string" }, json: { type: "boolean" },
+    base: { type: "string" }, "save-base": { type: "string" }, "base-logits": { type: "string" }, "rest-mass": { type: "string" },
   }, USAGE);
   if (!p) return 0;
+  if (p.values.base !== undefined || p.values["save-base"] !== undefined || p.values["base-logits"] !== undefined) {
+    const { runKld } = await import("./eval-kld.js");
+    return runKld(p);
+  }
   const modelPath = str(p, "model"), textPath = str(p, "text");
   check(modelPath, "BAD_ARGUMENT", "--model is required: the model file to evaluate");
   check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");

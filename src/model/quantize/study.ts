@@ -5,7 +5,9 @@
  */
 import { DISPLAY, type MimeBundle } from "../../display/mime.js";
 import { LlamaRuntime } from "../runtime/forward.js";
-import { perplexity } from "../runtime/eval.js";
+import { baseLogProbs, klDivergenceSaved } from "../runtime/kld.js";
+import type { BaseLogProbs } from "../runtime/kld-base.js";
+import { bitsPerWeight } from "./bits.js";
 import type { LlamaModel } from "../llama.js";
 import { quantizerFor, specLabel, type MethodSpec } from "./methods.js";
 import { calibrationWindows, quantizeModel } from "./workflow.js";
@@ -38,6 +40,11 @@ export interface StudyRow {
   seconds: number;
   /** Mean relative output error over all linears (on calibration inputs). */
   meanRelError: number;
+  /** Mean KL(p_FP32 ‖ p_quant) per evaluation token (nats) and the share of tokens whose top token agrees. */
+  kld?: number;
+  sameTopPercent?: number;
+  /** Bits per weight of the quantized linears as stored (scales included). */
+  bitsPerWeight?: number;
 }
 
 /**
@@ -49,28 +56,33 @@ export interface StudyRow {
  * ```
  */
 export class StudyTable {
-  constructor(readonly model: string, readonly rows: StudyRow[], readonly calibTokens: number) {}
+  /** `baseLogProbs`: FP32's distributions on the evaluation tokens, to pass to a further study of the same tokens. */
+  constructor(readonly model: string, readonly rows: StudyRow[], readonly calibTokens: number, readonly baseLogProbs?: BaseLogProbs) {}
   get(label: string): StudyRow | undefined {
     return this.rows.find((r) => r.label === label);
   }
   toMarkdown(): string {
-    const lines = ["| method | perplexity | vs FP32 | mean rel. output error | seconds |", "|---|---|---|---|---|"];
+    const lines = ["| method | perplexity | vs FP32 | KLD | same top | bits/weight | mean rel. output error | seconds |", "|---|---|---|---|---|---|---|---|"];
     for (const r of this.rows) {
-      lines.push(`| ${r.label} | ${r.perplexity.toFixed(4)} | ${r.delta >= 0 ? "+" : ""}${(100 * r.delta).toFixed(2)}% | ${r.meanRelError.toExponential(2)} | ${r.seconds.toFixed(1)} |`);
+      lines.push(`| ${r.label} | ${r.perplexity.toFixed(4)} | ${r.delta >= 0 ? "+" : ""}${(100 * r.delta).toFixed(2)}% | ${kldCell(r)} | ${sameCell(r)} | ${bitsCell(r)} | ${r.meanRelError.toExponential(2)} | ${r.seconds.toFixed(1)} |`);
     }
     return lines.join("\n");
   }
   [DISPLAY](): MimeBundle {
     const head = `${this.model}: perplexity over ${this.rows[0]?.tokens ?? 0} tokens, calibrated on ${this.calibTokens} tokens`;
     return {
-      "text/plain": head + "\n" + this.rows.map((r) => `${r.label.padEnd(20)} ${r.perplexity.toFixed(4).padStart(10)}  ${(100 * r.delta).toFixed(2).padStart(7)}%`).join("\n"),
-      "text/html": `<p>${head}</p><table><tr><th>method</th><th>perplexity</th><th>vs FP32</th><th>mean rel. output error</th><th>seconds</th></tr>${this.rows
-        .map((r) => `<tr><td>${r.label}</td><td>${r.perplexity.toFixed(4)}</td><td>${(100 * r.delta).toFixed(2)}%</td><td>${r.meanRelError.toExponential(2)}</td><td>${r.seconds.toFixed(1)}</td></tr>`)
+      "text/plain": head + "\n" + this.rows.map((r) => `${r.label.padEnd(20)} ${r.perplexity.toFixed(4).padStart(10)}  ${(100 * r.delta).toFixed(2).padStart(7)}%  KLD ${kldCell(r).padStart(9)}  same top ${sameCell(r).padStart(6)}`).join("\n"),
+      "text/html": `<p>${head}</p><table><tr><th>method</th><th>perplexity</th><th>vs FP32</th><th>KLD</th><th>same top</th><th>bits/weight</th><th>mean rel. output error</th><th>seconds</th></tr>${this.rows
+        .map((r) => `<tr><td>${r.label}</td><td>${r.perplexity.toFixed(4)}</td><td>${(100 * r.delta).toFixed(2)}%</td><td>${kldCell(r)}</td><td>${sameCell(r)}</td><td>${bitsCell(r)}</td><td>${r.meanRelError.toExponential(2)}</td><td>${r.seconds.toFixed(1)}</td></tr>`)
         .join("")}</table>`,
       "text/markdown": this.toMarkdown(),
     };
   }
 }
+
+const kldCell = (r: StudyRow) => (r.kld === undefined ? "" : r.kld.toExponential(3));
+const sameCell = (r: StudyRow) => (r.sameTopPercent === undefined ? "" : `${r.sameTopPercent.toFixed(1)}%`);
+const bitsCell = (r: StudyRow) => (r.bitsPerWeight === undefined ? "" : r.bitsPerWeight.toFixed(2));
 
 export interface StudyOptions {
   /** Calibration text tokens (no BOS). */
@@ -83,6 +95,8 @@ export interface StudyOptions {
   window?: number;
   specs?: MethodSpec[];
   onRow?(row: StudyRow): void;
+  /** FP32's distributions on these evaluation tokens from an earlier study (`table.baseLogProbs`): skips that pass. */
+  baseLogProbs?: BaseLogProbs;
 }
 
 /**
@@ -99,26 +113,39 @@ export async function quantizationStudy(model: LlamaModel, opts: StudyOptions): 
   const bos = model.tokenizer?.bos ?? 1;
   const calib = calibrationWindows(opts.calibTokens, bos, opts.calibWindows ?? 16, opts.calibLength ?? Math.min(128, model.config.contextLength));
   const window = opts.window ?? model.config.contextLength;
-  const score = async (m: LlamaModel) => {
+
+  // the FP32 distributions once (compact, within 0.1 % of the exact KLD): each method then costs one
+  // pass, and FP32's perplexity comes from the same pass
+  let saved = opts.baseLogProbs;
+  if (!saved) {
+    const baseRt = await LlamaRuntime.create(model);
+    try {
+      saved = baseLogProbs(baseRt, opts.evalTokens, bos, { window });
+    } finally {
+      baseRt.dispose();
+    }
+  }
+  const base = { perplexity: Math.exp(saved.nll.reduce((s, x) => s + x, 0) / saved.nll.length), tokens: saved.tokens.length };
+  const kldOf = async (m: LlamaModel) => {
     const rt = await LlamaRuntime.create(m);
     try {
-      return perplexity(rt, { bos }, opts.evalTokens, { window });
+      return klDivergenceSaved(saved!, rt, opts.evalTokens, bos, { window });
     } finally {
       rt.dispose();
     }
   };
-  const base = await score(model);
-  const rows: StudyRow[] = [{ label: "FP32", perplexity: base.perplexity, delta: 0, tokens: base.tokens, seconds: 0, meanRelError: 0 }];
+  const rows: StudyRow[] = [{ label: "FP32", perplexity: base.perplexity, delta: 0, tokens: base.tokens, seconds: 0, meanRelError: 0, kld: 0, sameTopPercent: 100, bitsPerWeight: 32 }];
   opts.onRow?.(rows[0]);
   for (const spec of opts.specs ?? PAPER_SPECS) {
     const q = await quantizeModel(model, { calibration: calib, quantizer: quantizerFor(spec) });
-    const p = await score(q.model);
+    const p = await kldOf(q.model);
     const row: StudyRow = {
       label: specLabel(spec), perplexity: p.perplexity, delta: p.perplexity / base.perplexity - 1, tokens: p.tokens, seconds: q.seconds,
       meanRelError: q.errors.reduce((s, e) => s + e.relOutputError, 0) / q.errors.length,
+      kld: p.kld.mean, sameTopPercent: p.sameTopPercent, bitsPerWeight: bitsPerWeight(q),
     };
     rows.push(row);
     opts.onRow?.(row);
   }
-  return new StudyTable(model.source, rows, calib.reduce((s, w) => s + w.length, 0));
+  return new StudyTable(model.source, rows, calib.reduce((s, w) => s + w.length, 0), saved);
 }

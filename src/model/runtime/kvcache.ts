@@ -18,6 +18,7 @@ import { roundToF16 } from "../../numerics/float-bits.js";
 import { elementFormat, type ElementFormat } from "./kv-formats.js";
 import type { BlockHooks, LlamaRuntime } from "./forward.js";
 import { perplexity } from "./eval.js";
+import { baseLogProbs, klDivergenceSaved } from "./kld.js";
 import { tf } from "./tf.js";
 
 export type KvGranularity = "tensor" | "token" | "head" | "channel";
@@ -101,15 +102,19 @@ export interface KvRow {
   attnRelError: number;
   perplexity: number;
   tokens: number;
+  /** Mean KL(p_FP32-cache ‖ p_quantized-cache) per token (nats) and the share of tokens whose top token agrees. */
+  kld: number;
+  sameTopPercent: number;
 }
 
 export class KvReport {
   constructor(readonly rows: KvRow[], readonly contextTokens: number) {}
   [DISPLAY](): MimeBundle {
-    const head = ["format", "granularity", "bits", "KiB", "saved", "K err", "V err", "attn err", "ppl"];
+    const head = ["format", "granularity", "bits", "KiB", "saved", "K err", "V err", "attn err", "ppl", "KLD", "same top"];
     const cells = this.rows.map((r) => [
       r.format, r.granularity, String(r.bits), (r.bytes / 1024).toFixed(1), `${(100 * r.saved).toFixed(1)}%`,
       r.kRelError.toExponential(2), r.vRelError.toExponential(2), r.attnRelError.toExponential(2), r.perplexity.toFixed(4),
+      r.kld.toExponential(2), `${r.sameTopPercent.toFixed(1)}%`,
     ]);
     return {
       "text/plain": [head, ...cells].map((c) => c.map((x) => x.padEnd(12)).join("")).join("\n") +
@@ -148,9 +153,10 @@ export function kvCacheStudy(rt: LlamaRuntime, wins: number[][], specs: KvQuantS
   const fp16Bytes = kvCacheBytes(c, ctx, 16);
   const base = attentionOutputs(rt, wins, {});
   const basePpl = perplexity(rt, { bos }, flat, { window });
+  const saved = baseLogProbs(rt, flat, bos, { window });
   const rows: KvRow[] = [{
     format: "FP32", granularity: "none", bits: 32, bytes: kvCacheBytes(c, ctx, 32), saved: 1 - kvCacheBytes(c, ctx, 32) / fp16Bytes,
-    kRelError: 0, vRelError: 0, attnRelError: 0, perplexity: basePpl.perplexity, tokens: basePpl.tokens,
+    kRelError: 0, vRelError: 0, attnRelError: 0, perplexity: basePpl.perplexity, tokens: basePpl.tokens, kld: 0, sameTopPercent: 100,
   }];
   for (const spec of specs) {
     const fmt = elementFormat(spec.format);
@@ -165,12 +171,12 @@ export function kvCacheStudy(rt: LlamaRuntime, wins: number[][], specs: KvQuantS
         n += b[j] ** 2;
       }
     });
-    const p = perplexity(rt, { bos }, flat, { window, hooks: kvQuantHook(spec) });
+    const p = klDivergenceSaved(saved, rt, flat, bos, { window, hooks: kvQuantHook(spec) });
     const bytes = kvCacheBytes(c, ctx, fmt.bits, spec.granularity);
     rows.push({
       format: fmt.name, granularity: spec.granularity, bits: fmt.bits, bytes, saved: 1 - bytes / fp16Bytes,
       kRelError: stats.kErr / stats.kNorm, vRelError: stats.vErr / stats.vNorm, attnRelError: e / n,
-      perplexity: p.perplexity, tokens: p.tokens,
+      perplexity: p.perplexity, tokens: p.tokens, kld: p.kld.mean, sameTopPercent: p.sameTopPercent,
     });
   }
   return new KvReport(rows, ctx);

@@ -1,0 +1,58 @@
+/**
+ * The KL-divergence side of `quantlab eval`: --base (exact, both models), --save-base (write the
+ * base's top-k log-probabilities once), --base-logits (reuse them: one forward pass per quantization).
+ */
+import { readFileSync, statSync } from "node:fs";
+import { check } from "../../errors.js";
+import { num, printJson, str, type Parsed } from "../args.js";
+
+export async function runKld(p: Parsed): Promise<number> {
+  const modelPath = str(p, "model"), textPath = str(p, "text");
+  const basePath = str(p, "base"), savePath = str(p, "save-base"), logitsPath = str(p, "base-logits");
+  check(modelPath, "BAD_ARGUMENT", "--model is required: the (quantized) model file to evaluate");
+  check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");
+  check(!(basePath && logitsPath), "BAD_ARGUMENT", "give --base or --base-logits, not both: --base-logits already holds the base model's log-probabilities");
+  check(!(savePath && logitsPath), "BAD_ARGUMENT", "--save-base writes what --base-logits reads: give one of them");
+  const { loadModel } = await import("../../model/formats/load.js");
+  const { LlamaRuntime } = await import("../../model/runtime/forward.js");
+  const kld = await import("../../model/runtime/kld.js");
+  const { loadBaseLogProbs, saveBaseLogProbs } = await import("../../model/runtime/kld-base.js");
+  const t0 = performance.now();
+  const model = await loadModel(modelPath);
+  check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary (or tokenizer.bin beside a llama2.c model)`);
+  const ids = model.tokenizer.encode(readFileSync(textPath, "utf8"));
+  const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
+  const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
+  const restMass = p.values["rest-mass"] === undefined ? undefined : num("rest-mass", str(p, "rest-mass"));
+  const bos = model.tokenizer.bos;
+  const base = basePath ? await loadModel(basePath) : null;
+  if (base) kld.checkSameVocabulary(base, model);
+  const saved = logitsPath ? loadBaseLogProbs(logitsPath) : null;
+  const rt = await LlamaRuntime.create(model, str(p, "backend"));
+  const brt = base ? await LlamaRuntime.create(base, str(p, "backend")) : null;
+  try {
+    const opts = { maxTokens, window: window ?? saved?.window };
+    if (savePath) {
+      const b = kld.baseLogProbs(brt ?? rt, ids, bos, { ...opts, restMass });
+      await saveBaseLogProbs(savePath, b);
+      const bytes = statSync(savePath).size;
+      if (!brt) {
+        const seconds = (performance.now() - t0) / 1000;
+        const ppl = Math.exp(b.nll.reduce((s, x) => s + x, 0) / b.nll.length);
+        if (p.values.json) printJson({ basePerplexity: ppl, tokens: b.tokens.length, window: b.window, entries: b.offsets[b.tokens.length], vocabSize: b.vocabSize, saved: savePath, bytes, seconds });
+        else console.log(`${model.source}: base log-probabilities of ${b.tokens.length} tokens (${(b.offsets[b.tokens.length] / b.tokens.length).toFixed(1)} of ${b.vocabSize} entries per token) written to ${savePath}, ${bytes} bytes; perplexity ${ppl.toFixed(4)}`);
+        return 0;
+      }
+      if (!p.values.json) console.log(`base log-probabilities written to ${savePath} (${bytes} bytes)`);
+    }
+    const r = saved ? kld.klDivergenceSaved(saved, rt, ids, bos, opts) : kld.klDivergenceRuntimes(brt!, rt, ids, bos, opts);
+    const seconds = (performance.now() - t0) / 1000;
+    const { detail: _detail, ...stats } = r;
+    if (p.values.json) printJson({ ...stats, ...(savePath ? { saved: savePath } : {}), seconds });
+    else console.log(kld.kldText(r, `${model.source} against ${base?.source ?? logitsPath}`) + `\n(${seconds.toFixed(1)} s)`);
+  } finally {
+    rt.dispose();
+    brt?.dispose();
+  }
+  return 0;
+}
