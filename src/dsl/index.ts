@@ -15,3 +15,4 @@ export * from "./models.js";
 export * from "./charts.js";
 export * from "./algorithms.js";
 export * from "./quality.js";
+export * from "./activations.js";

@@ -24,6 +24,7 @@ export interface WeightRecipe {
   groupSize?: number;
 }
 
+/** A serving recipe: which of rotation, SmoothQuant, weights, activations and KV cache apply, with their settings. */
 export interface EngineRecipe {
   /** A name for the table (default: built from the options). */
   label?: string;
@@ -118,6 +119,16 @@ export interface EngineRow {
   kvBytesPerToken: number;
 }
 
+/**
+ * The recipes' table: perplexity, KLD (mean and p99) and same-top share against the full-precision
+ * model, and the KV cache's bytes per token; `toJSON()` gives the rows.
+ * @example
+ * ```ts
+ * const m = await loadModel(sharedModelPath("stories260K-f32.gguf"));
+ * const r = await activationStudy(m, "Once upon a time, there was a little girl named Lily.", [{ activations: "int8:token:dynamic" }]);
+ * r.rows[0].kld
+ * ```
+ */
 export class EngineReport {
   constructor(readonly rows: EngineRow[], readonly basePerplexity: number, readonly tokens: number) {}
   toJSON() {

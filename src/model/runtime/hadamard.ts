@@ -41,7 +41,13 @@ export function randomSigns(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => (r() < 0.5 ? -1 : 1));
 }
 
-/** The n × n orthogonal Q = D·H (D = diag(signs), H the block Hadamard); signs null: Q = H. */
+/**
+ * The n × n orthogonal Q = D·H (D = diag(signs), H the block Hadamard); signs null: Q = H.
+ * @example
+ * ```ts
+ * hadamardMatrix(4).data   // [0.5, 0.5, 0.5, 0.5,  0.5, -0.5, 0.5, -0.5,  0.5, 0.5, -0.5, -0.5,  0.5, -0.5, -0.5, 0.5]
+ * ```
+ */
 export function hadamardMatrix(n: number, signs: Float32Array | null = null): Matrix {
   const q = new Float64Array(n * n);
   for (let i = 0; i < n; i++) q[i * n + i] = signs ? signs[i] : 1;
@@ -52,6 +58,11 @@ export function hadamardMatrix(n: number, signs: Float32Array | null = null): Ma
 /**
  * M·Q with Q = D·H the randomized Hadamard (signs from `seed`) acting on M's columns: a rotation of
  * each row, norms kept exactly (up to rounding), outliers spread. `(M·Q)·Qᵀ = M`.
+ * @example
+ * ```ts
+ * const W = matrix(2, 8, [40, 0, 0, 0, 0, 0, 0, 0,  1, 2, 3, 4, 5, 6, 7, 8]);
+ * randomizedHadamard(W, 1).data.slice(0, 8)   // ±14.14 everywhere: the outlier spread over the row
+ * ```
  */
 export function randomizedHadamard(M: Matrix, seed = 0): Matrix {
   const signs = randomSigns(M.cols, seed);
