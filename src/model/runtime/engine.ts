@@ -33,6 +33,8 @@ export interface EngineRecipe {
   seed?: number;
   /** SmoothQuant's α. */
   smoothquant?: number;
+  /** Also smooth the down projection's input (its s migrated into ffn_up's rows); default false, as the paper's Llama recipe. */
+  smoothDown?: boolean;
   /** Round-to-nearest weights (symmetric). */
   weights?: WeightRecipe;
   /** e.g. "int8:token:dynamic" or a parsed spec. */
@@ -55,7 +57,7 @@ export function recipeLabel(r: EngineRecipe): string {
   if (r.label) return r.label;
   const a = r.activations === undefined ? "A16" : activationLabel(typeof r.activations === "string" ? parseActivationSpec(r.activations) : r.activations);
   const parts = [r.weights ? `W${r.weights.bits}${r.weights.groupSize ? ` g${r.weights.groupSize}` : ""}` : "W16", a];
-  if (r.smoothquant !== undefined) parts.push(`SmoothQuant α=${r.smoothquant}`);
+  if (r.smoothquant !== undefined) parts.push(`SmoothQuant α=${r.smoothquant}${r.smoothDown ? " +down" : ""}`);
   if (r.rotate) parts.push("Hadamard");
   if (r.kvCache !== undefined) parts.push(`KV ${kvSpecLabel(typeof r.kvCache === "string" ? parseKvCacheSpec(r.kvCache) : r.kvCache)}`);
   return parts.join(" · ");
@@ -89,7 +91,7 @@ export async function prepareEngine(m: LlamaModel, recipe: EngineRecipe, calibra
   }
   if (recipe.smoothquant !== undefined) {
     const rt = await LlamaRuntime.create(model);
-    try { model = smoothQuant(model, activationChannelMax(rt, calibration, hooks), recipe.smoothquant); } finally { rt.dispose(); }
+    try { model = smoothQuant(model, activationChannelMax(rt, calibration, hooks), recipe.smoothquant, { down: recipe.smoothDown }); } finally { rt.dispose(); }
   }
   if (recipe.weights) model = quantizeWeightsRtn(model, recipe.weights);
   if (recipe.activations !== undefined) {
