@@ -26,6 +26,8 @@ export interface ActivationSpec {
   granularity: ActGranularity;
   /** Default: dynamic. Static needs calibrated scales. */
   scaling?: ActScaling;
+  /** Only these layers' linear inputs (default: every layer), to see one layer's cost alone. */
+  layers?: number[];
 }
 
 /** Per linear input (key `${layer}:${first linear name}`), the calibrated |x| statistic. */
@@ -47,7 +49,7 @@ export function parseActivationSpec(text: string): ActivationSpec {
 }
 
 export function activationLabel(s: ActivationSpec): string {
-  return `${s.format}:${s.granularity}:${s.scaling ?? "dynamic"}`;
+  return `${s.format}:${s.granularity}:${s.scaling ?? "dynamic"}${s.layers ? ` (layer ${s.layers.join(", ")})` : ""}`;
 }
 
 /**
@@ -78,6 +80,7 @@ export function activationHooks(spec: ActivationSpec, scales?: ActivationScales)
   check(!isStatic || scales, "BAD_ARGUMENT", `static activation scales for ${activationLabel(spec)} need calibration: run calibrateActivations first`);
   return {
     linearInput: (layer, names, x) => {
+      if (spec.layers && !spec.layers.includes(layer)) return x;
       let amax: number | undefined;
       if (isStatic) {
         amax = scales!.get(inputKey(layer, names));
