@@ -76,6 +76,14 @@ test("W8A8 static/dynamic change the logits a little, INT4 per tensor more; stat
   const i4 = dev(activationHooks(parseActivationSpec("int4:tensor:dynamic")));
   assert.ok(s8 > 0 && d8 > 0 && s8 < 1e-2 && d8 < 1e-2, `${s8} ${d8}`);
   assert.ok(i4 > s8 && i4 > d8, `${i4}`);
+  // Limited to layer 1, layer 0's inputs pass untouched: a smaller change than every layer's.
+  const only1 = dev(activationHooks({ ...parseActivationSpec("int4:tensor:dynamic"), layers: [1] }));
+  assert.ok(only1 > 0 && only1 < i4, `${only1} vs ${i4}`);
+  const seen: number[] = [];
+  rt.forward(TOKENS, composeHooks(activationHooks({ format: "int8", granularity: "token", layers: [1] }), {
+    linearInput: (l, _n, x) => { seen.push(l); return x; },
+  })).dispose();
+  assert.deepEqual([...new Set(seen)], [0, 1]);
   const mags = activationMagnitudes(rt, TOKENS, 1, ["ffn_down"]);
   assert.equal(mags.channels, TINY.hiddenDim);
   assert.equal(mags.tokens, TOKENS.length);
