@@ -28,6 +28,15 @@ test("the empty recipe and the rotation alone leave the model as it is; W4 costs
   assert.equal(none.kvBytesPerToken, 2 * TINY.nLayers * TINY.nKvHeads * (TINY.dim / TINY.nHeads) * 2);
 });
 
+test("FP8 W8A8: FP8 E4M3 weights per channel cost little, E5M2 more (two fewer mantissa bits); an integer format is refused", async () => {
+  const m = randomModel(TINY, 34);
+  const r = await engineStudy(m, IDS, 1, [{ weights: { bits: 8, format: "fp8-e4m3" } }, { weights: { bits: 8, format: "fp8-e5m2" } },
+    { weights: { bits: 8, format: "fp8-e4m3" }, activations: "fp8-e4m3:tensor:static" }], { window: 16 });
+  const [e4, e5, both] = r.rows;
+  assert.ok(e4.kld > 0 && e5.kld > e4.kld && both.kld > e4.kld, `${e4.kld} ${e5.kld} ${both.kld}`);
+  await assert.rejects(prepareEngine(m, { weights: { bits: 8, format: "int8" } }, []), /not FP8/);
+});
+
 test("on a model with an outlier channel per-tensor static INT8 costs more than per-token dynamic INT8", async () => {
   const m = withOutlier(randomModel(TINY, 32));
   const r = await engineStudy(m, IDS, 1, [{ activations: "int8:tensor:static" }, { activations: "int8:token:dynamic" }, { activations: "int4:tensor:dynamic" }], { window: 16 });
@@ -39,6 +48,7 @@ test("on a model with an outlier channel per-tensor static INT8 costs more than 
 test("recipes are labelled as the table shows them; the KV cache sets the bytes per token", async () => {
   assert.equal(recipeLabel({ weights: { bits: 4, groupSize: 32 }, activations: "int8:token:dynamic", rotate: "hadamard" }), "W4 g32 · int8:token:dynamic · Hadamard");
   assert.equal(recipeLabel({ label: "mine" }), "mine");
+  assert.equal(recipeLabel({ weights: { bits: 8, format: "fp8-e4m3" }, activations: "fp8-e4m3:tensor:static" }), "W fp8-e4m3 · fp8-e4m3:tensor:static");
   const e = await prepareEngine(randomModel(TINY, 33), { kvCache: "int8:token,int8:token" }, []);
   // Per layer and token: 2 × (8 int8 values + one FP16 scale).
   assert.equal(e.kvBytesPerToken, TINY.nLayers * 2 * (8 + 2));

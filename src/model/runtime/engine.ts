@@ -10,7 +10,9 @@ import { DISPLAY, type MimeBundle } from "../../display/mime.js";
 import { check } from "../../errors.js";
 import { LINEAR_NAMES, type LlamaModel } from "../llama.js";
 import { rtnLinear } from "../quantize/rtn-gptq-awq.js";
-import { activationHooks, activationLabel, calibrateActivations, composeHooks, parseActivationSpec, type ActivationSpec } from "./activations.js";
+import { matrix, type Matrix } from "../../numerics/matrix.js";
+import { activationHooks, activationLabel, calibrateActivations, composeHooks, fakeQuantActivations, parseActivationSpec, type ActivationSpec } from "./activations.js";
+import { elementFormat } from "./kv-formats.js";
 import { LlamaRuntime, type BlockHooks } from "./forward.js";
 import { baseLogProbs, klDivergenceSaved, scoredWindows } from "./kld.js";
 import type { BaseLogProbs } from "./kld-base.js";
@@ -19,7 +21,10 @@ import { rotateModel } from "./rotate.js";
 import { activationChannelMax, smoothQuant } from "./smoothquant.js";
 
 export interface WeightRecipe {
+  /** Integer bits (symmetric RTN); ignored with an FP8 `format`. */
   bits: number;
+  /** "fp8-e4m3" / "fp8-e5m2": FP8 weights with one FP32 scale per output channel (FP8 W8A8 as vLLM runs it). */
+  format?: string;
   /** Weights per group (default: one group per output channel, as W8A8 engines do). */
   groupSize?: number;
 }
@@ -56,21 +61,30 @@ export interface PreparedEngine {
 export function recipeLabel(r: EngineRecipe): string {
   if (r.label) return r.label;
   const a = r.activations === undefined ? "A16" : activationLabel(typeof r.activations === "string" ? parseActivationSpec(r.activations) : r.activations);
-  const parts = [r.weights ? `W${r.weights.bits}${r.weights.groupSize ? ` g${r.weights.groupSize}` : ""}` : "W16", a];
+  const w = r.weights;
+  const parts = [w ? (w.format ? `W ${w.format}` : `W${w.bits}${w.groupSize ? ` g${w.groupSize}` : ""}`) : "W16", a];
   if (r.smoothquant !== undefined) parts.push(`SmoothQuant α=${r.smoothquant}${r.smoothDown ? " +down" : ""}`);
   if (r.rotate) parts.push("Hadamard");
   if (r.kvCache !== undefined) parts.push(`KV ${kvSpecLabel(typeof r.kvCache === "string" ? parseKvCacheSpec(r.kvCache) : r.kvCache)}`);
   return parts.join(" · ");
 }
 
-/** Round-to-nearest of every linear (symmetric; per output channel unless a group size is given). */
+/** FP8 weights: each output channel scaled so its absmax lands on the format's largest value, then cast. */
+function fp8Weights(W: Matrix, format: string): Matrix {
+  const fmt = elementFormat(format);
+  check(fmt.name.startsWith("FP8"), "BAD_ARGUMENT", `weight format '${format}' is not FP8: use fp8-e4m3 or fp8-e5m2, or integer bits without a format`);
+  return matrix(W.rows, W.cols, fakeQuantActivations(W.data, W.rows, W.cols, fmt, "token"));
+}
+
+/** Round-to-nearest of every linear (symmetric; per output channel unless a group size is given), or FP8 per channel. */
 export function quantizeWeightsRtn(m: LlamaModel, w: WeightRecipe): LlamaModel {
-  check(Number.isInteger(w.bits) && w.bits >= 2 && w.bits <= 8, "BAD_ARGUMENT", `weights of ${w.bits} bits: use 2 … 8`);
+  if (w.format === undefined) check(Number.isInteger(w.bits) && w.bits >= 2 && w.bits <= 8, "BAD_ARGUMENT", `weights of ${w.bits} bits: use 2 … 8`);
   return {
     ...m,
     layers: m.layers.map((l) => {
       const out = { ...l };
-      for (const n of LINEAR_NAMES) out[n] = rtnLinear(l[n], { bits: w.bits, groupSize: w.groupSize ?? l[n].cols, scheme: "symmetric" }).weight;
+      for (const n of LINEAR_NAMES)
+        out[n] = w.format !== undefined ? fp8Weights(l[n], w.format) : rtnLinear(l[n], { bits: w.bits, groupSize: w.groupSize ?? l[n].cols, scheme: "symmetric" }).weight;
       return out;
     }),
   };
