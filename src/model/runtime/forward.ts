@@ -23,7 +23,7 @@ export interface BlockHooks {
    */
   linearInput?(layer: number, names: readonly LinearName[], x: tf.Tensor2D): tf.Tensor2D;
   /**
-   * Replaces this layer's attention (without a cache): q [T, heads, headDim] and k [T, kvHeads, headDim]
+   * Replaces this layer's attention (refused with a cache): q [T, heads, headDim] and k [T, kvHeads, headDim]
    * before RoPE, v [T, kvHeads, headDim]; `rope` rotates either; returns [T, dim]. A cache that
    * differs per query position (a full-precision window of recent tokens) or keys quantized before
    * RoPE need the whole attention.
@@ -203,7 +203,8 @@ export class LlamaRuntime {
     };
     return tf.tidy(() => {
       const h = input(QKV, this.rmsNorm(x, L.attnNorm));
-      if (hooks.attention && !cache) {
+      if (hooks.attention) {
+        check(!cache, "BAD_ARGUMENT", "an attention hook (a KV spec with a window or pre-RoPE keys) scores whole windows: run it without an incremental cache");
         const o = hooks.attention(i, tf.reshape(this.linear(h, L.w.attn_q), [T, c.nHeads, hd]),
           tf.reshape(this.linear(h, L.w.attn_k), [T, c.nKvHeads, hd]),
           tf.reshape(this.linear(h, L.w.attn_v), [T, c.nKvHeads, hd]), (t) => this.rope(t, 0));
