@@ -98,3 +98,13 @@ test("--kv-cache specs parse (labels round-trip) and wrong ones name the fix; by
   const quant = (8 * 4) / 8 + (8 / 64) * 2 + (8 * 4) / 8 + 2, full = 2 * 8 * 2;
   assert.ok(Math.abs(kvBytesPerToken(cfg, s, 64) - 2 * (32 * quant + 32 * full) / 64) < 1e-12);
 });
+
+test("a windowed or pre-RoPE KV spec refuses an incremental cache instead of silently skipping it", async () => {
+  const { KvCache } = await import("../../src/model/runtime/forward.js");
+  const rt = await LlamaRuntime.create(randomModel(TINY, 5));
+  const cache = new KvCache(TINY.nLayers);
+  assert.throws(() => rt.forward([1, 2, 3], kvQuantHook(parseKvCacheSpec("int4:channel,int4:token,window=2")), cache),
+    (e: unknown) => e instanceof QuantLabError && /without an incremental cache/.test(e.message));
+  cache.dispose();
+  rt.dispose();
+});
