@@ -70,6 +70,27 @@ export async function activationHeatmap(m: LlamaModel, text: string | number[], 
   });
 }
 
+/**
+ * The range per token across a passage: each token's max |x| and median |x| at one linear input (log
+ * axis). A per-tensor scale must cover the top line's highest point for every token; a per-token scale
+ * follows the line.
+ * @example
+ * ```ts
+ * const m = await loadModel(sharedModelPath("stories260K-f32.gguf"));
+ * await activationRangeChart(m, "Once upon a time, there was a little girl named Lily.", { layer: 2, input: "ffn_down" })
+ * ```
+ */
+export async function activationRangeChart(m: LlamaModel, text: string | number[], o: ActivationHeatmapOptions = {}): Promise<Chart> {
+  const ids = idsOf(m, text).slice(0, (o.maxTokens ?? 128) - 1);
+  const layer = o.layer ?? 0, names = inputOf(o.input ?? "attn_q");
+  const a = activationMagnitudes(await runtimeOf(m), [m.tokenizer?.bos ?? 1, ...ids], layer, names, o.hooks);
+  const rows = Array.from({ length: a.tokens }, (_, t) => {
+    const r = Array.from(a.abs.subarray(t * a.channels, (t + 1) * a.channels)).sort((x, y) => x - y);
+    return { position: t, "max |x|": a.tokenMax[t], "median |x|": Math.max(r[r.length >> 1], 1e-6) };
+  });
+  return lineChart(rows, { x: "position", y: ["max |x|", "median |x|"], logY: true, title: `blk.${layer} ${names.join("/")} input: range per token`, xTitle: "token position", yTitle: "|x|" });
+}
+
 /** Options of `activationStudy` and `smoothQuantSweep`: window, maxTokens (default 256), calibration windows, a saved base. */
 export type ActivationStudyOptions = EngineStudyOptions;
 

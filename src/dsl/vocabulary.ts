@@ -104,6 +104,7 @@ export const VOCABULARY: readonly (readonly [group: string, name: string, summar
   ["Files", "writeNpy", "Writes a Tensor to a NumPy .npy file (atomically), for `numpy.load` in Python."],
   ["Files", "writeSafetensors", "Writes tensors to a .safetensors file atomically, with optional string metadata."],
   ["Notebook helpers", "activationHeatmap", "|x| of one layer's linear input, tokens × channels (log colour): outlier channels are the bright columns every token shares — why one scale per tensor wastes most of INT8's codes."],
+  ["Notebook helpers", "activationRangeChart", "The range per token across a passage: each token's max |x| and median |x| at one linear input (log axis)."],
   ["Notebook helpers", "activationStudy", "Perplexity and KLD (from the full-precision model on the same tokens) of serving recipes: weights (RTN), activations (INT8 / FP8, per tensor static or dynamic, per token), SmoothQuant, the Hadamard rotation and the KV cache, each with the cache's bytes per token."],
   ["Notebook helpers", "AlphaSweep", "SmoothQuant's α sweep: the table (one row per α, the recipe without SmoothQuant first) and the chart."],
   ["Notebook helpers", "check", "Checks a hand-computed answer against the ruler (or a KLD prediction against a study) and says what is right and, if not, why."],
