@@ -2,7 +2,8 @@
  * The hot GGUF quantizers in WebAssembly (AssemblyScript, compiled by `npm run build` to
  * dist/wasm/gguf-blocks.wasm): Q4_0, Q8_0, the make_qkx2_quants family (Q2_K, Q4_K, Q5_K) and Q6_K
  * (make_qx_quants), each bit-exact with llama.cpp's reference quantizers (ggml-quants.c, no importance
- * matrix), and IQ4_NL/IQ4_XS with and without one.
+ * matrix), IQ4_NL/IQ4_XS with and without one, and the FP4 (MXFP4, NVFP4) and ternary (TQ1_0, TQ2_0)
+ * types (ggml ignores an importance matrix for those).
  *
  * Why WebAssembly: C's reference code is sequential float32 arithmetic. WebAssembly's f32 operations
  * are IEEE single precision with round-to-nearest and no fused multiply-add — exactly what the shipped
@@ -1060,4 +1061,274 @@ export function quantizeIQ4_XS(k: i32, weighted: i32): i32 {
     packIq4(o + 8, 8);
   }
   return nb * 136;
+}
+
+// ---- MXFP4 and NVFP4 (quantize_row_mxfp4_ref, quantize_row_nvfp4_ref)
+
+const FP4_LEVELS = memory.data(8 * 16, 16); // kvalues_mxfp4[i]·d for the codes 0…7, splatted
+
+/** kvalues_mxfp4 of codes 0…7 (codes 8…15 are their negatives). */
+const KVALUES_FP4 = memory.data<i8>([0, 1, 2, 3, 4, 6, 8, 12]);
+
+/** The candidates kvalues[i]·d of the block, each the float product C computes. */
+@inline function setFp4Scale(d: f32): void {
+  for (let i = 0; i < 8; i++) v128.store(FP4_LEVELS + (<usize>i << 4), f32x4.splat(<f32>load<i8>(KVALUES_FP4 + i) * d));
+}
+
+/**
+ * best_index_mxfp4 for four weights, without C's 16 trials: a negative code's error at x equals the
+ * positive code's at |x| (fl(−v − x) = −fl(v − |x|)), and a code of the wrong sign never does strictly
+ * better than code 0, so the search runs over the 8 levels at |x| and the sign picks code j or 8 + j
+ * (code 0 stays 0: it comes first). The errors |fl(v_i − |x|)| over increasing v_i fall then rise, so
+ * C's first index of least error is the last i whose error is strictly below its predecessor's. NaN
+ * compares false everywhere and gives 0, as in C.
+ */
+@inline function bestIndexFp4(x: v128): v128 {
+  const a = f32x4.abs(x);
+  let best = i32x4.splat(0);
+  let prev = f32x4.abs(f32x4.sub(v128.load(FP4_LEVELS), a));
+  for (let i = 1; i < 8; i++) {
+    const err = f32x4.abs(f32x4.sub(v128.load(FP4_LEVELS + (<usize>i << 4)), a));
+    best = v128.bitselect(i32x4.splat(i), best, f32x4.lt(err, prev));
+    prev = err;
+  }
+  const negative = v128.andnot(f32x4.lt(x, f32x4.splat(0)), i32x4.eq(best, i32x4.splat(0)));
+  return i32x4.add(best, v128.and(negative, i32x4.splat(8)));
+}
+
+/** C's `if (amax < fabsf(v)) amax = fabsf(v)` over n floats (a multiple of 4): pmax keeps it per lane, NaN skipped. */
+@inline function absMaxSkipNaN(p: usize, n: i32): f32 {
+  let m = f32x4.splat(0);
+  for (let j = 0; j < n; j += 4) m = f32x4.pmax(m, f32x4.abs(v128.load(p + (<usize>j << 2))));
+  m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+  m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 1, 0, 3, 2));
+  return f32x4.extract_lane(m, 0);
+}
+
+/**
+ * MXFP4's shared exponent (uint8_t)(floorf(log2f(amax)) − 2 + 127): log2 rounded to float (a value just
+ * below a power of two counts as that power), then C's truncating conversion, low byte kept.
+ */
+@inline function mxfp4Exponent(amax: f32): u32 {
+  if (!(amax > 0)) return 0;
+  const v = Mathf.floor(<f32>Math.log2(<f64>amax)) - <f32>2.0 + <f32>127.0;
+  return isFinite<f32>(v) ? <u32>(<i32>v) & 0xff : 0;
+}
+
+/** GGML_E8M0_TO_FP32_HALF: 2^(e − 128), the two smallest as subnormals. */
+@inline function e8m0Half(e: u32): f32 {
+  return reinterpret<f32>(e >= 2 ? (e - 1) << 23 : e == 1 ? 0x00400000 : 0x00200000);
+}
+
+/** MXFP4 (17 bytes per 32): k weights from IN. */
+export function quantizeMXFP4(k: i32): i32 {
+  const nb = k >> 5;
+  for (let i = 0; i < nb; i++) {
+    const p = IN + 128 * i;
+    const o = OUT + 17 * i;
+    const e = mxfp4Exponent(absMaxSkipNaN(p, 32));
+    store<u8>(o, <u8>e);
+    setFp4Scale(e8m0Half(e));
+    // byte j: weight j (low nibble) and j + 16 (high)
+    const q0 = v128.or(bestIndexFp4(v128.load(p)), i32x4.shl(bestIndexFp4(v128.load(p + 64)), 4));
+    const q1 = v128.or(bestIndexFp4(v128.load(p + 16)), i32x4.shl(bestIndexFp4(v128.load(p + 80)), 4));
+    const q2 = v128.or(bestIndexFp4(v128.load(p + 32)), i32x4.shl(bestIndexFp4(v128.load(p + 96)), 4));
+    const q3 = v128.or(bestIndexFp4(v128.load(p + 48)), i32x4.shl(bestIndexFp4(v128.load(p + 112)), 4));
+    v128.store(o + 1, bytesU(q0, q1, q2, q3));
+  }
+  return nb * 17;
+}
+
+/** ggml_fp32_to_ue4m3 of a non-negative scale (saturating at 448, ties away, subnormals m·2^−9). */
+function toUe4m3(x: f32): u32 {
+  if (!(x > 0)) return 0;
+  if (x > 448) x = 448;
+  const b = reinterpret<u32>(x);
+  let ue = <i32>((b >>> 23) & 0xff) - 127 + 7;
+  if (ue <= 0) {
+    const man = <i32>(x * <f32>512.0 + <f32>0.5);
+    if (man < 1) return 0;
+    return man > 7 ? 7 : <u32>man;
+  }
+  if (ue >= 15) return 0x7e;
+  let man = ((b >>> 20) & 7) + ((b >>> 19) & 1);
+  if (man > 7) {
+    man = 0;
+    ue += 1;
+    if (ue >= 15) return 0x7e;
+  }
+  return (<u32>ue << 3) | man;
+}
+
+/** ggml_ue4m3_to_fp32 (already halved, as ggml's is); 0 and 0x7F (NaN) decode to 0. */
+function fromUe4m3(w: u32): f32 {
+  if (w == 0 || w == 0x7f) return 0;
+  const exp = (w >>> 3) & 0xf;
+  const man = w & 7;
+  // both forms are exact in float: man·2^−10, or (8 + man)·2^(exp − 11)
+  return exp == 0 ? <f32>man * <f32>0.0009765625 : <f32>(<u32>8 + man) * reinterpret<f32>((exp - 11 + 127) << 23);
+}
+
+/** NVFP4 (36 bytes per 64): k weights from IN; four UE4M3 sub-block scales, then 8 code bytes per 16 weights. */
+export function quantizeNVFP4(k: i32): i32 {
+  const nb = k >> 6;
+  for (let i = 0; i < nb; i++) {
+    const o = OUT + 36 * i;
+    for (let s = 0; s < 4; s++) {
+      const p = IN + 256 * i + 64 * s;
+      const ue = toUe4m3(absMaxSkipNaN(p, 16) / <f32>6.0);
+      store<u8>(o + s, <u8>ue);
+      setFp4Scale(fromUe4m3(ue));
+      const a = v128.or(bestIndexFp4(v128.load(p)), i32x4.shl(bestIndexFp4(v128.load(p + 32)), 4));
+      const b = v128.or(bestIndexFp4(v128.load(p + 16)), i32x4.shl(bestIndexFp4(v128.load(p + 48)), 4));
+      const bytes = bytesU(a, b, a, b);
+      store<u64>(o + 4 + 8 * s, i64x2.extract_lane(bytes, 0));
+    }
+  }
+  return nb * 36;
+}
+
+// ---- TQ1_0 and TQ2_0 (quantize_row_tq1_0_ref, quantize_row_tq2_0_ref)
+
+/**
+ * The ternary block's d: C's `amax = MAX(amax, fabsf(x))`, where a NaN survives only until the next
+ * value. Without NaNs that is the plain maximum (any order gives it); with one, the literal loop.
+ */
+let ternaryNaN = false;
+
+function ternaryAmax(p: usize): f32 {
+  let m = f32x4.splat(0);
+  let nan = i32x4.splat(0);
+  for (let j = 0; j < 256; j += 4) {
+    const a = f32x4.abs(v128.load(p + (<usize>j << 2)));
+    nan = v128.or(nan, f32x4.ne(a, a));
+    m = f32x4.pmax(m, a);
+  }
+  ternaryNaN = v128.any_true(nan);
+  if (!ternaryNaN) {
+    m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+    m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 1, 0, 3, 2));
+    return f32x4.extract_lane(m, 0);
+  }
+  let amax: f32 = 0;
+  for (let j = 0; j < 256; j++) {
+    const a = abs<f32>(load<f32>(p + (<usize>j << 2)));
+    amax = amax > a ? amax : a;
+  }
+  return amax;
+}
+
+/**
+ * lroundf(v) + 1 as C's int, any v: half away from zero; NaN, ±Inf and |v| ≥ 2^32 give 1 (x86's LONG_MIN,
+ * or an integer whose low 32 bits are 0, plus 1).
+ */
+function tritAny(v: f32): i32 {
+  if (!(abs<f32>(v) < <f32>4294967296.0)) return 1;
+  const a = <f64>abs<f32>(v);
+  let t = Math.trunc(a);
+  if (a - t >= 0.5) t += 1;
+  return <i32>(<i64>(v < 0 ? -t : t)) + 1;
+}
+
+/** lroundf(x·id) + 1 of four weights whose |x·id| ≤ 1 (the fast path: 0, 1 or 2). */
+@inline function trit4(x: v128, id: v128): v128 {
+  const v = f32x4.mul(x, id);
+  return i32x4.add(i32x4.sub(i32x4.splat(1), f32x4.ge(v, f32x4.splat(0.5))), f32x4.le(v, f32x4.splat(-0.5)));
+}
+
+/**
+ * Whether every |x·id| of the block stays within about 1, so trit4 holds: no NaN in the block (d is then
+ * the true maximum) and a finite d and 1/d (an Inf or a NaN product takes the literal path).
+ */
+@inline function ternaryFast(d: f32, id: f32): bool {
+  return !ternaryNaN && isFinite<f32>(d) && isFinite<f32>(id);
+}
+
+/** TQ1_0's ⌈q·256/243⌉ of four base-3 numbers q < 243 (exact in float: the remainder is ≥ 1/243 away). */
+@inline function scale243(q: v128): v128 {
+  const n = i32x4.add(i32x4.mul(q, i32x4.splat(256)), i32x4.splat(242));
+  return i32x4.trunc_sat_f32x4_s(f32x4.div(f32x4.convert_i32x4_s(n), f32x4.splat(243.0)));
+}
+
+/** Five trits x[p], x[p + stride] … (4 lanes) as base-3 numbers, scaled to bytes. */
+@inline function pack5(p: usize, stride: usize, id: v128): v128 {
+  let q = i32x4.splat(0);
+  for (let k: usize = 0; k < 5; k++) q = i32x4.add(i32x4.mul(q, i32x4.splat(3)), trit4(v128.load(p + k * stride), id));
+  return scale243(q);
+}
+
+/** The literal C loop of one TQ1_0 byte (any inputs): trits packed with C's uint8_t wrap-around. */
+function pack3Any(p: usize, stride: usize, count: i32, id: f32): u8 {
+  let q: i32 = 0;
+  for (let k = 0; k < count; k++) q = (q * 3 + tritAny(load<f32>(p + <usize>k * stride) * id)) & 0xff;
+  if (count == 4) q = (q * 3) & 0xff;
+  return <u8>((q * 256 + 242) / 243);
+}
+
+/** TQ1_0 (54 bytes per 256): k weights from IN. */
+export function quantizeTQ1_0(k: i32): i32 {
+  const nb = k >> 8;
+  for (let i = 0; i < nb; i++) {
+    const p = IN + 1024 * i;
+    const o = OUT + 54 * i;
+    const d = ternaryAmax(p);
+    putHalf(o + 52, toHalf(d));
+    const idS: f32 = d != 0 ? <f32>1.0 / d : 0;
+    if (ternaryFast(d, idS)) {
+      const id = f32x4.splat(idS);
+      // bytes 0–31: weights m + 32k (k < 5); 32–47: 160 + m + 16k; 48–51: 240 + j + 4k (k < 4, then ×3)
+      for (let m = 0; m < 32; m += 16) {
+        v128.store(o + m, bytesU(pack5(p + 4 * m, 128, id), pack5(p + 4 * m + 16, 128, id), pack5(p + 4 * m + 32, 128, id), pack5(p + 4 * m + 48, 128, id)));
+      }
+      const h = p + 640;
+      v128.store(o + 32, bytesU(pack5(h, 64, id), pack5(h + 16, 64, id), pack5(h + 32, 64, id), pack5(h + 48, 64, id)));
+      let q = i32x4.splat(0);
+      for (let kk: usize = 0; kk < 4; kk++) q = i32x4.add(i32x4.mul(q, i32x4.splat(3)), trit4(v128.load(p + 960 + 16 * kk), id));
+      const last = scale243(i32x4.mul(q, i32x4.splat(3)));
+      store<u32>(o + 48, i32x4.extract_lane(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(last, last), i16x8.narrow_i32x4_u(last, last)), 0));
+    } else {
+      for (let m = 0; m < 32; m++) store<u8>(o + m, pack3Any(p + 4 * m, 128, 5, idS));
+      for (let m = 0; m < 16; m++) store<u8>(o + 32 + m, pack3Any(p + 640 + 4 * m, 64, 5, idS));
+      for (let j = 0; j < 4; j++) store<u8>(o + 48 + j, pack3Any(p + 960 + 4 * j, 16, 4, idS));
+    }
+  }
+  return nb * 54;
+}
+
+/** Four TQ2_0 bytes: weights at b, b + 32, b + 64, b + 96 (floats) in bits 0, 2, 4, 6. */
+@inline function tq2Bytes(b: usize, id: v128): v128 {
+  let q = trit4(v128.load(b), id);
+  q = v128.or(q, i32x4.shl(trit4(v128.load(b + 128), id), 2));
+  q = v128.or(q, i32x4.shl(trit4(v128.load(b + 256), id), 4));
+  return v128.or(q, i32x4.shl(trit4(v128.load(b + 384), id), 6));
+}
+
+/** TQ2_0 (66 bytes per 256): k weights from IN; byte j·32 + m holds weights 128j + m + 32l in bits 2l. */
+export function quantizeTQ2_0(k: i32): i32 {
+  const nb = k >> 8;
+  for (let i = 0; i < nb; i++) {
+    const p = IN + 1024 * i;
+    const o = OUT + 66 * i;
+    const d = ternaryAmax(p);
+    putHalf(o + 64, toHalf(d));
+    const idS: f32 = d != 0 ? <f32>1.0 / d : 0;
+    if (ternaryFast(d, idS)) {
+      const id = f32x4.splat(idS);
+      for (let j = 0; j < 2; j++) {
+        for (let m = 0; m < 32; m += 16) {
+          const b = p + 512 * j + 4 * m;
+          v128.store(o + 32 * j + m, bytesU(tq2Bytes(b, id), tq2Bytes(b + 16, id), tq2Bytes(b + 32, id), tq2Bytes(b + 48, id)));
+        }
+      }
+    } else {
+      for (let j = 0; j < 2; j++) {
+        for (let m = 0; m < 32; m++) {
+          let q: i32 = 0;
+          for (let l = 0; l < 4; l++) q += (tritAny(load<f32>(p + 512 * j + 4 * (m + 32 * l)) * idS) & 3) << (2 * l);
+          store<u8>(o + 32 * j + m, <u8>q);
+        }
+      }
+    }
+  }
+  return nb * 66;
 }

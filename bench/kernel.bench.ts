@@ -7,6 +7,9 @@
  * Floor: a round trip is two zeromq hops plus HMAC over < 1 kB (tens of µs); what remains is the
  * kernel's own work — for the TypeScript kernels, type-checking the cell against the earlier ones.
  * Targets: ready ≤ 1.0 s, trivial cell ≤ 8 ms, DSL cell ≤ 30 ms.
+ *
+ * Rapid cells: RAPID (500) execute_requests of new cell texts sent in a row without waiting, time to
+ * the last reply divided by RAPID, against ipykernel in the same run; target ≤ 2× ipykernel's.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +18,7 @@ import { KernelClient, type StartOptions } from "../src/runner/client.js";
 
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..");
 const RUNS = 30;
+const RAPID = Number(process.env.QUANTLAB_BENCH_RAPID ?? 500);
 const WARMUP = 5;
 
 interface Peer {
@@ -81,7 +85,16 @@ for (const peer of peers) {
 }
 const ks = started.map((s) => s.k);
 let trivial: (number | null)[], fresh: (number | null)[], dsl: (number | null)[], loop: (number | null)[];
+const rapid: number[] = [];
 try {
+  // new texts each time (the TypeScript kernels check every new text), all sent before the first reply
+  for (const [j, k] of ks.entries()) {
+    const t0 = performance.now();
+    const results = await Promise.all(Array.from({ length: RAPID }, (_, i) => k.execute(`${i + 7000 * (j + 1)} + 1`)));
+    rapid.push((performance.now() - t0) / RAPID);
+    const bad = results.find((r) => r.reply.content.status !== "ok");
+    if (bad) throw new Error(`rapid cells on ${started[j]!.peer.name}: ${bad.reply.content.evalue}`);
+  }
   trivial = await interleaved(ks, started.map((s) => s.peer.trivial));
   // the TypeScript kernels re-check a cell whose text changed; the same text again is nearly free
   fresh = await interleaved(ks, started.map(() => (i: number) => `${i + 1000} + 1`));
@@ -99,4 +112,8 @@ for (const r of rows) {
   const ratio = base && r !== base ? `   quantlab/${r.name}: ready ×${(base.ready / r.ready).toFixed(2)}, trivial ×${(base.trivial / r.trivial).toFixed(2)}, new trivial ×${(base.fresh / r.fresh).toFixed(2)}${base.loop && r.loop ? `, let-loop ×${(base.loop / r.loop).toFixed(2)}` : ""}` : "";
   console.log(`${r.name.padEnd(12)} ${fmt(r.ready / 1000, "s", 2).padEnd(10)} ${fmt(r.trivial, "ms").padEnd(14)} ${fmt(r.fresh, "ms").padEnd(18)} ${fmt(r.dsl, "ms").padEnd(11)} ${fmt(r.loop, "ms").padEnd(14)}${ratio}`);
 }
+const rapidBase = started.findIndex((s) => s.peer.name === "quantlab");
+const rapidPy = started.findIndex((s) => s.peer.name === "ipykernel");
+console.log(`rapid cells (${RAPID} new texts in a row, per cell): ${started.map((s, j) => `${s.peer.name} ${rapid[j]!.toFixed(1)} ms`).join(", ")}` +
+  (rapidBase >= 0 && rapidPy >= 0 ? `; quantlab/ipykernel ×${(rapid[rapidBase]! / rapid[rapidPy]!).toFixed(2)} (target ≤ 2: ${rapid[rapidBase]! <= 2 * rapid[rapidPy]! ? "met" : "missed"})` : ""));
 if (base) console.log(`targets: ready ≤ 1.00 s (${base.ready <= 1000 ? "met" : "missed"}), trivial ≤ 8 ms (${base.trivial <= 8 ? "met" : "missed"}), DSL ≤ 30 ms (${base.dsl !== null && base.dsl <= 30 ? "met" : "missed"})`);

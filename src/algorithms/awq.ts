@@ -29,7 +29,7 @@ import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec
 import { ensureBackend, tf } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
-import { matmul, transpose } from "./matmul.js";
+import { matmul } from "./matmul.js";
 
 /** Options of awq() and awqBlock(): bits, grouping, ratio grid, duo scaling, clip search, token sampling. */
 export interface AwqOptions extends LayerQuantOptions {
@@ -285,7 +285,6 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
   let bestRatio = 0;
   let bestS = new Float32Array(cols).fill(1);
   const scaled = new Float32Array(R * cols);
-  const Dt = new Float32Array(cols * R);
   for (let k = 0; k < grid; k++) {
     const ratio = k / grid;
     const s = new Float32Array(cols);
@@ -303,10 +302,9 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
     for (let c = 0; c < cols; c++) s[c]! /= norm;
     for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) scaled[r * cols + c] = Wall[r * cols + c]! * s[c]!;
     const { deq } = quantizeGroups(rs, scaled, R, cols, gs, null, false);
-    // D = Q(W·s)/s − W row-major (reusing `scaled`), then the cache-blocked transpose the product needs
+    // D = Q(W·s)/s − W row-major (reusing `scaled`), read transposed in place by the product
     for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) scaled[r * cols + c] = Math.fround(deq[r * cols + c]! / s[c]!) - Wall[r * cols + c]!;
-    transpose(scaled, R, cols, Dt);
-    const Y = await matmul(Xs.data, Xs.rows, cols, Dt, R);
+    const Y = await matmul(Xs.data, Xs.rows, cols, scaled, R, undefined, { transB: true });
     let se = 0;
     for (let i = 0; i < Y.length; i++) se += Y[i]! * Y[i]!;
     const loss = se / Y.length;

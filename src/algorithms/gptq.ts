@@ -304,7 +304,7 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
       const rest = cols - i2;
       const Ub = new Float32Array(b * rest);
       for (let j = 0; j < b; j++) Ub.set(U.subarray((i1 + j) * cols + i2, (i1 + j + 1) * cols), j * rest);
-      await matmul(transpose(Ub, b, rest), rest, b, E, rows, Wt.subarray(i2 * rows), { accumulate: true, alpha: -1 });
+      await matmul(Ub, rest, b, E, rows, Wt.subarray(i2 * rows), { accumulate: true, alpha: -1, transA: true });
     }
   }
 

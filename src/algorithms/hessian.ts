@@ -6,7 +6,7 @@
 import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite } from "../numerics/metrics.js";
-import { gram, matmul, transpose } from "./matmul.js";
+import { gram, matmul } from "./matmul.js";
 
 /**
  * H = 2/N·Σ xxᵀ accumulated batch by batch (tokens × in_features each).
@@ -31,7 +31,8 @@ export class HessianAccumulator {
     const n = this.count + X.rows;
     const keep = this.count / n;
     if (keep !== 0) for (let i = 0; i < this.H.length; i++) this.H[i]! *= keep;
-    await gram(X.data, X.rows, X.cols, this.H, { accumulate: true, alpha: 2 / n });
+    // the first batch overwrites (H is still 0), so the product need not read H back in
+    await gram(X.data, X.rows, X.cols, this.H, { accumulate: this.count !== 0, alpha: 2 / n });
     this.count = n;
   }
 }
@@ -59,9 +60,9 @@ export function meanAbs(X: Matrix): Float32Array {
   return Float32Array.from(s, (v) => v / X.rows);
 }
 
-/** Σ of squares of X·Aᵀ for X tokens × k and A rows × k (as X·Aᵀ with Aᵀ materialised: tfjs-wasm's transposed products are slow). */
+/** Σ of squares of X·Aᵀ for X tokens × k and A rows × k (A read transposed in place). */
 export async function outputEnergy(X: Matrix, A: Float32Array, rows: number): Promise<number> {
-  const Y = await matmul(X.data, X.rows, X.cols, transpose(A, rows, X.cols), rows);
+  const Y = await matmul(X.data, X.rows, X.cols, A, rows, undefined, { transB: true });
   let s = 0;
   for (let i = 0; i < Y.length; i++) s += Y[i]! * Y[i]!;
   return s;

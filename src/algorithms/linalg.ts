@@ -1,15 +1,19 @@
 /**
  * The dense linear algebra GPTQ needs and tfjs lacks (it has no Cholesky, triangular solve or inverse),
  * in blocked form: small diagonal blocks in float64 JavaScript, every trailing update a matrix product
- * on the tfjs backend (src/algorithms/matmul.ts). FLOPs for n × n: Cholesky n³/3, triangular inverse n³/3
- * (the products here treat triangular factors as full, so ≈ 2× that is executed).
+ * (src/algorithms/matmul.ts: on wasm the SIMD kernel over both cores). FLOPs for n × n: Cholesky n³/3
+ * (its trailing updates are symmetric products: only their upper halves are computed), triangular
+ * inverse n³/3 (on wasm the kernel skips the zero halves of the triangular factors at chunk
+ * granularity, so ≈ 1.2× that is executed; tfjs backends execute ≈ 2×).
  *
  *   cholesky(A, n)      → lower L with A = L·Lᵀ (throws NUMERICAL at the first non-positive pivot)
  *   invertLower(L, n)   → L⁻¹ (lower)
  *   upperCholeskyOfInverse(H, n) → upper U with H⁻¹ = Uᵀ·U: GPTQ's `Hinv`
  */
 import { QuantLabError } from "../errors.js";
-import { matmul, transpose } from "./matmul.js";
+import { matmul } from "./matmul.js";
+import { ensureBackend, tf } from "../backend/index.js";
+import { withWorkspace } from "../backend/gemm.js";
 
 const PANEL = 256;
 
@@ -64,6 +68,11 @@ function block(a: Float32Array, n: number, r0: number, r1: number, c0: number, c
  * ```
  */
 export async function cholesky(A: Float32Array, n: number): Promise<Float32Array> {
+  await ensureBackend();
+  if (tf.getBackend() === "wasm") {
+    const L = await choleskyInPlace(A, n);
+    if (L) return L;
+  }
   const a = Float32Array.from(A);
   for (let k0 = 0; k0 < n; k0 += PANEL) {
     const k1 = Math.min(n, k0 + PANEL);
@@ -81,7 +90,7 @@ export async function cholesky(A: Float32Array, n: number): Promise<Float32Array
     const L21 = await matmul(block(a, n, k1, n, k0, k1), m, b, invT, b);
     for (let r = 0; r < m; r++) a.set(L21.subarray(r * b, (r + 1) * b), (k1 + r) * n + k0);
     // A22 −= L21 · L21ᵀ (only the lower triangle is read later; the symmetric product halves the work)
-    const upd = await matmul(L21, m, b, transpose(L21, m, b), m, undefined, { symmetric: true });
+    const upd = await matmul(L21, m, b, L21, m, undefined, { symmetric: true, transB: true });
     for (let r = 0; r < m; r++) {
       const off = (k1 + r) * n + k1;
       for (let c = 0; c <= r; c++) a[off + c]! -= upd[r * m + c]!;
@@ -89,6 +98,44 @@ export async function cholesky(A: Float32Array, n: number): Promise<Float32Array
   }
   for (let r = 0; r < n; r++) a.fill(0, r * n + r + 1, (r + 1) * n);
   return a;
+}
+
+/**
+ * The same blocked Cholesky with the matrix held in the GEMM kernel's shared memory (wasm backend): the
+ * panel solve and the trailing update run as in-place products over regions of it, the update computing
+ * only the lower triangle it needs, so nothing is copied per panel but the b × b diagonal block. The
+ * arithmetic is that of the path above, operation for operation (same products, same order, same
+ * float32 roundings). null when the kernel is unavailable.
+ */
+async function choleskyInPlace(A: Float32Array, n: number): Promise<Float32Array | null> {
+  return withWorkspace(n * n + PANEL * PANEL + n * PANEL, async (ws) => {
+    const f = ws.f32;
+    const M = ws.base; // the matrix, row stride n
+    const T = M + n * n; // L11⁻ᵀ of the panel, row stride b
+    const S = T + PANEL * PANEL; // the panel's L21, row stride b
+    f.set(A.subarray(0, n * n), M);
+    for (let k0 = 0; k0 < n; k0 += PANEL) {
+      const k1 = Math.min(n, k0 + PANEL);
+      const b = k1 - k0;
+      const d = new Float64Array(b * b);
+      for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) d[i * b + j] = f[M + (k0 + i) * n + k0 + j]!;
+      cholSmall(d, b, k0);
+      for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) f[M + (k0 + i) * n + k0 + j] = d[i * b + j]!;
+      if (k1 === n) break;
+      const m = n - k1;
+      // L21 = A21 · L11⁻ᵀ, into S, then into the matrix
+      invLowerSmall(d, b);
+      f.fill(0, T, T + b * b);
+      for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) f[T + j * b + i] = d[i * b + j]!;
+      await ws.product({ at: M + k1 * n + k0, ld: n }, m, b, { at: T, ld: b }, b, { at: S, ld: b });
+      for (let r = 0; r < m; r++) f.copyWithin(M + (k1 + r) * n + k0, S + r * b, S + (r + 1) * b);
+      // A22 −= L21 · L21ᵀ, lower triangle only (the only part read later)
+      await ws.product({ at: S, ld: b }, m, b, { at: S, ld: b }, m, { at: M + k1 * n + k1, ld: n }, { transB: true, accumulate: true, alpha: -1, tri: 2 });
+    }
+    const L = f.slice(M, M + n * n);
+    for (let r = 0; r < n; r++) L.fill(0, r * n + r + 1, (r + 1) * n);
+    return L;
+  });
 }
 
 /**
@@ -110,8 +157,8 @@ export async function invertLower(L: Float32Array, n: number): Promise<Float32Ar
   const m = n - h;
   const Ai = await invertLower(block(L, n, 0, h, 0, h), h);
   const Ci = await invertLower(block(L, n, h, n, h, n), m);
-  const BAi = await matmul(block(L, n, h, n, 0, h), m, h, Ai, h);
-  const X = await matmul(Ci, m, m, BAi, h, undefined, { alpha: -1 });
+  const BAi = await matmul(block(L, n, h, n, 0, h), m, h, Ai, h, undefined, { lowerB: true });
+  const X = await matmul(Ci, m, m, BAi, h, undefined, { alpha: -1, lowerA: true });
   const out = new Float32Array(n * n);
   for (let r = 0; r < h; r++) out.set(Ai.subarray(r * h, (r + 1) * h), r * n);
   for (let r = 0; r < m; r++) {

@@ -1,11 +1,14 @@
 /**
- * Matrix products on the active tfjs backend over row-major Float32Arrays, shaped for speed on wasm:
- * only untransposed products (tfjs-wasm's transposeA/transposeB path runs ≈ 0.2–2 GFLOP/s against
- * ≈ 20 for the plain one, measured at 1024³), and output tiles of at most 1024 × 1024 (2048³ runs at
- * ≈ 15 GFLOP/s, 1024³ at ≈ 20–25: the tile keeps XNNPACK's working set in cache).
+ * Matrix products over row-major Float32Arrays on the active backend. On wasm (the default) they run on
+ * QuantLab's WebAssembly SIMD GEMM over both cores (src/backend/gemm.ts), transposed operands read in
+ * place. Elsewhere (cpu, webgpu, tensorflow), or when dist/wasm/gemm.wasm is not built, they run as
+ * tfjs matMul: only untransposed products (tfjs-wasm's transposeA/transposeB path runs ≈ 0.2–2 GFLOP/s
+ * against ≈ 20 for the plain one, measured at 1024³), in output tiles of at most 1024 × 1024 (2048³ runs
+ * at ≈ 15 GFLOP/s, 1024³ at ≈ 20–25: the tile keeps XNNPACK's working set in cache).
  */
 import { ensureBackend, tf } from "../backend/index.js";
 import { parallelMatmul } from "../backend/pool.js";
+import { gemm } from "../backend/gemm.js";
 
 const TILE = 1024;
 /** Products below this many FLOPs stay on the main thread (handing off costs ≈ 10 ms). */
@@ -42,13 +45,23 @@ export interface MatmulOptions {
   /** Add the product into `out` times `alpha` instead of overwriting it: out += alpha·A·B. */
   accumulate?: boolean;
   alpha?: number;
+  /** A is given transposed: stored k × m (so Xᵀ·Y needs no copy of Xᵀ). */
+  transA?: boolean;
+  /** B is given transposed: stored n × k (so X·Wᵀ with W out × in needs no copy of Wᵀ). */
+  transB?: boolean;
+  /** op(A) is square and lower triangular (zeros above the diagonal): the wasm kernel skips the zero half. */
+  lowerA?: boolean;
+  /** op(B) is square and lower triangular: the wasm kernel skips the zero half. */
+  lowerB?: boolean;
 }
 
 /**
- * C = A·B for row-major A (m × k) and B (k × n), tiled into ≤ 1024² output blocks on the tfjs backend.
+ * C = op(A)·op(B) (m × n) for row-major A (m × k, or k × m with transA) and B (k × n, or n × k with
+ * transB); with `accumulate`, out += alpha·op(A)·op(B).
  * @example
  * ```ts
  * const C = await matmul(Float32Array.from([1, 2, 3, 4]), 2, 2, Float32Array.from([1, 0, 0, 1]), 2);
+ * const XWt = await matmul(X, tokens, inF, W, outF, undefined, { transB: true }); // X·Wᵀ, W out × in
  * ```
  */
 export async function matmul(
@@ -56,6 +69,12 @@ export async function matmul(
   out?: Float32Array, opts: MatmulOptions = {},
 ): Promise<Float32Array> {
   await ensureBackend();
+  if (tf.getBackend() === "wasm") {
+    const C = await gemm(A, m, k, B, n, out, opts);
+    if (C) return C;
+  }
+  if (opts.transA) A = transpose(A, k, m);
+  if (opts.transB) B = transpose(B, n, k);
   const C = out ?? new Float32Array(m * n);
   const alpha = opts.alpha ?? 1;
   if (tf.getBackend() === "wasm" && 2 * m * n * k >= POOL_MIN_FLOP) {
@@ -119,8 +138,14 @@ export async function matmul(
   return C;
 }
 
-/** XᵀX of a row-major tokens × cols X (the Gram matrix), computing only the upper tiles. */
+/** XᵀX of a row-major tokens × cols X (the Gram matrix), computing only the upper triangle (SYRK: half the FLOPs). */
 export async function gram(X: Float32Array, tokens: number, cols: number, out?: Float32Array, opts: { accumulate?: boolean; alpha?: number } = {}): Promise<Float32Array> {
+  await ensureBackend();
+  if (tf.getBackend() === "wasm") {
+    // out is symmetric whenever it was built by gram: accumulating into its upper triangle and mirroring is exact
+    const C = await gemm(X, cols, tokens, X, cols, out, { transA: true, symmetric: true, accumulate: opts.accumulate, alpha: opts.alpha });
+    if (C) return C;
+  }
   const Xt = transpose(X, tokens, cols);
   if (!opts.accumulate) return matmul(Xt, cols, tokens, X, cols, out, { symmetric: true, alpha: opts.alpha });
   // accumulating through a symmetric product would add the mirrored tiles twice: add a fresh product

@@ -8,7 +8,8 @@
  * Candidates: "wasm" (default; ships in @tensorflow/tfjs-backend-wasm, offline, SIMD), "cpu" (plain JS
  * reference, ≈ 35× slower), "tensorflow" (native @tensorflow/tfjs-node(-gpu), optional, never required),
  * "webgpu" (@tensorflow/tfjs-backend-webgpu over the `webgpu` npm package, Dawn; needs an adapter:
- * Vulkan on Linux, Metal on macOS, D3D12 on Windows).
+ * Vulkan on Linux, Metal on macOS, D3D12 on Windows). On wasm the algorithms' matrix products bypass
+ * tfjs for QuantLab's own WebAssembly SIMD GEMM on both cores (gemm.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -18,6 +19,7 @@ import { dirname, join } from "node:path";
 import { readFileSync } from "node:fs";
 import { QuantLabError } from "../errors.js";
 import { poolSize } from "./pool.js";
+import { gemmThreads } from "./gemm.js";
 import { keyValueBundle, withDisplay } from "../numerics/present.js";
 
 export { tf };
@@ -34,7 +36,7 @@ export interface BackendReport {
   /** Per candidate: "active", "available" or why it cannot run here. */
   candidates: Record<BackendName, string>;
   /** wasm only: SIMD and thread facts as tfjs detected them. */
-  wasm?: { simd: boolean; threads: number; note: string; poolWorkers: number };
+  wasm?: { simd: boolean; threads: number; note: string; poolWorkers: number; gemm: string };
 }
 
 const req = createRequire(import.meta.url);
@@ -164,11 +166,15 @@ export async function backendReport(): Promise<BackendReport> {
       threads: wasm.getThreadsCount(),
       note: mt ? "threaded build in use" : "single-threaded: tfjs's threaded wasm starts its workers from blob: URLs, which Node's Worker refuses",
       poolWorkers: await poolSize(),
+      gemm: await gemmThreads().then((t) => t > 0
+        ? `QuantLab's WebAssembly SIMD kernel on ${t} thread${t === 1 ? "" : "s"} (matmul, XᵀX, Cholesky, GPTQ/AWQ products)`
+        : "dist/wasm/gemm.wasm is not built (run npm run build): products run as tfjs matMul"),
     };
   }
   return withDisplay(report, () => keyValueBundle(`tfjs backend: ${active} (${chosenBy})`, [
     ...BACKENDS.map((b) => [b, candidates[b]] as [string, string]),
     ...(report.wasm ? [["wasm SIMD / threads", `${report.wasm.simd} / ${report.wasm.threads}: ${report.wasm.note}`] as [string, string],
+      ["matrix products", report.wasm.gemm] as [string, string],
       ["matmul worker pool", report.wasm.poolWorkers ? `${report.wasm.poolWorkers} workers (large products split over cores; QUANTLAB_THREADS=1 turns it off)` : "off"] as [string, string]] : []),
   ]));
 }

@@ -5,13 +5,14 @@
  * into a shared output. Falls back (returns null) when workers cannot start, so nothing depends on it.
  *
  *   poolSize()                          → workers available (0 when disabled or failed)
- *   parallelMatmul(A, m, k, B, n, tile, upperOnly) → C (row-major m × n) or null
+ *   onEveryWorker(message)              → each worker's reply to message(i), or null (gemm.ts uses it)
+ *   parallelMatmul(A, m, k, B, n, tile, upperOnly) → C (row-major m × n) on the workers' tfjs-wasm, or null
  *
  * QUANTLAB_THREADS sets the worker count (default: min(2, cores)); 1 or 0 disables the pool.
  */
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
-import type { TileJob } from "./matmul-worker.js";
+import type { WorkerMessage } from "./matmul-worker.js";
 
 let workers: Worker[] | null = null;
 let failed = false;
@@ -24,11 +25,17 @@ function wanted(): number {
   return Number.isFinite(n) && n >= 2 ? Math.floor(n) : 0;
 }
 
-function call(w: Worker, msg: TileJob | "ping"): Promise<void> {
+interface Reply {
+  ok: boolean;
+  error?: string;
+  chunks?: number;
+}
+
+function call(w: Worker, msg: WorkerMessage): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const onMsg = (r: { ok: boolean; error?: string }) => {
+    const onMsg = (r: Reply) => {
       w.off("error", onErr);
-      if (r.ok) resolve();
+      if (r.ok) resolve(r);
       else reject(new Error(r.error));
     };
     const onErr = (e: Error) => {
@@ -74,6 +81,25 @@ function spawn(): Worker {
 /** Workers the pool runs (0 when disabled or unable to start). */
 export async function poolSize(): Promise<number> {
   return (await start())?.length ?? 0;
+}
+
+/**
+ * Sends message(i) to worker i and waits for every reply; null when the pool is not available. The
+ * workers keep the process alive only while a call is in flight.
+ */
+export async function onEveryWorker(message: (i: number) => WorkerMessage): Promise<Reply[] | null> {
+  const ws = await start();
+  if (!ws) return null;
+  if (busy++ === 0) for (const w of ws) w.ref();
+  try {
+    // every worker must be done before the caller reuses the memory they share, even when one failed
+    const settled = await Promise.allSettled(ws.map((w, i) => call(w, message(i))));
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<Reply>).value);
+  } finally {
+    if (--busy === 0) for (const w of ws) w.unref();
+  }
 }
 
 function shared(a: Float32Array): SharedArrayBuffer {

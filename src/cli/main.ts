@@ -4,6 +4,7 @@
  * Modules are imported lazily so `quantlab memory` does not pay for tfjs or the kernel.
  */
 import { QuantLabError } from "../errors.js";
+import { isErrno } from "../fs-errors.js";
 
 export interface Command {
   summary: string;
@@ -49,10 +50,19 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await (await load()).run(rest);
   } catch (e) {
+    // bad input of every kind (options, files, paths, data) exits 1 with one line; a stack trace is
+    // for QuantLab's own bugs, and even then only on request
     if (e instanceof QuantLabError) {
       process.stderr.write(`quantlab ${name}: ${e.message}\n`);
       return 1;
     }
-    throw e;
+    if (isErrno(e)) {
+      const path = (e as NodeJS.ErrnoException).path;
+      process.stderr.write(`quantlab ${name}: ${path ? `${path}: ` : ""}${(e as NodeJS.ErrnoException).code}: ${(e as Error).message.replace(/^E[A-Z]+: /, "")}: check the path and its permissions\n`);
+      return 1;
+    }
+    if (process.env.QUANTLAB_DEBUG) throw e;
+    process.stderr.write(`quantlab ${name}: internal error: ${(e as Error)?.message ?? String(e)} (run with QUANTLAB_DEBUG=1 for the stack trace, and please report it)\n`);
+    return 70;
   }
 }

@@ -8,7 +8,7 @@
  * also answers asynchronous exports. The worker and its port are unref'd, so an idle browser never
  * keeps Node alive; on exit the browser is closed and its fresh profile folder removed.
  */
-import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -64,11 +64,11 @@ export interface RenderOptions {
 const WORKER = String.raw`
 const { workerData } = require("node:worker_threads");
 const { chromium } = require(workerData.playwright);
-const { port, signal, executablePath, args, profile } = workerData;
+const { port, signal, executablePath, args, profile, chromiumEnv } = workerData;
 let context = null, pages = null;
 function start() {
   return pages ??= (async () => {
-    context = await chromium.launchPersistentContext(profile, { executablePath, args, headless: true, timeout: 60000 });
+    context = await chromium.launchPersistentContext(profile, { executablePath, args, headless: true, timeout: 60000, env: chromiumEnv });
     const page = context.pages()[0] ?? await context.newPage();
     await page.goto(workerData.page);
     return { page, pdfPage: null };
@@ -158,14 +158,21 @@ class Renderer {
   readonly profile: string;
 
   constructor(executablePath: string) {
-    this.profile = mkdtempSync(join(tmpdir(), "quantlab-chromium-"));
+    // the pid in the name lets a later start (src/kernel/tempdirs.ts) remove the folder of a process
+    // that was killed, and the kernel's lifeline find this Chromium by its command line
+    this.profile = mkdtempSync(join(tmpdir(), `quantlab-chromium-${process.pid}-`));
+    const tmp = join(this.profile, "tmp");
+    mkdirSync(tmp);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
       eval: true,
+      // playwright puts its playwright-artifacts-* folder under TMPDIR: inside the profile, it goes
+      // when the profile goes. Chromium keeps the real TMPDIR (its socket paths must stay short).
+      env: { ...process.env, TMPDIR: tmp },
       workerData: {
         playwright: require.resolve("playwright-core"), page: pageUrl(this.profile), port: port2, signal: this.signal,
-        executablePath, args: CHROMIUM_ARGS, profile: this.profile,
+        executablePath, args: CHROMIUM_ARGS, profile: this.profile, chromiumEnv: { ...process.env },
       },
       transferList: [port2],
     });

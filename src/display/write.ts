@@ -4,8 +4,9 @@
  * in the same folder, fsync, rename; an existing file is replaced only by a complete one.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { fsError } from "../fs-errors.js";
+import { beginPartial, endPartial } from "../partial.js";
 import { DISPLAY, type MimeBundle } from "./mime.js";
 
 export interface Written {
@@ -18,8 +19,12 @@ export interface Written {
 export function writeFileAtomicSync(path: string, data: string | Uint8Array): Written {
   const abs = resolve(path);
   const dir = dirname(abs);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(abs)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw fsError(e, dir, "write into");
+  }
+  const tmp = beginPartial(abs);
   const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   try {
     const fd = openSync(tmp, "w");
@@ -33,7 +38,9 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): Wr
     renameSync(tmp, abs);
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw e;
+    throw fsError(e, path, "write");
+  } finally {
+    endPartial(tmp);
   }
   const size = buf.byteLength;
   const kb = size >= 1024 * 1024 ? `${(size / 1024 / 1024).toFixed(1)} MB` : `${(size / 1024).toFixed(1)} kB`;

@@ -16,7 +16,7 @@ import { activationMagnitudes, composeHooks } from "../model/runtime/activations
 import { engineStudy, type EngineRecipe, type EngineReport, type EngineStudyOptions } from "../model/runtime/engine.js";
 import { LlamaRuntime, type BlockHooks } from "../model/runtime/forward.js";
 import { rotateModel, outlierStats } from "../model/runtime/rotate.js";
-import { runtimeOf } from "./runtimes.js";
+import { withRuntime } from "./runtimes.js";
 
 export { randomizedHadamard, hadamardMatrix } from "../model/runtime/hadamard.js";
 export type { EngineRecipe, EngineReport } from "../model/runtime/engine.js";
@@ -61,7 +61,7 @@ export async function activationHeatmap(m: LlamaModel, text: string | number[], 
   const ids = idsOf(m, text).slice(0, (o.maxTokens ?? 48) - 1);
   const bos = m.tokenizer?.bos ?? 1;
   const layer = o.layer ?? 0, names = inputOf(o.input ?? "attn_q");
-  const a = activationMagnitudes(await runtimeOf(m), [bos, ...ids], layer, names, o.hooks);
+  const a = await withRuntime(m, (rt) => activationMagnitudes(rt, [bos, ...ids], layer, names, o.hooks));
   const rows = Array.from({ length: a.tokens }, (_, t) => Array.from(a.abs.subarray(t * a.channels, (t + 1) * a.channels), (v) => Math.max(v, 1e-6)));
   const top = Array.from(a.channelMax.keys()).sort((x, y) => a.channelMax[y] - a.channelMax[x]).slice(0, 3);
   return heatmapChart(rows, {
@@ -83,7 +83,7 @@ export async function activationHeatmap(m: LlamaModel, text: string | number[], 
 export async function activationRangeChart(m: LlamaModel, text: string | number[], o: ActivationHeatmapOptions = {}): Promise<Chart> {
   const ids = idsOf(m, text).slice(0, (o.maxTokens ?? 128) - 1);
   const layer = o.layer ?? 0, names = inputOf(o.input ?? "attn_q");
-  const a = activationMagnitudes(await runtimeOf(m), [m.tokenizer?.bos ?? 1, ...ids], layer, names, o.hooks);
+  const a = await withRuntime(m, (rt) => activationMagnitudes(rt, [m.tokenizer?.bos ?? 1, ...ids], layer, names, o.hooks));
   const rows = Array.from({ length: a.tokens }, (_, t) => {
     const r = Array.from(a.abs.subarray(t * a.channels, (t + 1) * a.channels)).sort((x, y) => x - y);
     return { position: t, "max |x|": a.tokenMax[t], "median |x|": Math.max(r[r.length >> 1], 1e-6) };
@@ -203,7 +203,7 @@ export async function rotationStats(m: LlamaModel, text: string | number[], o: {
       })).dispose();
       return out;
     };
-    const before = await acts(await runtimeOf(m), {}), after = await acts(rrt, r.hooks);
+    const before = await withRuntime(m, (rt) => acts(rt, {})), after = await acts(rrt, r.hooks);
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const rows: RotationStats["rows"] = [];
     for (const n of LINEAR_NAMES) {

@@ -12,7 +12,7 @@ import { check } from "../errors.js";
 import { matrix, type Matrix } from "../numerics/matrix.js";
 import { readGgufHeader, tensorElements, tensorF32, writeGguf, type GgufFile } from "../gguf/file.js";
 import { inspectGguf as inspect, type GgufInspection } from "../gguf/inspect.js";
-import { type MixName, type MixPlan } from "../gguf/mix.js";
+import { type MixName, type MixOptions, type MixPlan } from "../gguf/mix.js";
 import { quantizeTensorSource, type ModelQuantizeOptions } from "../gguf/model-quantize.js";
 import { tensorSourceOf } from "../gguf/source.js";
 import { openModelSource } from "../model/formats/source.js";
@@ -23,7 +23,7 @@ export type { Tensor, DType } from "../io/tensor.js";
 export { readGguf, writeGguf, parseGguf, tensorF32, tensorBytes } from "../gguf/file.js";
 export type { GgufFile, GgufValue, GgufTensorInfo } from "../gguf/file.js";
 export { MIXES, mixTable } from "../gguf/mix.js";
-export type { MixName, MixPlan } from "../gguf/mix.js";
+export type { MixName, MixOptions, MixOverrides, MixPlan, TensorTypeOverride } from "../gguf/mix.js";
 
 // inspecting needs the header alone, so a path of any size is read in kilobytes
 const open = async (f: GgufFile | string): Promise<GgufFile> => (typeof f === "string" ? readGgufHeader(f) : f);
@@ -52,18 +52,21 @@ export function ggufTensor(file: GgufFile, name: string): Matrix {
 }
 
 /**
- * The per-tensor types llama-quantize would choose for `mix` (nothing is quantized or written).
+ * The per-tensor types llama-quantize would choose for `mix` (nothing is quantized or written), with
+ * its overrides in `options` (outputTensorType, tokenEmbeddingType, pure, tensorTypes; `imatrix`: whether
+ * one will be given).
  * @example
  * const plan = await ggufMix(sharedModelPath(), "Q4_K_M")
  * console.log(plan.choices.find((c) => c.name === "blk.0.ffn_down.weight")?.to)   // F16: rows of 172
+ * ggufMix(sharedModelPath(), "Q4_K_M", { tensorTypes: [{ pattern: "attn_v", type: "Q8_0" }] })
  */
-export async function ggufMix(file: GgufFile | string, mix: MixName | string): Promise<MixPlan> {
+export async function ggufMix(file: GgufFile | string, mix: MixName | string, options: MixOptions = {}): Promise<MixPlan> {
   // a path is opened by its headers: planning reads no tensor
   const f = typeof file === "string" ? await openModelSource(file) : tensorSourceOf(file);
   try {
     const { planMix } = await import("../gguf/mix.js");
     const { mixModelInfo } = await import("../gguf/model-quantize.js");
-    return planMix(mix, f.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type.name })), mixModelInfo(f));
+    return planMix(mix, f.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type.name })), mixModelInfo(f), options);
   } finally {
     await f.close();
   }

@@ -16,3 +16,4 @@ export * from "./charts.js";
 export * from "./algorithms.js";
 export * from "./quality.js";
 export * from "./activations.js";
+export * from "./interact.js";

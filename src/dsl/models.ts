@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { check } from "../errors.js";
-import { runtimeOf } from "./runtimes.js";
+import { withRuntime } from "./runtimes.js";
 import { generate, perplexity, windows, type GenerateOptions, type Generation, type PerplexityOptions, type PerplexityResult } from "../model/runtime/eval.js";
 import { kvCacheStudy, parseKvCacheSpec, type KvCacheSpec, type KvQuantSpec, type KvReport } from "../model/runtime/kvcache.js";
 import type { LlamaModel } from "../model/llama.js";
@@ -64,7 +64,8 @@ function tokenizerOf(m: LlamaModel) {
  * ```
  */
 export async function generateText(m: LlamaModel, prompt = "", opts: GenerateOptions = {}): Promise<Generation> {
-  return generate(await runtimeOf(m), tokenizerOf(m), prompt, opts);
+  const tok = tokenizerOf(m);
+  return withRuntime(m, (rt) => generate(rt, tok, prompt, opts));
 }
 
 /**
@@ -76,7 +77,8 @@ export async function generateText(m: LlamaModel, prompt = "", opts: GenerateOpt
  * ```
  */
 export async function perplexityOf(m: LlamaModel, text: string | number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
-  return perplexity(await runtimeOf(m), typeof text === "string" ? tokenizerOf(m) : { bos: m.tokenizer?.bos ?? 1 }, text, opts);
+  const tok = typeof text === "string" ? tokenizerOf(m) : { bos: m.tokenizer?.bos ?? 1 };
+  return withRuntime(m, (rt) => perplexity(rt, tok, text, opts));
 }
 
 /**
@@ -119,5 +121,5 @@ export async function kvStudy(m: LlamaModel, text: string | number[], specs: (Kv
   const ids = typeof text === "string" ? tokenizerOf(m).encode(text) : text;
   const bos = tok?.bos ?? 1;
   const parsed = specs.map((s) => (typeof s === "string" ? parseKvCacheSpec(s) : s));
-  return kvCacheStudy(await runtimeOf(m), windows(ids, bos, opts.window ?? m.config.contextLength, opts.maxTokens ?? 4096), parsed, bos);
+  return withRuntime(m, (rt) => kvCacheStudy(rt, windows(ids, bos, opts.window ?? m.config.contextLength, opts.maxTokens ?? 4096), parsed, bos));
 }

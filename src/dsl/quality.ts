@@ -21,7 +21,7 @@ import {
 import type { BaseLogProbs } from "../model/runtime/kld-base.js";
 import { layerTrace as trace, type LayerTraceRow } from "../model/runtime/layer-trace.js";
 import { QuantizedModel } from "../model/quantize/workflow.js";
-import { runtimeOf } from "./runtimes.js";
+import { withRuntime } from "./runtimes.js";
 
 export { saveBaseLogProbs, loadBaseLogProbs, baseFileBytes } from "../model/runtime/kld-base.js";
 export type { BaseLogProbs } from "../model/runtime/kld-base.js";
@@ -61,12 +61,11 @@ export async function klDivergence(base: LlamaModel | BaseLogProbs, quant: Llama
   const q = modelOf(quant);
   const tokens = ids(q, text);
   const bos = q.tokenizer?.bos ?? 1;
-  const rq = await runtimeOf(q);
   let r: KldResult;
   if ("config" in base) {
     checkSameVocabulary(base, q);
-    r = klDivergenceRuntimes(await runtimeOf(base), rq, tokens, bos, opts);
-  } else r = klDivergenceSaved(base, rq, tokens, bos, opts);
+    r = await withRuntime(base, (rb) => withRuntime(q, (rq) => klDivergenceRuntimes(rb, rq, tokens, bos, opts)));
+  } else r = await withRuntime(q, (rq) => klDivergenceSaved(base, rq, tokens, bos, opts));
   const baseName = "config" in base ? base.source : "saved base";
   return new KldReport(r, q.tokenizer, baseName, q.source === baseName ? `${q.source} (quantized)` : q.source, opts.bins ?? 40);
 }
@@ -82,7 +81,7 @@ export async function klDivergence(base: LlamaModel | BaseLogProbs, quant: Llama
  * ```
  */
 export async function baseLogProbsOf(base: LlamaModel, text: string | number[], opts: KlDivergenceOptions & { restMass?: number } = {}): Promise<BaseLogProbs> {
-  return baseLogProbs(await runtimeOf(base), ids(base, text), base.tokenizer?.bos ?? 1, opts);
+  return withRuntime(base, (rt) => baseLogProbs(rt, ids(base, text), base.tokenizer?.bos ?? 1, opts));
 }
 
 /**
@@ -279,7 +278,8 @@ export async function layerTrace(base: LlamaModel, quant: LlamaModel | Quantized
   checkSameVocabulary(base, q);
   const tokens = ids(q, text);
   const wins = windows(tokens, q.tokenizer?.bos ?? 1, o.window ?? q.config.contextLength, o.maxTokens ?? 256);
-  return new LayerTrace(trace(await runtimeOf(base), await runtimeOf(q), wins), q.source === base.source ? `${q.source} (quantized)` : q.source);
+  const t = await withRuntime(base, (rb) => withRuntime(q, (rq) => trace(rb, rq, wins)));
+  return new LayerTrace(t, q.source === base.source ? `${q.source} (quantized)` : q.source);
 }
 
 /**

@@ -16,6 +16,26 @@ export interface GgufTensorSummary {
   bitsPerWeight: number;
   /** Absolute byte offset in the file. */
   offset: number;
+  /** Whether QuantLab can dequantize it (false: sized and listed only, e.g. the IQ1/IQ2/IQ3 lattice i-quants). */
+  decodable: boolean;
+}
+
+/**
+ * `s` safe to print on a terminal or in a page: control characters (C0, DEL, C1 — ESC starts a
+ * terminal escape sequence, so a tensor name could otherwise retitle the window or rewrite the screen)
+ * and the bidirectional overrides that reorder text are shown as \xNN / \u{NNNN} escapes, and so is
+ * the backslash that would make those ambiguous. A file's names and strings go through it in every
+ * human-readable output.
+ */
+export function printable(s: string, opts: { json?: boolean } = {}): string {
+  // JSON text already escapes C0 controls and backslashes: only what it leaves raw is escaped there
+  const re = opts.json ? /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g : /[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  return s.replace(re, (c) => {
+    if (c === "\\") return "\\\\";
+    const n = c.codePointAt(0)!;
+    if (opts.json) return `\\u${n.toString(16).padStart(4, "0")}`;
+    return n < 0x100 ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u{${n.toString(16)}}`;
+  });
 }
 
 /** What a GGUF file holds, JSON-safe: metadata, tensors with types and sizes, totals by type. */
@@ -36,6 +56,22 @@ export interface GgufInspection {
   bitsPerWeight: number;
   /** Types present whose block code QuantLab lacks (sized and listed, not dequantized), e.g. IQ2_XS. */
   undecodable: string[];
+  /** The tensors of those types, by name: what dequantize, eval and requantize refuse. */
+  undecodableTensors: string[];
+}
+
+const NAMES_SHOWN = 6;
+
+/**
+ * The line that says which tensors QuantLab sizes but cannot decode, and why: the IQ1/IQ2/IQ3 i-quants
+ * decode through llama.cpp's lattice tables, which QuantLab does not ship.
+ */
+export function undecodableLine(r: Pick<GgufInspection, "undecodable" | "undecodableTensors">): string | null {
+  const names = r.undecodableTensors ?? [];
+  if (!r.undecodable?.length) return null;
+  const shown = names.slice(0, NAMES_SHOWN).join(", ") + (names.length > NAMES_SHOWN ? `, … (${names.length - NAMES_SHOWN} more)` : "");
+  return `QuantLab sizes but cannot decode ${names.length} tensor${names.length === 1 ? "" : "s"} (${r.undecodable.join(", ")}: ${shown}): ` +
+    "these i-quants decode through llama.cpp's lattice tables, which QuantLab does not ship; dequantize, eval and requantize refuse them, inspect lists them";
 }
 
 const ARRAY_SHOWN = 16;
@@ -64,16 +100,16 @@ export function jsonValue(v: GgufValue): { type: string; value: unknown } {
 
 /** One line for a metadata value: `llama` · `512 × STRING: <unk>, <s>, </s> …`. */
 export function describeValue(v: GgufValue): string {
-  if (v.type === "STRING") return JSON.stringify(v.value.length > 80 ? v.value.slice(0, 80) + "…" : v.value);
+  if (v.type === "STRING") return `"${printable(v.value.length > 80 ? v.value.slice(0, 80) + "…" : v.value).replace(/"/g, '\\"')}"`;
   if (v.type !== "ARRAY") return String(v.value);
   const items = Array.from(v.value as ArrayLike<unknown>);
-  const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : x !== null && typeof x === "object" ? `[${(x as GgufArray).itemType} × ${(x as GgufArray).value.length}]` : String(x));
+  const show = (x: unknown) => (typeof x === "string" ? `"${printable(x).replace(/"/g, '\\"')}"` : x !== null && typeof x === "object" ? `[${(x as GgufArray).itemType} × ${(x as GgufArray).value.length}]` : String(x));
   return `${items.length} × ${v.itemType}: ${items.slice(0, 6).map(show).join(", ")}${items.length > 6 ? ", …" : ""}`;
 }
 
 /** One `[key, "TYPE value"]` pair per metadata entry, long arrays cut to their first few items. */
 export function metadataLines(file: Pick<GgufFile, "metadata">): [string, string][] {
-  return [...file.metadata].map(([k, v]) => [k, `${v.type === "ARRAY" ? arrayTypeName(v) : v.type} ${describeValue(v)}`]);
+  return [...file.metadata].map(([k, v]) => [printable(k), `${v.type === "ARRAY" ? arrayTypeName(v) : v.type} ${describeValue(v)}`]);
 }
 
 /** Summarises a parsed GGUF file. The result renders as tables in a notebook. */
@@ -87,7 +123,8 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     e.tensors++;
     e.elements += elements;
     e.bytes += t.nbytes;
-    return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: t.type.bitsPerWeight, offset: t.offset };
+    return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: t.type.bitsPerWeight, offset: t.offset,
+      decodable: ggufType(t.type.name) !== undefined };
   });
   const totalElements = tensors.reduce((a, t) => a + t.elements, 0);
   const totalBytes = tensors.reduce((a, t) => a + t.bytes, 0);
@@ -105,21 +142,22 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     totalBytes,
     bitsPerWeight: totalElements ? (totalBytes * 8) / totalElements : 0,
     undecodable: Object.keys(byType).filter((t) => !ggufType(t)),
+    undecodableTensors: tensors.filter((t) => !t.decodable).map((t) => t.name),
   };
   const metaLines = metadataLines(file);
   return withDisplay(result, () => {
     const head = keyValueBundle(`GGUF v${file.version}: ${tensors.length} tensors, ${totalElements} weights, ${totalBytes} bytes of tensor data`, [
-      ["architecture", result.architecture ?? "(none)"],
+      ["architecture", result.architecture === null ? "(none)" : printable(result.architecture)],
       ["bits/weight", result.bitsPerWeight.toFixed(3)],
       ["types", Object.entries(byType).map(([t, e]) => `${e.tensors} ${t}`).join(", ")],
-      ["QuantLab decodes", result.undecodable.length ? `all but ${result.undecodable.join(", ")}` : "every tensor"],
+      ["QuantLab decodes", result.undecodable.length ? `all but ${result.undecodable.join(", ")} (${result.undecodableTensors.length} tensor${result.undecodableTensors.length === 1 ? "" : "s"}, marked "size only")` : "every tensor"],
       ["alignment", String(file.alignment)],
       ["data offset", String(file.dataOffset)],
       ["file bytes", String(file.fileSize)],
     ]);
     const meta = keyValueBundle("metadata", metaLines);
     const tab = tableBundle("tensors", ["tensor", "type", "dims", "bytes", "bits/w"],
-      tensors.map((t) => [t.name, t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]));
+      tensors.map((t) => [printable(t.name), t.decodable ? t.type : `${t.type} (size only)`, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]));
     return {
       "text/plain": formatInspection(result, metaLines),
       "text/html": `${head["text/html"]}${meta["text/html"]}${tab["text/html"]}`.replace(/<script/gi, escapeHtml("<script")),
@@ -130,18 +168,18 @@ export function inspectGguf(file: GgufFile): GgufInspection {
 /** The plain-text report (what `quantlab gguf inspect` prints). */
 export function formatInspection(r: GgufInspection, metaLines?: [string, string][]): string {
   const lines = [
-    `GGUF v${r.version}, ${r.architecture ?? "no architecture"}: ${r.tensors.length} tensors, ${r.totalElements} weights, ` +
+    `GGUF v${r.version}, ${r.architecture === null ? "no architecture" : printable(r.architecture)}: ${r.tensors.length} tensors, ${r.totalElements} weights, ` +
       `${r.totalBytes} bytes (${r.bitsPerWeight.toFixed(3)} bits/weight), alignment ${r.alignment}, data at byte ${r.dataOffset}, file ${r.fileBytes} bytes`,
     `types: ${Object.entries(r.byType).map(([t, e]) => `${t} ×${e.tensors} (${e.bytes} bytes)`).join(", ")}`,
-    ...(r.undecodable?.length ? [`QuantLab sizes but cannot decode: ${r.undecodable.join(", ")} (no block code for them yet)`] : []),
+    ...(undecodableLine(r) ? [undecodableLine(r)!] : []),
     "",
     "metadata:",
   ];
-  const ml = metaLines ?? Object.entries(r.metadata).map(([k, v]) => [k, `${v.type} ${JSON.stringify(v.value)}`] as [string, string]);
+  const ml = metaLines ?? Object.entries(r.metadata).map(([k, v]) => [printable(k), `${v.type} ${printable(JSON.stringify(v.value), { json: true })}`] as [string, string]);
   const kw = Math.max(0, ...ml.map(([k]) => k.length));
   for (const [k, v] of ml) lines.push(`  ${k.padEnd(kw)}  ${v}`);
   lines.push("", "tensors:");
-  const rows = r.tensors.map((t) => [t.name, t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]);
+  const rows = r.tensors.map((t) => [printable(t.name), t.decodable === false ? `${t.type} (size only)` : t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]);
   const head = ["name", "type", "dims", "bytes", "bits/w"];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
   for (const row of [head, ...rows]) lines.push("  " + row.map((c, i) => (i >= 3 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd());

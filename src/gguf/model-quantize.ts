@@ -14,7 +14,7 @@
  */
 import { check, QuantLabError } from "../errors.js";
 import { parseGguf, tensorBytes, tensorF32, type GgufFile, type GgufTensorInput, type GgufValue, type GgufWriteInput } from "./file.js";
-import { planMix, type MixModelInfo, type MixName, type MixPlan } from "./mix.js";
+import { planMix, type MixModelInfo, type MixName, type MixOverrides, type MixPlan } from "./mix.js";
 import { quantize } from "./quants.js";
 import { readF32, type SourceTensor, type TensorSource } from "./source.js";
 import { ggufType, type GgufTypeName } from "./types.js";
@@ -22,7 +22,8 @@ import { ggufType, type GgufTypeName } from "./types.js";
 // The imatrix readers live with the rest of the importance matrix; re-exported for existing callers.
 export { imatrixFromGguf, readImatrix } from "./imatrix.js";
 
-export interface ModelQuantizeOptions {
+/** llama-quantize's options: its overrides (mix.ts MixOverrides) plus these. */
+export interface ModelQuantizeOptions extends MixOverrides {
   /** Re-encode tensors that are already quantized (llama-quantize --allow-requantize). */
   allowRequantize?: boolean;
   /**
@@ -39,7 +40,7 @@ export interface QuantizedGgufModel {
 
 const num = (v: GgufValue | undefined): number | undefined => (v && typeof v.value === "number" ? v.value : v && typeof v.value === "bigint" ? Number(v.value) : undefined);
 
-/** The model facts llama.cpp's mix rules read from the metadata (block_count; default: highest blk.N + 1). */
+/** The model facts llama.cpp's mix rules read from the metadata (block_count, default highest blk.N + 1; experts; GQA). */
 export function mixModelInfo(file: Pick<TensorSource, "metadata" | "tensors">): MixModelInfo {
   const m = file.metadata;
   const archV = m.get("general.architecture");
@@ -47,15 +48,18 @@ export function mixModelInfo(file: Pick<TensorSource, "metadata" | "tensors">): 
   const p = arch ? `${arch}.` : "";
   const nLayer = num(m.get(`${p}block_count`));
   const nExpert = num(m.get(`${p}expert_count`));
+  const nHead = num(m.get(`${p}attention.head_count`));
+  const nHeadKv = num(m.get(`${p}attention.head_count_kv`));
   const highest = file.tensors.reduce((m, t) => Math.max(m, Number(/^blk\.(\d+)\./.exec(t.name)?.[1] ?? -1)), -1);
   const out: MixModelInfo = { nLayers: nLayer ?? highest + 1 };
   if (nExpert !== undefined) out.nExpert = nExpert;
+  if (nHead !== undefined && nHeadKv) out.nGqa = Math.trunc(nHead / nHeadKv);
   return out;
 }
 
 /** Plans and encodes `file` (held in memory) quantized by `mix`; nothing is written. */
 export function quantizeGgufModel(file: GgufFile, mix: MixName | string, options: ModelQuantizeOptions = {}): QuantizedGgufModel {
-  const plan = planFor(file, mix);
+  const plan = planFor(file, mix, options);
   const tensors = file.tensors.map((t, i) => {
     const e = plan.choices[i]!;
     if (e.to === t.type.name) return { name: t.name, dims: t.dims, type: t.type, data: tensorBytes(file, t.name) };
@@ -70,7 +74,7 @@ export function quantizeGgufModel(file: GgufFile, mix: MixName | string, options
  * type (a GGUF opened by its header, a Hugging Face folder, …); nothing is written.
  */
 export async function quantizeTensorSource(source: TensorSource, mix: MixName | string, options: ModelQuantizeOptions = {}): Promise<QuantizedGgufModel> {
-  const plan = planFor(source, mix);
+  const plan = planFor(source, mix, options);
   const tensors: GgufTensorInput[] = [];
   for (const [i, t] of source.tensors.entries()) {
     const e = plan.choices[i]!;
@@ -83,8 +87,9 @@ export async function quantizeTensorSource(source: TensorSource, mix: MixName | 
   return { plan, content: { metadata: quantizedMetadata(source.metadata, plan), tensors, alignment: source.alignment } };
 }
 
-function planFor(file: Pick<TensorSource, "metadata" | "tensors">, mix: MixName | string): MixPlan {
-  return planMix(mix, file.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type.name })), mixModelInfo(file));
+function planFor(file: Pick<TensorSource, "metadata" | "tensors">, mix: MixName | string, options: ModelQuantizeOptions): MixPlan {
+  return planMix(mix, file.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type.name })), mixModelInfo(file),
+    { ...options, imatrix: options.imatrices !== undefined });
 }
 
 /** Whether `t` may be re-encoded as `to`: checked before its data are read. */

@@ -5,14 +5,18 @@
  */
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { QuantLabError } from "../errors.js";
-import { dirname, basename, join } from "node:path";
-import { randomBytes } from "node:crypto";
-import { fileError } from "./ranged.js";
+import { dirname } from "node:path";
+import { beginPartial, endPartial } from "../partial.js";
+import { fsError } from "../fs-errors.js";
 
 export async function writeFileAtomic(path: string, data: Uint8Array | string | (Uint8Array | string)[]): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw fsError(e, dir, "write into");
+  }
+  const tmp = beginPartial(path);
   try {
     const fh = await open(tmp, "w");
     try {
@@ -27,7 +31,9 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string | 
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e;
+    throw fsError(e, path, "write");
+  } finally {
+    endPartial(tmp);
   }
 }
 
@@ -41,7 +47,7 @@ export async function readAndParse<T>(path: string, parse: (bytes: Uint8Array) =
   try {
     bytes = await readFile(path);
   } catch (e) {
-    throw fileError(e, path);
+    throw fsError(e, path, "read");
   }
   try {
     return parse(bytes);

@@ -19,6 +19,94 @@ const DESCR_OF: Partial<Record<DType, string>> = Object.fromEntries(
 const bad = (msg: string) => new QuantLabError("BAD_FILE", `npy: ${msg}`);
 
 /**
+ * The header as NumPy reads it (a Python dict literal, evaluated by ast.literal_eval and then checked):
+ * exactly the keys 'descr' (a string), 'fortran_order' (True or False) and 'shape' (a tuple of
+ * non-negative decimal integers: `()`, `(3,)`, `(3, 4)`), in any order, with an optional trailing
+ * comma, then only padding. What NumPy refuses is refused here too — `(,)`, `(1e3,)`, `(3.0,)`, a
+ * bare `3` — and so is what no NumPy writes, such as `(0x10,)` or `(1_000,)`.
+ */
+function parseHeader(text: string): { descr: string; fortran: boolean; shape: number[] } {
+  let i = 0;
+  const fail = (what: string): never => {
+    throw bad(`header ${JSON.stringify(text.trim().slice(0, 200))} is not a NumPy header: ${what} at character ${i}`);
+  };
+  const ws = () => {
+    while (i < text.length && " \t\r\n".includes(text[i]!)) i++;
+  };
+  const eat = (c: string) => {
+    ws();
+    if (text[i] !== c) fail(`expected '${c}'`);
+    i++;
+  };
+  const str = (): string => {
+    ws();
+    const q = text[i];
+    if (q !== "'" && q !== '"') fail("expected a quoted string");
+    const end = text.indexOf(q!, i + 1);
+    if (end < 0) fail("an unterminated string");
+    const v = text.slice(i + 1, end);
+    if (v.includes("\\") || v.includes("\n")) fail("an escape or line break inside a string");
+    i = end + 1;
+    return v;
+  };
+  const bool = (): boolean => {
+    ws();
+    for (const [word, v] of [["True", true], ["False", false]] as const) {
+      if (text.startsWith(word, i) && !/[\w]/.test(text[i + word.length] ?? "")) {
+        i += word.length;
+        return v;
+      }
+    }
+    return fail("expected True or False");
+  };
+  const tuple = (): number[] => {
+    eat("(");
+    const dims: number[] = [];
+    let comma = false;
+    for (;;) {
+      ws();
+      if (text[i] === ")") {
+        // "(3)" is the integer 3 in Python, not a tuple
+        if (dims.length === 1 && !comma) fail("a one-element shape needs a trailing comma, (n,)");
+        i++;
+        return dims;
+      }
+      const m = /^(0|[1-9][0-9]*)(?![\w.])/.exec(text.slice(i, i + 32));
+      if (!m) fail("a shape entry that is not a non-negative decimal integer");
+      const d = Number(m![1]);
+      if (!Number.isSafeInteger(d)) fail("a dimension too large");
+      dims.push(d);
+      i += m![0].length;
+      ws();
+      comma = text[i] === ",";
+      if (comma) i++;
+      else if (text[i] !== ")") fail("expected ',' or ')' in the shape");
+    }
+  };
+  const seen: Record<string, unknown> = {};
+  eat("{");
+  for (;;) {
+    ws();
+    if (text[i] === "}") break;
+    const key = str();
+    if (Object.hasOwn(seen, key)) fail(`a second '${key}'`);
+    eat(":");
+    if (key === "descr") seen.descr = str();
+    else if (key === "fortran_order") seen.fortran_order = bool();
+    else if (key === "shape") seen.shape = tuple();
+    else fail(`the key '${key}' (NumPy allows only descr, fortran_order and shape)`);
+    ws();
+    if (text[i] === ",") i++;
+    else if (text[i] !== "}") fail("expected ',' or '}'");
+  }
+  i++;
+  ws();
+  if (i < text.length) fail("text after the closing brace");
+  for (const k of ["descr", "fortran_order", "shape"]) if (!Object.hasOwn(seen, k)) fail(`no '${k}'`);
+  return { descr: seen.descr as string, fortran: seen.fortran_order as boolean, shape: seen.shape as number[] };
+}
+
+/**
  * Decodes the bytes of a NumPy .npy file into a Tensor, checking every size first.
  * Use it for bytes you already hold; `readNpy` reads a file.
  * @example
@@ -39,15 +127,10 @@ export function parseNpy(bytes: Uint8Array): Tensor {
   const start = 8 + lenBytes;
   if (start + hl > bytes.length) throw bad(`header length ${hl} at byte 8 runs past the end of the ${bytes.length}-byte file: truncated`);
   const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(bytes.subarray(start, start + hl));
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) throw bad(`header ${JSON.stringify(header.trim())} lacks descr, fortran_order or shape`);
+  const { descr, fortran, shape } = parseHeader(header);
   const dtype = DESCR[descr];
   if (!dtype) throw bad(`dtype '${descr}' is not supported: save as float32 ('<f4'), float16, float64 or a little-endian integer`);
-  if (fortran === "True") throw bad("fortran_order is True: save a C-ordered array (numpy.ascontiguousarray(a)) and try again");
-  const shape = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`shape (${shapeText}) must be non-negative integers`);
+  if (fortran) throw bad("fortran_order is True: save a C-ordered array (numpy.ascontiguousarray(a)) and try again");
   const need = numel(shape) * DTYPE_BYTES[dtype];
   const dataStart = start + hl;
   if (dataStart + need > bytes.length) {

@@ -5,26 +5,25 @@
  * system's reason, a file that ends early is BAD_FILE.
  */
 import { open, type FileHandle } from "node:fs/promises";
+import { fsError } from "../fs-errors.js";
 import { QuantLabError } from "../errors.js";
 
 /** One read at most this long: below Node's 2 GiB limit, and a bounded transient buffer per call. */
 const CHUNK = 1 << 30;
 
-/** The QuantLabError for a failed open or read of `path`, worded by the system's error code. */
+/**
+ * The QuantLabError for a failed open or read of `path`: src/fs-errors.ts words the system's error
+ * code; a single read over Node's 2 GiB limit says which reader to use instead.
+ */
 export function fileError(e: unknown, path: string, what = "file"): QuantLabError {
   if (e instanceof QuantLabError) return e;
   const code = (e as NodeJS.ErrnoException)?.code;
-  const reason = (e as Error)?.message ?? String(e);
-  const say = (why: string) => `cannot read the ${what} ${path}: ${code}: ${why}`;
-  switch (code) {
-    case "ENOENT": return new QuantLabError("NOT_FOUND", say("it does not exist; check the path"), { cause: e });
-    case "ENOTDIR": return new QuantLabError("NOT_FOUND", say("a part of the path is a file, not a folder; check the path"), { cause: e });
-    case "EISDIR": return new QuantLabError("BAD_ARGUMENT", say("it is a folder; give the path of a file in it"), { cause: e });
-    case "EACCES": case "EPERM": return new QuantLabError("BAD_ARGUMENT", say("permission denied; check its permissions"), { cause: e });
-    case "ERR_FS_FILE_TOO_LARGE":
-      return new QuantLabError("UNSUPPORTED", say("it is over the 2 GiB one read can hold; open it with a reader that reads tensors on demand"), { cause: e });
-    default: return new QuantLabError("BAD_FILE", `cannot read the ${what} ${path}: ${code ? `${code}: ` : ""}${reason}`, { cause: e });
+  if (code === "ERR_FS_FILE_TOO_LARGE") {
+    return new QuantLabError("UNSUPPORTED", `cannot read the ${what} ${path}: it is over the 2 GiB one read can hold; open it with a reader that reads tensors on demand`, { cause: e });
   }
+  const err = fsError(e, `the ${what} ${path}`, "read");
+  if (err instanceof QuantLabError) return err;
+  return new QuantLabError("BAD_FILE", `cannot read the ${what} ${path}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
 /** A read-only file with its size; reads are by absolute offset and never past the end. */

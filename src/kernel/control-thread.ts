@@ -5,6 +5,12 @@
  * main thread's SIGINT listener); the heartbeat echoes. Other control requests are forwarded to the
  * main thread, whose replies come back here to be sent.
  *
+ * The same thread watches the kernel's parent (the process that started it, and JPY_PARENT_PID when
+ * a Jupyter KernelManager sets it): a cell that blocks the main thread cannot stop the watch. When the
+ * parent is gone the main thread is asked to shut down; if it has not within a second (a busy cell),
+ * the thread ends the process itself, and the kernel's lifeline (src/kernel/lifeline.ts) takes the
+ * Chromium and temporary folders with it.
+ *
  * The worker is evaluated from source text (`eval: true`) so it runs the same whether the kernel was
  * started from dist/ or through tsx; that is why its few lines of framing and HMAC checking repeat
  * src/kernel/wire.ts rather than import it.
@@ -23,6 +29,35 @@ const DELIM = "<IDS|MSG>";
 const control = new zmq.Router();
 const hb = new zmq.Reply();
 let sending = Promise.resolve();
+// interrupts are answered here, so their replays are refused here (the main thread guards the rest)
+const seen = new Set();
+function fresh(sig) {
+  if (key.length === 0) return true;
+  if (seen.has(sig)) return false;
+  seen.add(sig);
+  if (seen.size > 4096) seen.delete(seen.values().next().value);
+  return true;
+}
+function alive(pid) {
+  try { process.kill(pid, 0); return true; } catch (e) { return e.code === "EPERM"; }
+}
+function watchParent() {
+  const { ppid, jpyParent } = workerData;
+  let gone = null;
+  const timer = setInterval(() => {
+    if (gone === null) {
+      if (ppid > 1 && process.ppid !== ppid) gone = "its parent process " + ppid + " exited";
+      else if (jpyParent > 1 && !alive(jpyParent)) gone = "its Jupyter parent (JPY_PARENT_PID " + jpyParent + ") exited";
+      if (gone === null) return;
+      parentPort.postMessage({ type: "orphaned", text: gone });
+      gone = Date.now();
+    } else if (Date.now() - gone > 1000) {
+      process.stderr.write("[quantlab kernel] the main thread did not stop within 1 s of losing its parent: ending the process\n");
+      process.kill(process.pid, "SIGKILL");
+    }
+  }, 200);
+  timer.unref();
+}
 function send(frames) { sending = sending.then(() => control.send(frames)).catch((e) => parentPort.postMessage({ type: "log", text: "control send failed: " + e.message })); }
 function sign(parts) {
   if (key.length === 0) return "";
@@ -44,7 +79,10 @@ async function serveControl() {
     let header;
     try { header = JSON.parse(parts[0].toString()); } catch { header = {}; }
     if (header.msg_type === "interrupt_request") {
-      if (!verify(frames[at + 1].toString("latin1"), parts)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request whose signature does not verify" }); continue; }
+      const sig = frames[at + 1].toString("latin1");
+      if (!verify(sig, parts)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request whose signature does not verify" }); continue; }
+      if (typeof header.msg_id !== "string" || typeof header.session !== "string") { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request with a malformed header" }); continue; }
+      if (!fresh(sig)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request: duplicate signature (msg_id " + JSON.stringify(header.msg_id) + ")" }); continue; }
       process.kill(process.pid, "SIGINT");
       const reply = [
         { msg_id: require("node:crypto").randomUUID(), session: workerData.session, username: "kernel", date: new Date().toISOString(), msg_type: "interrupt_reply", version: "5.3" },
@@ -73,6 +111,7 @@ parentPort.on("message", async (m) => {
   await control.bind(workerData.control);
   await hb.bind(workerData.hb);
   parentPort.postMessage({ type: "ready" });
+  watchParent();
   serveControl().catch(() => {});
   serveHeartbeat().catch(() => {});
 })().catch((e) => parentPort.postMessage({ type: "fatal", text: e.message }));
@@ -81,7 +120,8 @@ parentPort.on("message", async (m) => {
 export type ControlEvent =
   | { type: "message"; frames: Uint8Array[] }
   | { type: "interrupted"; header: Record<string, unknown> }
-  | { type: "log"; text: string };
+  | { type: "log"; text: string }
+  | { type: "orphaned"; text: string };
 
 export interface ControlThread {
   send(frames: Buffer[]): void;
@@ -92,7 +132,9 @@ export async function startControlThread(
   opts: { control: string; hb: string; key: string; session: string },
   onEvent: (e: ControlEvent) => void,
 ): Promise<ControlThread> {
-  const worker = new Worker(SOURCE, { eval: true, workerData: { ...opts, zeromq: require.resolve("zeromq") } });
+  const jpyParent = Number(process.env.JPY_PARENT_PID);
+  const workerData = { ...opts, zeromq: require.resolve("zeromq"), ppid: process.ppid, jpyParent: Number.isInteger(jpyParent) ? jpyParent : 0 };
+  const worker = new Worker(SOURCE, { eval: true, workerData });
   worker.unref();
   await new Promise<void>((resolve, reject) => {
     worker.on("message", (m: { type: string; text?: string }) => {

@@ -6,16 +6,22 @@
  */
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
+import { getHeapStatistics } from "node:v8";
 import { Publisher, Router } from "zeromq";
 import { QuantLabError } from "../errors.js";
 import { CommRegistry, COMMS_KEY } from "./comms.js";
 import { startControlThread, type ControlThread } from "./control-thread.js";
 import { html, md, plainText, svg, toMimeBundle } from "./display.js";
 import { Executor, isComplete } from "./executor.js";
+import { heapBudgetBytes, installHeapBudget } from "./heap.js";
 import { History, type HistoryRequest } from "./history.js";
+import { startLifeline } from "./lifeline.js";
+import { cleanStaleTempDirs } from "./tempdirs.js";
 import { isMagic, MAGICS, parseMagic, runMagic } from "./magics.js";
 import { loadPreload, type LoadedPreload } from "./preload.js";
+import { ReplayGuard } from "./replay.js";
 import { cellError, isCellError, type CellError } from "./traceback.js";
+import { contentProblem } from "./validate.js";
 import { address, decode, encode, newHeader, PROTOCOL_VERSION, readConnectionFile, SendQueue, Signer, type ConnectionInfo, type Header, type Message } from "./wire.js";
 
 const require = createRequire(import.meta.url);
@@ -54,7 +60,8 @@ export class Kernel {
   private readonly pendingInput = new Map<string, { resolve(v: string): void }>();
   private readonly comms: CommRegistry;
   private closing = false;
-  private readonly handlers: Record<string, (msg: Message, channel: Channel) => Promise<Reply>>;
+  private readonly handlers: Map<string, (msg: Message, channel: Channel) => Promise<Reply>>;
+  private readonly replays = new ReplayGuard();
 
   constructor(private readonly info: ConnectionInfo) {
     this.signer = new Signer(info.key);
@@ -62,8 +69,10 @@ export class Kernel {
     this.shellOut = new SendQueue(this.shell, onErr);
     this.iopubOut = new SendQueue(this.iopub, onErr);
     this.stdinOut = new SendQueue(this.stdin, onErr);
-    this.comms = new CommRegistry((type, content) => this.publish(type, content));
-    this.handlers = {
+    this.comms = new CommRegistry((type, content, metadata) => this.publish(type, content, undefined, metadata), () => this.flushStreams());
+    // a Map, not an object literal: a msg_type such as "constructor" or "__proto__" must not find
+    // Object.prototype's members
+    this.handlers = new Map(Object.entries({
       kernel_info_request: async () => this.kernelInfo(),
       execute_request: (m) => this.execute(m),
       complete_request: (m) => this.complete(m),
@@ -72,11 +81,11 @@ export class Kernel {
       history_request: async (m) => ({ status: "ok", history: this.history.query(m.content as HistoryRequest) }),
       comm_info_request: async (m) => ({ status: "ok", comms: this.comms.info(m.content.target_name) }),
       comm_open: async (m) => (this.comms.handleOpen(m.content as never), null),
-      comm_msg: async (m) => (this.comms.handleMsg(m.content as never), null),
+      comm_msg: async (m) => (await this.comms.handleMsg(m.content as never), null),
       comm_close: async (m) => (this.comms.handleClose(m.content as never), null),
       shutdown_request: async (m) => ({ status: "ok", restart: !!m.content.restart }),
       interrupt_request: async () => (this.interrupt(), { status: "ok" }),
-    };
+    } satisfies Record<string, (msg: Message, channel: Channel) => Promise<Reply>>));
   }
 
   async start(): Promise<void> {
@@ -90,6 +99,11 @@ export class Kernel {
       (e) => {
         if (e.type === "log") log(e.text);
         else if (e.type === "interrupted") this.wrapStatus(e.header as unknown as Header);
+        else if (e.type === "orphaned") {
+          log(`${e.text}: shutting down`);
+          // nobody is left to read a reply: skip the graceful close of the sockets
+          void this.shutdown(true);
+        }
         else this.receive(e.frames.map((f) => Buffer.from(f)), "control");
       },
     );
@@ -109,6 +123,19 @@ export class Kernel {
   /** Loads the converter and the DSL once; every cell, completion and inspection waits on it. */
   private warm(): Promise<void> {
     this.ready ??= (async () => {
+      let budget = getHeapStatistics().heap_size_limit;
+      try {
+        budget = heapBudgetBytes();
+      } catch (e) {
+        log(`${(e as Error).message}: using V8's heap limit (${Math.round(budget / 2 ** 20)} MB)`);
+      }
+      installHeapBudget(budget);
+      cleanStaleTempDirs();
+      try {
+        startLifeline(getHeapStatistics().heap_size_limit);
+      } catch (e) {
+        log(`could not start the lifeline process: ${(e as Error).message}`);
+      }
       const helpers = {
         display: (obj: unknown, opts?: { raw?: boolean; update?: boolean; display_id?: string }) => this.display(obj, opts),
         html,
@@ -133,28 +160,50 @@ export class Kernel {
 
   private async readStdin(): Promise<void> {
     for await (const frames of this.stdin) {
-      let msg: Message;
-      try {
-        msg = decode(this.signer, frames);
-      } catch (e) {
-        log(`dropped a message on stdin: ${(e as Error).message}`);
+      const msg = this.accept(frames, "stdin");
+      if (!msg) continue;
+      if (msg.header.msg_type !== "input_reply") {
+        log(`dropped a ${msg.header.msg_type} on stdin: only input_reply is expected there`);
         continue;
       }
-      if (msg.header.msg_type !== "input_reply") continue;
-      const waiting = this.pendingInput.get(String(msg.parent_header.msg_id));
-      this.pendingInput.delete(String(msg.parent_header.msg_id));
-      waiting?.resolve(String(msg.content.value ?? ""));
+      const problem = contentProblem("input_reply", msg.content);
+      if (problem || typeof msg.content.value !== "string") {
+        log(`dropped an input_reply: ${problem ?? "its content needs a string 'value'"}`);
+        continue;
+      }
+      // jupyter_client's KernelClient.input() (jupyter console) sends its reply with an empty
+      // parent_header; ipykernel takes the next reply as the answer, and so does this kernel
+      const id = String(msg.parent_header.msg_id ?? "");
+      const key = this.pendingInput.has(id) ? id : this.pendingInput.keys().next().value;
+      if (key === undefined) {
+        log("dropped an input_reply: no input() is waiting");
+        continue;
+      }
+      const waiting = this.pendingInput.get(key);
+      this.pendingInput.delete(key);
+      waiting?.resolve(msg.content.value);
     }
   }
 
-  private receive(frames: Buffer[], channel: Channel): void {
+  /** Decodes and checks one message (signature, replay, header); null, with a log line, when dropped. */
+  private accept(frames: Buffer[], channel: Channel | "stdin"): Message | null {
     let msg: Message;
     try {
-      msg = decode(this.signer, frames);
+      msg = decode(this.signer, frames, { strict: true });
     } catch (e) {
       log(`dropped a message on ${channel}: ${(e as Error).message}`);
-      return;
+      return null;
     }
+    if (this.signer.enabled && !this.replays.accept(msg.signature ?? "")) {
+      log(`dropped a message on ${channel}: duplicate signature (msg_id ${JSON.stringify(msg.header.msg_id)}, ${msg.header.msg_type}): a signed message is accepted once`);
+      return null;
+    }
+    return msg;
+  }
+
+  private receive(frames: Buffer[], channel: Channel): void {
+    const msg = this.accept(frames, channel);
+    if (!msg) return;
     if (channel === "control") {
       void this.dispatch(msg, channel);
       return;
@@ -177,13 +226,28 @@ export class Kernel {
 
   private async dispatch(msg: Message, channel: Channel): Promise<void> {
     const type = msg.header.msg_type;
-    const handler = this.handlers[type];
+    const handler = this.handlers.get(type);
+    if (!handler) {
+      log(`unknown message type ${JSON.stringify(type)} on ${channel}: dropped`);
+      return;
+    }
+    const problem = contentProblem(type, msg.content);
+    if (problem && !type.endsWith("_request")) {
+      log(`dropped a ${type} on ${channel}: ${problem}`);
+      return;
+    }
     // outputs a comm handler publishes belong to the comm message that triggered them
     if (channel === "shell") this.parent = msg;
     this.publish("status", { execution_state: "busy" }, msg.header);
     try {
-      if (!handler) log(`unknown message type ${type} on ${channel}`);
-      const content = handler ? await handler(msg, channel) : null;
+      if (problem) {
+        log(`refused ${/^[aeiou]/.test(type) ? "an" : "a"} ${type} on ${channel}: ${problem}`);
+        const count = type === "execute_request" ? { execution_count: this.executionCount, user_expressions: {}, payload: [] } : {};
+        this.reply(msg, channel, type.replace(/_request$/, "_reply"), { status: "error", ename: "BadRequest", evalue: problem, traceback: [`BadRequest: ${problem}`], ...count });
+        this.publish("status", { execution_state: "idle" }, msg.header);
+        return;
+      }
+      const content = await handler(msg, channel);
       this.flushStreams();
       if (content) this.reply(msg, channel, type.replace(/_request$/, "_reply"), content);
     } catch (e) {
@@ -211,13 +275,15 @@ export class Kernel {
     else this.control?.send(frames);
   }
 
-  private publish(type: string, content: Record<string, unknown>, parent: Partial<Header> = this.parent?.header ?? {}): void {
+  private publish(type: string, content: Record<string, unknown>, parent: Partial<Header> = this.parent?.header ?? {}, metadata: Record<string, unknown> = {}): void {
     if (type !== "stream") this.flushStreams();
+    // a widget callback's outputs belong in its Output widget (comms.ts)
+    if (this.comms.route(type, content)) return;
     const frames = encode(this.signer, {
       identities: [Buffer.from(`kernel.${this.session}.${type}`)],
       header: newHeader(type, this.session, "kernel"),
       parent_header: parent,
-      metadata: {},
+      metadata,
       content,
     });
     void this.iopubOut.send(frames);
@@ -434,12 +500,14 @@ export class Kernel {
     this.executor?.interrupt();
   }
 
-  async shutdown(): Promise<void> {
+  async shutdown(orphaned = false): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.flushStreams();
-    await this.control?.close();
-    await new Promise((r) => setTimeout(r, 20));
+    if (!orphaned) {
+      await this.control?.close();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     this.executor?.close();
     for (const s of [this.shell, this.iopub, this.stdin]) s.close();
     process.exit(0);

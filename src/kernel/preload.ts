@@ -44,7 +44,8 @@ export async function loadPreload(helpers: Record<string, unknown>): Promise<Loa
   let typesPath = entry.replace(/\.[cm]?[jt]s$/, "");
   if (!entry.endsWith(".js") || !existsSync(typesPath + ".d.ts")) {
     // from source there are no declaration files: give the names type `any` so cells still check
-    const dir = join(tmpdir(), `quantlab-kernel-${process.pid}`);
+    // named for its owner: the kernel's lifeline, or the next start after a kill, removes it
+    const dir = join(tmpdir(), `quantlab-kernel-${process.pid}-types`);
     mkdirSync(dir, { recursive: true });
     typesPath = join(dir, "quantlab");
     writeFileSync(typesPath + ".d.ts", names.map((n) => `export declare const ${n}: any;\n`).join("") + "export {};\n");

@@ -6,6 +6,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { QuantLabError, check } from "../errors.js";
+import { headerProblem } from "./validate.js";
 
 export const PROTOCOL_VERSION = "5.3";
 export const DELIMITER = "<IDS|MSG>";
@@ -41,6 +42,32 @@ export interface Message<C = Record<string, any>> {
   metadata: Record<string, unknown>;
   content: C;
   buffers: Buffer[];
+  /** The HMAC as received (empty without a key): the kernel's replay guard records it. */
+  signature?: string;
+}
+
+/**
+ * How deeply a message's JSON may nest. Real messages (widget state included) stay far below it; a
+ * value nested 200,000 deep is refused before it is parsed, so it can cost neither a deep recursion in
+ * a handler nor the time to walk it.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** True when the JSON text in `bytes` opens more than `max` arrays or objects inside each other. */
+export function nestsDeeperThan(bytes: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > max) return true;
+    } else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return false;
 }
 
 export function readConnectionFile(path: string): ConnectionInfo {
@@ -106,14 +133,18 @@ export function encode(signer: Signer, msg: Omit<Message, "buffers"> & { buffers
 
 /**
  * Parses wire frames. Throws QuantLabError("PROTOCOL") for a message without the delimiter, with a bad
- * signature or with invalid JSON; the caller logs and drops it.
+ * signature, with invalid or too deeply nested JSON, or with an incomplete header; the caller logs and
+ * drops it. `strict` (the kernel's side) checks every header field and leaves the content as sent,
+ * so that a request whose content is not an object can be answered with an error; otherwise such
+ * content reads as `{}`.
  */
-export function decode(signer: Signer, frames: Buffer[]): Message {
+export function decode(signer: Signer, frames: Buffer[], opts: { strict?: boolean } = {}): Message {
   const at = frames.findIndex((f) => f.length === DELIMITER.length && f.toString() === DELIMITER);
   check(at >= 0 && frames.length >= at + 6, "PROTOCOL", "message without the <IDS|MSG> delimiter or with missing parts");
   const signature = frames[at + 1].toString("latin1");
   const parts = frames.slice(at + 2, at + 6);
   check(signer.verify(signature, parts), "PROTOCOL", "message signature does not verify");
+  check(!parts.some((p) => nestsDeeperThan(p, MAX_JSON_DEPTH)), "PROTOCOL", `message JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
   let json: any[];
   try {
     json = parts.map((p) => JSON.parse(p.toString("utf8")));
@@ -121,14 +152,19 @@ export function decode(signer: Signer, frames: Buffer[]): Message {
     throw new QuantLabError("PROTOCOL", "message part is not valid JSON");
   }
   const [header, parent_header, metadata, content] = json;
-  check(header && typeof header.msg_type === "string", "PROTOCOL", "message header has no msg_type");
+  if (opts.strict) {
+    const problem = headerProblem(header);
+    check(problem === null, "PROTOCOL", () => `malformed header: ${problem}`);
+  } else check(header && typeof header.msg_type === "string", "PROTOCOL", "message header has no msg_type");
+  const object = (v: unknown): Record<string, unknown> => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   return {
     identities: frames.slice(0, at),
     header,
-    parent_header: parent_header ?? {},
-    metadata: metadata ?? {},
-    content: content ?? {},
+    parent_header: object(parent_header),
+    metadata: object(metadata),
+    content: opts.strict ? content : object(content),
     buffers: frames.slice(at + 6),
+    signature,
   };
 }
 

@@ -4,6 +4,7 @@
  * along a row, as in GPTQ, AWQ and llama.cpp.
  */
 import { check } from "../errors.js";
+import { checkAllocation } from "../memory-budget.js";
 
 /**
  * A weight or activation matrix: row-major FP32 data with its shape. For a weight, rows are output
@@ -26,6 +27,7 @@ export interface Matrix {
 export function matrix(rows: number, cols: number, data?: ArrayLike<number>): Matrix {
   check(Number.isInteger(rows) && rows > 0 && Number.isInteger(cols) && cols > 0, "BAD_SHAPE",
     `a matrix needs positive integer rows and cols, got ${rows} × ${cols}`);
+  if (data === undefined) checkAllocation(rows * cols * 4, `a ${rows} × ${cols} matrix`);
   const d = data === undefined ? new Float32Array(rows * cols) : data instanceof Float32Array ? data : Float32Array.from(data);
   check(d.length === rows * cols, "BAD_SHAPE", `${rows} × ${cols} needs ${rows * cols} values, got ${d.length}`);
   return { rows, cols, data: d };

@@ -5,13 +5,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Dealer, Request, Subscriber } from "zeromq";
 import { QuantLabError } from "../errors.js";
+import { cleanStaleTempDirs, ownedTempDir } from "../kernel/tempdirs.js";
 import { address, decode, encode, newHeader, SendQueue, Signer, type ConnectionInfo, type Message } from "../kernel/wire.js";
 
 export const QUANTLAB_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "quantlab.js");
@@ -60,6 +60,39 @@ export function defaultKernelArgv(): string[] {
   return [process.execPath, QUANTLAB_BIN, "kernel", "start", "-f", "{connection_file}"];
 }
 
+/** Kernels this process started and has not closed: ended on every exit path (see endAllKernels). */
+const live = new Set<KernelClient>();
+let exitHooked = false;
+
+/**
+ * Synchronously kills every kernel this process started and removes their connection folders: what
+ * `process.on("exit")` may still do. A kernel killed this way cannot close its Chromium; its lifeline
+ * does (src/kernel/lifeline.ts).
+ */
+export function endAllKernels(): void {
+  for (const k of live) k.killNow();
+}
+
+/**
+ * For a command that owns its kernels (`quantlab run`, `npm start`): SIGINT, SIGTERM and SIGHUP first
+ * ask each kernel to shut down (SIGTERM, so it closes its browser), wait up to `graceMs`, then kill
+ * what is left and exit with 128 + the signal's number, as the signal itself would have.
+ */
+export function endKernelsOnSignals(graceMs = 2000): void {
+  const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+  let ending = false;
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      if (ending) return;
+      ending = true;
+      void Promise.all([...live].map((k) => k.terminate(graceMs))).finally(() => {
+        endAllKernels();
+        process.exit(128 + numbers[sig]);
+      });
+    });
+  }
+}
+
 export class KernelClient {
   readonly session = randomUUID();
   readonly signer: Signer;
@@ -104,7 +137,9 @@ export class KernelClient {
       transport: "tcp", ip: "127.0.0.1", shell_port, iopub_port, stdin_port, control_port, hb_port,
       key: opts.key ?? randomBytes(16).toString("hex"), signature_scheme: "hmac-sha256", kernel_name: "quantlab",
     };
-    const dir = mkdtempSync(join(tmpdir(), "quantlab-client-"));
+    // folders left by runners that were killed (SIGKILL leaves no chance to clean up) go first
+    cleanStaleTempDirs();
+    const dir = ownedTempDir("quantlab-client-");
     const file = join(dir, "kernel.json");
     writeFileSync(file, JSON.stringify(info));
     const [cmd, ...args] = (opts.argv ?? defaultKernelArgv()).map((a) => a.replace("{connection_file}", file));
@@ -112,6 +147,11 @@ export class KernelClient {
     const client = new KernelClient(info);
     client.process = child;
     client.tmpDir = dir;
+    live.add(client);
+    if (!exitHooked) {
+      exitHooked = true;
+      process.once("exit", endAllKernels);
+    }
     let exited: string | null = null;
     child.once("exit", (code, signal) => (exited = `the kernel exited (${signal ?? code}) before it was ready`));
     try {
@@ -241,6 +281,24 @@ export class KernelClient {
     await this.close();
   }
 
+  /** Sends the kernel SIGTERM (it shuts down cleanly) and waits up to `graceMs` for it to exit. */
+  async terminate(graceMs: number): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
+  }
+
+  /** The synchronous part of close(): kill the kernel if it still runs, remove the connection folder. */
+  killNow(): void {
+    live.delete(this);
+    const child = this.process;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
+    this.tmpDir = null;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -248,8 +306,6 @@ export class KernelClient {
       s.linger = 0;
       s.close();
     }
-    const child = this.process;
-    if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
+    this.killNow();
   }
 }

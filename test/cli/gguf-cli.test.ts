@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { readGguf, tensorF32 } from "../../src/gguf/file.js";
+import { readGguf, tensorBytes, tensorF32 } from "../../src/gguf/file.js";
 import { readSafetensors } from "../../src/io/safetensors.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -126,6 +126,37 @@ test("gguf dequantize writes one tensor as F32 safetensors, rows × row length",
   }
 });
 
+test("gguf quantize --type Q3_K_M with llama-quantize's overrides writes what the planner and encoder give", { skip: missing, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-gguf-cli-"));
+  try {
+    const out = join(dir, "q3km.gguf");
+    const args = ["--type", "q3_k_m", "--in", STORIES, "--output-tensor-type", "q8_0", "--token-embedding-type", "Q4_0",
+      "--tensor-type", "Blk\\.[0-1]\\.attn_v=q5_1", "--tensor-type", "attn_v=IQ4_NL"];
+    const r = await quantlab("gguf", "quantize", ...args, "--out", out, "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const plan = JSON.parse(r.stdout);
+    const to = (n: string) => plan.tensors.find((t: { name: string }) => t.name === n).to;
+    assert.deepEqual([to("output.weight"), to("token_embd.weight"), to("blk.1.attn_v.weight"), to("blk.2.attn_v.weight"), to("blk.2.attn_q.weight")],
+      ["Q8_0", "Q4_0", "Q5_1", "IQ4_NL", "Q4_0"], "rows of 64: Q3_K's fallback is Q4_0; the first matching pattern wins");
+    const { quantizeGgufModel } = await import("../../src/gguf/model-quantize.js");
+    const expected = quantizeGgufModel(await readGguf(STORIES), "Q3_K_M", {
+      outputTensorType: "Q8_0", tokenEmbeddingType: "Q4_0",
+      tensorTypes: [{ pattern: "blk\\.[0-1]\\.attn_v", type: "Q5_1" }, { pattern: "attn_v", type: "IQ4_NL" }],
+    }).content;
+    const written = await readGguf(out);
+    for (const t of expected.tensors) {
+      const w = written.tensors.find((x) => x.name === t.name)!;
+      assert.equal(w.type.name, typeof t.type === "string" ? t.type : t.type.name, t.name);
+      assert.deepEqual(tensorBytes(written, t.name), new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), t.name);
+    }
+    const pure = JSON.parse((await quantlab("gguf", "quantize", "--type", "Q5_K_S", "--in", STORIES, "--pure", "--dry-run", "--json")).stdout);
+    assert.ok(pure.tensors.every((t: { name: string; to: string }) => t.name.endsWith("norm.weight") || ["Q5_1", "F16"].includes(t.to)));
+    assert.equal(pure.tensors.find((t: { name: string }) => t.name === "output.weight").to, "Q5_1", "--pure: no output rule, only the fallback");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("gguf errors: exit 1 and one line on stderr that names the problem", async () => {
   const dir = mkdtempSync(join(tmpdir(), "quantlab-gguf-cli-"));
   try {
@@ -135,6 +166,9 @@ test("gguf errors: exit 1 and one line on stderr that names the problem", async 
       [["gguf", "quantize", "--type", "Q8_0", "--in", STORIES], /--out is required/],
       [["gguf", "dequantize", "--in", STORIES, "--tensor", "nope", "--out", join(dir, "t.safetensors")], /no tensor 'nope'/],
       [["gguf", "frobnicate"], /unknown subcommand 'frobnicate'/],
+      [["gguf", "quantize", "--type", "Q4_K_M", "--in", STORIES, "--tensor-type", "attn_v", "--out", join(dir, "o.gguf")], /--tensor-type 'attn_v' must be NAME=TYPE/],
+      [["gguf", "quantize", "--type", "Q4_K_M", "--in", STORIES, "--output-tensor-type", "Q4_K", "--out", join(dir, "o.gguf")],
+        /output\.weight's rows of 64 are not a multiple of Q4_K's block of 256/],
     ];
     for (const [args, pattern] of cases) {
       if (missing && args.includes(STORIES)) continue;

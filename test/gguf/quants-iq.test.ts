@@ -104,3 +104,25 @@ test("MXFP4's shared exponent matches llama.cpp's floorf(log2f(amax)) just below
   sameBytes("MXFP4 near powers of two", 32, "MXFP4", quantize("MXFP4", x, 32), oracle!.quantize("MXFP4", x, 32));
   sameBytes("NVFP4 near powers of two", 64, "NVFP4", quantize("NVFP4", x, 64), oracle!.quantize("NVFP4", x, 64));
 });
+
+test("the WebAssembly FP4 and ternary quantizers take C's literal path wherever a NaN sits, and cross chunk boundaries", { skip }, () => {
+  // a NaN first, in the middle, last in its block; big values before it (the ternary max keeps only what
+  // follows the NaN, so |x/d| exceeds 1); an Inf; a block of subnormals (1/d overflows)
+  const u = mulberry32(77);
+  const blocks = 40;
+  const x = Float32Array.from({ length: 256 * blocks }, () => (u() - 0.5) * 2);
+  for (let b = 0; b < blocks; b++) {
+    const o = 256 * b;
+    const at = [0, 1, 15, 16, 31, 63, 128, 254, 255][b % 9]!;
+    if (b % 4 !== 3) x[o + at] = NaN;
+    if (b % 3 === 0) x[o + Math.max(0, at - 1)] = 40;
+    if (b % 5 === 1) x[o + 200] = -Infinity;
+    if (b % 7 === 6) for (let j = 0; j < 256; j++) x[o + j] = (u() - 0.5) * 1e-42;
+  }
+  for (const type of ["MXFP4", "NVFP4", "TQ1_0", "TQ2_0"] as GgufTypeName[]) {
+    sameBytes(`${type} NaN placements`, 256, type, quantize(type, x, 256), oracle!.quantize(type, x, 256));
+    // one row longer than the module's 16384-float chunk
+    const long = SETS[0]!.data.subarray(0, 256 * 96);
+    sameBytes(`${type} a row of ${long.length}`, long.length, type, quantize(type, long, long.length), oracle!.quantize(type, long, long.length));
+  }
+});

@@ -6,14 +6,24 @@
 import { writeGguf, type GgufFile, type GgufValue } from "../../src/gguf/file.js";
 import { randn } from "../helpers/random.js";
 
-/** A Llama with rows of 256: 8 layers, GQA 4, layers written in reverse order; tokenizer borrowed from stories. */
-export async function syntheticLlama(stories: GgufFile, path: string): Promise<void> {
-  const dim = 256, nLayer = 8, nHead = 4, nKv = 1, hidden = 256, vocab = 512;
+/** The shape of a synthetic Llama; the defaults give rows of 256 everywhere, 8 layers, GQA 4. */
+export interface SyntheticShape {
+  nLayer?: number;
+  /** KV heads of the 4 heads: 1 gives GQA 4, 4 no grouping. */
+  nKv?: number;
+  /** feed_forward_length: ffn_down's row length (288 forces the K-quants' fallbacks there). */
+  hidden?: number;
+}
+
+/** A Llama with rows of 256 (ffn_down: `hidden`), layers written in reverse order; tokenizer borrowed from stories. */
+export async function syntheticLlama(stories: GgufFile, path: string, shape: SyntheticShape = {}): Promise<void> {
+  const dim = 256, nHead = 4, vocab = 512;
+  const { nLayer = 8, nKv = 1, hidden = 256 } = shape;
   const metadata = new Map<string, GgufValue>();
   for (const [k, v] of stories.metadata) if (k.startsWith("tokenizer.")) metadata.set(k, v);
   const u32 = (k: string, value: number) => metadata.set(k, { type: "UINT32", value });
   metadata.set("general.architecture", { type: "STRING", value: "llama" });
-  metadata.set("general.name", { type: "STRING", value: "synthetic-8x256" });
+  metadata.set("general.name", { type: "STRING", value: `synthetic-${nLayer}x256` });
   u32("llama.context_length", 128);
   u32("llama.embedding_length", dim);
   u32("llama.block_count", nLayer);

@@ -107,8 +107,12 @@ test("a file with a type QuantLab has no block code for is read and sized, and i
   assert.equal(r.tensors[0]!.bytes, 132);
   assert.equal(r.tensors[0]!.bitsPerWeight, 2.0625);
   const shown = (r as unknown as { [DISPLAY](): { "text/plain": string; "text/html": string } })[DISPLAY]();
-  assert.match(shown["text/plain"], /cannot decode: IQ2_XXS/);
-  assert.match(shown["text/html"], /all but IQ2_XXS/);
+  assert.deepEqual(r.undecodableTensors, ["a"]);
+  assert.deepEqual(r.tensors.map((t) => t.decodable), [false, true]);
+  assert.match(shown["text/plain"], /cannot decode 1 tensor \(IQ2_XXS: a\): these i-quants decode through llama\.cpp's lattice tables/);
+  assert.match(shown["text/plain"], /\n {2}a +IQ2_XXS \(size only\) +\[256, 2\]/);
+  assert.match(shown["text/plain"], /\n {2}b +IQ4_NL +\[32, 1\]/);
+  assert.match(shown["text/html"], /all but IQ2_XXS \(1 tensor, marked &quot;size only&quot;\)/);
   assert.throws(() => tensorF32(file, "a"), (e: unknown) => e instanceof QuantLabError && e.code === "UNSUPPORTED" && /IQ4_NL/.test(e.message));
   assert.equal(tensorF32(file, "b").length, 32);
 });

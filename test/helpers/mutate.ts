@@ -56,3 +56,36 @@ export function mutate(src: Uint8Array, rand: () => number, hot: number): Uint8A
   }
 }
 
+
+/**
+ * .npy headers whose only change is the text of one field: shapes and literals at the edge of NumPy's
+ * grammar (a Python dict literal read by ast.literal_eval, then checked). Each is [label, header text];
+ * npy-numpy.test.ts asks NumPy itself which it accepts, the fuzz test checks QuantLab never accepts
+ * more (so a shape NumPy refuses cannot reach the allocator).
+ */
+export const NPY_HEADER_VARIANTS: [string, string][] = [
+  ...["()", "(4,)", "(2, 2)", "(2, 2,)", "( 4 , )", "(1, 1, 4)", "(,)", "(0x4,)", "(4.0,)", "(1e3,)", "(4)", "(-4,)",
+    "(4,,)", "(, 4)", "(2 2)", "[4]", "4", "(4L,)", "(0o4,)", "(04,)", "(True,)", "(4, None)", "('4',)"].map((s): [string, string] =>
+    [`shape ${s}`, `{'descr': '|u1', 'fortran_order': False, 'shape': ${s}, }`]),
+  ["keys in another order", "{'shape': (4,), 'fortran_order': False, 'descr': '|u1'}"],
+  ["double-quoted strings", `{"descr": "|u1", "fortran_order": False, "shape": (4,)}`],
+  ["a missing key", "{'descr': '|u1', 'shape': (4,), }"],
+  ["an extra key", "{'descr': '|u1', 'fortran_order': False, 'shape': (4,), 'x': 1}"],
+  ["fortran_order 0", "{'descr': '|u1', 'fortran_order': 0, 'shape': (4,), }"],
+  ["fortran_order false", "{'descr': '|u1', 'fortran_order': false, 'shape': (4,), }"],
+  ["not a dict", "('|u1', False, (4,))"],
+  ["text after the dict", "{'descr': '|u1', 'fortran_order': False, 'shape': (4,), } x"],
+];
+
+/** A version 1.0 .npy file with `header` (padded as NumPy pads it) and four data bytes. */
+export function npyWithHeader(header: string): Uint8Array {
+  let h = header;
+  h += " ".repeat((64 - ((10 + h.length + 1) % 64)) % 64) + "\n";
+  const body = new TextEncoder().encode(h);
+  const out = new Uint8Array(10 + body.length + 4);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, body.length, true);
+  out.set(body, 10);
+  out.set([1, 2, 3, 4], 10 + body.length);
+  return out;
+}

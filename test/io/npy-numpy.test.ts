@@ -6,12 +6,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QuantLabError } from "../../src/errors.js";
 import { encodeNpy, parseNpy, readNpy, writeNpy } from "../../src/io/npy.js";
 import type { Tensor } from "../../src/io/tensor.js";
+import { NPY_HEADER_VARIANTS, npyWithHeader } from "../helpers/mutate.js";
 
 function numpyPython(): string | null {
   for (const py of [process.env.QUANTLAB_PYTHON, "/usr/bin/python3", "python3"]) {
@@ -141,4 +142,37 @@ test("a written .npy header is 64-byte aligned, ends in a newline and parses bac
   // a header whose shape needs more data than follows is refused, naming the shape
   const cut = b.subarray(0, b.length - 4);
   assert.throws(() => parseNpy(cut), (e: unknown) => e instanceof QuantLabError && /\(3, 1\).*truncated/.test(e.message));
+});
+
+test("the .npy header grammar is NumPy's: every variant QuantLab accepts, NumPy accepts with the same shape", { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-npy-grammar-"));
+  try {
+    const files = NPY_HEADER_VARIANTS.map(([, header], i) => {
+      const f = join(dir, `${i}.npy`);
+      writeFileSync(f, npyWithHeader(header));
+      return f;
+    });
+    const verdicts = JSON.parse(py(`
+import json, sys, numpy as np
+out = []
+for f in sys.argv[1:]:
+    try:
+        out.append(list(np.load(f, allow_pickle=False).shape))
+    except Exception as e:
+        out.append(None)
+print(json.dumps(out))`, ...files)) as (number[] | null)[];
+    for (const [i, [label, header]] of NPY_HEADER_VARIANTS.entries()) {
+      let ours: number[] | null = null;
+      try {
+        ours = parseNpy(npyWithHeader(header)).shape;
+      } catch (e) {
+        assert.ok(e instanceof QuantLabError && e.code === "BAD_FILE", `${label}: ${(e as Error).message}`);
+      }
+      if (ours !== null) assert.deepEqual(verdicts[i], ours, `${label}: QuantLab reads shape [${ours}], NumPy ${verdicts[i] ? `[${verdicts[i]}]` : "refuses it"}`);
+    }
+    // the shapes the outside harness found accepted: NumPy refuses them, and so does QuantLab now
+    for (const s of ["(,)", "(1e3,)"]) assert.equal(verdicts[NPY_HEADER_VARIANTS.findIndex(([l]) => l === `shape ${s}`)], null, s);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -2,9 +2,9 @@
  * `quantlab eval --model M.gguf --text T.txt [--max-tokens N] [--window W] [--json]`: perplexity of a
  * model on a text (BOS-led non-overlapping windows of the model's context; see src/model/eval.ts).
  */
-import { readFileSync } from "node:fs";
 import { check } from "../../errors.js";
 import { num, parse, printJson, str } from "../args.js";
+import { checkInput, finite, readText } from "../paths.js";
 
 export const summary = "perplexity of a model (GGUF, Hugging Face, llama2.c) on a text file";
 
@@ -58,18 +58,22 @@ export async function run(argv: string[]): Promise<number> {
   const modelPath = str(p, "model"), textPath = str(p, "text");
   check(modelPath, "BAD_ARGUMENT", "--model is required: the model file to evaluate");
   check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");
+  checkInput("--model", modelPath, { folderOk: true });
+  const text = readText("--text", textPath);
+  const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
+  check(maxTokens === undefined || (Number.isInteger(maxTokens) && maxTokens >= 1), "BAD_ARGUMENT", `--max-tokens must be a whole number of tokens, at least 1, got ${maxTokens}`);
   const { loadModel } = await import("../../model/formats/load.js");
   const { LlamaRuntime } = await import("../../model/runtime/forward.js");
   const { perplexity } = await import("../../model/runtime/eval.js");
   const t0 = performance.now();
   const model = await loadModel(modelPath);
   check(model.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary (or tokenizer.bin beside a llama2.c model)`);
-  const text = readFileSync(textPath, "utf8");
-  const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
   const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
   const rt = await LlamaRuntime.create(model, str(p, "backend"));
   try {
     const r = perplexity(rt, model.tokenizer, text, { maxTokens, window });
+    check(r.tokens > 0, "BAD_ARGUMENT", `${textPath} gives no tokens to score (window ${r.window}): give a longer text`);
+    finite(r.perplexity, `the perplexity of ${modelPath} on ${textPath}`, "the model's logits are not finite numbers (a corrupt or overflowing model): check its weights with 'quantlab gguf inspect'");
     const seconds = (performance.now() - t0) / 1000;
     if (p.values.json) printJson({ ...r.toJSON(), seconds });
     else console.log(`${model.source}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);

@@ -7,11 +7,12 @@ import { parse, printJson, str } from "../args.js";
 import { QuantLabError } from "../../errors.js";
 import { openGguf, readGgufHeader, tensorElements, writeGguf } from "../../gguf/file.js";
 import { formatInspection, inspectGguf, metadataLines } from "../../gguf/inspect.js";
-import { MIXES, mixByName, mixTable } from "../../gguf/mix.js";
+import { MIXES, mixByName, mixTable, overridesFromFlags } from "../../gguf/mix.js";
 import { quantizeTensorSource, readImatrix } from "../../gguf/model-quantize.js";
 import { readF32 } from "../../gguf/source.js";
 import { writeSafetensors } from "../../io/safetensors.js";
 import { openModelSource } from "../../model/formats/source.js";
+import { checkInput, checkOutput } from "../paths.js";
 
 export const summary = "GGUF files: inspect, quantize a model by a llama.cpp mix (Q4_K_M …), dequantize a tensor";
 
@@ -19,15 +20,21 @@ const MIX_LIST = Object.keys(MIXES).join("|");
 
 const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
        quantlab gguf quantize --type ${MIX_LIST}
-                              --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--json]
-       quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--json]
+                              --in MODEL.gguf|HF_FOLDER|MODEL.safetensors --out OUT.gguf [--imatrix FILE] [--allow-requantize] [--dry-run] [--force] [--json]
+                              [--output-tensor-type TYPE] [--token-embedding-type TYPE] [--pure] [--tensor-type NAME=TYPE]...
+       quantlab gguf dequantize --in FILE.gguf --tensor NAME --out T.safetensors [--force] [--json]
   inspect     metadata, tensors (type, dims in ggml order, bytes, bits/weight) and totals.
   quantize    chooses each tensor's type as llama.cpp's llama-quantize does for the mix, prints that table,
               then writes GGUF v3 (general.file_type and general.quantization_version = 2 set). A folder or
               .safetensors input is a Hugging Face Llama checkpoint (config.json beside it, shards listed
               in model.safetensors.index.json); inputs are read tensor by tensor, never whole. --imatrix takes
               llama-imatrix's output (GGUF or legacy .dat) and weights the rounding as llama-quantize does.
-  dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).`;
+              The overrides act as llama-quantize's: --output-tensor-type and --token-embedding-type set those
+              tensors' types as given; --tensor-type NAME=TYPE (repeatable; NAME a regular expression searched in
+              tensor names, the first match wins) replaces the mix's rule, then the row-length fallback applies;
+              --pure gives every other weight the mix's base type.
+  dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).
+  --force     lets --out replace a file that is also an input (refused otherwise).`;
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -50,6 +57,7 @@ async function inspect(argv: string[]): Promise<number> {
   const p = parse("gguf inspect", argv, { json: { type: "boolean" } }, USAGE);
   if (!p) return 0;
   if (p.positionals.length !== 1) throw new QuantLabError("BAD_ARGUMENT", `gguf inspect takes one FILE.gguf, got ${p.positionals.length}: quantlab gguf inspect model.gguf`);
+  checkInput("FILE", p.positionals[0]!);
   // the header alone: inspecting a 40 GB model reads kilobytes
   const file = await readGgufHeader(p.positionals[0]!);
   const r = inspectGguf(file);
@@ -62,20 +70,31 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   const p = parse("gguf quantize", argv, {
     type: { type: "string" }, in: { type: "string" }, out: { type: "string" },
     "allow-requantize": { type: "boolean" }, "dry-run": { type: "boolean" }, json: { type: "boolean" }, imatrix: { type: "string" },
+    "output-tensor-type": { type: "string" }, "token-embedding-type": { type: "string" }, pure: { type: "boolean" },
+    "tensor-type": { type: "string", multiple: true },
+    force: { type: "boolean" },
   }, USAGE);
   if (!p) return 0;
   const mix = mixByName(need(str(p, "type"), "type", "quantize"));
+  const overrides = overridesFromFlags({
+    outputTensorType: str(p, "output-tensor-type"), tokenEmbeddingType: str(p, "token-embedding-type"),
+    pure: p.values.pure === true, tensorTypes: p.values["tensor-type"] as string[] | undefined,
+  });
   const input = need(str(p, "in"), "in", "quantize");
   const dry = p.values["dry-run"] === true;
   const out = dry ? str(p, "out") : need(str(p, "out"), "out", "quantize");
   if (out !== undefined && !out.endsWith(".gguf")) throw new QuantLabError("BAD_ARGUMENT", `--out ${out} must name a .gguf file`);
+  checkInput("--in", input, { folderOk: true });
+  const imPath = str(p, "imatrix");
+  if (imPath !== undefined) checkInput("--imatrix", imPath);
+  if (out !== undefined && !dry) checkOutput("--out", out, { inputs: [input, ...(imPath ? [imPath] : [])], force: p.values.force === true });
   const source = await openModelSource(input);
   const t0 = performance.now();
   let result;
   try {
     const im = str(p, "imatrix");
     const imatrices = im === undefined ? undefined : await readImatrix(im);
-    result = await quantizeTensorSource(source, mix, { allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
+    result = await quantizeTensorSource(source, mix, { ...overrides, allowRequantize: p.values["allow-requantize"] === true, ...(imatrices ? { imatrices } : {}) });
   } finally {
     await source.close();
   }
@@ -96,13 +115,15 @@ async function quantizeCmd(argv: string[]): Promise<number> {
 
 async function dequantizeCmd(argv: string[]): Promise<number> {
   const p = parse("gguf dequantize", argv, {
-    in: { type: "string" }, tensor: { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
+    in: { type: "string" }, tensor: { type: "string" }, out: { type: "string" }, json: { type: "boolean" }, force: { type: "boolean" },
   }, USAGE);
   if (!p) return 0;
   const input = need(str(p, "in"), "in", "dequantize");
   const name = need(str(p, "tensor"), "tensor", "dequantize");
   const out = need(str(p, "out"), "out", "dequantize");
-  // one tensor read by its offset: the rest of the file is never loaded
+  checkInput("--in", input);
+  checkOutput("--out", out, { inputs: [input], force: p.values.force === true });
+    // one tensor read by its offset: the rest of the file is never loaded
   const source = await openGguf(input);
   let data: Float32Array;
   try {

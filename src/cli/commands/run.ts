@@ -24,6 +24,8 @@ export async function run(argv: string[]): Promise<number> {
   const timeout = num("timeout", str(p, "timeout"), 600);
   if (timeout <= 0) throw new QuantLabError("BAD_ARGUMENT", `--timeout must be positive, got ${timeout}`);
   const { runNotebook, describeFailure } = await import("../../runner/notebook.js");
+  const { endKernelsOnSignals } = await import("../../runner/client.js");
+  endKernelsOnSignals();
   const quiet = !!p.values.quiet || !!p.values.json;
   const report = await runNotebook(notebook, {
     outDir: str(p, "out") ?? "out",

@@ -5,6 +5,7 @@ import { parse, str, num } from "../args.js";
 import { exportArtifacts } from "../artifacts.js";
 import { describeFailure, runNotebook, type Notebook } from "../../runner/notebook.js";
 import { closeBrowser } from "../../display/browser.js";
+import { endKernelsOnSignals } from "../../runner/client.js";
 
 export const summary = "the main job: run the companion notebook end to end, export its charts and tables";
 
@@ -23,6 +24,8 @@ export async function run(argv: string[]): Promise<number> {
   const notebook = resolve(str(p, "notebook") ?? NOTEBOOK);
   const outDir = resolve(str(p, "out") ?? "out");
   mkdirSync(outDir, { recursive: true });
+  // Ctrl-C, SIGTERM or a closed terminal end the kernel (and its browser) with this command
+  endKernelsOnSignals();
   const t0 = performance.now();
   const rel = (f: string) => relative(process.cwd(), f) || ".";
   console.log(`QuantLab: running ${rel(notebook)} through the QuantLab kernel`);

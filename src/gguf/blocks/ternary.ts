@@ -3,77 +3,17 @@
  * max |x| per 256 weights. TQ2_0 (66 bytes): qs[64] with 2 bits per weight (q + 1), four strips of 32 per
  * byte, then d. TQ1_0 (54 bytes, 1.6875 bits): qs[48] packing 5 trits per byte and qh[4] packing 4, each
  * byte the base-3 number scaled to 0…255 by a ceiling division by 243, then d.
- * ggml-quants.c's quantize_row_tq{1,2}_0_ref (ggml_quantize_chunk ignores an importance matrix for them)
- * and dequantize_row_tq{1,2}_0. No WebAssembly twin: they run in JavaScript.
+ * WebAssembly twin: the quantizers — ggml-quants.c's quantize_row_tq{1,2}_0_ref (ggml_quantize_chunk
+ * ignores an importance matrix for them) — are `quantizeTQ1_0` and `quantizeTQ2_0` in
+ * assembly/gguf-blocks.ts, loaded by ./wasm.ts; this file has the layouts and dequantize_row_tq{1,2}_0.
  */
 import * as common from "./common.js";
 import type { BlockCode } from "./common.js";
+import { quantizeTQ1_0, quantizeTQ2_0 } from "./wasm.js";
 
-const f = Math.fround;
 const getHalf = common.getHalf;
-const putHalf = common.putHalf;
-const toHalf = common.toHalf;
 
 const QK_K = 256;
-
-/**
- * lroundf(v) + 1 as an int, as x86-64 C computes it: half away from zero; NaN and ±Inf convert to
- * LONG_MIN, whose low 32 bits after + 1 are 1 (the code of 0).
- */
-function trit(v: number): number {
-  if (!Number.isFinite(v)) return 1;
-  return (v < 0 ? -Math.round(-v) : Math.round(v)) + 1;
-}
-
-/** amax = MAX(amax, fabsf(v)) over the block, literally (a NaN is kept only until the next value). */
-function absMax(x: Float32Array, xo: number): number {
-  let amax = 0;
-  for (let j = 0; j < QK_K; j++) {
-    const a = Math.abs(x[xo + j]!);
-    amax = amax > a ? amax : a;
-  }
-  return amax;
-}
-
-/** Writes d and returns 1/d (0 when d is 0; C truthiness counts NaN as non-zero). */
-function scale(x: Float32Array, xo: number, out: Uint8Array, dAt: number): number {
-  const d = absMax(x, xo);
-  putHalf(out, dAt, toHalf(d));
-  return d !== 0 ? f(1 / d) : 0;
-}
-
-/** Five (or, with `last`, four then a shift) trits x[xo], x[xo + stride] … as one byte. */
-function pack3(x: Float32Array, xo: number, stride: number, count: number, id: number): number {
-  let q = 0;
-  for (let k = 0; k < count; k++) q = (q * 3 + trit(f(x[xo + k * stride]! * id))) & 0xff;
-  if (count === 4) q = (q * 3) & 0xff;
-  return Math.trunc((q * 256 + 242) / 243);
-}
-
-function quantizeTq1_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, n: number): void {
-  for (let i = 0; i < n / QK_K; i++, oo += TQ1_0.typeSize) {
-    const id = scale(x, xo, out, oo + 52);
-    for (let m = 0; m < 32; m++) out[oo + m] = pack3(x, xo + m, 32, 5, id);
-    xo += 160;
-    for (let m = 0; m < 16; m++) out[oo + 32 + m] = pack3(x, xo + m, 16, 5, id);
-    xo += 80;
-    for (let j = 0; j < 4; j++) out[oo + 48 + j] = pack3(x, xo + j, 4, 4, id);
-    xo += 16;
-  }
-}
-
-function quantizeTq2_0(x: Float32Array, xo: number, out: Uint8Array, oo: number, n: number): void {
-  for (let i = 0; i < n / QK_K; i++, oo += TQ2_0.typeSize) {
-    const id = scale(x, xo, out, oo + 64);
-    for (let j = 0; j < 64; j += 32, xo += 128) {
-      for (let m = 0; m < 32; m++) {
-        let q = 0;
-        for (let k = 0; k < 4; k++) q += (trit(f(x[xo + m + 32 * k]! * id)) & 3) << (2 * k);
-        out[oo + j + m] = q;
-      }
-    }
-  }
-}
 
 const POW3 = [1, 3, 9, 27, 81, 243];
 
@@ -97,6 +37,6 @@ function dequantizeTq2_0(b: Uint8Array, bo: number, y: Float32Array, yo: number,
 }
 
 /** block_tq1_0, with its code. */
-export const TQ1_0: BlockCode = { blockSize: QK_K, typeSize: 54, quantize: quantizeTq1_0, dequantize: dequantizeTq1_0 };
+export const TQ1_0: BlockCode = { blockSize: QK_K, typeSize: 54, quantize: quantizeTQ1_0, dequantize: dequantizeTq1_0 };
 /** block_tq2_0, with its code. */
-export const TQ2_0: BlockCode = { blockSize: QK_K, typeSize: 66, quantize: quantizeTq2_0, dequantize: dequantizeTq2_0 };
+export const TQ2_0: BlockCode = { blockSize: QK_K, typeSize: 66, quantize: quantizeTQ2_0, dequantize: dequantizeTq2_0 };

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly quantizers (assembly/gguf-blocks.ts, built to dist/wasm/gguf-blocks.wasm): the
- * reference quantizers (no importance matrix) of the Q and K types, and IQ4_NL/IQ4_XS with and without
- * one, in the block-code shapes the traits table (../types.ts) takes: quantize `n` weights (whole blocks) from x[xo…] into out[oo…]. Weights travel
+ * reference quantizers (no importance matrix) of the Q and K types, of MXFP4, NVFP4, TQ1_0 and TQ2_0,
+ * and IQ4_NL/IQ4_XS with and without one, in the block-code shapes the traits table (../types.ts) takes: quantize `n` weights (whole blocks) from x[xo…] into out[oo…]. Weights travel
  * through the module's memory a chunk at a time (64 KiB), so a matrix of any size never needs a second
  * full-size copy.
  *
@@ -27,6 +27,10 @@ interface Kernels {
   weightsPtr(): number;
   quantizeIQ4_NL(k: number, weighted: number): number;
   quantizeIQ4_XS(k: number, weighted: number): number;
+  quantizeMXFP4(k: number): number;
+  quantizeNVFP4(k: number): number;
+  quantizeTQ1_0(k: number): number;
+  quantizeTQ2_0(k: number): number;
 }
 
 // Both src/gguf/blocks/ and dist/gguf/blocks/ sit three levels below the package root.
@@ -112,3 +116,7 @@ export const quantizeIQ4_NL = chunked((m, k) => m.quantizeIQ4_NL(k, 0));
 export const quantizeRowIQ4_NLImatrix = chunkedWeighted((m, k) => m.quantizeIQ4_NL(k, 1));
 export const quantizeIQ4_XS = chunked((m, k) => m.quantizeIQ4_XS(k, 0));
 export const quantizeRowIQ4_XSImatrix = chunkedWeighted((m, k) => m.quantizeIQ4_XS(k, 1));
+export const quantizeMXFP4 = chunked((m, k) => m.quantizeMXFP4(k));
+export const quantizeNVFP4 = chunked((m, k) => m.quantizeNVFP4(k));
+export const quantizeTQ1_0 = chunked((m, k) => m.quantizeTQ1_0(k));
+export const quantizeTQ2_0 = chunked((m, k) => m.quantizeTQ2_0(k));

@@ -12,6 +12,7 @@ import { readF32, type TensorSource } from "../../gguf/source.js";
 import type { LlamaConfig, LlamaModel } from "../llama.js";
 import { ggufConfig, ggufTokenizer, llamaFromTensors } from "./gguf.js";
 import { openHfSource } from "./hf.js";
+import { isHfQuantizedDir, openHfQuantizedSource } from "./hf-quantized.js";
 import { openLlama2cSource } from "./llama2c.js";
 import type { Tokenizer } from "./tokenizer.js";
 
@@ -36,6 +37,7 @@ export interface OpenOptions {
  */
 export async function openModelSource(path: string, opts: OpenOptions = {}): Promise<ModelSource> {
   check(existsSync(path), "NOT_FOUND", `model file ${path} does not exist: give the path of a .gguf file, a Hugging Face folder or a llama2.c .bin`);
+  if (isHfQuantizedDir(path)) return openHfQuantizedSource(path);
   if (statSync(path).isDirectory() || path.endsWith(".safetensors") || path.endsWith(".safetensors.index.json")) {
     const src = await openHfSource(path);
     return { ...src, format: "Hugging Face", llama: () => ({ config: src.config, tokenizer: null, label: src.modelLabel }) };

@@ -4,6 +4,7 @@
  * group (how GPTQ/AWQ checkpoints pack them). Embeddings and norms stay outside the count, as in the
  * papers' "bits per weight" of the quantized layers.
  */
+import { groupLength } from "../../numerics/spec.js";
 import type { QuantizedModel } from "./workflow.js";
 
 export function bitsPerWeight(q: Pick<QuantizedModel, "linears">): number {
@@ -13,8 +14,9 @@ export function bitsPerWeight(q: Pick<QuantizedModel, "linears">): number {
     weights += n;
     if (l.gguf) bits += 8 * l.gguf.bytes.length;
     else if (l.grouped) {
-      const s = l.grouped.spec;
-      bits += n * s.bits + l.grouped.scales.length * (s.scaleBits + s.zeroBits);
+      const { spec } = l.grouped;
+      const g = groupLength(spec, l.weight.rows, l.weight.cols);
+      bits += n * (spec.bits + (16 + (spec.scheme === "symmetric" ? 0 : spec.bits)) / g);
     } else bits += 32 * n;
   }
   return weights > 0 ? bits / weights : 32;

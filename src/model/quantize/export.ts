@@ -4,9 +4,10 @@
  *
  * GGUF tensor types: a linear encoded by a GGUF method keeps its bytes; a GPTQ/RTN group-wise result whose
  * spec says it fits (codes 0 … 15, contiguous groups of a multiple of 32) is stored losslessly as Q4_1
- * (see pack.ts); any other quantized linear (AWQ's, whose grid lives on W·s) is re-encoded from its
- * effective weights as Q8_0 (or, by llama.cpp's fallback rule in src/gguf/mix.ts, F16 when its rows do not
- * split into 32-blocks), which the label in `ggufPlan` reports. Norms and the embedding stay F32.
+ * (see pack.ts); an AWQ result has its input scales folded into the previous operations first and its
+ * grids stored as Q4_1 the same way (awq-gguf.ts, whose plan names what it re-encodes); any other quantized
+ * linear is re-encoded from its effective weights as Q8_0 (or, by llama.cpp's fallback rule in
+ * src/gguf/mix.ts, F16 when its rows do not split into 32-blocks). Norms and the embedding stay F32.
  */
 import { check } from "../../errors.js";
 import type { GgufTypeName } from "../../gguf/types.js";
@@ -15,6 +16,7 @@ import { quantize } from "../../gguf/quants.js";
 import { fallbackType } from "../../gguf/mix.js";
 import { headDim, LINEAR_NAMES, type LlamaModel } from "../llama.js";
 import { packQ4_1 } from "./pack.js";
+import { awqGguf, hasInputScales, type AwqGgufPlanRow } from "./awq-gguf.js";
 import { writeGguf, type GgufValue } from "../../gguf/file.js";
 import { writeSafetensors } from "../../io/safetensors.js";
 import type { Tensor } from "../../io/tensor.js";
@@ -128,9 +130,25 @@ export async function writeModelGguf(model: LlamaModel, path: string, opts: { na
   await writeGguf(path, ggufContent(model, opts));
 }
 
-/** Writes the workflow's result as GGUF v3 that llama.cpp loads (tensor types: see the module comment). */
-export async function writeQuantizedGguf(q: QuantizedModel, path: string, opts: { name?: string; description?: string } = {}): Promise<void> {
-  await writeGguf(path, ggufContent(q.model, { ...opts, linears: q.linears }));
+/**
+ * Writes the workflow's result as GGUF v3 that llama.cpp loads (tensor types: see the module comment).
+ * An AWQ result is first folded (awq-gguf.ts) so its grids go in as Q4_1. The returned plan gives each
+ * quantized linear's GGUF type and whether its grid was stored as it is or re-encoded (and why).
+ */
+export async function writeQuantizedGguf(q: QuantizedModel, path: string,
+  opts: { name?: string; description?: string; awqReencode?: "Q8_0" | "Q4_1" } = {}): Promise<AwqGgufPlanRow[]> {
+  if (hasInputScales(q)) {
+    const f = awqGguf(q, opts.awqReencode ? { reencode: opts.awqReencode } : {});
+    await writeGguf(path, ggufContent(f.model, { ...opts, linears: f.linears }));
+    return f.plan;
+  }
+  const content = ggufContent(q.model, { ...opts, linears: q.linears });
+  await writeGguf(path, content);
+  const types = new Map(content.tensors.map((t) => [t.name, t.type]));
+  return [...q.linears].map(([tensor, l]) => {
+    const lossless = !!l.gguf || fitsQ4_1(l);
+    return { tensor, type: types.get(tensor)!, lossless, ...(lossless ? {} : { reason: `no GGUF type holds its ${l.format} grid as it is` }) };
+  });
 }
 
 /**
