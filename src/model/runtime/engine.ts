@@ -155,7 +155,7 @@ export class EngineReport {
     const cells = this.rows.map((r) => [r.label, r.perplexity.toFixed(4), r.kld.toExponential(2), r.kldP99.toExponential(2),
       `${r.sameTopPercent.toFixed(1)}%`, r.kvBytesPerToken.toFixed(1)]);
     return {
-      "text/plain": [head, ...cells].map((c) => c.map((x, i) => x.padEnd(i === 0 ? 44 : 11)).join("")).join("\n") +
+      "text/plain": [head, ...cells].map((c) => c.map((x, i) => x.padEnd(i === 0 ? Math.max(...cells.map((r) => r[0].length), 6) + 2 : 11)).join("")).join("\n") +
         `\n(full precision: perplexity ${this.basePerplexity.toFixed(4)} over ${this.tokens} tokens; KLD from it on the same tokens)`,
       "text/html": `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${cells
         .map((c) => `<tr>${c.map((x) => `<td>${x}</td>`).join("")}</tr>`).join("")}</table>` +

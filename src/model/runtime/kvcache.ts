@@ -234,7 +234,7 @@ export class KvReport {
       r.kld.toExponential(2), `${r.sameTopPercent.toFixed(1)}%`,
     ]);
     return {
-      "text/plain": [head, ...cells].map((c) => c.map((x, i) => x.padEnd(i === 0 ? 34 : 11)).join("")).join("\n") +
+      "text/plain": [head, ...cells].map((c) => c.map((x, i) => x.padEnd(i === 0 ? Math.max(...cells.map((r) => r[0].length), 5) + 2 : 11)).join("")).join("\n") +
         `\n(memory at ${this.contextTokens} tokens; errors relative to the FP32 cache)`,
       "text/html": `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${cells
         .map((c) => `<tr>${c.map((x) => `<td>${x}</td>`).join("")}</tr>`).join("")}</table>`,
