@@ -15,4 +15,5 @@ export * from "./models.js";
 export * from "./charts.js";
 export * from "./algorithms.js";
 export * from "./quality.js";
+export * from "./activations.js";
 export * from "./interact.js";

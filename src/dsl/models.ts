@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { check } from "../errors.js";
 import { withRuntime } from "./runtimes.js";
 import { generate, perplexity, windows, type GenerateOptions, type Generation, type PerplexityOptions, type PerplexityResult } from "../model/runtime/eval.js";
-import { kvCacheStudy, type KvQuantSpec, type KvReport } from "../model/runtime/kvcache.js";
+import { kvCacheStudy, parseKvCacheSpec, type KvCacheSpec, type KvQuantSpec, type KvReport } from "../model/runtime/kvcache.js";
 import type { LlamaModel } from "../model/llama.js";
 import { quantizerFor, type MethodSpec } from "../model/quantize/methods.js";
 import { calibrationWindows, quantizeModel as quantizeLayers, type QuantizedModel } from "../model/quantize/workflow.js";
@@ -103,16 +103,23 @@ export async function quantizeModel(
 }
 
 /**
- * KV-cache quantization: memory, K/V and attention errors, perplexity, per format and granularity.
+ * KV-cache quantization: bytes per token, K/V and attention errors, perplexity and KLD from the FP32
+ * cache, per spec: one format and granularity for both, or keys and values apart with KIVI's window,
+ * keys before RoPE or rotated keys (the `--kv-cache` strings).
  * @example
  * ```ts
  * const m = await loadModel(projectModelPath());
- * await kvStudy(m, courseText(m, 0, 1500), [{ format: "INT8", granularity: "token" }], { maxTokens: 128 })
+ * await kvStudy(m, courseText(m, 0, 1500), [
+ *   { format: "INT8", granularity: "token" },
+ *   "int4:channel,int4:token,window=32",
+ *   "fp8-e4m3:head,fp8-e4m3:head",
+ * ], { maxTokens: 128 })
  * ```
  */
-export async function kvStudy(m: LlamaModel, text: string | number[], specs: KvQuantSpec[], opts: { maxTokens?: number; window?: number } = {}): Promise<KvReport> {
+export async function kvStudy(m: LlamaModel, text: string | number[], specs: (KvQuantSpec | KvCacheSpec | string)[], opts: { maxTokens?: number; window?: number } = {}): Promise<KvReport> {
   const tok = m.tokenizer;
   const ids = typeof text === "string" ? tokenizerOf(m).encode(text) : text;
   const bos = tok?.bos ?? 1;
-  return withRuntime(m, (rt) => kvCacheStudy(rt, windows(ids, bos, opts.window ?? m.config.contextLength, opts.maxTokens ?? 4096), specs, bos));
+  const parsed = specs.map((s) => (typeof s === "string" ? parseKvCacheSpec(s) : s));
+  return withRuntime(m, (rt) => kvCacheStudy(rt, windows(ids, bos, opts.window ?? m.config.contextLength, opts.maxTokens ?? 4096), parsed, bos));
 }

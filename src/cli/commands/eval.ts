@@ -22,15 +22,36 @@ const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N]
   --save-base   write the base's most likely tokens' log-probabilities there (with --base: the base's;
                 without: --model's): 32 + Σ(16 + 8k) bytes, k per token until the rest's mass < --rest-mass
   --base-logits reuse a file from --save-base instead of --base (one forward pass per quantization)
-  --rest-mass   probability left out per token in --save-base (default 1e-4)`;
+  --rest-mass   probability left out per token in --save-base (default 1e-4)
+       quantlab eval --model M --text T.txt [--base F] [--activations FORMAT:GRANULARITY[:static|:dynamic]]
+                     [--kv-cache K_FORMAT:K_GRAN,V_FORMAT:V_GRAN[,window=N][,group=N][,pre-rope][,rotate]]
+                     [--smoothquant ALPHA] [--rotate hadamard] [--calibration C.txt] [--json]
+  --activations every linear's input quantized in the forward pass: int8, int4, fp8-e4m3, fp8-e5m2 per
+                tensor (static: scales from calibration; dynamic: per call) or per token (dynamic), e.g.
+                int8:token:dynamic, fp8-e4m3:tensor:static
+  --kv-cache    keys and values quantized (int8, int4, int2, uint4, uint2 asymmetric, fp8-e4m3, fp8-e5m2;
+                tensor, token, head or channel), e.g. int4:channel,int4:token,window=32 (KIVI): window =
+                recent tokens kept in FP16, group = tokens per per-channel scale, pre-rope = keys before RoPE,
+                rotate = keys Hadamard-rotated
+  --smoothquant SmoothQuant's α in [0, 1], migrated into the RMSNorms (calibrated on --calibration)
+  --rotate      hadamard: QuaRot's residual rotation fused into the weights, online Hadamard on ffn_down
+  --calibration text for static scales and SmoothQuant (default: the first two windows of --text)
+                with these, --json prints eval --base's object plus {"activations", "kvCache",
+                "smoothquant", "rotate", "kvBytesPerToken"}; the base is --base, else --model in full precision`;
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse("eval", argv, {
     model: { type: "string" }, text: { type: "string" }, "max-tokens": { type: "string" }, window: { type: "string" },
     backend: { type: "string" }, json: { type: "boolean" },
     base: { type: "string" }, "save-base": { type: "string" }, "base-logits": { type: "string" }, "rest-mass": { type: "string" }, "max-memory": { type: "string" },
+    activations: { type: "string" }, "kv-cache": { type: "string" }, smoothquant: { type: "string" }, rotate: { type: "string" },
+    calibration: { type: "string" },
   }, USAGE);
   if (!p) return 0;
+  if (["activations", "kv-cache", "smoothquant", "rotate"].some((f) => p.values[f] !== undefined)) {
+    const { runEngine } = await import("./eval-engine.js");
+    return runEngine(p);
+  }
   if (p.values.base !== undefined || p.values["save-base"] !== undefined || p.values["base-logits"] !== undefined) {
     const { runKld } = await import("./eval-kld.js");
     return runKld(p);

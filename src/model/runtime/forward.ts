@@ -18,6 +18,18 @@ export interface BlockHooks {
   onLinearInput?(layer: number, names: readonly LinearName[], x: tf.Tensor2D): void;
   /** Replaces this layer's new keys/values ([T, kvHeads, headDim], keys after RoPE) before use and caching. */
   kv?(layer: number, k: tf.Tensor3D, v: tf.Tensor3D): { k: tf.Tensor3D; v: tf.Tensor3D };
+  /**
+   * Replaces the input of each linear layer (after `onLinearInput` saw it): simulated activation
+   * quantization, an online rotation.
+   */
+  linearInput?(layer: number, names: readonly LinearName[], x: tf.Tensor2D): tf.Tensor2D;
+  /**
+   * Replaces this layer's attention (refused with a cache): q [T, heads, headDim] and k [T, kvHeads, headDim]
+   * before RoPE, v [T, kvHeads, headDim]; `rope` rotates either; returns [T, dim]. A cache that
+   * differs per query position (a full-precision window of recent tokens) or keys quantized before
+   * RoPE need the whole attention.
+   */
+  attention?(layer: number, q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, rope: (x: tf.Tensor3D) => tf.Tensor3D): tf.Tensor2D;
 }
 
 /** Keys and values of past positions per layer, [kvHeads, T, headDim]. */
@@ -271,9 +283,19 @@ export class LlamaRuntime {
     const hd = headDim(c);
     const group = c.nHeads / c.nKvHeads;
     const past = cache ? cache.length : 0;
+    const input = (names: readonly LinearName[], t: tf.Tensor2D): tf.Tensor2D => {
+      hooks.onLinearInput?.(i, names, t);
+      return hooks.linearInput ? hooks.linearInput(i, names, t) : t;
+    };
     return tf.tidy(() => {
-      const h = this.rmsNorm(x, L.attnNorm);
-      hooks.onLinearInput?.(i, QKV, h);
+      const h = input(QKV, this.rmsNorm(x, L.attnNorm));
+      if (hooks.attention) {
+        check(!cache, "BAD_ARGUMENT", "an attention hook (a KV spec with a window or pre-RoPE keys) scores whole windows: run it without an incremental cache");
+        const o = hooks.attention(i, tf.reshape(this.linear(h, L.w.attn_q, L.b?.attn_q), [T, c.nHeads, hd]),
+          tf.reshape(this.linear(h, L.w.attn_k, L.b?.attn_k), [T, c.nKvHeads, hd]),
+          tf.reshape(this.linear(h, L.w.attn_v, L.b?.attn_v), [T, c.nKvHeads, hd]), (t) => this.rope(t, 0));
+        return this.mlp(i, tf.add(x, this.linear(input(["attn_output"], o), L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D, input);
+      }
       const q = this.rope(tf.reshape(this.linear(h, L.w.attn_q, L.b?.attn_q), [T, c.nHeads, hd]), past);
       let k = this.rope(tf.reshape(this.linear(h, L.w.attn_k, L.b?.attn_k), [T, c.nKvHeads, hd]), past);
       let v = tf.reshape(this.linear(h, L.w.attn_v, L.b?.attn_v), [T, c.nKvHeads, hd]) as tf.Tensor3D;
@@ -303,16 +325,19 @@ export class LlamaRuntime {
       scores = tf.add(scores, causalMask(T, past));
       const att = tf.matMul(tf.softmax(scores), V); // [H, T, hd]
       const o = tf.reshape(tf.transpose(att, [1, 0, 2]), [T, c.dim]) as tf.Tensor2D;
-      hooks.onLinearInput?.(i, ["attn_output"], o);
-      const x1 = tf.add(x, this.linear(o, L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D;
-      const h2 = this.rmsNorm(x1, L.ffnNorm);
-      hooks.onLinearInput?.(i, GATE_UP, h2);
-      const g = this.linear(h2, L.w.ffn_gate, L.b?.ffn_gate);
-      const u = this.linear(h2, L.w.ffn_up, L.b?.ffn_up);
-      const a = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
-      hooks.onLinearInput?.(i, ["ffn_down"], a);
-      return tf.add(x1, this.linear(a, L.w.ffn_down, L.b?.ffn_down)) as tf.Tensor2D;
+      const x1 = tf.add(x, this.linear(input(["attn_output"], o), L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D;
+      return this.mlp(i, x1, input);
     });
+  }
+
+  /** RMSNorm → SwiGLU → residual on x1 ([T, dim]); `input` sees and may replace each linear's input. */
+  private mlp(i: number, x1: tf.Tensor2D, input: (names: readonly LinearName[], t: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
+    const L = this.layers[i];
+    const h2 = input(GATE_UP, this.rmsNorm(x1, L.ffnNorm));
+    const g = this.linear(h2, L.w.ffn_gate, L.b?.ffn_gate);
+    const u = this.linear(h2, L.w.ffn_up, L.b?.ffn_up);
+    const a = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
+    return tf.add(x1, this.linear(input(["ffn_down"], a), L.w.ffn_down, L.b?.ffn_down)) as tf.Tensor2D;
   }
 
   /** [T, vocab] logits from final hidden states. */
