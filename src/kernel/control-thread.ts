@@ -46,6 +46,8 @@ async function serveControl() {
     if (header.msg_type === "interrupt_request") {
       if (!verify(frames[at + 1].toString("latin1"), parts)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request whose signature does not verify" }); continue; }
       process.kill(process.pid, "SIGINT");
+      // a cell busy in a library loop never reaches the SIGINT listener: the loop polls this flag
+      if (workerData.interrupt) Atomics.store(new Int32Array(workerData.interrupt), 0, 1);
       const reply = [
         { msg_id: require("node:crypto").randomUUID(), session: workerData.session, username: "kernel", date: new Date().toISOString(), msg_type: "interrupt_reply", version: "5.3" },
         header, {}, { status: "ok" },
@@ -89,7 +91,7 @@ export interface ControlThread {
 }
 
 export async function startControlThread(
-  opts: { control: string; hb: string; key: string; session: string },
+  opts: { control: string; hb: string; key: string; session: string; interrupt?: SharedArrayBuffer },
   onEvent: (e: ControlEvent) => void,
 ): Promise<ControlThread> {
   const worker = new Worker(SOURCE, { eval: true, workerData: { ...opts, zeromq: require.resolve("zeromq") } });
