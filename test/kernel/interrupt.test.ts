@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import type { KernelClient, Message } from "../../src/runner/client.js";
+import type { KernelClient } from "../../src/runner/client.js";
+import type { Message } from "../../src/kernel/wire.js";
 import { kernelEnv, outputsOf } from "./helpers.js";
 import { KernelClient as Client } from "../../src/runner/client.js";
 
@@ -32,12 +33,14 @@ const modes = {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs `code`, interrupts once `ready(message)` has been seen (then `delayMs` later), returns the result and the interrupt-to-reply time. */
+/**
+ * Runs `code` and interrupts once `ready(message)` has been seen on iopub (then `delayMs` later);
+ * returns the result and the time from the interrupt to the reply.
+ */
 async function interruptWhen(code: string, ready: (m: Message) => boolean, interrupt: () => Promise<void>, delayMs = 0) {
-  let seen!: () => void;
-  const started = new Promise<void>((r) => (seen = r));
-  const running = k.execute(code, { onOutput: (m) => ready(m) && seen() });
-  await started;
+  const from = k.iopubLog.length;
+  const running = k.execute(code);
+  while (!k.iopubLog.slice(from).some(ready)) await sleep(2);
   if (delayMs) await sleep(delayMs);
   const t0 = Date.now();
   await interrupt();
