@@ -3,7 +3,10 @@
  * switch: the notebook's charting vocabulary. Each takes data (arrays, a Matrix, a sweep or rows) and
  * returns a Chart that shows in the notebook and exports with `.export("notes/….svg|png|pdf|html")`.
  */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve, sep } from "node:path";
 import { check } from "../errors.js";
+import { DISPLAY, type MimeBundle } from "../display/mime.js";
 import type { Chart } from "../display/chart.js";
 import { baseLayout, binValues, histogramTrace, lineChart, logTicks, PALETTE, scatterChart, tickLabel, type Trace } from "../display/figure.js";
 import { Chart as ChartClass } from "../display/chart.js";
@@ -361,4 +364,68 @@ export interface StudyRowLike {
   kld?: number;
   sameTopPercent?: number;
   perplexity?: number;
+}
+
+/**
+ * The folder a notebook's exports for notes go to, never a folder git tracks: `$QUANTLAB_NOTES` when
+ * set; `out/notes/` of the QuantLab checkout when the kernel runs in its `notebooks/` folder (Jupyter
+ * opened there); else `notes/` under the kernel's folder (`npm start` runs the kernel in `out/`, so
+ * the files land in `out/notes/` there too). Pass your own folder to `export` to keep them elsewhere.
+ * @example
+ * ```ts
+ * const notes = notesFolder();
+ * exported(s.export(`${notes}/mse.csv`), s.plot().export(`${notes}/mse.svg`))
+ * ```
+ */
+export function notesFolder(): string {
+  if (process.env.QUANTLAB_NOTES) return resolve(process.env.QUANTLAB_NOTES);
+  const cwd = process.cwd();
+  const root = checkoutOf(cwd);
+  if (root && (cwd === join(root, "notebooks") || cwd.startsWith(join(root, "notebooks") + sep))) return join(root, "out", "notes");
+  return join(cwd, "notes");
+}
+
+/** The QuantLab checkout (a package.json named quantlab) that holds `dir`, or null. */
+function checkoutOf(dir: string): string | null {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const pkg = join(d, "package.json");
+    if (existsSync(pkg)) {
+      try {
+        if (JSON.parse(readFileSync(pkg, "utf8")).name === "quantlab") return d;
+      } catch {
+        // an unreadable package.json is not ours; keep looking above it
+      }
+    }
+    if (dirname(d) === d) return null;
+  }
+}
+
+/** What an export cell wrote: every file with its full path and size, so none of them goes unconfirmed. */
+export interface ExportedFiles {
+  files: { path: string; bytes: number }[];
+  [DISPLAY](): MimeBundle;
+}
+
+/**
+ * Confirms several exports at once: one line per file with its absolute path and size (a cell shows
+ * only its last value, so three exports would otherwise confirm only the third).
+ * @example
+ * ```ts
+ * exported(c.export("notes/a.svg"), c.export("notes/a.png"), s.export("notes/a.csv"))
+ * ```
+ */
+export function exported(...files: { path: string; bytes: number }[]): ExportedFiles {
+  check(files.length > 0 && files.every((f) => f && typeof f.path === "string"), "BAD_ARGUMENT",
+    "exported(...) takes what export() returned, e.g. exported(c.export(\"notes/a.svg\"), s.export(\"notes/a.csv\"))");
+  const list = files.map((f) => ({ path: resolve(f.path), bytes: f.bytes }));
+  const size = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+  const lines = list.map((f) => `${f.path}  (${size(f.bytes)})`);
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  return {
+    files: list,
+    [DISPLAY]: () => ({
+      "text/plain": `wrote ${list.length} file${list.length === 1 ? "" : "s"}:\n${lines.map((l) => "  " + l).join("\n")}`,
+      "text/html": `<div>wrote ${list.length} file${list.length === 1 ? "" : "s"}:</div><ul>${lines.map((l) => `<li><code>${esc(l)}</code></li>`).join("")}</ul>`,
+    }),
+  };
 }
