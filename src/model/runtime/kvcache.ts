@@ -110,9 +110,10 @@ export interface KvRow {
 export class KvReport {
   constructor(readonly rows: KvRow[], readonly contextTokens: number) {}
   [DISPLAY](): MimeBundle {
-    const head = ["format", "granularity", "bits", "KiB", "saved", "K err", "V err", "attn err", "ppl", "KLD", "same top"];
+    // size relative to FP16, not "saved": the FP32 reference row would read "saved −100 %"
+    const head = ["format", "granularity", "bits", "KiB", "vs FP16", "K err", "V err", "attn err", "ppl", "KLD", "same top"];
     const cells = this.rows.map((r) => [
-      r.format, r.granularity, String(r.bits), (r.bytes / 1024).toFixed(1), `${(100 * r.saved).toFixed(1)}%`,
+      r.format, r.granularity, String(r.bits), (r.bytes / 1024).toFixed(1), `${(100 * (1 - r.saved)).toFixed(0)} %`,
       r.kRelError.toExponential(2), r.vRelError.toExponential(2), r.attnRelError.toExponential(2), r.perplexity.toFixed(4),
       r.kld.toExponential(2), `${r.sameTopPercent.toFixed(1)}%`,
     ]);
