@@ -34,10 +34,13 @@ const KEY = Symbol.for("quantlab.progress");
 
 function state(): State {
   const g = globalThis as Record<symbol, State | undefined>;
-  return (g[KEY] ??= { jobs: [], sink: null, lastYield: 0 });
+  return (g[KEY] ??= { jobs: [], sink: stderrSink(), lastYield: 0 });
 }
 
-/** Installs the sink that shows progress (null: none); returns the one it replaces. */
+/**
+ * Installs the sink that shows progress (null: none); returns the one it replaces. Until one is
+ * installed, a job that runs longer than a second writes one line on stderr, rewritten in place.
+ */
 export function setProgressSink(sink: ProgressSink | null): ProgressSink | null {
   const s = state();
   const old = s.sink;
@@ -118,4 +121,20 @@ export function progressLine(e: ProgressEvent): string {
   if (refined > 0 && elapsed > 0) eta = ` · ETA ${formatDuration((elapsed * (1 - refined)) / refined)}`;
   const rest = inner.map((j) => ` · ${j.label} ${j.done}/${j.total}`).join("");
   return `${outer.label}: ${outer.done}/${outer.total} (${pct} %) · ${formatDuration(elapsed)} elapsed${eta}${rest}`;
+}
+
+/** Plain Node (a script, the CLI): the line on stderr once a job has run for a second, `\r`-updated. */
+export function stderrSink(afterMs = 1000, everyMs = 250): ProgressSink {
+  let shown = false;
+  let last = 0;
+  return (e) => {
+    const outer = e.jobs[0];
+    if (!outer) return;
+    if (!shown && (e.now - outer.startedAt < afterMs)) return;
+    if (!e.finished && shown && e.now - last < everyMs) return;
+    shown = true;
+    last = e.now;
+    process.stderr.write(`\r${progressLine(e)}   ${e.finished ? "\n" : ""}`);
+    if (e.finished) shown = false;
+  };
 }
