@@ -106,7 +106,10 @@ export function rulerChart(weights: Matrix | ArrayLike<number>, spec: QuantSpec 
 
 /** Options of `channelRangeChart`. */
 export interface ChannelRangeOptions {
-  /** "rows" (output channels, the default, as per-channel quantization groups them) or "cols" (input features). */
+  /**
+   * "rows" (output channels, the default, as per-channel quantization groups them) or "cols" (input
+   * channels: where LLM activation outliers live, and what `withOutliers(W, { columns })` scales).
+   */
   axis?: "rows" | "cols";
   /** A channel is an outlier when its max |w| exceeds `threshold` × the median max |w| (default 3). */
   threshold?: number;
@@ -142,10 +145,10 @@ export function channelRangeChart(W: Matrix, o: ChannelRangeOptions = {}): Chart
   };
   const count = outlier.filter(Boolean).length;
   const data = [trace(false, "channels", PALETTE[0]!), trace(true, `outliers: ${count} with max |w| > ${k}× median`, PALETTE[3]!)];
-  const layout = baseLayout(o.title ?? `Per-channel range (${byRow ? "output channels" : "input features"})`);
+  const layout = baseLayout(o.title ?? `Per-channel range (${byRow ? "output channels, one bar per row" : "input channels, one bar per column"})`);
   Object.assign(layout, {
     bargap: 0, barmode: "overlay", showlegend: true,
-    xaxis: { title: { text: byRow ? "output channel (row)" : "input feature (column)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true },
+    xaxis: { title: { text: byRow ? "output channel (row)" : "input channel (column)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true },
     yaxis: { title: { text: "weight value (min … max)" }, gridcolor: "#e6e6e6", zerolinecolor: "#999", ticks: "outside", automargin: true },
   });
   return new ChartClass({ data, layout }, "per-channel range");

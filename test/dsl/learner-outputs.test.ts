@@ -68,3 +68,18 @@ test("notesFolder(): out/notes of the checkout from notebooks/, QUANTLAB_NOTES w
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test("the notebook's outlier chart plots input channels, where its outliers are", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { channelRangeChart } = await import("../../src/dsl/charts.js");
+  const dsl = await import("../../src/dsl/index.js");
+  const nb = JSON.parse(readFileSync(join(ROOT, "notebooks", "day21-quantization.ipynb"), "utf8")) as { cells: { source: string[] | string }[] };
+  const cell = nb.cells.map((c) => (Array.isArray(c.source) ? c.source.join("") : c.source)).find((s) => s.includes("channelRangeChart("))!;
+  assert.match(cell, /outlier input channels/);
+  assert.match(cell, /channelRangeChart\(W, \{ axis: "cols" \}\)/);
+  const W = dsl.withOutliers(dsl.randn(64, 256, { seed: 2, std: 0.02 }), { columns: 4, factor: 20, seed: 3 });
+  const c = channelRangeChart(W, { axis: "cols" });
+  const outliers = c.figure.data[1]!.x as number[];
+  assert.equal(outliers.length, 4, "the four scaled input channels, and only they, are red");
+  assert.match(JSON.stringify(c.figure.layout.xaxis), /input channel \(column\)/);
+});
