@@ -204,10 +204,11 @@ export interface MemoryChartOptions {
 }
 
 /**
- * Weight memory of a model (default 7e9 parameters) in each format, in GB, scale overhead included.
+ * Weight memory of a model (default 7e9 parameters) in each format, in GiB (2^30 bytes, as every
+ * QuantLab chart and table counts memory), scale overhead included.
  * @example
  * ```ts
- * memoryChart(7e9)                                   // FP32 28 GB … INT4 g128 ≈ 3.6 GB
+ * memoryChart(7e9)                                   // FP32 26.1 GiB … INT4 g128 ≈ 3.4 GiB
  * memoryChart("llama-3-8b", { formats: ["bf16", "int8", "nf4"] })
  * ```
  */
@@ -217,19 +218,19 @@ export function memoryChart(params: number | string = 7e9, o: MemoryChartOptions
   const rows = formats.map((f) => {
     const intLike = /^u?int|^nf4|^fp4-bnb/.test(f);
     const m = weightMemory({ params: n, format: f, ...(intLike ? { groupSize: o.groupSize ?? 128 } : {}) });
-    return { format: f, gb: m.bytes / 1e9, bits: m.bitsPerParam };
+    return { format: f, gib: m.bytes / 2 ** 30, bits: m.bitsPerParam };
   });
   const trace: Trace = {
-    type: "bar", name: "weights", x: rows.map((r) => r.format), y: rows.map((r) => r.gb),
-    text: rows.map((r) => `${r.gb.toFixed(1)} GB`), textposition: "outside", cliponaxis: false,
-    customdata: rows.map((r) => r.bits), hovertemplate: "%{x}: %{y:.2f} GB (%{customdata:.3f} bits/weight)<extra></extra>",
+    type: "bar", name: "weights", x: rows.map((r) => r.format), y: rows.map((r) => r.gib),
+    text: rows.map((r) => `${r.gib.toFixed(1)} GiB`), textposition: "outside", cliponaxis: false,
+    customdata: rows.map((r) => r.bits), hovertemplate: "%{x}: %{y:.2f} GiB (%{customdata:.3f} bits/weight)<extra></extra>",
     marker: { color: rows.map((_, i) => PALETTE[i % PALETTE.length]) },
   };
   const layout = baseLayout(o.title ?? `Weight memory of a ${tickLabel(n / 1e9)}B-parameter model`);
   Object.assign(layout, {
     showlegend: false,
     xaxis: { title: { text: "format" }, type: "category", automargin: true },
-    yaxis: { title: { text: "weight memory (GB)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true, rangemode: "tozero", range: [0, Math.max(...rows.map((r) => r.gb)) * 1.15] },
+    yaxis: { title: { text: "weight memory (GiB)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true, rangemode: "tozero", range: [0, Math.max(...rows.map((r) => r.gib)) * 1.15] },
   });
   return new ChartClass({ data: [trace], layout }, "memory by format");
 }
@@ -246,18 +247,18 @@ export interface KvChartOptions {
  * KV-cache bytes versus context length, one line per dtype (log–log, ticks at the contexts).
  * @example
  * ```ts
- * kvCacheChart("llama-2-7b", { dtypes: ["fp16", "fp8", "int4"] })    // FP16 at 4096 tokens: 2.1 GB
+ * kvCacheChart("llama-2-7b", { dtypes: ["fp16", "fp8", "int4"] })    // FP16 at 4096 tokens: 2 GiB
  * ```
  */
 export function kvCacheChart(model: string | (Pick<ModelConfig, "layers" | "kvHeads" | "headDim"> & { name?: string }) = "llama-2-7b", o: KvChartOptions = {}): Chart {
   const contexts = o.contexts ?? [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072];
   const dtypes = o.dtypes ?? ["fp16", "fp8", "int4"];
-  const rows = dtypes.flatMap((dtype) => contexts.map((context) => ({ context, dtype, GB: kvCache(model, { context, dtype, batch: o.batch ?? 1 }).bytes / 1e9 })));
+  const rows = dtypes.flatMap((dtype) => contexts.map((context) => ({ context, dtype, GiB: kvCache(model, { context, dtype, batch: o.batch ?? 1 }).bytes / 2 ** 30 })));
   const name = typeof model === "string" ? modelPreset(model).name : model.name ?? "custom model";
   return lineChart(rows, {
-    x: "context", y: "GB", color: "dtype", logX: true, logY: true, seriesName: (v) => String(v),
+    x: "context", y: "GiB", color: "dtype", logX: true, logY: true, seriesName: (v) => String(v),
     title: o.title ?? `KV cache of ${name}${(o.batch ?? 1) > 1 ? ` (batch ${o.batch})` : ""}`,
-    xTitle: label("context"), yTitle: "KV-cache memory (GB)", legendTitle: "KV dtype",
+    xTitle: label("context"), yTitle: "KV-cache memory (GiB)", legendTitle: "KV dtype",
   });
 }
 
