@@ -47,7 +47,7 @@ function scaleHints(mine: number, bits: number, row: readonly number[]): string 
     [(max - min) / 2 ** bits, `your scale is (max − min) / 2^${bits}; divide by 2^${bits} − 1 instead: ${2 ** bits} levels have ${2 ** bits - 1} steps between them`],
     [(max - min) / (2 ** bits - 1), "your scale is the asymmetric (min–max) one, (max − min) / (2^b − 1); a symmetric ruler uses max|x| / (2^(b−1) − 1)"],
     [amax / (2 ** (bits - 1) - 1), "your scale is the symmetric (absmax) one, max|x| / (2^(b−1) − 1); an asymmetric ruler uses (max − min) / (2^b − 1)"],
-    [amax / 2 ** (bits - 1), `your scale is max|x| / 2^${bits - 1}; divide by 2^${bits - 1} − 1 = ${2 ** (bits - 1) - 1} instead: that is the largest positive code`],
+    [amax / 2 ** (bits - 1), `your scale is max|x| / 2^${bits - 1}; divide by 2^${bits - 1} − 1 = ${2 ** (bits - 1) - 1} instead: the largest positive code is 2^${bits - 1} − 1`],
     [(max - min) / (2 ** (bits - 1) - 1), "your scale mixes the two rules: the min–max range over the symmetric code count"],
   ];
   return slips.find(([v]) => close(mine, v))?.[1];

@@ -22,7 +22,7 @@ test("a check() hint says what the learner's scale is, after the right value", (
   assert.equal(r.correct, false);
   assert.equal(r.lines[0], "✗ scale: the ruler has 0.1133333, you have 0.10625. Hint: your scale is (max − min) / 2^4; divide by 2^4 − 1 instead: 16 levels have 15 steps between them");
   const s = check({ scale: 1 / 8 }, { ruler: { bits: 4, scheme: "symmetric" }, row, index: 0 });
-  assert.match(s.lines[0]!, /^✗ scale: the ruler has 0\.1428571, you have 0\.125\. Hint: your scale is max\|x\| \/ 2\^3; divide by 2\^3 − 1 = 7 instead/);
+  assert.match(s.lines[0]!, /^✗ scale: the ruler has 0\.1428571, you have 0\.125\. Hint: your scale is max\|x\| \/ 2\^3; divide by 2\^3 − 1 = 7 instead: the largest positive code is 2\^3 − 1$/);
 });
 
 test("the KV table compares sizes with FP16 without a negative saving for FP32", () => {
