@@ -115,7 +115,11 @@ export class Executor {
       if (interruptRequested()) throw interruptedError("type checking, before the cell ran");
       const fn = vm.runInThisContext(wrapped, { filename: name });
       // The call itself must run inside runInThisContext for breakOnSigint to cover the cell body.
-      (globalThis as any)[CALL] = () => fn(this.store, this.requireFn, define, timers.setTimeout, timers.setInterval, timers.setImmediate);
+      // checked again at the last moment: the control thread raises the flag even while this thread is busy
+      (globalThis as any)[CALL] = () => {
+        if (interruptRequested()) throw interruptedError("type checking, before the cell ran");
+        return fn(this.store, this.requireFn, define, timers.setTimeout, timers.setInterval, timers.setImmediate);
+      };
       const ret = callScript.runInThisContext({ breakOnSigint: true });
       if (converted.hasToplevelAwait) await Promise.race([ret, interrupted]);
     } catch (e) {
