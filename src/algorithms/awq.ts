@@ -19,6 +19,7 @@
  * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus JS quantization of 30 × out·in weights.
  */
 import { check } from "../errors.js";
+import { checkpoint } from "../progress.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
@@ -286,6 +287,7 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
   let bestS = new Float32Array(cols).fill(1);
   const scaled = new Float32Array(R * cols);
   for (let k = 0; k < grid; k++) {
+    await checkpoint("awq scale grid", k, grid);
     const ratio = k / grid;
     const s = new Float32Array(cols);
     let mx = -Infinity;
@@ -315,6 +317,7 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
       bestS = s;
     }
   }
+  await checkpoint("awq scale grid", grid, grid);
 
   // clip search and the final quantization, per linear
   const clipFlags = Ws.map((_, i) => (Array.isArray(opts.clip) ? opts.clip[i] ?? true : opts.clip ?? true));

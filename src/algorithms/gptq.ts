@@ -13,6 +13,7 @@
  * ≈ out·in², output-error report 2·N·in·out per product. 4096² with 4096 tokens ≈ 69 + 46 + 69 GFLOP.
  */
 import { check, QuantLabError } from "../errors.js";
+import { checkpoint } from "../progress.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
@@ -241,7 +242,9 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   let loss = 0;
   let cur: GroupParams[] = [];
   const mse = opts.mse ?? false;
+  const label = `gptq ${rows}×${cols} columns`;
   for (let i1 = 0; i1 < cols; i1 += blockSize) {
+    await checkpoint(label, i1, cols);
     const i2 = Math.min(cols, i1 + blockSize);
     const b = i2 - i1;
     const W1 = Wt.slice(i1 * rows, i2 * rows);
@@ -308,6 +311,7 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
     }
   }
 
+  await checkpoint(label, cols, cols);
   // back to W's column order
   const deq = new Float32Array(rows * cols);
   const codes = new Int16Array(rows * cols);

@@ -17,6 +17,31 @@ export type { Figure, Layout, Trace };
 /** Ten distinguishable colours (matplotlib's tab10), one per series in order. */
 export const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
+/**
+ * Colours by series name, so a series keeps its colour when another one is added to the chart: the
+ * name's hash picks a palette slot, and a name whose slot is taken gets the next free one.
+ */
+export function seriesColours(names: readonly string[]): string[] {
+  const taken = new Set<number>();
+  return names.map((name) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+    let slot = h % PALETTE.length;
+    for (let k = 0; k < PALETTE.length && taken.has(slot); k++) slot = (slot + 1) % PALETTE.length;
+    taken.add(slot);
+    return PALETTE[slot]!;
+  });
+}
+
+/** Hover text in the tables' number format (3.07e-5, not plotly's "30.70375μ"). */
+function hoverOf(xTitle: string, yTitle: string, s: { x: Cell[]; y: Cell[] }): Record<string, unknown> {
+  const esc = (t: string) => t.replace(/%/g, "%%");
+  return {
+    customdata: s.x.map((x, i) => [formatCell(x), formatCell(s.y[i]!)]),
+    hovertemplate: `${esc(xTitle)}: %{customdata[0]}<br>${esc(yTitle)}: %{customdata[1]}<extra>%{fullData.name}</extra>`,
+  };
+}
+
 export const FONT = { family: "Helvetica, Arial, sans-serif", size: 14, color: "#222" };
 
 /** Options of `lineChart`, `scatterChart` and `barChart` (and `sweep(…).plot`). */
@@ -137,17 +162,20 @@ function xyFigure(data: unknown, o: XYOptions, kind: "line" | "scatter" | "bar")
   const allY = series.flatMap((s) => s.y);
   if (o.logY) check(allY.every((v) => typeof v !== "number" || v > 0), "BAD_VALUE",
     `logY needs positive ${ys.join(", ")}: a value is zero or negative; plot without logY or filter those rows`);
+  const colours = seriesColours(series.map((s) => s.name));
+  const xTitle = o.xTitle ?? o.x, yTitle = o.yTitle ?? ys.join(", ");
   const traces: Trace[] = series.map((s, i) => {
-    const colour = PALETTE[i % PALETTE.length];
-    if (kind === "bar") return { type: "bar", name: s.name, x: s.x, y: s.y, marker: { color: colour } };
+    const colour = colours[i];
+    const hover = hoverOf(xTitle, ys.length > 1 && !o.yTitle ? s.name.split(",")[0]! : yTitle, s);
+    if (kind === "bar") return { type: "bar", name: s.name, x: s.x, y: s.y, marker: { color: colour }, ...hover };
     return {
       type: "scatter", mode: kind === "line" ? "lines+markers" : "markers", name: s.name, x: s.x, y: s.y,
-      line: { color: colour, width: 2.5 }, marker: { color: colour, size: kind === "line" ? 7 : 9 },
+      line: { color: colour, width: 2.5 }, marker: { color: colour, size: kind === "line" ? 7 : 9 }, ...hover,
     };
   });
   const layout = baseLayout(o.title, o.width, o.height);
-  layout.xaxis = axis(o.xTitle ?? o.x, column(t, o.x), !!o.logX, true);
-  layout.yaxis = axis(o.yTitle ?? ys.join(", "), allY, !!o.logY, false);
+  layout.xaxis = axis(xTitle, column(t, o.x), !!o.logX, true);
+  layout.yaxis = axis(yTitle, allY, !!o.logY, false);
   layout.showlegend = traces.length > 1;
   if (o.color) layout.legend = { ...(layout.legend as object), title: { text: o.legendTitle ?? o.color } };
   if (kind === "bar" && traces.length > 1) layout.barmode = "group";
@@ -255,7 +283,8 @@ export function histogramChart(values: ArrayLike<number> | Record<string, ArrayL
     range = [lo, hi];
   }
   const bins = o.bins ?? 80;
-  const traces = sets.map(([name, v], i) => histogramTrace(binValues(v, bins, range), name, PALETTE[i % PALETTE.length]!, sets.length > 1 ? 0.6 : 1));
+  const colours = seriesColours(sets.map(([name]) => name));
+  const traces = sets.map(([name, v], i) => histogramTrace(binValues(v, bins, range), name, colours[i]!, sets.length > 1 ? 0.6 : 1));
   const layout = baseLayout(o.title, o.width, o.height);
   layout.bargap = 0;
   layout.barmode = "overlay";

@@ -3,7 +3,10 @@
  * switch: the notebook's charting vocabulary. Each takes data (arrays, a Matrix, a sweep or rows) and
  * returns a Chart that shows in the notebook and exports with `.export("notes/….svg|png|pdf|html")`.
  */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve, sep } from "node:path";
 import { check } from "../errors.js";
+import { DISPLAY, type MimeBundle } from "../display/mime.js";
 import type { Chart } from "../display/chart.js";
 import { baseLayout, binValues, histogramTrace, lineChart, logTicks, PALETTE, scatterChart, tickLabel, type Trace } from "../display/figure.js";
 import { Chart as ChartClass } from "../display/chart.js";
@@ -103,7 +106,10 @@ export function rulerChart(weights: Matrix | ArrayLike<number>, spec: QuantSpec 
 
 /** Options of `channelRangeChart`. */
 export interface ChannelRangeOptions {
-  /** "rows" (output channels, the default, as per-channel quantization groups them) or "cols" (input features). */
+  /**
+   * "rows" (output channels, the default, as per-channel quantization groups them) or "cols" (input
+   * channels: where LLM activation outliers live, and what `withOutliers(W, { columns })` scales).
+   */
   axis?: "rows" | "cols";
   /** A channel is an outlier when its max |w| exceeds `threshold` × the median max |w| (default 3). */
   threshold?: number;
@@ -139,10 +145,10 @@ export function channelRangeChart(W: Matrix, o: ChannelRangeOptions = {}): Chart
   };
   const count = outlier.filter(Boolean).length;
   const data = [trace(false, "channels", PALETTE[0]!), trace(true, `outliers: ${count} with max |w| > ${k}× median`, PALETTE[3]!)];
-  const layout = baseLayout(o.title ?? `Per-channel range (${byRow ? "output channels" : "input features"})`);
+  const layout = baseLayout(o.title ?? `Per-channel range (${byRow ? "output channels, one bar per row" : "input channels, one bar per column"})`);
   Object.assign(layout, {
     bargap: 0, barmode: "overlay", showlegend: true,
-    xaxis: { title: { text: byRow ? "output channel (row)" : "input feature (column)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true },
+    xaxis: { title: { text: byRow ? "output channel (row)" : "input channel (column)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true },
     yaxis: { title: { text: "weight value (min … max)" }, gridcolor: "#e6e6e6", zerolinecolor: "#999", ticks: "outside", automargin: true },
   });
   return new ChartClass({ data, layout }, "per-channel range");
@@ -198,10 +204,11 @@ export interface MemoryChartOptions {
 }
 
 /**
- * Weight memory of a model (default 7e9 parameters) in each format, in GB, scale overhead included.
+ * Weight memory of a model (default 7e9 parameters) in each format, in GiB (2^30 bytes, as every
+ * QuantLab chart and table counts memory), scale overhead included.
  * @example
  * ```ts
- * memoryChart(7e9)                                   // FP32 28 GB … INT4 g128 ≈ 3.6 GB
+ * memoryChart(7e9)                                   // FP32 26.1 GiB … INT4 g128 ≈ 3.4 GiB
  * memoryChart("llama-3-8b", { formats: ["bf16", "int8", "nf4"] })
  * ```
  */
@@ -211,19 +218,19 @@ export function memoryChart(params: number | string = 7e9, o: MemoryChartOptions
   const rows = formats.map((f) => {
     const intLike = /^u?int|^nf4|^fp4-bnb/.test(f);
     const m = weightMemory({ params: n, format: f, ...(intLike ? { groupSize: o.groupSize ?? 128 } : {}) });
-    return { format: f, gb: m.bytes / 1e9, bits: m.bitsPerParam };
+    return { format: f, gib: m.bytes / 2 ** 30, bits: m.bitsPerParam };
   });
   const trace: Trace = {
-    type: "bar", name: "weights", x: rows.map((r) => r.format), y: rows.map((r) => r.gb),
-    text: rows.map((r) => `${r.gb.toFixed(1)} GB`), textposition: "outside", cliponaxis: false,
-    customdata: rows.map((r) => r.bits), hovertemplate: "%{x}: %{y:.2f} GB (%{customdata:.3f} bits/weight)<extra></extra>",
+    type: "bar", name: "weights", x: rows.map((r) => r.format), y: rows.map((r) => r.gib),
+    text: rows.map((r) => `${r.gib.toFixed(1)} GiB`), textposition: "outside", cliponaxis: false,
+    customdata: rows.map((r) => r.bits), hovertemplate: "%{x}: %{y:.2f} GiB (%{customdata:.3f} bits/weight)<extra></extra>",
     marker: { color: rows.map((_, i) => PALETTE[i % PALETTE.length]) },
   };
   const layout = baseLayout(o.title ?? `Weight memory of a ${tickLabel(n / 1e9)}B-parameter model`);
   Object.assign(layout, {
     showlegend: false,
     xaxis: { title: { text: "format" }, type: "category", automargin: true },
-    yaxis: { title: { text: "weight memory (GB)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true, rangemode: "tozero", range: [0, Math.max(...rows.map((r) => r.gb)) * 1.15] },
+    yaxis: { title: { text: "weight memory (GiB)" }, gridcolor: "#e6e6e6", ticks: "outside", automargin: true, rangemode: "tozero", range: [0, Math.max(...rows.map((r) => r.gib)) * 1.15] },
   });
   return new ChartClass({ data: [trace], layout }, "memory by format");
 }
@@ -240,18 +247,18 @@ export interface KvChartOptions {
  * KV-cache bytes versus context length, one line per dtype (log–log, ticks at the contexts).
  * @example
  * ```ts
- * kvCacheChart("llama-2-7b", { dtypes: ["fp16", "fp8", "int4"] })    // FP16 at 4096 tokens: 2.1 GB
+ * kvCacheChart("llama-2-7b", { dtypes: ["fp16", "fp8", "int4"] })    // FP16 at 4096 tokens: 2 GiB
  * ```
  */
 export function kvCacheChart(model: string | (Pick<ModelConfig, "layers" | "kvHeads" | "headDim"> & { name?: string }) = "llama-2-7b", o: KvChartOptions = {}): Chart {
   const contexts = o.contexts ?? [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072];
   const dtypes = o.dtypes ?? ["fp16", "fp8", "int4"];
-  const rows = dtypes.flatMap((dtype) => contexts.map((context) => ({ context, dtype, GB: kvCache(model, { context, dtype, batch: o.batch ?? 1 }).bytes / 1e9 })));
+  const rows = dtypes.flatMap((dtype) => contexts.map((context) => ({ context, dtype, GiB: kvCache(model, { context, dtype, batch: o.batch ?? 1 }).bytes / 2 ** 30 })));
   const name = typeof model === "string" ? modelPreset(model).name : model.name ?? "custom model";
   return lineChart(rows, {
-    x: "context", y: "GB", color: "dtype", logX: true, logY: true, seriesName: (v) => String(v),
+    x: "context", y: "GiB", color: "dtype", logX: true, logY: true, seriesName: (v) => String(v),
     title: o.title ?? `KV cache of ${name}${(o.batch ?? 1) > 1 ? ` (batch ${o.batch})` : ""}`,
-    xTitle: label("context"), yTitle: "KV-cache memory (GB)", legendTitle: "KV dtype",
+    xTitle: label("context"), yTitle: "KV-cache memory (GiB)", legendTitle: "KV dtype",
   });
 }
 
@@ -361,4 +368,68 @@ export interface StudyRowLike {
   kld?: number;
   sameTopPercent?: number;
   perplexity?: number;
+}
+
+/**
+ * The folder a notebook's exports for notes go to, never a folder git tracks: `$QUANTLAB_NOTES` when
+ * set; `out/notes/` of the QuantLab checkout when the kernel runs in its `notebooks/` folder (Jupyter
+ * opened there); else `notes/` under the kernel's folder (`npm start` runs the kernel in `out/`, so
+ * the files land in `out/notes/` there too). Pass your own folder to `export` to keep them elsewhere.
+ * @example
+ * ```ts
+ * const notes = notesFolder();
+ * exported(s.export(`${notes}/mse.csv`), s.plot().export(`${notes}/mse.svg`))
+ * ```
+ */
+export function notesFolder(): string {
+  if (process.env.QUANTLAB_NOTES) return resolve(process.env.QUANTLAB_NOTES);
+  const cwd = process.cwd();
+  const root = checkoutOf(cwd);
+  if (root && (cwd === join(root, "notebooks") || cwd.startsWith(join(root, "notebooks") + sep))) return join(root, "out", "notes");
+  return join(cwd, "notes");
+}
+
+/** The QuantLab checkout (a package.json named quantlab) that holds `dir`, or null. */
+function checkoutOf(dir: string): string | null {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const pkg = join(d, "package.json");
+    if (existsSync(pkg)) {
+      try {
+        if (JSON.parse(readFileSync(pkg, "utf8")).name === "quantlab") return d;
+      } catch {
+        // an unreadable package.json is not ours; keep looking above it
+      }
+    }
+    if (dirname(d) === d) return null;
+  }
+}
+
+/** What an export cell wrote: every file with its full path and size, so none of them goes unconfirmed. */
+export interface ExportedFiles {
+  files: { path: string; bytes: number }[];
+  [DISPLAY](): MimeBundle;
+}
+
+/**
+ * Confirms several exports at once: one line per file with its absolute path and size (a cell shows
+ * only its last value, so three exports would otherwise confirm only the third).
+ * @example
+ * ```ts
+ * exported(c.export("notes/a.svg"), c.export("notes/a.png"), s.export("notes/a.csv"))
+ * ```
+ */
+export function exported(...files: { path: string; bytes: number }[]): ExportedFiles {
+  check(files.length > 0 && files.every((f) => f && typeof f.path === "string"), "BAD_ARGUMENT",
+    "exported(...) takes what export() returned, e.g. exported(c.export(\"notes/a.svg\"), s.export(\"notes/a.csv\"))");
+  const list = files.map((f) => ({ path: resolve(f.path), bytes: f.bytes }));
+  const size = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+  const lines = list.map((f) => `${f.path}  (${size(f.bytes)})`);
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  return {
+    files: list,
+    [DISPLAY]: () => ({
+      "text/plain": `wrote ${list.length} file${list.length === 1 ? "" : "s"}:\n${lines.map((l) => "  " + l).join("\n")}`,
+      "text/html": `<div>wrote ${list.length} file${list.length === 1 ? "" : "s"}:</div><ul>${lines.map((l) => `<li><code>${esc(l)}</code></li>`).join("")}</ul>`,
+    }),
+  };
 }

@@ -42,12 +42,13 @@ function scaleHints(mine: number, bits: number, row: readonly number[]): string 
   const max = Math.max(...row);
   const min = Math.min(...row);
   const amax = Math.max(Math.abs(max), Math.abs(min));
+  // each hint says what the learner's number is, never a formula that could be read as the right answer
   const slips: [number, string][] = [
-    [(max - min) / 2 ** bits, `that is (max − min) / 2^${bits}: the grid has 2^${bits} − 1 steps between ${2 ** bits} levels`],
-    [(max - min) / (2 ** bits - 1), "that is the asymmetric (min–max) scale; symmetric uses max|x| / (2^(b−1) − 1)"],
-    [amax / (2 ** (bits - 1) - 1), "that is the symmetric (absmax) scale; asymmetric uses (max − min) / (2^b − 1)"],
-    [amax / 2 ** (bits - 1), `that is max|x| / 2^${bits - 1}: the largest positive code is 2^${bits - 1} − 1`],
-    [(max - min) / (2 ** (bits - 1) - 1), "that mixes the two: min–max range over the symmetric code count"],
+    [(max - min) / 2 ** bits, `your scale is (max − min) / 2^${bits}; divide by 2^${bits} − 1 instead: ${2 ** bits} levels have ${2 ** bits - 1} steps between them`],
+    [(max - min) / (2 ** bits - 1), "your scale is the asymmetric (min–max) one, (max − min) / (2^b − 1); a symmetric ruler uses max|x| / (2^(b−1) − 1)"],
+    [amax / (2 ** (bits - 1) - 1), "your scale is the symmetric (absmax) one, max|x| / (2^(b−1) − 1); an asymmetric ruler uses (max − min) / (2^b − 1)"],
+    [amax / 2 ** (bits - 1), `your scale is max|x| / 2^${bits - 1}; divide by 2^${bits - 1} − 1 = ${2 ** (bits - 1) - 1} instead: the largest positive code is 2^${bits - 1} − 1`],
+    [(max - min) / (2 ** (bits - 1) - 1), "your scale mixes the two rules: the min–max range over the symmetric code count"],
   ];
   return slips.find(([v]) => close(mine, v))?.[1];
 }
@@ -91,7 +92,7 @@ function checkRuler(answer: Answer, exercise: Exercise): CheckResult {
     }
     correct = false;
     const why = hint?.();
-    lines.push(`✗ ${name}: you have ${mine}, the ruler has ${Number(right.toPrecision(7))}${why ? ` — ${why}` : ""}`);
+    lines.push(`✗ ${name}: the ruler has ${Number(right.toPrecision(7))}, you have ${mine}${why ? `. Hint: ${why}` : ""}`);
   };
   verdict("scale", answer.scale, fit.scale, () => scaleHints(answer.scale!, rs.bits, exercise.row));
   verdict("zero point", answer.zeroPoint, fit.zero, () =>

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { check, QuantLabError } from "../errors.js";
+import { checkpoint } from "../progress.js";
 import { projectModelPath, sharedModelPath } from "./models.js";
 import { LlamaRuntime } from "../model/runtime/forward.js";
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../model/llama.js";
@@ -57,7 +58,8 @@ export async function layerCalibration(m: LlamaModel, text: string | number[], o
   const rt = await LlamaRuntime.create(m);
   const parts: Float32Array[] = [];
   try {
-    for (const w of wins) {
+    for (const [wi, w] of wins.entries()) {
+      await checkpoint("layerCalibration windows", wi, wins.length);
       let h = rt.embed(w);
       for (let i = 0; i <= layer; i++) {
         const next = rt.block(i, h, i === layer ? {
@@ -70,6 +72,7 @@ export async function layerCalibration(m: LlamaModel, text: string | number[], o
       }
       h.dispose();
     }
+    await checkpoint("layerCalibration windows", wins.length, wins.length);
   } finally {
     rt.dispose();
   }

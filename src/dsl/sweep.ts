@@ -8,6 +8,8 @@
 import { createRequire } from "node:module";
 import { extname } from "node:path";
 import { check, QuantLabError } from "../errors.js";
+import { throwIfInterrupted } from "../interrupt.js";
+import { progress as reportProgress } from "../progress.js";
 import type { Chart } from "../display/chart.js";
 import { barChart, lineChart, scatterChart, type XYOptions } from "../display/figure.js";
 import { DISPLAY, type MimeBundle } from "../display/mime.js";
@@ -35,7 +37,7 @@ export interface SweepOptions {
   metric?: string;
   /** Base seed for `ctx.seed` (default 0). */
   seed?: number;
-  /** Show the progress line on stderr once the sweep runs longer than ~1 s (default true). */
+  /** Report progress (the kernel shows a line updated in place once the sweep runs longer than ~1 s; default true). */
   progress?: boolean;
 }
 
@@ -111,26 +113,16 @@ function metricsOf(r: unknown, metric: string, index: number): [string, Cell][] 
   return out;
 }
 
+/** Polls for an interrupt at every grid point and reports progress (the kernel shows it as a line). */
 class Progress {
-  private readonly t0 = performance.now();
-  private last = 0;
-  private shown = false;
   constructor(private readonly total: number, private readonly enabled: boolean) {}
 
   tick(done: number): void {
-    if (!this.enabled) return;
-    const now = performance.now();
-    const elapsed = now - this.t0;
-    if (elapsed < 1000 || (now - this.last < 250 && done < this.total)) return;
-    this.last = now;
-    this.shown = true;
-    const left = done > 0 ? ((elapsed / done) * (this.total - done)) / 1000 : NaN;
-    process.stderr.write(`\rsweep ${done}/${this.total} (${Math.round((100 * done) / this.total)}%) · ${(elapsed / 1000).toFixed(1)} s elapsed${done < this.total ? ` · ~${left.toFixed(1)} s left` : ""}   `);
+    throwIfInterrupted("sweep");
+    if (this.enabled) reportProgress("sweep points", done, this.total);
   }
 
-  end(): void {
-    if (this.shown) process.stderr.write("\n");
-  }
+  end(): void {}
 }
 
 function points(grid: Grid): Record<string, unknown>[] {
@@ -176,6 +168,7 @@ export function sweep<const G extends Grid>(grid: G, fn: (p: Point<G>, ctx: Swee
     progress.end();
     return new Sweep(Object.keys(grid), pts, results.map((r, i) => metricsOf(r, metric, i)));
   };
+  progress.tick(0);
   for (let i = 0; i < pts.length; i++) {
     const r = call(i);
     if (r && typeof (r as Promise<Metrics>).then === "function") {

@@ -13,6 +13,7 @@
  * one tensor at a time.
  */
 import { check, QuantLabError } from "../errors.js";
+import { checkpoint } from "../progress.js";
 import { parseGguf, tensorBytes, tensorF32, writeGgufStream, type GgufFile, type GgufTensorInput, type GgufValue, type GgufWriteInput } from "./file.js";
 import { planMix, type MixModelInfo, type MixName, type MixOverrides, type MixPlan } from "./mix.js";
 import { quantize } from "./quants.js";
@@ -78,6 +79,7 @@ export async function quantizeTensorSource(source: TensorSource, mix: MixName | 
   options.onPlan?.(plan);
   const tensors: GgufTensorInput[] = [];
   for (const [i, t] of source.tensors.entries()) {
+    await checkpoint("GGUF quantize tensors", i, source.tensors.length);
     const e = plan.choices[i]!;
     if (e.to === t.type.name) tensors.push({ name: t.name, dims: t.dims, type: t.type, data: await source.read(t.name) });
     else {

@@ -84,6 +84,8 @@ async function serveControl() {
       if (typeof header.msg_id !== "string" || typeof header.session !== "string") { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request with a malformed header" }); continue; }
       if (!fresh(sig)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request: duplicate signature (msg_id " + JSON.stringify(header.msg_id) + ")" }); continue; }
       process.kill(process.pid, "SIGINT");
+      // a cell busy in a library loop never reaches the SIGINT listener: the loop polls this flag
+      if (workerData.interrupt) Atomics.store(new Int32Array(workerData.interrupt), 0, 1);
       const reply = [
         { msg_id: require("node:crypto").randomUUID(), session: workerData.session, username: "kernel", date: new Date().toISOString(), msg_type: "interrupt_reply", version: "5.3" },
         header, {}, { status: "ok" },
@@ -129,7 +131,7 @@ export interface ControlThread {
 }
 
 export async function startControlThread(
-  opts: { control: string; hb: string; key: string; session: string },
+  opts: { control: string; hb: string; key: string; session: string; interrupt?: SharedArrayBuffer },
   onEvent: (e: ControlEvent) => void,
 ): Promise<ControlThread> {
   const jpyParent = Number(process.env.JPY_PARENT_PID);

@@ -13,12 +13,18 @@
  * signal mode, or by the control thread in message mode) terminates a synchronous runaway loop and the
  * cell gets an error while everything it defined before stays; a pending `await` is raced against an
  * interrupt promise that the SIGINT listener rejects.
+ *
+ * Both also raise the flag of src/interrupt.ts, which library loops poll between steps, so an `await
+ * gptq(…)` stops computing instead of running on unseen. An interrupt that lands while the cell is
+ * still being type-checked is honoured before the cell starts (breakOnSigint only watches for signals
+ * that arrive while the script runs). An interrupted cell's timers are cancelled: the cell sees
+ * setTimeout/setInterval/setImmediate wrappers that the interrupt clears, so its async loops stop.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import vm from "node:vm";
 import type { CompletionInfo, Converter } from "tslab/dist/converter.js";
-import { QuantLabError } from "../errors.js";
+import { interruptedError, interruptRequested, requestInterrupt } from "../interrupt.js";
 import { cellError, type CellError } from "./traceback.js";
 
 const require = createRequire(import.meta.url);
@@ -50,6 +56,7 @@ export class Executor {
   private prevDecl: string;
   private converter: Converter | null = null;
   private rejectInterrupt: ((e: Error) => void) | null = null;
+  private cancelTimers: (() => void) | null = null;
   private readonly requireFn: NodeJS.Require;
   private readonly preloadNames: Set<string>;
 
@@ -97,21 +104,34 @@ export class Executor {
       return { value: undefined, hasValue: false };
     }
     const body = converted.output.replace(/\bObject\.defineProperty\(exports, /g, "__ql_define(exports, ");
-    const wrapped = `(${converted.hasToplevelAwait ? "async " : ""}function (exports, require, __ql_define) {\n${body}\n})`;
+    const wrapped = `(${converted.hasToplevelAwait ? "async " : ""}function (exports, require, __ql_define, setTimeout, setInterval, setImmediate) {\n${body}\n})`;
     const interrupted = new Promise<never>((_, reject) => (this.rejectInterrupt = reject));
     interrupted.catch(() => undefined);
+    const timers = cellTimers();
+    this.cancelTimers = timers.cancel;
     try {
+      // compiled before the turn below, so that a SIGINT arriving during type checking or compilation
+      // reaches its listener in that turn: from the check to the cell's start nothing else runs
       const fn = vm.runInThisContext(wrapped, { filename: name });
+      // one macrotask turn lets a SIGINT that arrived during type checking reach its listener
+      await new Promise<void>((r) => setImmediate(r));
+      if (interruptRequested()) throw interruptedError("type checking, before the cell ran");
       // The call itself must run inside runInThisContext for breakOnSigint to cover the cell body.
-      (globalThis as any)[CALL] = () => fn(this.store, this.requireFn, define);
+      // checked again at the last moment: the control thread raises the flag even while this thread is busy
+      (globalThis as any)[CALL] = () => {
+        if (interruptRequested()) throw interruptedError("type checking, before the cell ran");
+        return fn(this.store, this.requireFn, define, timers.setTimeout, timers.setInterval, timers.setImmediate);
+      };
       const ret = callScript.runInThisContext({ breakOnSigint: true });
       if (converted.hasToplevelAwait) await Promise.race([ret, interrupted]);
     } catch (e) {
+      if (interruptRequested()) timers.cancel();
       // what the cell declared before it failed or was interrupted stays usable, as in IPython
       this.prevDecl = converted.declOutput ?? this.prevDecl;
       throw cellError(e, name, src, body);
     } finally {
       this.rejectInterrupt = null;
+      this.cancelTimers = null;
     }
     this.prevDecl = converted.declOutput ?? "";
     const key = converted.lastExpressionVar;
@@ -121,10 +141,15 @@ export class Executor {
     return { value, hasValue: true };
   }
 
-  /** Interrupts a pending await (a synchronous loop is stopped by SIGINT through breakOnSigint). */
+  /**
+   * Raises the library's interrupt flag, cancels the running cell's timers and ends a pending await
+   * (a synchronous loop is stopped by SIGINT through breakOnSigint).
+   */
   interrupt(): boolean {
+    requestInterrupt();
+    this.cancelTimers?.();
     if (!this.rejectInterrupt) return false;
-    this.rejectInterrupt(new QuantLabError("INTERRUPTED", "the cell was interrupted (KeyboardInterrupt)"));
+    this.rejectInterrupt(interruptedError());
     this.rejectInterrupt = null;
     return true;
   }
@@ -152,6 +177,52 @@ export class Executor {
   close(): void {
     this.converter?.close();
   }
+}
+
+/**
+ * The timer functions one cell sees: real Node timers (clearTimeout and friends work on them) that
+ * `cancel` clears, and whose callbacks do nothing once cancelled, so an interrupted async loop stops.
+ */
+function cellTimers() {
+  const live = new Set<{ clear(): void }>();
+  let cancelled = false;
+  const track = <H>(h: H, clear: (h: H) => void) => {
+    const entry = { clear: () => clear(h) };
+    live.add(entry);
+    return entry;
+  };
+  return {
+    setTimeout: (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      let entry: { clear(): void } | undefined;
+      const h = globalThis.setTimeout(() => {
+        if (entry) live.delete(entry);
+        if (!cancelled) fn(...args);
+      }, ms);
+      entry = track(h, globalThis.clearTimeout);
+      return h;
+    },
+    setInterval: (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const h = globalThis.setInterval(() => {
+        if (!cancelled) fn(...args);
+      }, ms);
+      track(h, globalThis.clearInterval);
+      return h;
+    },
+    setImmediate: (fn: (...a: unknown[]) => void, ...args: unknown[]) => {
+      let entry: { clear(): void } | undefined;
+      const h = globalThis.setImmediate(() => {
+        if (entry) live.delete(entry);
+        if (!cancelled) fn(...args);
+      });
+      entry = track(h, globalThis.clearImmediate);
+      return h;
+    },
+    cancel: () => {
+      cancelled = true;
+      for (const t of live) t.clear();
+      live.clear();
+    },
+  };
 }
 
 const CALL = Symbol.for("quantlab.kernel.call");

@@ -9,6 +9,8 @@ import { createRequire } from "node:module";
 import { getHeapStatistics } from "node:v8";
 import { Publisher, Router } from "zeromq";
 import { QuantLabError } from "../errors.js";
+import { clearInterrupt, interruptBuffer } from "../interrupt.js";
+import { resetProgress, setProgressSink } from "../progress.js";
 import { CommRegistry, COMMS_KEY } from "./comms.js";
 import { startControlThread, type ControlThread } from "./control-thread.js";
 import { html, md, plainText, svg, toMimeBundle } from "./display.js";
@@ -19,6 +21,7 @@ import { startLifeline } from "./lifeline.js";
 import { cleanStaleTempDirs } from "./tempdirs.js";
 import { isMagic, MAGICS, parseMagic, runMagic } from "./magics.js";
 import { loadPreload, type LoadedPreload } from "./preload.js";
+import { ProgressDisplay } from "./progress-display.js";
 import { ReplayGuard } from "./replay.js";
 import { cellError, isCellError, type CellError } from "./traceback.js";
 import { contentProblem } from "./validate.js";
@@ -95,7 +98,7 @@ export class Kernel {
       this.stdin.bind(address(this.info, "stdin")),
     ]);
     this.control = await startControlThread(
-      { control: address(this.info, "control"), hb: address(this.info, "hb"), key: this.info.key, session: this.session },
+      { control: address(this.info, "control"), hb: address(this.info, "hb"), key: this.info.key, session: this.session, interrupt: interruptBuffer() },
       (e) => {
         if (e.type === "log") log(e.text);
         else if (e.type === "interrupted") this.wrapStatus(e.header as unknown as Header);
@@ -108,6 +111,7 @@ export class Kernel {
       },
     );
     this.captureStreams();
+    setProgressSink(this.progress.sink);
     process.on("SIGINT", () => this.interrupt());
     process.on("SIGTERM", () => void this.shutdown());
     // a cell's timer or forgotten promise that throws later must not kill the kernel: report it on
@@ -360,6 +364,10 @@ export class Kernel {
     if (store) this.executionCount++;
     const count = this.executionCount;
     this.parent = msg;
+    // an interrupt or a progress line belongs to the cell it arrived in
+    clearInterrupt();
+    resetProgress();
+    this.progress.reset();
     if (!silent) this.publish("execute_input", { code, execution_count: count });
     if (store) this.history.add(count, code);
     const cell = `cell[${count}]`;
@@ -494,6 +502,11 @@ export class Kernel {
       void this.stdinOut.send(frames);
     });
   }
+
+  private readonly progress = new ProgressDisplay((type, content) => {
+    this.flushStreams();
+    this.publishOut(type, content);
+  });
 
   private interrupt(): void {
     // a synchronous loop never gets here: breakOnSigint ends it; this stops a pending await

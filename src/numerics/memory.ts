@@ -183,7 +183,7 @@ export function kvCache(model: string | Pick<ModelConfig, "layers" | "kvHeads" |
  * The course's memory table: bytes per parameter and a model's weight memory in each format.
  * @example
  * ```ts
- * memoryTable(7e9)   // FP32 28 GB … INT4 3.5 GB
+ * memoryTable(7e9)   // FP32 26.08 GiB … INT4 3.26 GiB
  * ```
  */
 export function memoryTable(params = 7e9, formatsToShow: string[] = ["fp32", "fp16", "bf16", "fp8-e4m3", "int8", "int4", "nf4"]): WeightMemory[] {
@@ -192,7 +192,7 @@ export function memoryTable(params = 7e9, formatsToShow: string[] = ["fp32", "fp
     return { format: k.name, params, bitsPerParam: k.bits, bytes: params * k.bytesPerParam };
   });
   const out = rows as WeightMemory[];
-  return withDisplay(out, (): Bundle => tableBundle(`weights of a ${fmt(params)}-parameter model`, ["format", "bytes/param", "bytes", "GB"],
-    rows.map((r) => [r.format, String(r.bitsPerParam / 8), r.bytes.toLocaleString("en-US"), (r.bytes / 1e9).toFixed(2)]),
+  return withDisplay(out, (): Bundle => tableBundle(`weights of a ${fmt(params)}-parameter model`, ["format", "bytes/param", "bytes", "GiB"],
+    rows.map((r) => [r.format, String(r.bitsPerParam / 8), r.bytes.toLocaleString("en-US"), (r.bytes / 2 ** 30).toFixed(2)]),
     "before scale and zero-point overhead; see weightMemory for grouped formats"));
 }

@@ -55,6 +55,28 @@ export interface RunOptions {
   timeout?: number;
   kernel?: StartOptions;
   onCell?: (index: number, seconds: number, failed: boolean) => void;
+  /**
+   * A long library job's progress line (what runs, how far, ETA), as the kernel updates it; the
+   * default writes it to stderr: updated in place on a terminal, the finished line only otherwise.
+   */
+  onProgress?: (line: string, finished: boolean) => void;
+}
+
+/** Progress lines on stderr: one line rewritten in place on a terminal, only the final one in a log. */
+function stderrProgress(): (line: string, finished: boolean) => void {
+  const tty = process.stderr.isTTY;
+  return (line, finished) => {
+    if (tty) process.stderr.write(`\r\x1b[K${line}${finished ? "\n" : ""}`);
+    else if (finished) process.stderr.write(line + "\n");
+  };
+}
+
+/** The kernel marks its progress displays with metadata.quantlab.progress (src/kernel/progress-display.ts). */
+function progressOf(m: Message): { line: string; finished: boolean } | null {
+  const c = m.content;
+  const q = c?.metadata?.quantlab;
+  if (!q?.progress || !["display_data", "update_display_data"].includes(m.header.msg_type)) return null;
+  return { line: String(c.data?.["text/plain"] ?? ""), finished: !!q.finished };
 }
 
 export function readNotebook(path: string): Notebook {
@@ -131,6 +153,7 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
     nb.metadata.kernelspec = { name: "quantlab", display_name: "QuantLab (TypeScript)", language: "typescript" };
     nb.metadata.language_info = info.language_info;
     const builder = new OutputBuilder();
+    const onProgress = opts.onProgress ?? stderrProgress();
     const timeoutMs = (opts.timeout ?? 600) * 1000;
     for (const [index, cell] of nb.cells.entries()) {
       if (cell.cell_type !== "code") continue;
@@ -143,7 +166,11 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
       const code = source(cell);
       builder.begin();
       const started = performance.now();
-      const run = client.execute(code, { allow_stdin: false, stop_on_error: true, onOutput: (m) => builder.add(m) });
+      const run = client.execute(code, { allow_stdin: false, stop_on_error: true, onOutput: (m) => {
+        builder.add(m);
+        const p = progressOf(m);
+        if (p) onProgress(p.line, p.finished);
+      } });
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeoutMs)));
       let result = await Promise.race([run, timedOut]);

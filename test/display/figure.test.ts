@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { barChart, binValues, heatmapChart, histogramChart, lineChart, logTicks, PALETTE, tickLabel } from "../../src/display/figure.js";
+import { barChart, binValues, heatmapChart, histogramChart, lineChart, logTicks, PALETTE, seriesColours, tickLabel } from "../../src/display/figure.js";
 import { QuantLabError } from "../../src/errors.js";
 
 const rows = [3, 4].flatMap((bits) => [16, 32, 64, 128].map((g) => ({ groupSize: g, bits, mse: 10 ** -(bits + g / 64) })));
@@ -22,7 +22,10 @@ test("a line chart has one trace and one colour per series, log axes with swept 
   const { data, layout } = c.figure;
   assert.equal(data.length, 2);
   assert.deepEqual(data.map((t) => t.name), ["bits=3", "bits=4"]);
-  assert.deepEqual(data.map((t) => (t.line as { color: string }).color), PALETTE.slice(0, 2));
+  const colours = data.map((t) => (t.line as { color: string }).color);
+  assert.deepEqual(colours, seriesColours(["bits=3", "bits=4"]));
+  assert.notEqual(colours[0], colours[1]);
+  assert.ok(colours.every((c) => PALETTE.includes(c)));
   assert.deepEqual(data[0]!.x, [16, 32, 64, 128]);
   const xa = layout.xaxis as Record<string, unknown>, ya = layout.yaxis as Record<string, unknown>;
   assert.equal(xa.type, "log");
@@ -68,4 +71,22 @@ test("a heatmap from a long table pivots x and y, keeping first-seen order", () 
   assert.deepEqual(t.y, ["4", "8"]);
   assert.deepEqual(t.z, [[1, 2], [3, NaN]]);
   assert.deepEqual(heatmapChart([[1, 2], [3, 4]]).figure.data[0]!.z, [[1, 2], [3, 4]]);
+});
+
+test("a series keeps its colour when another series is added, and colours stay distinct", () => {
+  const names = Array.from({ length: 10 }, (_, i) => `bits=${i + 2}`);
+  const all = seriesColours(names);
+  assert.equal(new Set(all).size, 10, "ten series, ten palette colours");
+  const two = lineChart(rows, { x: "groupSize", y: "mse", color: "bits" }).figure.data;
+  const more = lineChart([...rows, { groupSize: 16, mse: 1e-3, bits: 2 }, { groupSize: 32, mse: 2e-3, bits: 2 }], { x: "groupSize", y: "mse", color: "bits" }).figure.data;
+  const colourOf = (d: typeof two, name: string) => (d.find((t) => t.name === name)!.line as { color: string }).color;
+  for (const name of ["bits=3", "bits=4"]) assert.equal(colourOf(more, name), colourOf(two, name), name);
+  assert.equal(more.length, 3);
+});
+
+test("hover text uses the tables' number format with the axis titles", () => {
+  const c = lineChart([{ g: 16, mse: 3.0704e-5 }, { g: 32, mse: 0.01234567 }], { x: "g", y: "mse", xTitle: "group size", yTitle: "MSE" });
+  const t = c.figure.data[0]! as Record<string, unknown>;
+  assert.equal(t.hovertemplate, "group size: %{customdata[0]}<br>MSE: %{customdata[1]}<extra>%{fullData.name}</extra>");
+  assert.deepEqual(t.customdata, [["16", "3.07e-5"], ["32", "0.01235"]]);
 });

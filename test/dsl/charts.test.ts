@@ -78,18 +78,21 @@ test("error histogram: one series per reconstruction, counts add up to the weigh
   assert.throws(() => q.errorHistogram(W, [1, 2, 3]), /has 3 values but the weights have 16384/);
 });
 
-test("memory by format for 7B: FP16 14 GB, INT4 g128 with its scale overhead", () => {
+test("memory by format for 7B in GiB: FP16 13.04 GiB, INT4 g128 with its scale overhead", () => {
   const c = q.memoryChart(7e9, { formats: ["fp16", "int4"] });
   const y = c.figure.data[0]!.y as number[];
-  assert.equal(y[0], 14);
-  assert.equal(y[1], q.weightMemory({ params: 7e9, format: "int4", groupSize: 128 }).bytes / 1e9);
+  assert.equal(y[0], 14e9 / 2 ** 30);
+  assert.equal(y[1], q.weightMemory({ params: 7e9, format: "int4", groupSize: 128 }).bytes / 2 ** 30);
+  assert.deepEqual(c.figure.data[0]!.text, ["13.0 GiB", "3.4 GiB"]);
+  assert.match(JSON.stringify(c.figure.layout.yaxis), /weight memory \(GiB\)/);
 });
 
 test("KV cache vs context: a line per dtype, LLaMA-2-7B FP16 at 4096 tokens is 2 GiB", () => {
   const c = q.kvCacheChart("llama-2-7b", { contexts: [1024, 4096], dtypes: ["fp16", "int4"] });
   assert.deepEqual(c.figure.data.map((t) => t.name), ["fp16", "int4"]);
-  assert.deepEqual(c.figure.data[0]!.y, [2 ** 29 / 1e9, 2 ** 31 / 1e9]);
-  assert.deepEqual(c.figure.data[1]!.y, [2 ** 27 / 1e9, 2 ** 29 / 1e9]);
+  assert.deepEqual(c.figure.data[0]!.y, [0.5, 2]);
+  assert.deepEqual(c.figure.data[1]!.y, [0.125, 0.5]);
+  assert.match(JSON.stringify(c.figure.layout.yaxis), /KV-cache memory \(GiB\)/);
   assert.deepEqual((c.figure.layout.xaxis as { ticktext: string[] }).ticktext, ["1024", "4096"]);
 });
 

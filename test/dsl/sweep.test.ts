@@ -122,6 +122,6 @@ test("a sweep longer than a second prints a progress line on stderr; a short one
   } finally {
     (process.stderr as { write: unknown }).write = original;
   }
-  assert.match(written.join(""), /\rsweep 3\/4 \(75%\) · 1\.\d s elapsed · ~0\.\d s left/);
-  assert.match(written.join(""), /sweep 4\/4 \(100%\)[^\n]*\n$/);
+  assert.match(written.join(""), /\rsweep points: 3\/4 \(75 %\) · 1\.\d s elapsed · ETA 0\.\d s/);
+  assert.match(written.join(""), /sweep points: 4\/4 done in 1\.\d s[^\n]*\n$/);
 });

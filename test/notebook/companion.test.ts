@@ -6,7 +6,9 @@
  * - nbconvert to HTML and Markdown keeps every chart as a picture;
  * - Debian's nbclient executes it with the QuantLab kernel, with no error outputs;
  * - classic Notebook in headless Chromium runs all cells: no errors, every chart drawn, the check(...)
- *   exercise answers; screenshots are kept in test-artifacts/.
+ *   exercise answers; screenshots are kept in test-artifacts/;
+ * - none of it changes the checkout: `git status --porcelain` is the same afterwards (nbclient runs the
+ *   notebook in notebooks/, as Jupyter opened there does, so its exports must go to ignored out/notes/).
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -29,8 +31,12 @@ const plain = (c: Cell) => (c.outputs ?? []).map((o) => {
 }).join("\n");
 const chartCount = (cells: Cell[]) => cells.filter((c) => (c.outputs ?? []).some((o) => o.data?.["application/vnd.plotly.v1+json"])).length;
 
+const gitStatus = () => spawnSync("git", ["status", "--porcelain", "--untracked-files=all"], { cwd: ROOT, encoding: "utf8" }).stdout;
+let statusBefore = "";
+
 before(() => {
   ({ dir, env } = jupyterEnv());
+  statusBefore = gitStatus();
 });
 after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -117,8 +123,8 @@ nb = nbformat.read(sys.argv[1], as_version=4)
 nbclient.NotebookClient(nb, kernel_name="quantlab", timeout=300, startup_timeout=90, resources={"metadata": {"path": sys.argv[3]}}).execute()
 nbformat.write(nb, sys.argv[2])
 `;
-  const work = join(dir, "nbclient-work");
-  mkdirSync(work, { recursive: true });
+  // in the notebook's own folder, where a learner runs it
+  const work = join(ROOT, "notebooks");
   const r = spawnSync(PY!, ["-c", script, NOTEBOOK, out, work], { env, encoding: "utf8", timeout: 390_000 });
   assert.equal(r.status, 0, r.stderr.slice(-3000));
   const nb = JSON.parse(readFileSync(out, "utf8")) as { cells: Cell[] };
@@ -173,4 +179,20 @@ test("classic Notebook in Chromium runs every cell: no errors, every chart drawn
     await browser.close();
     server.kill("SIGTERM");
   }
+});
+
+test("running the notebook leaves the checkout as it was (git status unchanged)", () => {
+  assert.equal(gitStatus(), statusBefore);
+});
+
+test("the notebook's export cell confirms every file it wrote, with absolute paths", () => {
+  const c = (JSON.parse(readFileSync(NOTEBOOK, "utf8")) as { cells: Cell[] }).cells.find((x) => /notesFolder\(\)/.test(src(x)));
+  assert.ok(c, "the export cell uses notesFolder()");
+  assert.equal((src(c).match(/\.export\(/g) ?? []).length, 3);
+  assert.match(src(c), /^exported\(/m);
+  if (!executed) return;
+  const run = (JSON.parse(readFileSync(executed, "utf8")) as { cells: Cell[] }).cells.find((x) => /notesFolder\(\)/.test(src(x)))!;
+  const text = plain(run);
+  assert.match(text, /^wrote 3 files:/);
+  for (const ext of ["svg", "png", "csv"]) assert.match(text, new RegExp(`^  /.*/notes/mse-vs-group-size\\.${ext}  \\(`, "m"));
 });

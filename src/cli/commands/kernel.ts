@@ -24,7 +24,11 @@ export async function run(argv: string[]): Promise<number> {
     const { installKernelspec } = await import("../../kernel/kernelspec.js");
     const dir = installKernelspec(prefix ? { prefix } : p.values["sys-prefix"] ? { sysPrefix: true } : { user: true });
     if (p.values.json) printJson({ kernel: "quantlab", dir });
-    else console.log(`installed the QuantLab kernelspec in ${dir}\nstart Jupyter with: jupyter lab   (kernel "QuantLab (TypeScript)")`);
+    else {
+      // name the front end that is installed: telling people to run `jupyter lab` without it fails
+      const { findFrontEnd, startHint } = await import("./lab.js");
+      console.log(`installed the QuantLab kernelspec in ${dir}\n${startHint(findFrontEnd())}`);
+    }
     return 0;
   }
   if (sub === "start") {

@@ -4,6 +4,7 @@
  * scored on the same evaluation tokens, with the bits per weight each costs.
  */
 import { DISPLAY, type MimeBundle } from "../../display/mime.js";
+import { checkpoint } from "../../progress.js";
 import { LlamaRuntime } from "../runtime/forward.js";
 import { baseLogProbs, klDivergenceSaved } from "../runtime/kld.js";
 import type { BaseLogProbs } from "../runtime/kld-base.js";
@@ -136,7 +137,9 @@ export async function quantizationStudy(model: LlamaModel, opts: StudyOptions): 
   };
   const rows: StudyRow[] = [{ label: "FP32", perplexity: base.perplexity, delta: 0, tokens: base.tokens, seconds: 0, meanRelError: 0, kld: 0, sameTopPercent: 100, bitsPerWeight: 32 }];
   opts.onRow?.(rows[0]);
-  for (const spec of opts.specs ?? PAPER_SPECS) {
+  const specs = opts.specs ?? PAPER_SPECS;
+  for (const [si, spec] of specs.entries()) {
+    await checkpoint("quantizationStudy methods", si, specs.length);
     const q = await quantizeModel(model, { calibration: calib, quantizer: quantizerFor(spec) });
     const p = await kldOf(q.model);
     const row: StudyRow = {
@@ -147,5 +150,6 @@ export async function quantizationStudy(model: LlamaModel, opts: StudyOptions): 
     rows.push(row);
     opts.onRow?.(row);
   }
+  await checkpoint("quantizationStudy methods", specs.length, specs.length);
   return new StudyTable(model.source, rows, calib.reduce((s, w) => s + w.length, 0), saved);
 }

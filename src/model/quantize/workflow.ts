@@ -13,6 +13,7 @@
  */
 import { DISPLAY, type MimeBundle } from "../../display/mime.js";
 import { check } from "../../errors.js";
+import { checkpoint } from "../../progress.js";
 import type { GroupQuantized } from "../../numerics/grouped.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import { GATE_UP, LlamaRuntime, QKV } from "../runtime/forward.js";
@@ -131,8 +132,10 @@ export async function quantizeModel(model: LlamaModel, opts: QuantizeModelOption
   const errors: LayerError[] = [];
   let hidden = opts.calibration.map((w) => rt.embed(w));
   try {
+    const steps = model.config.nLayers * GROUPS.length;
     for (let i = 0; i < model.config.nLayers; i++) {
-      for (const names of GROUPS) {
+      for (const [gi, names] of GROUPS.entries()) {
+        await checkpoint("quantize layers", i * GROUPS.length + gi, steps);
         const todo = names.filter((n) => !opts.skip?.(i, n));
         if (todo.length === 0) continue;
         const parts: Float32Array[] = [];
@@ -171,6 +174,7 @@ export async function quantizeModel(model: LlamaModel, opts: QuantizeModelOption
       hidden.forEach((h) => h.dispose());
       hidden = next;
     }
+    await checkpoint("quantize layers", steps, steps);
   } finally {
     hidden.forEach((h) => h.dispose());
     rt.dispose();

@@ -9,6 +9,8 @@
  */
 import { DISPLAY, type MimeBundle } from "../../display/mime.js";
 import { check } from "../../errors.js";
+import { throwIfInterrupted } from "../../interrupt.js";
+import { progress } from "../../progress.js";
 import { KvCache, type BlockHooks, type LlamaRuntime } from "./forward.js";
 import { Tokenizer } from "../formats/tokenizer.js";
 import { tf } from "./tf.js";
@@ -135,11 +137,14 @@ export function perplexity(rt: LlamaRuntime, tok: Tokenizer | { bos: number }, t
   check(ids.length > 0, "BAD_ARGUMENT", "the text for perplexity is empty: give a file with some text");
   const ws = windows(ids, tok.bos, window, opts.maxTokens);
   let sum = 0, count = 0;
-  for (const w of ws) {
+  for (const [wi, w] of ws.entries()) {
+    throwIfInterrupted("perplexity");
+    progress("perplexity windows", wi, ws.length);
     const nll = tokenNll(rt, w, opts.hooks);
     for (const x of nll) sum += x;
     count += nll.length;
   }
+  progress("perplexity windows", ws.length, ws.length);
   const mean = sum / count;
   return new PerplexityResult(Math.exp(mean), count, mean, ws.length, window);
 }

@@ -10,6 +10,7 @@
  * token view.
  */
 import { check } from "../../errors.js";
+import { throwIfInterrupted } from "../../interrupt.js";
 import type { BlockHooks, LlamaRuntime } from "./forward.js";
 import { windows } from "./eval.js";
 import { tf } from "./tf.js";
@@ -131,6 +132,7 @@ export function klDivergenceRuntimes(base: LlamaRuntime, quant: LlamaRuntime, id
   const d = allocate(ws.reduce((s, w) => s + w.length - 1, 0));
   let t = 0;
   for (const w of ws) {
+    throwIfInterrupted("KL divergence");
     const lb = windowLogProbs(base, w, opts.baseHooks);
     const lq = windowLogProbs(quant, w, opts.hooks);
     for (let i = 0; i + 1 < w.length; i++, t++) {
@@ -170,6 +172,7 @@ export function baseLogProbs(base: LlamaRuntime, ids: ArrayLike<number>, bos: nu
   const cut = restMass / V;
   let t = 0;
   for (const w of ws) {
+    throwIfInterrupted("KL divergence");
     const lb = windowLogProbs(base, w, opts.baseHooks);
     for (let i = 0; i + 1 < w.length; i++, t++) {
       const rb = lb.subarray(i * V, (i + 1) * V);
@@ -210,6 +213,7 @@ export function klDivergenceSaved(base: BaseLogProbs, quant: LlamaRuntime, ids: 
   const inTop = new Uint8Array(V);
   let t = 0;
   for (const w of ws) {
+    throwIfInterrupted("KL divergence");
     const lq = windowLogProbs(quant, w, opts.hooks);
     for (let i = 0; i + 1 < w.length; i++, t++) {
       const rq = lq.subarray(i * V, (i + 1) * V);

@@ -227,9 +227,10 @@ export interface KvRow {
 export class KvReport {
   constructor(readonly rows: KvRow[], readonly contextTokens: number) {}
   [DISPLAY](): MimeBundle {
-    const head = ["cache", "B/token", "KiB", "saved", "K err", "V err", "attn err", "ppl", "KLD", "same top"];
+    // size relative to FP16, not "saved": the FP32 reference row would read "saved −100 %"
+    const head = ["cache", "B/token", "KiB", "vs FP16", "K err", "V err", "attn err", "ppl", "KLD", "same top"];
     const cells = this.rows.map((r) => [
-      r.spec, r.bytesPerToken.toFixed(1), (r.bytes / 1024).toFixed(1), `${(100 * r.saved).toFixed(1)}%`,
+      r.spec, r.bytesPerToken.toFixed(1), (r.bytes / 1024).toFixed(1), `${(100 * (1 - r.saved)).toFixed(0)} %`,
       r.kRelError.toExponential(2), r.vRelError.toExponential(2), r.attnRelError.toExponential(2), r.perplexity.toFixed(4),
       r.kld.toExponential(2), `${r.sameTopPercent.toFixed(1)}%`,
     ]);
