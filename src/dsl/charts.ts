@@ -377,8 +377,9 @@ export interface StudyRowLike {
  * the files land in `out/notes/` there too). Pass your own folder to `export` to keep them elsewhere.
  * @example
  * ```ts
+ * const s = sweep({ bits: [3, 4] }, (p) => rtn(randn(8, 64, { seed: 1 }), { ...p, groupSize: 32 }).report);
  * const notes = notesFolder();
- * exported(s.export(`${notes}/mse.csv`), s.plot().export(`${notes}/mse.svg`))
+ * exported(s.export(`${notes}/mse-by-bits.csv`))
  * ```
  */
 export function notesFolder(): string {
@@ -415,7 +416,8 @@ export interface ExportedFiles {
  * only its last value, so three exports would otherwise confirm only the third).
  * @example
  * ```ts
- * exported(c.export("notes/a.svg"), c.export("notes/a.png"), s.export("notes/a.csv"))
+ * const s = sweep({ bits: [3, 4] }, (p) => rtn(randn(8, 64, { seed: 1 }), { ...p, groupSize: 32 }).report);
+ * exported(s.export(`${notesFolder()}/mse-by-bits.csv`), s.export(`${notesFolder()}/mse-by-bits.md`))
  * ```
  */
 export function exported(...files: { path: string; bytes: number }[]): ExportedFiles {

@@ -41,7 +41,9 @@ export function layerTrace(base: LlamaRuntime, quant: LlamaRuntime, wins: number
           for (const name of names) {
             const j = LINEAR_NAMES.indexOf(name);
             const [num, den] = tf.tidy(() => {
-              const y = tf.matMul(x, bw[layer].w[name], false, true), yh = tf.matMul(x, qw[layer].w[name], false, true);
+              // each runtime says how it stores its linears ([in, out] once transposed at upload, or [out, in])
+              const y = tf.matMul(x, bw[layer].w[name], false, base.weightLayout === "out-in");
+              const yh = tf.matMul(x, qw[layer].w[name], false, quant.weightLayout === "out-in");
               return [tf.sum(tf.square(tf.sub(yh, y))).dataSync()[0], tf.sum(tf.square(y)).dataSync()[0]];
             });
             errNum[layer][j] += num;
