@@ -21,6 +21,8 @@ import {
 import type { BaseLogProbs } from "../model/runtime/kld-base.js";
 import { layerTrace as trace, type LayerTraceRow } from "../model/runtime/layer-trace.js";
 import { QuantizedModel } from "../model/quantize/workflow.js";
+import type { BlockHooks } from "../model/runtime/forward.js";
+import { llamaCppHooks } from "../model/runtime/like-llama-cpp.js";
 import { withRuntime } from "./runtimes.js";
 
 export { saveBaseLogProbs, loadBaseLogProbs, baseFileBytes } from "../model/runtime/kld-base.js";
@@ -36,6 +38,17 @@ export interface KlDivergenceOptions {
   window?: number;
   /** Histogram bins in the display (default 40). */
   bins?: number;
+  /**
+   * Round each linear's input to its stored weight type's dot-product format (Q8_0/Q8_K blocks, F16) and
+   * keep the KV cache in F16, as llama.cpp's CPU backend does (default false: float32). Use it to compare
+   * with llama-perplexity --kl-divergence; at 8 bits it doubles the KLD.
+   */
+  likeLlamaCpp?: boolean;
+}
+
+/** The forward-pass hooks `likeLlamaCpp` asks for, for the quantized and the base model. */
+function roundingHooks(opts: KlDivergenceOptions, quant: LlamaModel, base?: LlamaModel): { hooks?: BlockHooks; baseHooks?: BlockHooks } {
+  return opts.likeLlamaCpp ? { hooks: llamaCppHooks(quant), baseHooks: llamaCppHooks(base ?? quant) } : {};
 }
 
 function ids(m: LlamaModel, text: string | number[]): number[] {
@@ -64,8 +77,8 @@ export async function klDivergence(base: LlamaModel | BaseLogProbs, quant: Llama
   let r: KldResult;
   if ("config" in base) {
     checkSameVocabulary(base, q);
-    r = await withRuntime(base, (rb) => withRuntime(q, (rq) => klDivergenceRuntimes(rb, rq, tokens, bos, opts)));
-  } else r = await withRuntime(q, (rq) => klDivergenceSaved(base, rq, tokens, bos, opts));
+    r = await withRuntime(base, (rb) => withRuntime(q, (rq) => klDivergenceRuntimes(rb, rq, tokens, bos, { ...opts, ...roundingHooks(opts, q, base) })));
+  } else r = await withRuntime(q, (rq) => klDivergenceSaved(base, rq, tokens, bos, { ...opts, ...roundingHooks(opts, q) }));
   const baseName = "config" in base ? base.source : "saved base";
   return new KldReport(r, q.tokenizer, baseName, q.source === baseName ? `${q.source} (quantized)` : q.source, opts.bins ?? 40);
 }
@@ -81,7 +94,7 @@ export async function klDivergence(base: LlamaModel | BaseLogProbs, quant: Llama
  * ```
  */
 export async function baseLogProbsOf(base: LlamaModel, text: string | number[], opts: KlDivergenceOptions & { restMass?: number } = {}): Promise<BaseLogProbs> {
-  return withRuntime(base, (rt) => baseLogProbs(rt, ids(base, text), base.tokenizer?.bos ?? 1, opts));
+  return withRuntime(base, (rt) => baseLogProbs(rt, ids(base, text), base.tokenizer?.bos ?? 1, { ...opts, ...roundingHooks(opts, base, base) }));
 }
 
 /**

@@ -58,6 +58,11 @@ export interface LlamaModel {
   tokenizer: Tokenizer | null;
   /** Where it came from, for display ("stories260K-f32.gguf (GGUF v1)"). */
   source: string;
+  /**
+   * Each tensor's ggml type as the file stores it, by GGUF name (e.g. "blk.0.attn_q.weight" → "Q4_K"):
+   * what llama.cpp multiplies by. Absent for models built or changed in memory.
+   */
+  storedTypes?: ReadonlyMap<string, string>;
 }
 
 export function headDim(c: LlamaConfig): number {
@@ -114,8 +119,10 @@ export function validateModel(m: LlamaModel): void {
 /** A deep copy whose linear weights can be replaced without touching the original. */
 export function cloneModel(m: LlamaModel): LlamaModel {
   const cp = (x: Matrix): Matrix => ({ rows: x.rows, cols: x.cols, data: x.data.slice() });
+  // a copy is made to be changed: the file's types no longer describe it
+  const { storedTypes: _stored, ...rest } = m;
   return {
-    ...m,
+    ...rest,
     config: { ...m.config, ...(m.config.ropeFreqFactors ? { ropeFreqFactors: m.config.ropeFreqFactors.slice() } : {}) },
     tokenEmbedding: cp(m.tokenEmbedding),
     output: m.output ? cp(m.output) : null,

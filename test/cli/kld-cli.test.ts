@@ -92,3 +92,23 @@ test("eval --base --json: the KLD contract; --save-base then --base-logits gives
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("eval --base --like-llama-cpp rounds as llama.cpp does: Q8_0's KLD roughly doubles; alone it is refused", { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ql-kld-like-"));
+  try {
+    const text = join(dir, "t.txt");
+    writeFileSync(text, readFileSync(val.path, "utf8").slice(0, 4000));
+    const q = join(dir, "q8_0.gguf");
+    await writeGguf(q, quantizeGgufModel(await readGguf(model.path), "Q8_0").content);
+    const run = (...extra: string[]) => quantlab("eval", "--model", q, "--base", model.path, "--text", text, "--max-tokens", "300", "--json", ...extra);
+    const f32 = run(), like = run("--like-llama-cpp");
+    assert.equal(like.code, 0, like.err);
+    const a = JSON.parse(f32.out).kld.mean, b = JSON.parse(like.out).kld.mean;
+    assert.ok(b > 1.5 * a && b < 4 * a, `float32 ${a}, rounded as llama.cpp ${b}`);
+    const alone = quantlab("eval", "--model", q, "--text", text, "--like-llama-cpp");
+    assert.equal(alone.code, 1);
+    assert.match(alone.err, /--like-llama-cpp applies to KL divergence: give --base/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

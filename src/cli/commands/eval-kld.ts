@@ -1,6 +1,7 @@
 /**
  * The KL-divergence side of `quantlab eval`: --base (exact, both models), --save-base (write the
- * base's top-k log-probabilities once), --base-logits (reuse them: one forward pass per quantization).
+ * base's top-k log-probabilities once), --base-logits (reuse them: one forward pass per quantization);
+ * --like-llama-cpp rounds activations and the KV cache as llama.cpp's CPU backend does.
  */
 import { readFileSync, statSync } from "node:fs";
 import { check } from "../../errors.js";
@@ -31,7 +32,9 @@ export async function runKld(p: Parsed): Promise<number> {
   const rt = await LlamaRuntime.create(model, str(p, "backend"));
   const brt = base ? await LlamaRuntime.create(base, str(p, "backend")) : null;
   try {
-    const opts = { maxTokens, window: window ?? saved?.window };
+    const { llamaCppHooks } = await import("../../model/runtime/like-llama-cpp.js");
+    const like = p.values["like-llama-cpp"] ? { hooks: llamaCppHooks(model), baseHooks: llamaCppHooks(base ?? model) } : {};
+    const opts = { maxTokens, window: window ?? saved?.window, ...like };
     if (savePath) {
       const b = kld.baseLogProbs(brt ?? rt, ids, bos, { ...opts, restMass });
       await saveBaseLogProbs(savePath, b);

@@ -23,6 +23,9 @@ const USAGE = `usage: quantlab eval --model M.gguf --text T.txt [--max-tokens N]
                 without: --model's): 32 + Σ(16 + 8k) bytes, k per token until the rest's mass < --rest-mass
   --base-logits reuse a file from --save-base instead of --base (one forward pass per quantization)
   --rest-mass   probability left out per token in --save-base (default 1e-4)
+  --like-llama-cpp  round each linear's input to its weight type's dot-product format (Q8_0/Q8_K blocks,
+                F16) and keep the KV cache in F16, as llama.cpp's CPU backend does, so the KLD matches
+                llama-perplexity --kl-divergence (it matters at 8 bits; QuantLab's default is float32)
        quantlab eval --model M --text T.txt [--base F] [--activations FORMAT:GRANULARITY[:static|:dynamic]]
                      [--kv-cache K_FORMAT:K_GRAN,V_FORMAT:V_GRAN[,window=N][,group=N][,pre-rope][,rotate]]
                      [--smoothquant ALPHA] [--rotate hadamard] [--calibration C.txt] [--json]
@@ -45,13 +48,16 @@ export async function run(argv: string[]): Promise<number> {
     backend: { type: "string" }, json: { type: "boolean" },
     base: { type: "string" }, "save-base": { type: "string" }, "base-logits": { type: "string" }, "rest-mass": { type: "string" }, "max-memory": { type: "string" },
     activations: { type: "string" }, "kv-cache": { type: "string" }, smoothquant: { type: "string" }, rotate: { type: "string" },
-    calibration: { type: "string" },
+    calibration: { type: "string" }, "like-llama-cpp": { type: "boolean" },
   }, USAGE);
   if (!p) return 0;
   if (["activations", "kv-cache", "smoothquant", "rotate"].some((f) => p.values[f] !== undefined)) {
+    check(!p.values["like-llama-cpp"], "BAD_ARGUMENT", "--like-llama-cpp rounds as llama.cpp's own engine does: it does not combine with --activations/--kv-cache/--smoothquant/--rotate");
     const { runEngine } = await import("./eval-engine.js");
     return runEngine(p);
   }
+  check(!p.values["like-llama-cpp"] || p.values.base !== undefined || p.values["save-base"] !== undefined || p.values["base-logits"] !== undefined,
+    "BAD_ARGUMENT", "--like-llama-cpp applies to KL divergence: give --base (or --save-base / --base-logits)");
   if (p.values.base !== undefined || p.values["save-base"] !== undefined || p.values["base-logits"] !== undefined) {
     const { runKld } = await import("./eval-kld.js");
     return runKld(p);

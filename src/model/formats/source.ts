@@ -61,5 +61,6 @@ export async function modelFromSource(source: ModelSource): Promise<LlamaModel> 
   const values = new Map<string, Float32Array>();
   // only what a Llama model uses: a file may carry others (rope_freqs, …) in types never decoded here
   for (const t of source.tensors) if (LLAMA_TENSOR.test(t.name)) values.set(t.name, await readF32(source, t.name));
-  return llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label, { halfSplitRope });
+  const model = llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label, { halfSplitRope });
+  return { ...model, storedTypes: new Map(source.tensors.map((t) => [t.name, t.type.name])) };
 }

@@ -134,6 +134,7 @@ export function composeHooks(...list: BlockHooks[]): BlockHooks {
   const out: BlockHooks = {};
   if (hs.some((h) => h.onLinearInput)) out.onLinearInput = (l, n, x) => { for (const h of hs) h.onLinearInput?.(l, n, x); };
   if (hs.some((h) => h.linearInput)) out.linearInput = (l, n, x) => hs.reduce((t, h) => (h.linearInput ? h.linearInput(l, n, t) : t), x);
+  if (hs.some((h) => h.headInput)) out.headInput = (x) => hs.reduce((t, h) => (h.headInput ? h.headInput(t) : t), x);
   if (hs.some((h) => h.kv)) out.kv = (l, k, v) => hs.reduce((kv, h) => (h.kv ? h.kv(l, kv.k, kv.v) : kv), { k, v });
   if (att[0]) out.attention = att[0].attention;
   return out;

@@ -23,6 +23,8 @@ export interface BlockHooks {
    * quantization, an online rotation.
    */
   linearInput?(layer: number, names: readonly LinearName[], x: tf.Tensor2D): tf.Tensor2D;
+  /** Replaces the output projection's input (after the final RMSNorm), as `linearInput` does inside the blocks. */
+  headInput?(x: tf.Tensor2D): tf.Tensor2D;
   /**
    * Replaces this layer's attention (refused with a cache): q [T, heads, headDim] and k [T, kvHeads, headDim]
    * before RoPE, v [T, kvHeads, headDim]; `rope` rotates either; returns [T, dim]. A cache that
@@ -341,8 +343,11 @@ export class LlamaRuntime {
   }
 
   /** [T, vocab] logits from final hidden states. */
-  head(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => this.linear(this.rmsNorm(x, this.outNorm), this.outW, undefined, this.outTransposed));
+  head(x: tf.Tensor2D, hooks: BlockHooks = {}): tf.Tensor2D {
+    return tf.tidy(() => {
+      const h = this.rmsNorm(x, this.outNorm);
+      return this.linear(hooks.headInput ? hooks.headInput(h) : h, this.outW, undefined, this.outTransposed);
+    });
   }
 
   /** Logits [T, vocab] of `tokens` (appended after the cache's positions when a cache is given). */
@@ -358,7 +363,7 @@ export class LlamaRuntime {
       x = y;
     }
     if (cache) cache.length += tokens.length;
-    const logits = this.head(x);
+    const logits = this.head(x, hooks);
     x.dispose();
     return logits;
   }
