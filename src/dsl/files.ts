@@ -22,7 +22,7 @@ export { readNpy, writeNpy, parseNpy, encodeNpy } from "../io/npy.js";
 export type { Tensor, DType } from "../io/tensor.js";
 export { readGguf, writeGguf, parseGguf, tensorF32, tensorBytes } from "../gguf/file.js";
 export type { GgufFile, GgufValue, GgufTensorInfo } from "../gguf/file.js";
-export { MIXES, mixTable } from "../gguf/mix.js";
+export { MIXES, mixSummary, mixTable } from "../gguf/mix.js";
 export type { MixName, MixOptions, MixOverrides, MixPlan, TensorTypeOverride } from "../gguf/mix.js";
 
 // inspecting needs the header alone, so a path of any size is read in kilobytes

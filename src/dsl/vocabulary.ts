@@ -63,6 +63,7 @@ export const VOCABULARY: readonly (readonly [group: string, name: string, summar
   ["GGUF", "ggufQuantize", "Quantizes W (rows × cols, row-major) to a GGUF type, bit-exact with llama.cpp, and measures the round trip."],
   ["GGUF", "imatrixFrom", "llama.cpp's importance matrix from calibration activations X (tokens × in-features): mean x² per column."],
   ["GGUF", "MIXES", "llama.cpp's `llama_ftype` value of each mix (written as general.file_type) and its base type."],
+  ["GGUF", "mixSummary", "The plan grouped by role (token embedding, each block's attn_v …), in llama.cpp's tensor order: what a notebook shows before the per-tensor table."],
   ["GGUF", "mixTable", "The per-tensor table as text (what `quantlab gguf quantize` prints before writing)."],
   ["GGUF", "parseGguf", "Parses a GGUF file held in memory (versions 1, 2, 3)."],
   ["GGUF", "readGguf", "Reads and parses a GGUF file (versions 1, 2, 3) into memory; metadata values keep their GGUF types as `{ type, value }`."],

@@ -418,12 +418,56 @@ function bpw(type: string): string {
   return t ? String(+((t.typeSize * 8) / t.blockSize).toFixed(4)) : "?";
 }
 
+/** One row of a plan's summary: the tensors of one role (the same name in every block) and what they became. */
+export interface MixSummaryRow {
+  /** The tensor name with its block number as N, e.g. "blk.N.attn_v.weight". */
+  role: string;
+  tensors: number;
+  /** Target types with their counts, most frequent first, e.g. "Q6_K ×4, Q4_K ×4". */
+  types: string;
+  bytes: number;
+  /** The distinct reasons, joined. */
+  why: string;
+}
+
+/**
+ * The plan grouped by role (token embedding, each block's attn_v …), in llama.cpp's tensor order: what a
+ * notebook shows before the per-tensor table.
+ * @example
+ * mixSummary(await ggufMix(courseModelPath(), "Q4_K_M")).find((r) => r.role === "blk.N.attn_q.weight")!.tensors   // 4: one per block
+ */
+export function mixSummary(plan: Pick<MixPlan, "choices">): MixSummaryRow[] {
+  const groups = new Map<string, MixChoice[]>();
+  for (const c of plan.choices) {
+    const role = c.name.replace(/^blk\.\d+\./, "blk.N.");
+    groups.set(role, [...(groups.get(role) ?? []), c]);
+  }
+  return [...groups].map(([role, cs]) => {
+    const counts = new Map<string, number>();
+    for (const c of cs) counts.set(c.to, (counts.get(c.to) ?? 0) + 1);
+    const types = [...counts].sort((a, b) => b[1] - a[1]).map(([t, n]) => (cs.length === 1 ? t : `${t} ×${n}`)).join(", ");
+    return { role, tensors: cs.length, types, bytes: cs.reduce((a, c) => a + c.bytes, 0), why: [...new Set(cs.map((c) => c.reason))].join("; ") };
+  });
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+
 function mixBundle(plan: MixPlan): MimeBundle {
+  const headline = `${plan.mix} (file type ${plan.ftype}): ${plan.choices.length} tensors, ${mib(plan.totalBytes)}, ` +
+    `${plan.bitsPerWeight.toFixed(3)} bits/weight, ${plan.fallbacks} fallback${plan.fallbacks === 1 ? "" : "s"}`;
+  const summary = mixSummary(plan);
+  const sumText = [["role", "tensors", "types", "bytes", "why"], ...summary.map((r) => [r.role, String(r.tensors), r.types, String(r.bytes), r.why])];
+  const widths = sumText[0].map((_, i) => Math.max(...sumText.map((r) => r[i]!.length)));
+  const sumLines = sumText.map((r) => r.map((c, i) => (i === 4 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
   const rows = plan.choices.map((c) =>
     `<tr><td>${escapeHtml(c.name)}</td><td>[${c.dims.join(", ")}]</td><td>${c.from}</td><td><b>${c.to}</b></td><td>${bpw(c.to)}</td><td>${c.bytes}</td><td>${escapeHtml(c.reason)}</td></tr>`);
+  const sumRows = summary.map((r) =>
+    `<tr><td>${escapeHtml(r.role)}</td><td>${r.tensors}</td><td><b>${escapeHtml(r.types)}</b></td><td>${r.bytes}</td><td>${escapeHtml(r.why)}</td></tr>`);
   return {
-    "text/plain": mixTable(plan),
-    "text/html": `<table><thead><tr><th>tensor</th><th>dims</th><th>from</th><th>to</th><th>bits/w</th><th>bytes</th><th>why</th></tr></thead><tbody>${rows.join("")}</tbody>` +
-      `<caption>${plan.mix}: ${plan.totalBytes} bytes, ${plan.bitsPerWeight.toFixed(3)} bits/weight, ${plan.fallbacks} fallbacks</caption></table>`,
+    // the summary first: a real model's plan runs to hundreds of rows
+    "text/plain": `${headline}\n\n${sumLines.join("\n")}\n\nevery tensor:\n${mixTable(plan)}`,
+    "text/html": `<p><b>${escapeHtml(headline)}</b></p>` +
+      `<table><thead><tr><th>role</th><th>tensors</th><th>types</th><th>bytes</th><th>why</th></tr></thead><tbody>${sumRows.join("")}</tbody></table>` +
+      `<details><summary>every tensor (${plan.choices.length})</summary><table><thead><tr><th>tensor</th><th>dims</th><th>from</th><th>to</th><th>bits/w</th><th>bytes</th><th>why</th></tr></thead><tbody>${rows.join("")}</tbody></table></details>`,
   };
 }
