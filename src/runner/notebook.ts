@@ -2,7 +2,8 @@
  * Headless notebook execution (what `npm start` and `quantlab run` use): starts the QuantLab kernel,
  * runs the code cells of an .ipynb in order, turns iopub messages into nbformat 4 outputs (streams
  * merged, clear_output and update_display_data honoured), stops at the first failing cell like
- * nbclient, and writes the executed notebook atomically.
+ * nbclient, and writes the executed notebook atomically, with the widgets' last state in its metadata
+ * (as Jupyter's "save widget state" does).
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -10,6 +11,7 @@ import { QuantLabError, check } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import type { Message } from "../kernel/wire.js";
 import { KernelClient, type StartOptions } from "./client.js";
+import { WidgetStateRecorder } from "./widget-state.js";
 
 export interface NotebookCell {
   cell_type: "code" | "markdown" | "raw";
@@ -153,6 +155,7 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
     nb.metadata.kernelspec = { name: "quantlab", display_name: "QuantLab (TypeScript)", language: "typescript" };
     nb.metadata.language_info = info.language_info;
     const builder = new OutputBuilder();
+    const widgets = new WidgetStateRecorder();
     const onProgress = opts.onProgress ?? stderrProgress();
     const timeoutMs = (opts.timeout ?? 600) * 1000;
     for (const [index, cell] of nb.cells.entries()) {
@@ -168,6 +171,7 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
       const started = performance.now();
       const run = client.execute(code, { allow_stdin: false, stop_on_error: true, onOutput: (m) => {
         builder.add(m);
+        widgets.add(m);
         const p = progressOf(m);
         if (p) onProgress(p.line, p.finished);
       } });
@@ -191,6 +195,9 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
       }
       opts.onCell?.(index, seconds, c.status !== "ok");
     }
+    const state = widgets.metadata();
+    if (state) nb.metadata.widgets = state;
+    else delete nb.metadata.widgets;
   } finally {
     await client.shutdown();
   }

@@ -31,7 +31,7 @@ test("inspectGguf, ggufTensor, ggufMix and quantizeGgufFile from the notebook vo
 
   const plan = await ql.ggufMix(f, "Q4_K_M");
   assert.equal(plan.choices.find((c) => c.name === "blk.0.ffn_down.weight")!.to, "F16");
-  const planText = plan[DISPLAY]()["text/plain"];
+  const planText = String(plan[DISPLAY]()["text/plain"]);
   // the summary comes first: one row per role (each block's attn_v …), then every tensor
   assert.match(planText.split("\n")[0], /^Q4_K_M \(file type 15\): 48 tensors, [\d.]+ MiB, [\d.]+ bits\/weight, \d+ fallbacks?$/);
   assert.ok(planText.indexOf("blk.N.ffn_down.weight") < planText.indexOf("every tensor:"));
@@ -39,7 +39,7 @@ test("inspectGguf, ggufTensor, ggufMix and quantizeGgufFile from the notebook vo
   assert.equal(roles.reduce((a, r) => a + r.tensors, 0), 48);
   assert.equal(roles.find((r) => r.role === "blk.N.attn_q.weight")!.tensors, 5);
   assert.equal(roles.reduce((a, r) => a + r.bytes, 0), plan.totalBytes);
-  assert.match(plan[DISPLAY]()["text/html"], /<details><summary>every tensor \(48\)<\/summary>/);
+  assert.match(String(plan[DISPLAY]()["text/html"]), /<details><summary>every tensor \(48\)<\/summary>/);
 
   const dir = mkdtempSync(join(tmpdir(), "quantlab-dsl-"));
   try {

@@ -78,3 +78,25 @@ it("rejects a file that is not a notebook", async () => {
   writeFileSync(path, "{}");
   await assert.rejects(runNotebook(path, { outDir: join(dir, "o") }), /not an nbformat 4 notebook/);
 });
+
+it("saves the widgets' last state in the notebook's metadata, as Jupyter's 'save widget state' does", async () => {
+  const path = notebook("widgets.ipynb", [
+    ["code", 'const bits = intSlider({ description: "bits", min: 2, max: 8, value: 4 });\nbits'],
+    ["code", "bits.value = 6;"],
+    ["code", "const gone = intSlider({ value: 3 });\ngone.close();"],
+  ]);
+  const report = await runNotebook(path, { outDir: join(dir, "out-widgets"), kernel: { env: kernelEnv() } });
+  assert.equal(report.failed, null);
+  const nb: Notebook = JSON.parse(readFileSync(report.output, "utf8"));
+  const saved = (nb.metadata.widgets as Record<string, { version_major: number; state: Record<string, { model_name: string; model_module: string; state: Record<string, unknown> }> }>)["application/vnd.jupyter.widget-state+json"];
+  assert.equal(saved.version_major, 2);
+  const view = nb.cells[0].outputs!.find((o) => o.output_type === "execute_result")!.data as Record<string, { model_id: string }>;
+  const id = view["application/vnd.jupyter.widget-view+json"].model_id;
+  assert.equal(saved.state[id].model_name, "IntSliderModel");
+  assert.equal(saved.state[id].model_module, "@jupyter-widgets/controls");
+  assert.equal(saved.state[id].state.value, 6, "the last value, after the second cell moved it");
+  assert.equal(Object.values(saved.state).filter((m) => m.model_name === "IntSliderModel").length, 1, "a closed widget is not saved");
+  // its layout and style models are saved too, so the view can be rebuilt
+  const layoutRef = String(saved.state[id].state.layout).replace(/^IPY_MODEL_/, "");
+  assert.equal(saved.state[layoutRef].model_name, "LayoutModel");
+});
