@@ -7,9 +7,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { QuantLabError } from "../../src/errors.js";
-import { encodeGgufBytes, parseGguf, tensorF32 } from "../../src/gguf/file.js";
+import { encodeGgufBytes, parseGguf, readGguf, tensorElements, tensorF32, writeGguf } from "../../src/gguf/file.js";
 import * as GRIDS from "../../src/gguf/blocks/iq-grids.js";
 import { KSIGNS, unpackGrid, type PackedGrid } from "../../src/gguf/blocks/lattice.js";
 import { planMix } from "../../src/gguf/mix.js";
@@ -17,7 +19,13 @@ import { dequantize, quantize } from "../../src/gguf/quants.js";
 import { decodableType, ggufType, rowBytes, type DecodeOnlyTypeName } from "../../src/gguf/types.js";
 import { ggufQuantize } from "../../src/dsl/gguf.js";
 import { deriveIqGrids, gridsModule, GRIDS_MODULE } from "../../scripts/derive-iq-grids.js";
+import { loadModel } from "../../src/model/formats/load.js";
+import { LINEAR_NAMES } from "../../src/model/llama.js";
+import { LlamaRuntime } from "../../src/model/runtime/forward.js";
+import { perplexity } from "../../src/model/runtime/eval.js";
 import { mulberry32 } from "../helpers/random.js";
+import { sharedFile } from "../helpers/shared.js";
+import { syntheticLlama } from "./synthetic-llama.js";
 import { oracleOrSkip } from "./oracle.js";
 import { hardRowSets, imatrixFor } from "./quants-rows.js";
 
@@ -131,4 +139,42 @@ test("quantizing to a decode-only type is refused, saying it is decode-only and 
   assert.throws(() => ggufQuantize({ rows: 1, cols: 256, data: x }, "IQ3_S" as never), /IQ3_S is decode-only in QuantLab/);
   assert.throws(() => planMix("Q4_K_M", [{ name: "output.weight", dims: [256, 8], type: "F32" }], { nLayers: 1 }, { outputTensorType: "IQ1_M" }),
     /--output-tensor-type: QuantLab cannot encode type 'IQ1_M' \(IQ1_M is decode-only in QuantLab/);
+});
+
+const stories = sharedFile("stories260K-f32.gguf");
+
+test("a Llama whose linears llama.cpp quantized to the seven lattice i-quants loads with exactly llama.cpp's decoded weights, and runs", { skip: skip || stories.skip, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-iq-model-"));
+  try {
+    const f32 = join(dir, "f32.gguf");
+    await syntheticLlama(await readGguf(stories.path), f32, { nLayer: 1, nKv: 4 });
+    const src = await readGguf(f32);
+    // one type per linear, so every decoder feeds the forward pass
+    const typeOf: Record<string, DecodeOnlyTypeName> = {
+      attn_q: "IQ2_XXS", attn_k: "IQ2_XS", attn_v: "IQ3_XXS", attn_output: "IQ3_S", ffn_gate: "IQ2_S", ffn_up: "IQ1_M", ffn_down: "IQ1_S",
+    };
+    const expected = new Map<string, Float32Array>();
+    const tensors = src.tensors.map((t) => {
+      const kind = /^blk\.\d+\.(\w+)\.weight$/.exec(t.name)?.[1];
+      const type = kind ? typeOf[kind] : undefined;
+      if (!type) return { name: t.name, dims: t.dims, type: t.type, data: src.bytes.subarray(t.offset, t.offset + t.nbytes) };
+      const x = tensorF32(src, t.name);
+      const data = oracle!.quantize(type, x, t.dims[0]!, imatrixFor(t.dims[0]!, 7, false));
+      expected.set(t.name, oracle!.dequantize(type, data, tensorElements(t.dims)));
+      return { name: t.name, dims: t.dims, type, data };
+    });
+    const iq = join(dir, "iq.gguf");
+    await writeGguf(iq, { metadata: src.metadata, tensors });
+    const m = await loadModel(iq);
+    for (const n of LINEAR_NAMES) sameFloats(`${n} (${typeOf[n]})`, m.layers[0]![n].data, expected.get(`blk.0.${n}.weight`)!);
+    const rt = await LlamaRuntime.create(m);
+    try {
+      const ids = m.tokenizer!.encode("Once upon a time, there was a little girl named Lily. She liked to play outside.");
+      assert.ok(Number.isFinite(perplexity(rt, m.tokenizer!, ids).perplexity));
+    } finally {
+      rt.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
