@@ -58,10 +58,10 @@ export interface GgufInspection {
   bitsPerWeight: number;
   /** Types present whose block code QuantLab lacks (sized and listed, not dequantized), e.g. Q8_K. */
   undecodable: string[];
-  /** Types present that QuantLab decodes bit-exact but cannot encode (the IQ1/IQ2/IQ3 lattice i-quants). */
-  decodeOnly: string[];
   /** The tensors of those types, by name: what dequantize, eval and requantize refuse. */
   undecodableTensors: string[];
+  /** Types present that QuantLab decodes bit-exact but cannot encode (the IQ1/IQ2/IQ3 lattice i-quants). */
+  decodeOnly: string[];
 }
 
 const NAMES_SHOWN = 6;

@@ -109,8 +109,8 @@ export type DecodeOnlyTypeName = Extract<keyof typeof DECODE_ONLY, string>;
 export type DecodableTypeName = GgufTypeName | DecodeOnlyTypeName;
 
 /**
- * The types a GGUF file may hold that QuantLab does not encode (yet): the reader still needs their
- * layouts to validate offsets and to inspect such files. Ids whose types ggml removed (4, 5, 31–33,
+ * The types a GGUF file may hold that QuantLab neither encodes nor decodes (yet): the reader still needs
+ * their layouts to validate offsets and to inspect such files. Ids whose types ggml removed (4, 5, 31–33,
  * 36–38) are absent, so a file naming them is rejected as corrupt.
  */
 const LAYOUT_ONLY: readonly [name: string, id: number, blockSize: number, typeSize: number][] = [
