@@ -22,7 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   gptq: () => import("./commands/gptq.js"), awq: () => import("./commands/awq.js"),
   kernel: () => import("./commands/kernel.js"),
   run: () => import("./commands/run.js"),
-  gguf: () => import("./commands/gguf.js"),
+  gguf: () => import("./commands/gguf.js"), hf: () => import("./commands/hf.js"),
   eval: () => import("./commands/eval.js"), "quantize-model": () => import("./commands/quantize-model.js"),
 };
 

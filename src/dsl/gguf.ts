@@ -13,7 +13,7 @@ import { errorReport, reportRows, type ErrorReport } from "../numerics/metrics.j
 import { keyValueBundle, withDisplay } from "../numerics/present.js";
 import { dequantize, IMATRIX_TYPES, quantize } from "../gguf/quants.js";
 import { imatrixFromActivations } from "../gguf/imatrix.js";
-import { bitsPerWeight, ggufType, ggufTypeList, type GgufTypeName } from "../gguf/types.js";
+import { bitsPerWeight, decodeOnlyReason, ggufType, ggufTypeList, type GgufTypeName } from "../gguf/types.js";
 
 /** Options of `ggufQuantize`: an importance matrix that weights the scale search toward important inputs. */
 export interface GgufQuantizeOptions {
@@ -49,7 +49,7 @@ export interface GgufQuantized extends ErrorReport {
  */
 export function ggufQuantize(W: Matrix, type: GgufTypeName, options: GgufQuantizeOptions = {}): GgufQuantized {
   const t = ggufType(type);
-  check(t, "BAD_ARGUMENT", `unknown GGUF type "${type}": use one of ${ggufTypeList()}`);
+  check(t, "BAD_ARGUMENT", () => `${decodeOnlyReason(type) ?? `unknown GGUF type "${type}"`}: use one of ${ggufTypeList()}`);
   const { imatrix } = options;
   if (imatrix) {
     check(imatrix.length === W.cols, "BAD_SHAPE", () =>

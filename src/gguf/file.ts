@@ -26,7 +26,7 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { openAtomicStream } from "../io/atomic-stream.js";
 import { RangedFile } from "../io/ranged.js";
 import { dequantize } from "./quants.js";
-import { ggmlType, ggmlTypeById, ggufType, ggufTypeList, type GgmlType, type GgufTypeName } from "./types.js";
+import { decodableType, decodableTypeList, ggmlType, ggmlTypeById, type DecodableTypeName, type GgmlType, type GgufTypeName } from "./types.js";
 
 export type GgufValueType =
   | "UINT8" | "INT8" | "UINT16" | "INT16" | "UINT32" | "INT32" | "FLOAT32" | "BOOL" | "STRING" | "ARRAY"
@@ -63,7 +63,7 @@ export interface GgufTensorInfo {
   name: string;
   /** ggml order: dims[0] is the row length (the fastest-varying dimension). */
   dims: number[];
-  /** Any ggml type (IQ*, TQ* … too, so such files can be inspected); tensorF32 decodes the GgufType ones. */
+  /** Any ggml type (IQ*, TQ* … too, so such files can be inspected); tensorF32 decodes the DecodableType ones. */
   type: GgmlType;
   /** Absolute byte offset of the tensor's data in the file. */
   offset: number;
@@ -482,9 +482,9 @@ export function tensorF32(file: GgufFile, name: string): Float32Array {
   const t = findTensor(file, name);
   check(t.offset + t.nbytes <= file.bytes.length, "UNSUPPORTED", () =>
     `tensor '${name}' lies past the ${file.bytes.length} bytes held (a header-only read): read it with readGguf, or read one tensor with openGguf(path).read(name)`);
-  check(ggufType(t.type.name), "UNSUPPORTED", () =>
-    `tensor '${name}' is ${t.type.name}, which QuantLab cannot decode: it decodes ${ggufTypeList()}`);
-  return dequantize(t.type.name as GgufTypeName, file.bytes.subarray(t.offset, t.offset + t.nbytes), tensorElements(t.dims));
+  check(decodableType(t.type.name), "UNSUPPORTED", () =>
+    `tensor '${name}' is ${t.type.name}, which QuantLab cannot decode: it decodes ${decodableTypeList()}`);
+  return dequantize(t.type.name as DecodableTypeName, file.bytes.subarray(t.offset, t.offset + t.nbytes), tensorElements(t.dims));
 }
 
 /** A metadata value without its type record (bigints stay bigints), or undefined. */

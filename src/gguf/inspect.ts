@@ -4,7 +4,7 @@
  */
 import { escapeHtml, keyValueBundle, tableBundle, withDisplay } from "../numerics/present.js";
 import { tensorElements, type GgufArray, type GgufFile, type GgufValue } from "./file.js";
-import { ggufType } from "./types.js";
+import { decodableType, ggufType } from "./types.js";
 
 export interface GgufTensorSummary {
   name: string;
@@ -16,8 +16,10 @@ export interface GgufTensorSummary {
   bitsPerWeight: number;
   /** Absolute byte offset in the file. */
   offset: number;
-  /** Whether QuantLab can dequantize it (false: sized and listed only, e.g. the IQ1/IQ2/IQ3 lattice i-quants). */
+  /** Whether QuantLab can dequantize it, bit-exact with llama.cpp (false: sized and listed only, e.g. Q8_K, I32). */
   decodable: boolean;
+  /** Whether QuantLab can also encode its type (false for the decode-only IQ1/IQ2/IQ3 i-quants). */
+  encodable: boolean;
 }
 
 /**
@@ -54,24 +56,38 @@ export interface GgufInspection {
   totalBytes: number;
   /** Tensor bytes × 8 over all elements. */
   bitsPerWeight: number;
-  /** Types present whose block code QuantLab lacks (sized and listed, not dequantized), e.g. IQ2_XS. */
+  /** Types present whose block code QuantLab lacks (sized and listed, not dequantized), e.g. Q8_K. */
   undecodable: string[];
   /** The tensors of those types, by name: what dequantize, eval and requantize refuse. */
   undecodableTensors: string[];
+  /** Types present that QuantLab decodes bit-exact but cannot encode (the IQ1/IQ2/IQ3 lattice i-quants). */
+  decodeOnly: string[];
 }
 
 const NAMES_SHOWN = 6;
 
 /**
- * The line that says which tensors QuantLab sizes but cannot decode, and why: the IQ1/IQ2/IQ3 i-quants
- * decode through llama.cpp's lattice tables, which QuantLab does not ship.
+ * The line that says which tensors QuantLab sizes but cannot decode (types it has no block code for,
+ * such as Q8_K or the integer types): dequantize, eval and requantize refuse them.
  */
 export function undecodableLine(r: Pick<GgufInspection, "undecodable" | "undecodableTensors">): string | null {
   const names = r.undecodableTensors ?? [];
   if (!r.undecodable?.length) return null;
   const shown = names.slice(0, NAMES_SHOWN).join(", ") + (names.length > NAMES_SHOWN ? `, … (${names.length - NAMES_SHOWN} more)` : "");
   return `QuantLab sizes but cannot decode ${names.length} tensor${names.length === 1 ? "" : "s"} (${r.undecodable.join(", ")}: ${shown}): ` +
-    "these i-quants decode through llama.cpp's lattice tables, which QuantLab does not ship; dequantize, eval and requantize refuse them, inspect lists them";
+    "QuantLab has no block code for these types; dequantize, eval and requantize refuse them, inspect lists them";
+}
+
+/** The line that says which types present QuantLab decodes but cannot encode (the lattice i-quants), and why. */
+export function decodeOnlyLine(r: Pick<GgufInspection, "decodeOnly">): string | null {
+  if (!r.decodeOnly?.length) return null;
+  return `${r.decodeOnly.join(", ")}: decoded bit-exact with llama.cpp (dequantize, eval and requantizing from them work), ` +
+    "but decode-only: llama.cpp's quantizers for these i-quants search lattice codebooks QuantLab does not implement, so it cannot write them";
+}
+
+/** A tensor's type as the tables show it: marked when QuantLab only decodes it, or only sizes it. */
+function typeCell(t: Pick<GgufTensorSummary, "type" | "decodable" | "encodable">): string {
+  return t.decodable === false ? `${t.type} (size only)` : t.encodable === false ? `${t.type} (decode only)` : t.type;
 }
 
 const ARRAY_SHOWN = 16;
@@ -124,7 +140,7 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     e.elements += elements;
     e.bytes += t.nbytes;
     return { name: t.name, type: t.type.name, dims: [...t.dims], elements, bytes: t.nbytes, bitsPerWeight: t.type.bitsPerWeight, offset: t.offset,
-      decodable: ggufType(t.type.name) !== undefined };
+      decodable: decodableType(t.type.name) !== undefined, encodable: ggufType(t.type.name) !== undefined };
   });
   const totalElements = tensors.reduce((a, t) => a + t.elements, 0);
   const totalBytes = tensors.reduce((a, t) => a + t.bytes, 0);
@@ -141,7 +157,8 @@ export function inspectGguf(file: GgufFile): GgufInspection {
     totalElements,
     totalBytes,
     bitsPerWeight: totalElements ? (totalBytes * 8) / totalElements : 0,
-    undecodable: Object.keys(byType).filter((t) => !ggufType(t)),
+    undecodable: Object.keys(byType).filter((t) => !decodableType(t)),
+    decodeOnly: Object.keys(byType).filter((t) => decodableType(t) && !ggufType(t)),
     undecodableTensors: tensors.filter((t) => !t.decodable).map((t) => t.name),
   };
   const metaLines = metadataLines(file);
@@ -151,13 +168,14 @@ export function inspectGguf(file: GgufFile): GgufInspection {
       ["bits/weight", result.bitsPerWeight.toFixed(3)],
       ["types", Object.entries(byType).map(([t, e]) => `${e.tensors} ${t}`).join(", ")],
       ["QuantLab decodes", result.undecodable.length ? `all but ${result.undecodable.join(", ")} (${result.undecodableTensors.length} tensor${result.undecodableTensors.length === 1 ? "" : "s"}, marked "size only")` : "every tensor"],
+      ...(result.decodeOnly.length ? [["decode only", decodeOnlyLine(result)!] as [string, string]] : []),
       ["alignment", String(file.alignment)],
       ["data offset", String(file.dataOffset)],
       ["file bytes", String(file.fileSize)],
     ]);
     const meta = keyValueBundle("metadata", metaLines);
     const tab = tableBundle("tensors", ["tensor", "type", "dims", "bytes", "bits/w"],
-      tensors.map((t) => [printable(t.name), t.decodable ? t.type : `${t.type} (size only)`, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]));
+      tensors.map((t) => [printable(t.name), typeCell(t), `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]));
     return {
       "text/plain": formatInspection(result, metaLines),
       "text/html": `${head["text/html"]}${meta["text/html"]}${tab["text/html"]}`.replace(/<script/gi, escapeHtml("<script")),
@@ -172,6 +190,7 @@ export function formatInspection(r: GgufInspection, metaLines?: [string, string]
       `${r.totalBytes} bytes (${r.bitsPerWeight.toFixed(3)} bits/weight), alignment ${r.alignment}, data at byte ${r.dataOffset}, file ${r.fileBytes} bytes`,
     `types: ${Object.entries(r.byType).map(([t, e]) => `${t} ×${e.tensors} (${e.bytes} bytes)`).join(", ")}`,
     ...(undecodableLine(r) ? [undecodableLine(r)!] : []),
+    ...(decodeOnlyLine(r) ? [decodeOnlyLine(r)!] : []),
     "",
     "metadata:",
   ];
@@ -179,7 +198,7 @@ export function formatInspection(r: GgufInspection, metaLines?: [string, string]
   const kw = Math.max(0, ...ml.map(([k]) => k.length));
   for (const [k, v] of ml) lines.push(`  ${k.padEnd(kw)}  ${v}`);
   lines.push("", "tensors:");
-  const rows = r.tensors.map((t) => [printable(t.name), t.decodable === false ? `${t.type} (size only)` : t.type, `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]);
+  const rows = r.tensors.map((t) => [printable(t.name), typeCell(t), `[${t.dims.join(", ")}]`, String(t.bytes), String(+t.bitsPerWeight.toFixed(4))]);
   const head = ["name", "type", "dims", "bytes", "bits/w"];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
   for (const row of [head, ...rows]) lines.push("  " + row.map((c, i) => (i >= 3 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd());

@@ -34,7 +34,7 @@
  */
 import { check, QuantLabError } from "../errors.js";
 import { DISPLAY, escapeHtml, type MimeBundle } from "../display-protocol.js";
-import { ggmlType, ggufType, ggufTypeList, type GgufTypeName } from "./types.js";
+import { decodeOnlyReason, ggmlType, ggufType, ggufTypeList, type GgufTypeName } from "./types.js";
 
 /** A llama.cpp quantization mix name, as `llama-quantize` takes it (Q4_K_M, Q5_K_S, Q8_0 …). */
 export type MixName =
@@ -232,7 +232,7 @@ export function overridesFromFlags(flags: { outputTensorType?: string | undefine
 
 function overrideType(type: string, what: string): GgufTypeName {
   const t = ggufType(type.toUpperCase());
-  check(t, "BAD_ARGUMENT", `${what}: QuantLab cannot encode type '${type}': use one of ${ggufTypeList()}`);
+  check(t, "BAD_ARGUMENT", () => `${what}: QuantLab cannot encode type '${type}'${decodeOnlyReason(type) ? ` (${decodeOnlyReason(type)})` : ""}: use one of ${ggufTypeList()}`);
   return t.name;
 }
 

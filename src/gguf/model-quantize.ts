@@ -18,7 +18,7 @@ import { parseGguf, tensorBytes, tensorF32, writeGgufStream, type GgufFile, type
 import { planMix, type MixModelInfo, type MixName, type MixOverrides, type MixPlan } from "./mix.js";
 import { quantize } from "./quants.js";
 import { readF32, type SourceTensor, type TensorSource } from "./source.js";
-import { ggufType, type GgufTypeName } from "./types.js";
+import { decodableType, decodeOnlyReason, ggufType, type GgufTypeName } from "./types.js";
 
 // The imatrix readers live with the rest of the importance matrix; re-exported for existing callers.
 export { imatrixFromGguf, readImatrix } from "./imatrix.js";
@@ -127,8 +127,9 @@ function planFor(file: Pick<TensorSource, "metadata" | "tensors">, mix: MixName 
 /** Whether `t` may be re-encoded as `to`: checked before its data are read. */
 function checkRequantize(t: SourceTensor, to: string, options: ModelQuantizeOptions): GgufTypeName {
   const toType = ggufType(to);
-  check(toType, "UNSUPPORTED", `the plan gives tensor '${t.name}' type ${to}, which QuantLab cannot encode`);
-  const fromType = ggufType(t.type.name);
+  check(toType, "UNSUPPORTED", () => `the plan gives tensor '${t.name}' type ${to}, which QuantLab cannot encode` +
+    (decodeOnlyReason(to) ? ` (${decodeOnlyReason(to)})` : ""));
+  const fromType = decodableType(t.type.name);
   check(fromType, "UNSUPPORTED", `tensor '${t.name}' is ${t.type.name}, which QuantLab cannot decode: requantize from an F32/F16/BF16 model`);
   check(fromType.blockSize === 1 || options.allowRequantize, "BAD_ARGUMENT",
     `tensor '${t.name}' is already ${t.type.name}: requantizing loses accuracy twice; start from the F32/F16 model, or pass allowRequantize (--allow-requantize)`);

@@ -7,15 +7,26 @@
  *   const back = dequantize("Q4_K", bytes, W.length);
  */
 import { check, QuantLabError } from "../errors.js";
-import { GGUF_TYPES, ggufType, ggufTypeList, IMATRIX_TYPES, rowBytes, type GgufType, type GgufTypeName } from "./types.js";
+import { decodableType, decodableTypeList, decodeOnlyReason, GGUF_TYPES, ggufType, ggufTypeList, IMATRIX_TYPES, rowBytes,
+  type DecodableType, type DecodableTypeName, type GgufType, type GgufTypeName } from "./types.js";
 
 // Re-exported so callers that take the importance-matrix list from here keep working.
 export { IMATRIX_TYPES };
 
-/** The traits of `type`, or an error naming the types there are. */
+/** The traits of encodable `type`, or an error naming the types there are (and why a decode-only one is not). */
 export function typeOf(type: GgufTypeName | string): GgufType {
   const t = ggufType(type);
-  if (!t) throw new QuantLabError("BAD_ARGUMENT", `unknown GGUF type "${type}": use one of ${ggufTypeList()}`);
+  if (!t) {
+    const why = decodeOnlyReason(type);
+    throw new QuantLabError(why ? "UNSUPPORTED" : "BAD_ARGUMENT", `${why ? `cannot quantize to ${type}: ${why}` : `unknown GGUF type "${type}"`}: use one of ${ggufTypeList()}`);
+  }
+  return t;
+}
+
+/** The traits of `type` if QuantLab decodes it (encodable or decode-only), or an error naming those it decodes. */
+export function decodableTypeOf(type: DecodableTypeName | string): DecodableType {
+  const t = decodableType(type);
+  if (!t) throw new QuantLabError("BAD_ARGUMENT", `unknown or undecodable GGUF type "${type}": QuantLab decodes ${decodableTypeList()}`);
   return t;
 }
 
@@ -57,9 +68,12 @@ export function quantize(type: GgufTypeName, src: Float32Array, nPerRow: number,
   return out;
 }
 
-/** Decodes `n` weights of `type` from `bytes`, exactly as llama.cpp's dequantize_row_<type>. */
-export function dequantize(type: GgufTypeName, bytes: Uint8Array, n: number): Float32Array {
-  const t = typeOf(type);
+/**
+ * Decodes `n` weights of `type` from `bytes`, exactly as llama.cpp's dequantize_row_<type>: every
+ * encodable type and the decode-only IQ1/IQ2/IQ3 i-quants.
+ */
+export function dequantize(type: DecodableTypeName, bytes: Uint8Array, n: number): Float32Array {
+  const t = decodableTypeOf(type);
   check(bytes instanceof Uint8Array, "BAD_ARGUMENT", "dequantize takes the encoded tensor as a Uint8Array (e.g. a view of the GGUF file's data)");
   check(Number.isInteger(n) && n >= 0 && n % t.blockSize === 0, "BAD_SHAPE", () =>
     `${n} weights are not a whole number of ${t.name} blocks of ${t.blockSize}: pass a multiple of ${t.blockSize}`);

@@ -9,7 +9,7 @@
 import { check, QuantLabError } from "../errors.js";
 import { tensorBytes, tensorElements, type GgufFile, type GgufValue } from "./file.js";
 import { dequantize } from "./quants.js";
-import { ggufType, type GgmlType, type GgufTypeName } from "./types.js";
+import { decodableType, decodableTypeList, type GgmlType } from "./types.js";
 
 /** One tensor of a source: its name, dims in ggml order (dims[0] is the row), stored type and size. */
 export interface SourceTensor {
@@ -56,8 +56,8 @@ export function sourceTensor(source: Pick<TensorSource, "tensors" | "label">, na
 /** A tensor's values as FP32 (dequantized as llama.cpp does), converted from its stored type. */
 export async function readF32(source: TensorSource, name: string): Promise<Float32Array> {
   const t = sourceTensor(source, name);
-  const type = ggufType(t.type.name);
+  const type = decodableType(t.type.name);
   check(type, "UNSUPPORTED", () =>
-    `tensor '${name}' of ${source.label} is ${t.type.name}, which QuantLab cannot decode: it decodes F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K…Q6_K`);
-  return dequantize(type.name as GgufTypeName, await source.read(name), tensorElements(t.dims));
+    `tensor '${name}' of ${source.label} is ${t.type.name}, which QuantLab cannot decode: it decodes ${decodableTypeList()}`);
+  return dequantize(type.name, await source.read(name), tensorElements(t.dims));
 }

@@ -7,12 +7,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { readGguf, tensorBytes, tensorF32 } from "../../src/gguf/file.js";
+import { encodeGgufBytes, readGguf, tensorBytes, tensorF32 } from "../../src/gguf/file.js";
+import { dequantize } from "../../src/gguf/quants.js";
+import { ggmlType, type DecodableTypeName } from "../../src/gguf/types.js";
+import { mulberry32 } from "../helpers/random.js";
 import { readSafetensors } from "../../src/io/safetensors.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -121,6 +124,42 @@ test("gguf dequantize writes one tensor as F32 safetensors, rows × row length",
     const t = st.tensors.get("blk.1.attn_k.weight")!;
     assert.deepEqual(t.shape, [32, 64]);
     assert.deepEqual(t.data, tensorF32(await readGguf(q), "blk.1.attn_k.weight"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("gguf inspect marks IQ1/IQ2/IQ3 tensors decode-only, and gguf dequantize decodes them as dequantize_row_* does", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-gguf-cli-"));
+  try {
+    const u = mulberry32(12);
+    const block = (type: string) => ggmlType(type)!.typeSize;
+    const tensors = ["IQ2_XXS", "IQ1_M", "IQ3_S"].map((type, k) => {
+      const data = Uint8Array.from({ length: 4 * block(type) }, () => Math.floor(u() * 256));
+      for (let b = 0; b < 4 && type !== "IQ1_M"; b++) data[b * block(type) + 1] = 0x2c; // a finite fp16 d
+      return { name: `w${k}`, dims: [512, 2], type, data };
+    });
+    const file = join(dir, "iq.gguf");
+    writeFileSync(file, encodeGgufBytes({ metadata: new Map(), tensors }));
+    const text = await quantlab("gguf", "inspect", file);
+    assert.equal(text.code, 0, text.stderr);
+    assert.doesNotMatch(text.stdout, /size only|cannot decode/);
+    assert.match(text.stdout, /\nIQ2_XXS, IQ1_M, IQ3_S: decoded bit-exact with llama\.cpp/);
+    assert.match(text.stdout, /\n {2}w0 +IQ2_XXS \(decode only\) +\[512, 2\] +264 +2\.0625\n/);
+    const json = JSON.parse((await quantlab("gguf", "inspect", file, "--json")).stdout);
+    assert.deepEqual(json.decodeOnly, ["IQ2_XXS", "IQ1_M", "IQ3_S"]);
+    assert.deepEqual(json.undecodable, []);
+    for (const t of tensors) {
+      const out = join(dir, `${t.name}.safetensors`);
+      const r = await quantlab("gguf", "dequantize", "--in", file, "--tensor", t.name, "--out", out);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`${t.name} \\(${t.type} \\[512, 2\\]\\) as F32 \\[2, 512\\]`));
+      assert.deepEqual((await readSafetensors(out)).tensors.get(t.name)!.data, dequantize(t.type as DecodableTypeName, t.data, 1024));
+    }
+    // encoding to one stays refused, with the reason
+    const refused = await quantlab("gguf", "quantize", "--type", "Q8_0", "--in", file, "--tensor-type", "w=IQ2_XXS", "--out", join(dir, "o.gguf"));
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /QuantLab cannot encode type 'IQ2_XXS' \(IQ2_XXS is decode-only in QuantLab: llama\.cpp's quantizer for it searches lattice codebooks/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

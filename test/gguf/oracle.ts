@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { GGUF_TYPES, ggufType, rowBytes, type GgufTypeName } from "../../src/gguf/types.js";
+import { DECODABLE_TYPES, decodableType, rowBytes, type DecodableTypeName } from "../../src/gguf/types.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The shipped library, or another llama.cpp build named by QUANTLAB_GGML_BASE (a path to libggml-base.so). */
@@ -17,10 +17,14 @@ export const ORACLE_PATH = process.env.QUANTLAB_GGML_BASE ??
   join(repoRoot, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so");
 
 export interface Oracle {
-  /** ggml_quantize_chunk(type, src, dst, 0, nrows, nPerRow, imatrix ?? NULL), single-threaded. */
-  quantize(type: GgufTypeName, src: Float32Array, nPerRow: number, imatrix?: Float32Array): Uint8Array;
+  /**
+   * ggml_quantize_chunk(type, src, dst, 0, nrows, nPerRow, imatrix ?? NULL), single-threaded; also for the
+   * types QuantLab only decodes (ggml_quantize_init builds their lattice tables). ggml aborts the process
+   * when a type that requires an importance matrix (IQ2_XXS, IQ2_XS, IQ1_S) gets none: this throws first.
+   */
+  quantize(type: DecodableTypeName, src: Float32Array, nPerRow: number, imatrix?: Float32Array): Uint8Array;
   /** dequantize_row_<type> (or the fp16/bf16 row converters) over n values. */
-  dequantize(type: GgufTypeName, bytes: Uint8Array, n: number): Float32Array;
+  dequantize(type: DecodableTypeName, bytes: Uint8Array, n: number): Float32Array;
 }
 
 export let oracleMissing = "";
@@ -46,9 +50,10 @@ export function loadOracle(): Oracle | null {
   const init = lib.func("void ggml_quantize_init(int type)");
   const chunk = lib.func(
     "size_t ggml_quantize_chunk(int type, const float *src, _Out_ void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)");
-  const deq = new Map<GgufTypeName, Fn>();
+  const requiresImatrix = lib.func("bool ggml_quantize_requires_imatrix(int type)");
+  const deq = new Map<DecodableTypeName, Fn>();
   // every block type in the traits table has its dequantize_row_<type> in the library
-  for (const t of GGUF_TYPES.filter((t) => t.blockSize > 1).map((t) => t.name)) {
+  for (const t of DECODABLE_TYPES.filter((t) => t.blockSize > 1).map((t) => t.name)) {
     const c = t.toLowerCase().replace(/_k$/, "_K");
     deq.set(t, lib.func(`void dequantize_row_${c}(const void *x, _Out_ float *y, int64_t k)`));
   }
@@ -57,7 +62,8 @@ export function loadOracle(): Oracle | null {
 
   cached = {
     quantize(type, src, nPerRow, imatrix) {
-      const t = ggufType(type)!;
+      const t = decodableType(type)!;
+      if (!imatrix && requiresImatrix(t.id)) throw new Error(`llama.cpp's ${type} quantizer requires an importance matrix (it aborts without one)`);
       const nrows = src.length / nPerRow;
       init(t.id);
       const dst = new Uint8Array(nrows * rowBytes(t, nPerRow));

@@ -14,7 +14,7 @@ import { inspectGguf } from "../../src/gguf/inspect.js";
 import { DISPLAY } from "../../src/display-protocol.js";
 import { fallbackType } from "../../src/gguf/mix.js";
 import { quantize } from "../../src/gguf/quants.js";
-import { GGML_TYPES, GGUF_TYPE_NAMES, GGUF_TYPES, ggmlTypeById, ggufType, IMATRIX_TYPES, rowBytes } from "../../src/gguf/types.js";
+import { DECODABLE_TYPES, GGML_TYPES, GGUF_TYPE_NAMES, GGUF_TYPES, ggmlTypeById, ggufType, IMATRIX_TYPES, rowBytes } from "../../src/gguf/types.js";
 import { ggufLinear } from "../../src/model/quantize/methods.js";
 
 test("ids and names are unique, GGML_TYPES holds every encodable type, and bits per weight follow from the layout", () => {
@@ -25,6 +25,9 @@ test("ids and names are unique, GGML_TYPES holds every encodable type, and bits 
     assert.equal(t.bitsPerWeight, (t.typeSize * 8) / t.blockSize, t.name);
   }
   for (const t of GGML_TYPES) assert.equal(t.bitsPerWeight, (t.typeSize * 8) / t.blockSize, t.name);
+  // the decode-only types are ggml types too, and every encodable type decodes
+  for (const t of DECODABLE_TYPES) assert.equal(ggmlTypeById(t.id), t, t.name);
+  assert.deepEqual(DECODABLE_TYPES.filter((t) => t.encodable).map((t) => t.name), GGUF_TYPE_NAMES);
   assert.equal(ggufType("q4_k")!.bitsPerWeight, 4.5);
   assert.equal(ggufType("Q6_K")!.typeSize, 210);
 });
@@ -94,25 +97,43 @@ test("importance weights written as llama.cpp's imatrix GGUF read back exactly",
 });
 
 test("a file with a type QuantLab has no block code for is read and sized, and inspect says it cannot decode it", () => {
-  const iq2 = new Uint8Array(2 * 66).fill(7); // two IQ2_XXS super-blocks
+  const q8k = new Uint8Array(2 * 292).fill(7); // two Q8_K super-blocks (llama.cpp's dot-product intermediate)
   const file = parseGguf(encodeGgufBytes({
     metadata: new Map(),
     tensors: [
-      { name: "a", dims: [256, 2], type: "IQ2_XXS", data: iq2 },
+      { name: "a", dims: [256, 2], type: "Q8_K", data: q8k },
       { name: "b", dims: [32, 1], type: "IQ4_NL", data: quantize("IQ4_NL", Float32Array.from({ length: 32 }, (_, i) => i - 16), 32) },
     ],
   }));
   const r = inspectGguf(file);
-  assert.deepEqual(r.undecodable, ["IQ2_XXS"]);
-  assert.equal(r.tensors[0]!.bytes, 132);
-  assert.equal(r.tensors[0]!.bitsPerWeight, 2.0625);
+  assert.deepEqual(r.undecodable, ["Q8_K"]);
+  assert.deepEqual(r.decodeOnly, []);
+  assert.equal(r.tensors[0]!.bytes, 584);
+  assert.equal(r.tensors[0]!.bitsPerWeight, 9.125);
   const shown = (r as unknown as { [DISPLAY](): { "text/plain": string; "text/html": string } })[DISPLAY]();
   assert.deepEqual(r.undecodableTensors, ["a"]);
   assert.deepEqual(r.tensors.map((t) => t.decodable), [false, true]);
-  assert.match(shown["text/plain"], /cannot decode 1 tensor \(IQ2_XXS: a\): these i-quants decode through llama\.cpp's lattice tables/);
-  assert.match(shown["text/plain"], /\n {2}a +IQ2_XXS \(size only\) +\[256, 2\]/);
+  assert.match(shown["text/plain"], /cannot decode 1 tensor \(Q8_K: a\): QuantLab has no block code for these types/);
+  assert.match(shown["text/plain"], /\n {2}a +Q8_K \(size only\) +\[256, 2\]/);
   assert.match(shown["text/plain"], /\n {2}b +IQ4_NL +\[32, 1\]/);
-  assert.match(shown["text/html"], /all but IQ2_XXS \(1 tensor, marked &quot;size only&quot;\)/);
-  assert.throws(() => tensorF32(file, "a"), (e: unknown) => e instanceof QuantLabError && e.code === "UNSUPPORTED" && /IQ4_NL/.test(e.message));
+  assert.match(shown["text/html"], /all but Q8_K \(1 tensor, marked &quot;size only&quot;\)/);
+  assert.throws(() => tensorF32(file, "a"), (e: unknown) => e instanceof QuantLabError && e.code === "UNSUPPORTED" && /Q6_K, IQ2_XXS, .*IQ4_NL/.test(e.message));
   assert.equal(tensorF32(file, "b").length, 32);
+});
+
+test("an IQ2_XXS tensor is no longer 'size only': inspect marks it decoded bit-exact but decode-only, and it dequantizes", () => {
+  const iq2 = new Uint8Array(2 * 66).fill(7); // two IQ2_XXS super-blocks
+  const file = parseGguf(encodeGgufBytes({ metadata: new Map(), tensors: [{ name: "a", dims: [256, 2], type: "IQ2_XXS", data: iq2 }] }));
+  const r = inspectGguf(file);
+  assert.deepEqual(r.undecodable, []);
+  assert.deepEqual(r.undecodableTensors, []);
+  assert.deepEqual(r.decodeOnly, ["IQ2_XXS"]);
+  assert.deepEqual(r.tensors.map((t) => [t.decodable, t.encodable]), [[true, false]]);
+  const shown = (r as unknown as { [DISPLAY](): { "text/plain": string; "text/html": string } })[DISPLAY]();
+  assert.doesNotMatch(shown["text/plain"], /size only|cannot decode/);
+  assert.match(shown["text/plain"], /\nIQ2_XXS: decoded bit-exact with llama\.cpp .*but decode-only: llama\.cpp's quantizers for these i-quants search lattice codebooks/);
+  assert.match(shown["text/plain"], /\n {2}a +IQ2_XXS \(decode only\) +\[256, 2\]/);
+  assert.match(shown["text/html"], /every tensor/);
+  assert.match(shown["text/html"], /decode only/);
+  assert.equal(tensorF32(file, "a").length, 512);
 });

@@ -31,11 +31,15 @@ export type BlockQuantize = (x: Float32Array, xo: number, out: Uint8Array, oo: n
 export type RowQuantizeImatrix = (x: Float32Array, xo: number, n: number, qw: Float32Array, out: Uint8Array, oo: number) => void;
 export type BlockDequantize = (b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number) => void;
 
+/** A decoder: the layout and dequantize_row_<type>, all a type QuantLab only reads needs. */
+export interface BlockDecode extends BlockLayout {
+  readonly dequantize: BlockDequantize;
+}
+
 /** A type's block code: its layout and its functions; the importance-matrix quantizer only where ggml has one. */
-export interface BlockCode extends BlockLayout {
+export interface BlockCode extends BlockDecode {
   readonly quantize: BlockQuantize;
   readonly quantizeImatrix?: RowQuantizeImatrix;
-  readonly dequantize: BlockDequantize;
 }
 
 /** ggml's GROUP_MAX_EPS (1e-15f): below this a group counts as all zero. */

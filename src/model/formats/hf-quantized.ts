@@ -14,18 +14,30 @@ import { join } from "node:path";
 import { check, QuantLabError } from "../../errors.js";
 import { ggmlType } from "../../gguf/types.js";
 import { openSafetensors, type SafetensorsFile } from "../../io/safetensors.js";
-import type { Tensor } from "../../io/tensor.js";
+import { DTYPE_BYTES, numel, type DType, type Tensor } from "../../io/tensor.js";
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "../llama.js";
 import { HF_NAMES, hfConfig, modelFromHf, type HfConfig } from "./hf.js";
 import { llamaGgufMetadata } from "./gguf.js";
-import { dequantizeHfInt, unpackAwq, unpackGptq, type HfIntLinear } from "./hf-quantized-layout.js";
+import { awqUnpackable, dequantizeHfInt, gptqUnpackable, unpackAwq, unpackGptq, type HfIntLinear } from "./hf-quantized-layout.js";
 import type { ModelSource } from "../llama.js";
 import { decodeSentencePiece } from "./sentencepiece.js";
 
 export type HfQuantMethod = "gptq" | "awq";
 
-/** One stored tensor group: an integer linear (by module name) or a dense tensor (by tensor name). */
-export type HfEntry = { module: string; linear: HfIntLinear } | { name: string; tensor: Tensor };
+/** A tensor as the checkpoint's safetensors header gives it. */
+export interface HfStoredTensor {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  bytes: number;
+}
+
+/**
+ * One stored tensor group: an integer linear (by module name) or a dense tensor (by tensor name). A
+ * linear read from a folder also carries its stored tensors (qweight, qzeros, scales, g_idx) as the
+ * header gives them, for the listing; the writers do not need them.
+ */
+export type HfEntry = { module: string; linear: HfIntLinear; stored?: HfStoredTensor[] } | { name: string; tensor: Tensor };
 
 /** A quantized Hugging Face checkpoint in memory, in file order. */
 export interface HfQuantizedCheckpoint {
@@ -147,6 +159,10 @@ export async function readHfQuantized(dir: string): Promise<HfQuantizedCheckpoin
         continue;
       }
       const module = name.slice(0, -m[0].length);
+      const stored = ["qweight", "qzeros", "scales", "g_idx"].map((k) => `${module}.${k}`).filter((n) => where.has(n)).map((n): HfStoredTensor => {
+        const e = where.get(n)!.entries.get(n)!;
+        return { name: n, dtype: e.dtype, shape: [...e.shape], bytes: e.nbytes };
+      });
       const qweight = (await get(`${module}.qweight`)).data as Int32Array;
       const qzeros = (await get(`${module}.qzeros`)).data as Int32Array;
       const scalesT = await get(`${module}.scales`);
@@ -157,10 +173,10 @@ export async function readHfQuantized(dir: string): Promise<HfQuantizedCheckpoin
         const inF = gIdxT.shape[0]!;
         // group_size −1: one group spanning the whole row
         const gs = info.groupSize > 0 ? info.groupSize : inF;
-        entries.push({ module, linear: unpackGptq({ qweight, qzeros, scales, gIdx: gIdxT.data as Int32Array }, out, inF, info.bits, gs) });
+        entries.push({ module, linear: unpackGptq({ qweight, qzeros, scales, gIdx: gIdxT.data as Int32Array }, out, inF, info.bits, gs), stored });
       } else {
         const inF = where.get(`${module}.qweight`)!.entries.get(`${module}.qweight`)!.shape[0]!;
-        entries.push({ module, linear: unpackAwq({ qweight, qzeros, scales }, out, inF, info.groupSize > 0 ? info.groupSize : inF) });
+        entries.push({ module, linear: unpackAwq({ qweight, qzeros, scales }, out, inF, info.groupSize > 0 ? info.groupSize : inF), stored });
       }
     }
     return { method: info.method, config, files, entries, metadata: shards[0]?.metadata ?? {} };
@@ -169,18 +185,80 @@ export async function readHfQuantized(dir: string): Promise<HfQuantizedCheckpoin
   }
 }
 
-/** One row of a checkpoint's listing: tensor or module, how it is stored, its shape (out × in for linears). */
+/** One row of a checkpoint's listing: an integer linear, or a tensor as stored (a float16 Llama linear is marked skipped). */
 export interface HfListingRow {
+  /** The module for an integer linear ("model.layers.0.self_attn.q_proj"), the tensor name otherwise. */
   name: string;
+  /** "GPTQ int4 g32", "GPTQ int4 g128 act-order", "AWQ int4 g32", or the stored dtype ("F16"). */
   stored: string;
+  /** out × in for linears; the tensor's shape otherwise. */
   shape: number[];
+  /** Integer linears: the method, bits, group size, whether g_idx permutes the groups (desc_act), and the zero point. */
+  method?: HfQuantMethod;
+  bits?: number;
+  groupSize?: number;
+  actOrder?: boolean;
+  /** "asymmetric": a zero point per group; "symmetric": GPTQ's sym, the zero fixed at 2^(bits−1). */
+  zeroPoint?: "asymmetric" | "symmetric";
+  /** What the header stores: qweight, qzeros, scales, g_idx for a linear; the tensor itself otherwise. */
+  tensors: HfStoredTensor[];
+  bytes: number;
+  /** Stored bits per weight: bytes · 8 / (out · in) for a linear, the dtype's width otherwise. */
+  bitsPerWeight: number;
+  /** A Llama linear kept in float16: what in quantization_config says so and, when the layout cannot hold it, why. */
+  skipped?: string;
 }
 
-/** What the checkpoint holds, linear by linear, as `quantlab gguf inspect` lists a GGUF file. */
+const LLAMA_LINEAR = /^(model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj))\.weight$/;
+
+/**
+ * What a checkpoint read by readHfQuantized holds, linear by linear, as `quantlab gguf inspect` lists a
+ * GGUF file (`quantlab hf inspect` prints it).
+ */
 export function hfQuantizedListing(ck: HfQuantizedCheckpoint): HfListingRow[] {
-  return ck.entries.map((e) => "module" in e
-    ? { name: e.module, stored: `${ck.method.toUpperCase()} int${e.linear.bits} g${e.linear.groupSize}${e.linear.gIdx && !isContiguous(e.linear) ? " act-order" : ""}`, shape: [e.linear.out, e.linear.in] }
-    : { name: e.name, stored: e.tensor.dtype, shape: e.tensor.shape });
+  const q = ck.config.quantization_config;
+  const zeroPoint = ck.method === "gptq" && q.sym === true ? "symmetric" : "asymmetric";
+  return ck.entries.map((e): HfListingRow => {
+    if ("module" in e) {
+      const l = e.linear;
+      check(e.stored, "BAD_ARGUMENT", `${e.module} carries no stored tensors: list a checkpoint read from its folder (readHfQuantized)`);
+      const bytes = e.stored.reduce((a, t) => a + t.bytes, 0);
+      const actOrder = !isContiguous(l);
+      return {
+        name: e.module, stored: `${ck.method.toUpperCase()} int${l.bits} g${l.groupSize}${actOrder ? " act-order" : ""}`, shape: [l.out, l.in],
+        method: ck.method, bits: l.bits, groupSize: l.groupSize, actOrder, zeroPoint,
+        tensors: e.stored, bytes, bitsPerWeight: (bytes * 8) / (l.out * l.in),
+      };
+    }
+    const t = e.tensor, bytes = numel(t.shape) * DTYPE_BYTES[t.dtype];
+    const row: HfListingRow = { name: e.name, stored: t.dtype, shape: t.shape, tensors: [{ name: e.name, dtype: t.dtype, shape: t.shape, bytes }], bytes, bitsPerWeight: DTYPE_BYTES[t.dtype] * 8 };
+    const m = LLAMA_LINEAR.exec(e.name);
+    if (m && t.shape.length === 2) row.skipped = skippedReason(ck, m[1]!, t.shape[0]!, t.shape[1]!);
+    return row;
+  });
+}
+
+/** Why the float linear `module` (out × in) was left unquantized, from the config's own lists and the layout's constraints. */
+function skippedReason(ck: HfQuantizedCheckpoint, module: string, out: number, inF: number): string {
+  const q = ck.config.quantization_config;
+  let said: string;
+  if (ck.method === "gptq") {
+    const dyn = Object.keys((q.dynamic ?? {}) as Record<string, unknown>).find((k) => {
+      if (!k.startsWith("-:")) return false;
+      try { return new RegExp(k.slice(2)).test(module); } catch { return false; }
+    });
+    const inBlock = q.modules_in_block_to_quantize as string[][] | undefined;
+    said = dyn ? `quantization_config.dynamic excludes it ('${dyn}')`
+      : inBlock && !inBlock.flat().some((n) => module.endsWith(`.${n}`)) ? "not in quantization_config.modules_in_block_to_quantize"
+      : "stored float16, though quantization_config does not exclude it";
+  } else {
+    const not = (q.modules_to_not_convert ?? []) as string[];
+    said = not.some((n) => module.includes(n)) ? "in quantization_config.modules_to_not_convert" : "stored float16, though quantization_config does not exclude it";
+  }
+  const bits = Number(q.bits ?? q.w_bit), gs = Number(q.group_size ?? q.q_group_size);
+  const group = gs > 0 ? gs : inF;
+  const layout = ck.method === "gptq" ? gptqUnpackable(out, inF, bits, group) : awqUnpackable(out, inF, bits, group);
+  return layout ? `${said}: ${layout}` : said;
 }
 
 function isContiguous(l: HfIntLinear): boolean {

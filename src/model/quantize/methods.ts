@@ -8,7 +8,7 @@ import { check } from "../../errors.js";
 import { imatrixFromActivations } from "../../gguf/imatrix.js";
 import { fallbackType } from "../../gguf/mix.js";
 import { dequantize, quantize, typeOf } from "../../gguf/quants.js";
-import { ggufType, type GgufTypeName } from "../../gguf/types.js";
+import { decodeOnlyReason, ggufType, type GgufTypeName } from "../../gguf/types.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import type { LinearName } from "../llama.js";
 import type { GroupJob, GroupQuantizer, QuantizedLinear } from "./workflow.js";
@@ -88,6 +88,6 @@ export function parseMethod(name: string, grid: WeightGrid): MethodSpec {
     return { method: lower, bits, groupSize, ...(grid.scheme ? { scheme: grid.scheme } : {}) };
   }
   const t = ggufType(name);
-  check(t, "BAD_ARGUMENT", `unknown method '${name}': use rtn, gptq, awq or a GGUF type (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K …)`);
+  check(t, "BAD_ARGUMENT", () => `${decodeOnlyReason(name) ?? `unknown method '${name}'`}: use rtn, gptq, awq or a GGUF type (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K …)`);
   return { gguf: t.name };
 }
