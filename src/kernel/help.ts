@@ -299,7 +299,9 @@ function unfence(text: string): string {
 }
 
 function functionHelp(ts: Ts, checker: TS.TypeChecker, name: string, sym: TS.Symbol, sigs: readonly TS.Signature[], at: TS.Node, chosen?: TS.Signature): Help {
-  const signature = sigs.map((s) => `function ${name}${checker.signatureToString(s, at, TYPE_FLAGS)}`).join("\n");
+  // `function rtn(…)` for a function or a const holding one; a method reads `fit(row: …): Fit`
+  const keyword = sym.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Variable) ? "function " : "";
+  const signature = sigs.map((s) => `${keyword}${name}${checker.signatureToString(s, at, TYPE_FLAGS)}`).join("\n");
   const main = chosen ?? sigs[0];
   // a const alias (`rtn = quantize`) has no doc of its own: its signature's declaration has
   const symDoc = sym.getDocumentationComment(checker);
@@ -417,7 +419,9 @@ function keyOf(ts: Ts, obj: TS.ObjectLiteralExpression, id: TS.Identifier): stri
 
 /** The key of the property of `obj` the cursor is in (on its value, or just after it). */
 function propertyAround(ts: Ts, sf: TS.SourceFile, obj: TS.ObjectLiteralExpression, p: number): string | undefined {
-  const pr = obj.properties.find((x) => x.getStart(sf) <= p && p <= x.end);
+  // `{ bits: |` (a front end asking about the candidate it just inserted): the property ends before the blank
+  const reach = sf.text.slice(0, p).trimEnd().length;
+  const pr = obj.properties.find((x) => x.getStart(sf) <= p && reach <= x.end);
   return pr?.name ? propertyName(ts, pr.name) : undefined;
 }
 

@@ -251,5 +251,9 @@ describe("through the kernel, with the QuantLab DSL", () => {
     assert.deepEqual(g.matches, ["groupSize"]);
     assert.deepEqual([g.cursor_start, g.cursor_end], [17, 18]);
     assert.equal(g.metadata._jupyter_types_experimental[0].text, "groupSize: ");
+    // positions stay the cell's when `from "quantlab"` is rewritten to the DSL's path before it
+    const code = 'import { ruler as R } from "quantlab";\nR({ bits: 4, g';
+    const imported = await complete(code);
+    assert.deepEqual([imported.matches, imported.cursor_start], [["groupSize"], code.length - 1]);
   });
 });
