@@ -27,7 +27,7 @@ import type { Converter } from "tslab/dist/converter.js";
 import { interruptedError, interruptRequested, requestInterrupt } from "../interrupt.js";
 import { formatHelp } from "./help-format.js";
 import { HelpProgram, type HelpView } from "./help-program.js";
-import { helpAt, optionCompletions, type Completion } from "./help.js";
+import { helpAt, mayTakeOption, optionCompletions, withOptions, type Completion } from "./help.js";
 import { cellError, type CellError } from "./traceback.js";
 
 const require = createRequire(import.meta.url);
@@ -172,23 +172,10 @@ export class Executor {
     const fromRewritten = (p: number) => p - (importAt >= 0 && p > importAt ? shift : 0);
     const at = toRewritten(pos);
     const info = this.warmUp().complete(this.prevDecl, rewritten, at);
-    // tslab ranks case-insensitive and substring matches too; Jupyter front ends expect a prefix filter.
-    const typed = rewritten.slice(info.start, at);
-    const kinds = new Map((info.original?.entries ?? []).map((e) => [e.name, e.kind === "alias" ? "<unknown>" : e.kind]));
-    const rest = info.candidates.filter((c) => c.startsWith(typed));
     // only where a key or an argument may start: the kernel's program costs a reparse of the cell
-    const options = /[{(,]\s*[\w$]*$/.test(rewritten.slice(0, at)) ? optionCompletions(this.helpView(rewritten), at) : null;
-    if (!options || options.items.length === 0) {
-      return { start: fromRewritten(info.start), end: fromRewritten(info.end), candidates: rest, types: rest.map((c) => ({ text: c, type: kinds.get(c) ?? "<unknown>", signature: "" })) };
-    }
-    const offered = new Set(options.items.map((i) => i.match));
-    const others = rest.filter((c) => !offered.has(c));
-    return {
-      start: fromRewritten(options.start),
-      end: fromRewritten(Math.max(options.end, info.end)),
-      candidates: [...options.items.map((i) => i.match), ...others],
-      types: [...options.items.map((i) => ({ text: i.text, type: "property", signature: i.signature })), ...others.map((c) => ({ text: c, type: kinds.get(c) ?? "<unknown>", signature: "" }))],
-    };
+    const options = mayTakeOption(rewritten.slice(0, at)) ? optionCompletions(this.helpView(rewritten), at) : null;
+    const c = withOptions(info, rewritten.slice(info.start, at), options);
+    return { ...c, start: fromRewritten(c.start), end: fromRewritten(c.end) };
   }
 
   /**

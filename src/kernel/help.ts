@@ -10,6 +10,7 @@
  * "(default X)" the project's comments write.
  */
 import type * as TS from "@tslab/typescript-for-tslab";
+import type { CompletionInfo } from "tslab/dist/converter.js";
 import type { HelpView } from "./help-program.js";
 
 export interface OptionHelp {
@@ -146,6 +147,32 @@ export function optionCompletions(v: HelpView, pos: number): OptionCompletion | 
   if (!members) return null;
   const items = mergedOptions(ts, checker, members, call).map((o) => ({ match: `{ ${o.name}: `, text: `{ ${o.name}: `, signature: optionLine(o) }));
   return { start: pos, end: pos, items };
+}
+
+/** Whether the text before the cursor ends where a key or an argument may start (`{`, `(`, `,`, a name). */
+export function mayTakeOption(before: string): boolean {
+  return /[{(,]\s*[\w$]*$/.test(before);
+}
+
+/**
+ * tslab's completion with the options first. tslab ranks case-insensitive and substring matches
+ * too, and Jupyter front ends expect a prefix filter, so its candidates are filtered by `typed`.
+ */
+export function withOptions(info: CompletionInfo, typed: string, options: OptionCompletion | null): Completion {
+  const kinds = new Map((info.original?.entries ?? []).map((e) => [e.name, e.kind === "alias" ? "<unknown>" : e.kind]));
+  const rest = (skip: Set<string>) => info.candidates.filter((c) => c.startsWith(typed) && !skip.has(c));
+  const plain = (c: string) => ({ text: c, type: kinds.get(c) ?? "<unknown>", signature: "" });
+  if (!options || options.items.length === 0) {
+    const candidates = rest(new Set());
+    return { start: info.start, end: info.end, candidates, types: candidates.map(plain) };
+  }
+  const others = rest(new Set(options.items.map((i) => i.match)));
+  return {
+    start: options.start,
+    end: Math.max(options.end, info.end),
+    candidates: [...options.items.map((i) => i.match), ...others],
+    types: [...options.items.map((i) => ({ text: i.text, type: "property", signature: i.signature })), ...others.map(plain)],
+  };
 }
 
 /** `bits: number = 8 — Bits per code, 2–8`: one option on one line. */

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { KernelClient } from "../../src/runner/client.js";
 import { formatHelp } from "../../src/kernel/help-format.js";
 import { HelpProgram } from "../../src/kernel/help-program.js";
-import { helpAt, optionCompletions, splitDefault, type Help } from "../../src/kernel/help.js";
+import { helpAt, mayTakeOption, optionCompletions, splitDefault, withOptions, type Help } from "../../src/kernel/help.js";
 import { kernelEnv } from "./helpers.js";
 
 describe("defaults from doc comments", () => {
@@ -60,6 +60,26 @@ describe("formatting", () => {
     // a backtick inside the code gets a longer fence, so the span is not cut short
     assert.match(markdown, /- `` label: string = `x` \(required\) ``/);
     assert.match(markdown, /\*\*Example\*\*\n\n```ts\nf\(1, \{ bits: 4 \}\)\nf\(2\)\n```$/);
+  });
+});
+
+describe("merging with tslab's candidates", () => {
+  const info = { start: 6, end: 6, candidates: ["bits", "Math", "map", "ruler"], original: { entries: [{ name: "Math", kind: "var" }, { name: "ruler", kind: "alias" }] } } as never;
+
+  it("options first, tslab's after them without the duplicates, one type entry per candidate", () => {
+    const c = withOptions(info, "", { start: 6, end: 6, items: [{ match: "bits", text: "bits: ", signature: "bits: number" }] });
+    assert.deepEqual(c.candidates, ["bits", "Math", "map", "ruler"]);
+    assert.deepEqual(c.types.map((t) => [t.text, t.type]), [["bits: ", "property"], ["Math", "var"], ["map", "<unknown>"], ["ruler", "<unknown>"]]);
+  });
+
+  it("tslab's candidates alone are filtered by the typed prefix, case-sensitively", () => {
+    assert.deepEqual(withOptions(info, "M", null).candidates, ["Math"]);
+    assert.deepEqual(withOptions(info, "m", { start: 6, end: 7, items: [] }).candidates, ["map"]);
+  });
+
+  it("the kernel's program is asked only where a key or an argument may start", () => {
+    for (const yes of ["ruler(", "rtn(W, ", "ruler({ ", "ruler({ bits: 4, gr"]) assert.equal(mayTakeOption(yes), true, yes);
+    for (const no of ["rul", "ruler(4)", "x.fi", "ruler({ bits: 4"]) assert.equal(mayTakeOption(no), false, no);
   });
 });
 
@@ -138,7 +158,7 @@ declare function at(p: Point): number;
     // between keys: the list in declaration order, nothing marked
     assert.equal(help("make(1, { bits: 4, | })").current, undefined);
     // on a name inside a value, the help is that name's
-    assert.match(help("make(1, { bits: Math.ma|x(1, 2) })").signature, /^function max\(/);
+    assert.match(help("make(1, { bits: Math.ma|x(1, 2) })").signature, /^max\(\.\.\.values: number\[\]\): number$/);
   });
 
   it("a type name: its fields, each union member's in its own section", () => {
