@@ -264,6 +264,13 @@ describe("through the kernel, with the QuantLab DSL", () => {
     assert.match(bits.signature, /^bits: number = 8 — Bits per code/);
   });
 
+  it("a cell's own function and options type get the same help in later cells", async () => {
+    const r = await k.execute("interface StepOptions {\n  /** Steps to take (default 3). */\n  steps?: number;\n}\n/** Walks. */\nfunction walk(o?: StepOptions) { return o?.steps ?? 3; }");
+    assert.equal(r.reply.content.status, "ok", JSON.stringify(r.reply.content));
+    assert.match((await inspect("walk")).data["text/plain"], /^function walk\(o\?: StepOptions\): number\n\nWalks\.\n\nOptions \(o: StepOptions\):\n {2}steps: number = 3 — Steps to take\.$/);
+    assert.deepEqual((await complete("walk(")).matches.slice(0, 1), ["{ steps: "]);
+  });
+
   it("completion inside the braces: the names not written yet, prefix-filtered, inserting `name: `", async () => {
     const all = await complete("ruler({ bits: 4, ");
     assert.ok(!all.matches.includes("bits") && all.matches.includes("groupSize") && all.matches.includes("scheme"), JSON.stringify(all.matches));
