@@ -357,7 +357,10 @@ function typeHelp(ts: Ts, checker: TS.TypeChecker, sym: TS.Symbol, at: TS.Node):
   const type = checker.getDeclaredTypeOfSymbol(sym);
   const { doc, examples } = docOf(ts, checker, sym.getDocumentationComment(checker), sym.getJsDocTags(checker));
   const isAlias = !!(sym.flags & ts.SymbolFlags.TypeAlias);
-  const signature = isAlias ? `type ${sym.name} = ${checker.typeToString(type, at, TYPE_FLAGS | 8388608 /* InTypeAlias */)}` : `${sym.flags & ts.SymbolFlags.Class ? "class" : "interface"} ${sym.name}`;
+  // `interface GptqOptions extends LayerQuantOptions`: where the inherited fields come from
+  const decl = sym.declarations?.find((d) => ts.isInterfaceDeclaration(d) || ts.isClassDeclaration(d)) as TS.InterfaceDeclaration | TS.ClassDeclaration | undefined;
+  const heritage = decl?.heritageClauses?.map((h) => ` ${h.getText()}`).join("") ?? "";
+  const signature = isAlias ? `type ${sym.name} = ${checker.typeToString(type, at, TYPE_FLAGS | 8388608 /* InTypeAlias */)}` : `${sym.flags & ts.SymbolFlags.Class ? "class" : "interface"} ${sym.name}${heritage}`;
   const members = type.isUnion() ? type.types : [type];
   const sections: OptionsSection[] = [];
   for (const m of members) {

@@ -105,6 +105,9 @@ interface B {
   mode?: never;
 }
 type Spec = A | B;
+interface C extends A {
+  extra?: boolean;
+}
 interface Point { x: number; y: number; label: string }
 /**
  * Makes a thing from x.
@@ -170,6 +173,9 @@ declare function at(p: Point): number;
     ]);
     assert.equal(h.sections[1].options[0].required, true);
     assert.deepEqual(help("Point|").sections.map((s) => s.title), ["Fields"]);
+    const c = help("C|");
+    assert.equal(c.signature, "interface C extends A");
+    assert.deepEqual(c.sections[0].options.map((o) => o.name), ["extra", "bits", "groupSize", "mode"]);
   });
 
   it("a record that is not an options bag gets no options list, but its object literal lists its fields", () => {
