@@ -84,7 +84,8 @@ export function helpAt(v: HelpView, pos: number, typesPath: string): Help | null
       const current = id ? id.text : propertyAround(ts, v.cell, obj, p);
       const section: OptionsSection = { title: "Fields", options: mergedOptions(ts, checker, members, obj) };
       const call = obj.parent && ts.isCallExpression(obj.parent) && obj.parent.arguments.includes(obj) ? obj.parent : null;
-      const h = call ? callHelp(ts, checker, call) : null;
+      // the call's own options list is not needed: the object's contextual type replaces it
+      const h = call ? callHelp(ts, checker, call, false) : null;
       const param = call && checker.getResolvedSignature(call)?.parameters[call.arguments.indexOf(obj)];
       if (param) Object.assign(section, { title: "Options", code: `${param.name}: ${checker.typeToString(checker.getTypeOfSymbolAtLocation(param, call), call, TYPE_FLAGS)}` });
       // outside a call (`const s: QuantSpec = { … }`) the help is the type's
@@ -325,7 +326,7 @@ function unfence(text: string): string {
   return (m ? m[1] : text).replace(/^\n+|\s+$/g, "");
 }
 
-function functionHelp(ts: Ts, checker: TS.TypeChecker, name: string, sym: TS.Symbol, sigs: readonly TS.Signature[], at: TS.Node, chosen?: TS.Signature): Help {
+function functionHelp(ts: Ts, checker: TS.TypeChecker, name: string, sym: TS.Symbol, sigs: readonly TS.Signature[], at: TS.Node, chosen?: TS.Signature, withOptions = true): Help {
   // `function rtn(…)` for a function or a const holding one; a method reads `fit(row: …): Fit`
   const keyword = sym.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Variable) ? "function " : "";
   const signature = sigs.map((s) => `${keyword}${name}${checker.signatureToString(s, at, TYPE_FLAGS)}`).join("\n");
@@ -334,7 +335,7 @@ function functionHelp(ts: Ts, checker: TS.TypeChecker, name: string, sym: TS.Sym
   const symDoc = sym.getDocumentationComment(checker);
   const { doc, examples } = symDoc.length > 0 ? docOf(ts, checker, symDoc, sym.getJsDocTags(checker)) : docOf(ts, checker, main.getDocumentationComment(checker), main.getJsDocTags());
   const sections: OptionsSection[] = [];
-  const last = main.parameters.at(-1);
+  const last = withOptions ? main.parameters.at(-1) : undefined;
   if (last) {
     const type = checker.getTypeOfSymbolAtLocation(last, at);
     const members = optionMembers(ts, checker, type);
@@ -343,14 +344,14 @@ function functionHelp(ts: Ts, checker: TS.TypeChecker, name: string, sym: TS.Sym
   return { signature, doc, examples, sections };
 }
 
-function callHelp(ts: Ts, checker: TS.TypeChecker, call: TS.CallExpression): Help | null {
+function callHelp(ts: Ts, checker: TS.TypeChecker, call: TS.CallExpression, withOptions = true): Help | null {
   const callee = ts.isPropertyAccessExpression(call.expression) ? call.expression.name : call.expression;
   let sym = checker.getSymbolAtLocation(callee);
   if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
   if (!sym) return null;
   const sigs = checker.getTypeOfSymbolAtLocation(sym, callee).getCallSignatures();
   if (sigs.length === 0) return null;
-  return functionHelp(ts, checker, callee.getText(), sym, sigs, call, checker.getResolvedSignature(call) ?? undefined);
+  return functionHelp(ts, checker, callee.getText(), sym, sigs, call, checker.getResolvedSignature(call) ?? undefined, withOptions);
 }
 
 function typeHelp(ts: Ts, checker: TS.TypeChecker, sym: TS.Symbol, at: TS.Node): Help {
