@@ -98,11 +98,10 @@ export function helpAt(v: HelpView, pos: number, typesPath: string): Help | null
     if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
     const typeSym = !sym || !(sym.flags & ts.SymbolFlags.Value) ? (sym ?? typeNamed(ts, checker, v, id, typesPath)) : undefined;
     if (typeSym && typeSym.flags & ts.SymbolFlags.Type) return typeHelp(ts, checker, typeSym, id);
-    if (sym) {
-      const type = checker.getTypeOfSymbolAtLocation(sym, id);
-      const sigs = type.getCallSignatures();
-      if (sigs.length > 0) return functionHelp(ts, checker, id.text, sym, sigs, id);
-    }
+    // a name nothing declares: no help (quick info would say `any`), so `name?` says it does not exist
+    if (!sym) return null;
+    const sigs = checker.getTypeOfSymbolAtLocation(sym, id).getCallSignatures();
+    if (sigs.length > 0) return functionHelp(ts, checker, id.text, sym, sigs, id);
     return quickInfo(v, p);
   }
   const call = enclosingCall(ts, v.cell, p);

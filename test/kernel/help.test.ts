@@ -200,6 +200,11 @@ declare function at(p: Point): number;
     assert.equal(complete("make(1, { bits: |"), null, "a value, not a key");
   });
 
+  it("a name nothing declares has no help", () => {
+    assert.equal(helpAt(program.view(decls, "nosuchname"), 10, "unused"), null);
+    assert.equal(helpAt(program.view(decls, "Math.nosuch"), 11, "unused"), null);
+  });
+
   it("a type a cell declared is found by name", () => {
     const h = helpAt(program.view(decls + "interface Mine {\n  /** The x (default 3). */\n  x?: number;\n}\n", "Mine"), 4, "unused");
     assert.deepEqual(h?.sections[0].options, [{ name: "x", type: "number", required: false, default: "3", meaning: "The x." }]);
@@ -250,6 +255,12 @@ describe("through the kernel, with the QuantLab DSL", () => {
     assert.match(plain, /^IntQuantSpec: A uniform integer grid/m);
     assert.match(plain, /^GridQuantSpec: A non-uniform grid[^\n]*\n {2}format: [^\n]*\(required\)/m);
     assert.match(page.data["text/markdown"], /\*\*GridQuantSpec\*\*/);
+  });
+
+  it("name? for a name nothing declares says so instead of `any`", async () => {
+    const page = (await k.execute("nosuchname?")).reply.content.payload[0];
+    assert.match(page.data["text/plain"], /^nosuchname: no such name/);
+    assert.equal((await inspect("nosuchname")).found, false);
   });
 
   it("gptq and quantizationStudy list their options", async () => {
