@@ -308,7 +308,7 @@ function optionsOf(ts: Ts, checker: TS.TypeChecker, type: TS.Type, at: TS.Node):
   return out;
 }
 
-function docOf(ts: Ts, checker: TS.TypeChecker, parts: TS.SymbolDisplayPart[], tags: TS.JSDocTagInfo[]): { doc: string; examples: string[] } {
+function docOf(ts: Ts, parts: TS.SymbolDisplayPart[], tags: TS.JSDocTagInfo[]): { doc: string; examples: string[] } {
   const examples: string[] = [];
   const lines = [ts.displayPartsToString(parts)];
   for (const t of tags) {
@@ -332,7 +332,7 @@ function functionHelp(ts: Ts, checker: TS.TypeChecker, name: string, sym: TS.Sym
   const main = chosen ?? sigs[0];
   // a const alias (`rtn = quantize`) has no doc of its own: its signature's declaration has
   const symDoc = sym.getDocumentationComment(checker);
-  const { doc, examples } = symDoc.length > 0 ? docOf(ts, checker, symDoc, sym.getJsDocTags(checker)) : docOf(ts, checker, main.getDocumentationComment(checker), main.getJsDocTags());
+  const { doc, examples } = symDoc.length > 0 ? docOf(ts, symDoc, sym.getJsDocTags(checker)) : docOf(ts, main.getDocumentationComment(checker), main.getJsDocTags());
   const sections: OptionsSection[] = [];
   const last = withOptions ? main.parameters.at(-1) : undefined;
   if (last) {
@@ -355,7 +355,7 @@ function callHelp(ts: Ts, checker: TS.TypeChecker, call: TS.CallExpression, with
 
 function typeHelp(ts: Ts, checker: TS.TypeChecker, sym: TS.Symbol, at: TS.Node): Help {
   const type = checker.getDeclaredTypeOfSymbol(sym);
-  const { doc, examples } = docOf(ts, checker, sym.getDocumentationComment(checker), sym.getJsDocTags(checker));
+  const { doc, examples } = docOf(ts, sym.getDocumentationComment(checker), sym.getJsDocTags(checker));
   const isAlias = !!(sym.flags & ts.SymbolFlags.TypeAlias);
   // `interface GptqOptions extends LayerQuantOptions`: where the inherited fields come from
   const decl = sym.declarations?.find((d) => ts.isInterfaceDeclaration(d) || ts.isClassDeclaration(d)) as TS.InterfaceDeclaration | TS.ClassDeclaration | undefined;
@@ -392,7 +392,7 @@ function quickInfo(v: HelpView, p: number): Help | null {
   const info = v.ls.getQuickInfoAtPosition(v.cell.fileName, p);
   if (!info) return null;
   const signature = cleanSignature(v.ts.displayPartsToString(info.displayParts));
-  const { doc, examples } = docOf(v.ts, v.checker, info.documentation ?? [], info.tags ?? []);
+  const { doc, examples } = docOf(v.ts, info.documentation ?? [], info.tags ?? []);
   return { signature, doc, examples, sections: [] };
 }
 
