@@ -23,8 +23,11 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import vm from "node:vm";
-import type { CompletionInfo, Converter } from "tslab/dist/converter.js";
+import type { Converter } from "tslab/dist/converter.js";
 import { interruptedError, interruptRequested, requestInterrupt } from "../interrupt.js";
+import { formatHelp } from "./help-format.js";
+import { HelpProgram, type HelpView } from "./help-program.js";
+import { helpAt, mayTakeOption, optionCompletions, withOptions, type Completion } from "./help.js";
 import { cellError, type CellError } from "./traceback.js";
 
 const require = createRequire(import.meta.url);
@@ -154,24 +157,43 @@ export class Executor {
     return true;
   }
 
-  complete(src: string, pos: number): CompletionInfo {
+  /** The kernel's own program for help (src/kernel/help-program.ts), made on the first request. */
+  private helpProgram: HelpProgram | null = null;
+
+  /**
+   * Completion candidates at `pos`: where an options argument or an options object's key goes, the
+   * option names first (src/kernel/help.ts), then tslab's candidates; `types` gives each one's kind.
+   */
+  complete(src: string, pos: number): Completion {
     const rewritten = this.rewriteImports(src);
+    const importAt = rewritten.indexOf(this.preload.typesPath);
     const shift = rewritten.length - src.length;
-    const info = this.warmUp().complete(this.prevDecl, rewritten, pos + (pos > rewritten.indexOf(this.preload.typesPath) ? shift : 0));
-    // tslab ranks case-insensitive and substring matches too; Jupyter front ends expect a prefix filter.
-    const typed = src.slice(info.start, pos);
-    return { ...info, candidates: info.candidates.filter((c) => c.startsWith(typed)) };
+    const toRewritten = (p: number) => p + (importAt >= 0 && p > importAt ? shift : 0);
+    const fromRewritten = (p: number) => p - (importAt >= 0 && p > importAt ? shift : 0);
+    const at = toRewritten(pos);
+    const info = this.warmUp().complete(this.prevDecl, rewritten, at);
+    // only where a key or an argument may start: the kernel's program costs a reparse of the cell
+    const options = mayTakeOption(rewritten.slice(0, at)) ? optionCompletions(this.helpView(rewritten), at) : null;
+    const c = withOptions(info, rewritten.slice(info.start, at), options);
+    return { ...c, start: fromRewritten(c.start), end: fromRewritten(c.end) };
   }
 
-  /** Quick info (signature and doc comment) at `pos`, or null. */
-  inspect(src: string, pos: number): { signature: string; doc: string } | null {
-    const conv = this.warmUp();
-    let info = conv.inspect(this.prevDecl, src, pos);
-    if (!info && pos > 0) info = conv.inspect(this.prevDecl, src, pos - 1);
-    if (!info) return null;
-    const text = (parts?: { text: string }[]) => (parts ?? []).map((p) => p.text).join("");
-    const tags = (info.tags ?? []).map((t) => `@${t.name} ${text(t.text)}`.trim());
-    return { signature: text(info.displayParts), doc: [text(info.documentation), ...tags].filter(Boolean).join("\n") };
+  /**
+   * Help at `pos` as text and markdown (src/kernel/help.ts, help-format.ts): a function's signature,
+   * doc, options and examples; the options of the object the cursor is in; a type's fields. Null when
+   * there is nothing to say.
+   */
+  inspect(src: string, pos: number): { plain: string; markdown: string } | null {
+    const rewritten = this.rewriteImports(src);
+    const importAt = rewritten.indexOf(this.preload.typesPath);
+    const at = pos + (importAt >= 0 && pos > importAt ? rewritten.length - src.length : 0);
+    const help = helpAt(this.helpView(rewritten), at, this.preload.typesPath);
+    return help && formatHelp(help);
+  }
+
+  private helpView(src: string): HelpView {
+    this.helpProgram ??= new HelpProgram();
+    return this.helpProgram.view(this.prevDecl, src);
   }
 
   close(): void {

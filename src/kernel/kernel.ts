@@ -396,8 +396,8 @@ export class Kernel {
     const pager = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\??\s*$/.exec(code);
     if (pager) {
       const info = exec.inspect(pager[1], pager[1].length);
-      const text = info ? [info.signature, info.doc].filter(Boolean).join("\n\n") : `${pager[1]}: no such name (run %who for yours, %help for the DSL)`;
-      payload.push({ source: "page", data: { "text/plain": text }, start: 0 });
+      const data = info ? { "text/plain": info.plain, "text/markdown": info.markdown } : { "text/plain": `${pager[1]}: no such name (run %who for yours, %help for the DSL)` };
+      payload.push({ source: "page", data, start: 0 });
       return { value: undefined, hasValue: false };
     }
     const magic = parseMagic(code);
@@ -459,7 +459,10 @@ export class Kernel {
     }
     await this.warm();
     const info = this.executor!.complete(code, pos);
-    return { status: "ok", matches: info.candidates, cursor_start: toCodePoints(code, info.start), cursor_end: toCodePoints(code, Math.max(info.end, pos)), metadata: {} };
+    const start = toCodePoints(code, info.start);
+    const end = toCodePoints(code, Math.max(info.end, pos));
+    const types = info.types.map((t) => ({ start, end, ...t }));
+    return { status: "ok", matches: info.candidates, cursor_start: start, cursor_end: end, metadata: { _jupyter_types_experimental: types } };
   }
 
   private async inspect(msg: Message): Promise<Reply> {
@@ -468,9 +471,7 @@ export class Kernel {
     await this.warm();
     const info = this.executor!.inspect(code, pos);
     if (!info) return { status: "ok", found: false, data: {}, metadata: {} };
-    const text = [info.signature, info.doc].filter(Boolean).join("\n\n");
-    const markdown = "```typescript\n" + info.signature + "\n```" + (info.doc ? "\n\n" + info.doc : "");
-    return { status: "ok", found: true, data: { "text/plain": text, "text/markdown": markdown }, metadata: {} };
+    return { status: "ok", found: true, data: { "text/plain": info.plain, "text/markdown": info.markdown }, metadata: {} };
   }
 
   private isComplete(msg: Message): Record<string, unknown> {

@@ -92,6 +92,7 @@ export interface GridQuantSpec extends QuantSpecCommon {
   format: CodebookFormatName | "fp8-e4m3" | "fp8-e5m2" | "fp4-e2m1" | readonly number[];
   /** Only for a custom codebook: bits per code to count in storage (default ceil(log2(length))). */
   bits?: number;
+  /** Always "symmetric" here: the grid is scaled by absmax. */
   scheme?: "symmetric";
   convention?: never;
   zeroPoint?: never;

@@ -90,11 +90,15 @@ export interface StudyOptions {
   calibTokens: number[];
   /** Evaluation text tokens (no BOS). */
   evalTokens: number[];
+  /** Calibration windows cut from `calibTokens`, each starting with BOS (default 16). */
   calibWindows?: number;
+  /** Tokens per calibration window, BOS included (default: 128, or the model's context when shorter). */
   calibLength?: number;
   /** Evaluation window (default: the model's context). */
   window?: number;
+  /** The methods to compare, one table row each after FP32 (default PAPER_SPECS). */
   specs?: MethodSpec[];
+  /** Called with each row as soon as it is scored (FP32 first), e.g. to show progress. */
   onRow?(row: StudyRow): void;
   /** FP32's distributions on these evaluation tokens from an earlier study (`table.baseLogProbs`): skips that pass. */
   baseLogProbs?: BaseLogProbs;
