@@ -24,6 +24,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import vm from "node:vm";
 import type { CompletionInfo, Converter } from "tslab/dist/converter.js";
+import { createConverter } from "./converter.js";
 import { interruptedError, interruptRequested, requestInterrupt } from "../interrupt.js";
 import { cellError, type CellError } from "./traceback.js";
 
@@ -73,7 +74,6 @@ export class Executor {
   /** Creates the TypeScript converter (≈1.5 s); the kernel calls it after answering kernel_info. */
   warmUp(): Converter {
     if (!this.converter) {
-      const { createConverter } = require("tslab/dist/converter.js") as typeof import("tslab/dist/converter.js");
       this.converter = createConverter();
     }
     return this.converter;
