@@ -32,6 +32,15 @@ const VERSION = (require("../../package.json") as { version: string }).version;
 const TS_VERSION = (require("@tslab/typescript-for-tslab/package.json") as { version: string }).version;
 
 type Channel = "shell" | "control";
+
+/** Shown while the first cell waits for the warm-up (see waitForWarmUp). */
+export const WARMING_NOTE = "warming up the TypeScript checker and the DSL (first cell of the session, a few seconds)…";
+
+/**
+ * Pause after the last kernel_info before warming up (ms): clients repeat kernel_info until their
+ * iopub subscription sees its status, and the warm-up holds the thread; QUANTLAB_WARM_DELAY_MS sets it.
+ */
+const WARM_DELAY_MS = Number(process.env.QUANTLAB_WARM_DELAY_MS ?? 400);
 type Reply = Record<string, unknown> | null;
 
 const originalStderrWrite = process.stderr.write.bind(process.stderr);
@@ -56,6 +65,7 @@ export class Kernel {
   private executor: Executor | null = null;
   private preload: LoadedPreload | null = null;
   private ready: Promise<void> | null = null;
+  private warmed = false;
   private warmTimer: NodeJS.Timeout | undefined;
   private parent: Message | null = null;
   private readonly streams = { stdout: "", stderr: "" };
@@ -152,6 +162,7 @@ export class Kernel {
       if (this.preload.error) log(this.preload.error);
       this.executor = new Executor(this.preload, process.cwd());
       this.executor.warmUp();
+      this.warmed = true;
     })();
     return this.ready;
   }
@@ -333,7 +344,7 @@ export class Kernel {
     // iopub subscription sees its status, so warming up right away would stall that handshake; warm
     // up once kernel_info requests pause (any other request warms up at once).
     clearTimeout(this.warmTimer);
-    this.warmTimer = setTimeout(() => void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`)), 400);
+    this.warmTimer = setTimeout(() => void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`)), WARM_DELAY_MS);
     return {
       status: "ok",
       protocol_version: PROTOCOL_VERSION,
@@ -391,7 +402,8 @@ export class Kernel {
   }
 
   private async runCell(code: string, cell: string, payload: Record<string, unknown>[]): Promise<{ value: unknown; hasValue: boolean }> {
-    await this.warm();
+    if (this.warmed) await this.warm();
+    else await this.waitForWarmUp();
     const exec = this.executor!;
     const pager = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\??\s*$/.exec(code);
     if (pager) {
@@ -412,6 +424,21 @@ export class Kernel {
       });
     }
     return exec.run(code, cell);
+  }
+
+  /**
+   * The first cell of a session waits for the converter and the DSL to load (seconds): one line says
+   * so, and is cleared before the cell's own output, so a saved notebook keeps none of it.
+   */
+  private async waitForWarmUp(): Promise<void> {
+    this.publishOut("display_data", { data: { "text/plain": WARMING_NOTE }, metadata: {}, transient: {} });
+    // one turn, so the line leaves before the synchronous part of the warm-up holds the thread
+    await new Promise<void>((r) => setImmediate(r));
+    try {
+      await this.warm();
+    } finally {
+      this.publishOut("clear_output", { wait: false });
+    }
   }
 
   private async userExpressions(exprs: Record<string, string>): Promise<Record<string, unknown>> {
