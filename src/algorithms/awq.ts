@@ -27,10 +27,10 @@ import { decode, encode, fitGroup } from "../numerics/affine.js";
 import type { GroupQuantized } from "../numerics/grouped.js";
 import { rtnKernel } from "../numerics/rtn.js";
 import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec.js";
-import { ensureBackend, tf } from "../backend/index.js";
+import { ensureBackend } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
-import { matmul } from "./matmul.js";
+import { gram, matmul } from "./matmul.js";
 
 /** Options of awq() and awqBlock(): bits, grouping, ratio grid, duo scaling, clip search, token sampling. */
 export interface AwqOptions extends LayerQuantOptions {
@@ -162,26 +162,24 @@ function sampleRows(X: Matrix, limit: number): Matrix {
   return { rows: n, cols: X.cols, data };
 }
 
-/** Per (row, group) clipping bound minimising the group's partial-output error (llm-awq auto_clip). */
+/**
+ * Per (row, group) clipping bound minimising the group's partial-output error (llm-awq auto_clip). Each
+ * grid point is one batch: all groups quantized at once, then per group one product D_g·G_g (rows × gs
+ * by gs × gs, on the backend's GEMM: both cores on wasm) and a row-wise dot with D_g.
+ */
 async function clipSearch(rs: ResolvedSpec, Wsc: Float32Array, rows: number, cols: number, gs: number, Xc: Matrix): Promise<Float32Array> {
   const ng = Math.ceil(cols / gs);
   const T = Xc.rows;
-  // Gram block of each group: [ng, gs, gs], zero-padded past the row's end
-  const Xg = new Float32Array(ng * T * gs);
-  const XgT = new Float32Array(ng * gs * T);
-  for (let t = 0; t < T; t++) {
-    for (let c = 0; c < cols; c++) {
-      const g = Math.floor(c / gs);
-      const k = c - g * gs;
-      const v = Xc.data[t * cols + c]!;
-      Xg[(g * T + t) * gs + k] = v;
-      XgT[(g * gs + k) * T + t] = v;
-    }
+  // Gram block of each group, G_g = X_gᵀ·X_g (gs × gs), zero-padded past the row's end
+  const Xg = new Float32Array(T * gs);
+  const G: Float32Array[] = [];
+  for (let g = 0; g < ng; g++) {
+    const c0 = g * gs;
+    const len = Math.min(gs, cols - c0);
+    Xg.fill(0);
+    for (let t = 0; t < T; t++) Xg.set(Xc.data.subarray(t * cols + c0, t * cols + c0 + len), t * gs);
+    G.push(await gram(Xg, T, gs));
   }
-  const a = tf.tensor3d(XgT, [ng, gs, T]);
-  const b = tf.tensor3d(Xg, [ng, T, gs]);
-  const G = tf.matMul(a, b);
-  tf.dispose([a, b]);
   const amax = new Float32Array(rows * ng);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
@@ -193,37 +191,33 @@ async function clipSearch(rs: ResolvedSpec, Wsc: Float32Array, rows: number, col
   const best = new Float32Array(rows * ng).fill(Infinity);
   const bestErr = new Float64Array(rows * ng).fill(Infinity);
   const mv = new Float32Array(rows * ng);
-  const Dg = new Float32Array(ng * rows * gs);
-  try {
-    for (let i = 0; i < 10; i++) {
-      for (let j = 0; j < mv.length; j++) mv[j] = amax[j]! * (1 - i / 20);
-      const { deq } = quantizeGroups(rs, Wsc, rows, cols, gs, mv, false);
+  const D = new Float32Array(rows * gs);
+  const P = new Float32Array(rows * gs);
+  for (let i = 0; i < 10; i++) {
+    await checkpoint("awq clip grid", i, 10);
+    for (let j = 0; j < mv.length; j++) mv[j] = amax[j]! * (1 - i / 20);
+    const { deq } = quantizeGroups(rs, Wsc, rows, cols, gs, mv, false);
+    for (let g = 0; g < ng; g++) {
+      const c0 = g * gs;
+      const len = Math.min(gs, cols - c0);
       for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) {
-          const g = Math.floor(c / gs);
-          Dg[(g * rows + r) * gs + c - g * gs] = deq[r * cols + c]! - Wsc[r * cols + c]!;
-        }
+        const o = r * cols + c0;
+        for (let k = 0; k < len; k++) D[r * gs + k] = deq[o + k]! - Wsc[o + k]!;
       }
-      const err = tf.tidy(() => {
-        const d = tf.tensor3d(Dg, [ng, rows, gs]);
-        return tf.sum(tf.mul(tf.matMul(d, G), d), 2);
-      });
-      const e = (await err.data()) as Float32Array;
-      err.dispose();
-      for (let g = 0; g < ng; g++) {
-        for (let r = 0; r < rows; r++) {
-          const v = e[g * rows + r]! / T;
-          const j = r * ng + g;
-          if (v < bestErr[j]!) {
-            bestErr[j] = v;
-            best[j] = mv[j]!;
-          }
+      await matmul(D, rows, gs, G[g]!, gs, P);
+      for (let r = 0; r < rows; r++) {
+        let e = 0;
+        for (let k = 0; k < len; k++) e += P[r * gs + k]! * D[r * gs + k]!;
+        const v = e / T;
+        const j = r * ng + g;
+        if (v < bestErr[j]!) {
+          bestErr[j] = v;
+          best[j] = mv[j]!;
         }
       }
     }
-  } finally {
-    G.dispose();
   }
+  await checkpoint("awq clip grid", 10, 10);
   return best;
 }
 

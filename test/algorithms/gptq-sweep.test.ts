@@ -5,12 +5,12 @@ import { upperCholeskyOfInverse } from "../../src/algorithms/linalg.js";
 import { gram, transpose } from "../../src/algorithms/matmul.js";
 import { useBackend } from "../../src/backend/index.js";
 import { fitGroup, type GroupParams } from "../../src/numerics/affine.js";
-import { resolveSpec, type QuantSpec } from "../../src/numerics/spec.js";
+import { layerSpec, type LayerQuantOptions } from "../../src/algorithms/layer-spec.js";
 import { inputs, weights } from "./helpers.js";
 
 await useBackend("wasm");
 
-interface Case { rows: number; cols: number; gs: number; blockSize: number; spec: QuantSpec; actOrder?: boolean; staticGroups?: boolean; mse?: boolean }
+interface Case { rows: number; cols: number; gs: number; blockSize: number; spec: LayerQuantOptions; actOrder?: boolean; staticGroups?: boolean; mse?: boolean }
 
 /** The sweep's input as gptq() builds it: damped H, its U, W transposed (and permuted under act-order). */
 async function prepare(c: Case, seed: number): Promise<SweepInput> {
@@ -33,7 +33,7 @@ async function prepare(c: Case, seed: number): Promise<SweepInput> {
   const Wt = perm ? new Float32Array(cols * rows) : WtNat;
   if (perm) for (let i = 0; i < cols; i++) Wt.set(WtNat.subarray(perm[i]! * rows, (perm[i]! + 1) * rows), i * rows);
   const ng = Math.ceil(cols / gs);
-  const rs = resolveSpec({ ...c.spec, convention: "gptq" });
+  const { rs } = layerSpec(cols, { ...c.spec, groupSize: gs }, "gptq");
   const scales = new Float32Array(rows * ng);
   const zeros = new Float32Array(rows * ng);
   const staticParams: GroupParams[][] = [];
@@ -83,15 +83,15 @@ cases.forEach(([name, c], k) => {
       const col = s.perm ? s.perm[i]! : i;
       for (let r = 0; r < c.rows; r++) {
         const p = r * s.ng + a.gIdx[col]!;
-        const q = w.codesT[i * c.rows + r]!;
+        const q: number = w.codesT[i * c.rows + r]!;
         assert.equal(Math.fround((q - a.zeros[p]!) * a.scales[p]!), j.Qt![i * c.rows + r]);
       }
     }
   });
 });
 
-test("specs the kernel does not cover go to the JavaScript sweep", async () => {
+test("a user's rounding or scale rule is left to the JavaScript sweep", async () => {
   const s = await prepare({ rows: 4, cols: 64, gs: 32, blockSize: 32, spec: { bits: 4 } }, 7);
-  assert.equal(await sweepWasm({ ...copy(s), rs: resolveSpec({ bits: 4, convention: "gptq", round: Math.floor }) }), null);
-  assert.equal(await sweepWasm({ ...copy(s), rs: resolveSpec({ format: "nf4", convention: "gptq" }) }), null);
+  assert.equal(await sweepWasm({ ...copy(s), rs: layerSpec(64, { groupSize: 32, round: Math.floor }, "gptq").rs }), null);
+  assert.equal(await sweepWasm({ ...copy(s), rs: layerSpec(64, { groupSize: 32, scale: () => 0.01 }, "gptq").rs }), null);
 });
