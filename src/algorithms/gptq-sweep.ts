@@ -16,7 +16,7 @@ import { checkpoint } from "../progress.js";
 import { decode, encode, fitGroup, paramsFromRange, type GroupParams } from "../numerics/affine.js";
 import type { ResolvedSpec } from "../numerics/spec.js";
 import { withWorkspace } from "../backend/gemm.js";
-import { gptqKernel } from "../backend/gptq-kernel.js";
+import { gptqKernel } from "../backend/shared-kernels.js";
 import { ensureBackend, tf } from "../backend/index.js";
 import { matmul } from "./matmul.js";
 

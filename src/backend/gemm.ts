@@ -169,7 +169,7 @@ export interface Workspace {
   /** A view of the shared memory; the body owns floats [base, base + floats). */
   readonly f32: Float32Array;
   readonly base: number;
-  /** The shared memory itself, for a kernel of the caller's own to run on the same floats (gptq-kernel.ts). */
+  /** The shared memory itself, for a kernel of the caller's own to run on the same floats (shared-kernels.ts). */
   readonly memory: WebAssembly.Memory;
   /** Bytes of GEMM scratch (one thread's) a caller's kernel needs for products nb columns wide. */
   workBytes(nb: number): number;
