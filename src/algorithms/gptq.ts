@@ -22,8 +22,8 @@ import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec
 import { ensureBackend } from "../backend/index.js";
 import { HessianAccumulator, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
-import { NotPositiveDefinite, upperCholeskyOfInverse } from "./linalg.js";
-import { transpose } from "./matmul.js";
+import { NotPositiveDefinite, upperCholeskyOfInverseWithFactor } from "./linalg.js";
+import { matmul, transpose } from "./matmul.js";
 import { sweepJs, sweepWasm, type SweepInput } from "./gptq-sweep.js";
 
 /** Options of gptq(): bits, grouping, act-order, damping, range search and backend. */
@@ -75,6 +75,31 @@ export type GptqCalibration = Matrix | { H: Float32Array; X?: Matrix };
 
 function isMatrix(c: GptqCalibration): c is Matrix {
   return (c as Matrix).data instanceof Float32Array && typeof (c as Matrix).rows === "number";
+}
+
+/**
+ * ‖X·Wᵀ − X·Qᵀ‖² / ‖X·Wᵀ‖² without a product by X: with H = 2/N·XᵀX and H_d = H + damp·I = U⁻¹·U⁻ᵀ,
+ * the sweep leaves W − Q = E·U (E its scaled errors), so tr(ΔW·H_d·ΔWᵀ) = ‖E‖² = 2·loss; and
+ * tr(W·H_d·Wᵀ) = ‖(W·J)·L‖² with the factor L of J·H_d·J: one product by a triangular matrix (half the
+ * FLOPs of X·Wᵀ at tokens = in, and none for the numerator). Both sides then drop the damping's
+ * damp·‖·‖². Dead inputs drop out on both sides (their columns are zero in Wd and Q, as in X). Equal to
+ * the direct form up to float32 rounding (test/algorithms/gptq.test.ts holds them to 1e-4 relative).
+ */
+async function traceOutputError(WrT: Float32Array, L: Float32Array, rows: number, cols: number, damp: number, loss: number, Wd: Float32Array, deq: Float32Array): Promise<number> {
+  const Y = await matmul(WrT, rows, cols, L, cols, undefined, { transA: true, lowerB: true });
+  let wHw = 0;
+  for (let i = 0; i < Y.length; i++) wHw += Y[i]! * Y[i]!;
+  let ww = 0;
+  let dd = 0;
+  for (let i = 0; i < Wd.length; i++) {
+    const w = Wd[i]!;
+    const d = w - deq[i]!;
+    ww += w * w;
+    dd += d * d;
+  }
+  const num = Math.max(0, 2 * loss - damp * dd);
+  const den = wHw - damp * ww;
+  return den <= 0 ? (num === 0 ? 0 : Infinity) : num / den;
 }
 
 /**
@@ -158,12 +183,14 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   const maxRetries = opts.dampRetries ?? 8;
   let retries = 0;
   let U: Float32Array;
+  let L: Float32Array | null = null;
+  let damp = 0;
   for (;;) {
     const Hd = Float32Array.from(H);
-    const damp = percdamp * meanDiag;
+    damp = percdamp * meanDiag;
     for (let i = 0; i < cols; i++) Hd[i * cols + i]! += damp;
     try {
-      U = await upperCholeskyOfInverse(Hd, cols);
+      ({ U, L } = await upperCholeskyOfInverseWithFactor(Hd, cols));
       break;
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite)) throw e;
@@ -176,6 +203,13 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
       retries++;
     }
   }
+
+  // the output error from the sweep's own quantities (see traceOutputError), when H came from X itself;
+  // W's columns reversed (J) in processing order, taken before the JavaScript sweep updates Wt in place
+  const traced = isMatrix(calib) && !opts.skipOutputError;
+  const WrT = traced ? new Float32Array(cols * rows) : null;
+  if (WrT) for (let i = 0; i < cols; i++) WrT.set(Wt.subarray(i * rows, (i + 1) * rows), (cols - 1 - i) * rows);
+  if (!traced) L = null;
 
   // the column sweep in lazy batches: WebAssembly on the shared GEMM memory where it can, else JavaScript
   const sweep: SweepInput = {
@@ -197,7 +231,9 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
     }
   }
   const seconds = (performance.now() - t0) / 1000;
-  const outErr = X && !opts.skipOutputError ? await (await outputErrorOf(X, W))(deq) : undefined;
+  const outErr = opts.skipOutputError || !X ? undefined
+    : WrT && L ? await traceOutputError(WrT, L, rows, cols, damp, loss, Wd, deq)
+    : await (await outputErrorOf(X, W))(deq);
   const base = errorReport(W.data, deq, { bitsPerWeight: bitsPerWeight(rs, gs), seconds, ...(outErr === undefined ? {} : { outputError: outErr }) });
   const report: GptqReport = { ...base, loss, backend, seconds, percdamp, dampRetries: retries, deadColumns, warnings };
   const result: GptqResult = { rows, cols, spec: rs, codes, scales, zeros, gIdx, perm, dequantized: deq, report };
