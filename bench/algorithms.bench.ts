@@ -89,7 +89,7 @@ async function runOn(backend: string, n: number): Promise<void> {
     writeFileSync(join(dir, "W.f32"), W.data);
     writeFileSync(join(dir, "X.f32"), X.data);
     for (const threads of [1, 2]) {
-      const peer = await torchPeer([join(dir, "W.f32"), join(dir, "X.f32"), String(n), String(n), String(n), String(threads)]);
+      const peer = await torchPeer([join(dir, "W.f32"), join(dir, "X.f32"), String(n), String(n), String(n)], threads);
       if (peer) peers.push({ threads, peer });
     }
   }
@@ -123,9 +123,9 @@ async function runOn(backend: string, n: number): Promise<void> {
         if (k === 0) e = await err(r.deq);
         if (torchCase) {
           for (let i = 0; i < peers.length; i++) {
-            const [wall, , pe] = await peers[i]!.peer.run(torchCase);
+            const [wall, , pe] = await peers[i]!.peer.run(`${torchCase} ${k === 0 ? 1 : 0}`);
             theirs[i]!.push(wall!);
-            theirErr[i] = pe!;
+            if (k === 0) theirErr[i] = pe!;
           }
         }
       }
@@ -156,8 +156,8 @@ interface LinePeer {
 }
 
 /** A process that prints "ready <version>" once, then one reply line per line it reads; null when it cannot start. */
-async function linePeer(cmd: string, args: string[]): Promise<LinePeer | null> {
-  const py = spawn(cmd, args, { stdio: ["pipe", "pipe", "ignore"] });
+async function linePeer(cmd: string, args: string[], env: Record<string, string> = {}): Promise<LinePeer | null> {
+  const py = spawn(cmd, args, { stdio: ["pipe", "pipe", "ignore"], env: { ...process.env, ...env } });
   const failed = new Promise<null>((resolve) => { py.on("error", () => resolve(null)); py.on("exit", () => resolve(null)); });
   const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
   const first = await Promise.race([lines.next(), failed]);
@@ -176,10 +176,12 @@ async function linePeer(cmd: string, args: string[]): Promise<LinePeer | null> {
 }
 
 /** The PyTorch GPTQ peer (bench/gptq_torch.py) on the first python3 that has torch (Debian's python3-torch lives under /usr/bin). */
-async function torchPeer(args: string[]): Promise<LinePeer | null> {
+async function torchPeer(args: string[], threads: number): Promise<LinePeer | null> {
   const script = new URL("./gptq_torch.py", import.meta.url).pathname;
+  // idle OpenMP threads sleep (the default spins them, taking a core from whichever side is being timed)
+  const env = { OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
   for (const py of ["python3", "/usr/bin/python3"]) {
-    const p = await linePeer(py, [script, ...args]);
+    const p = await linePeer(py, [script, ...args, String(threads)], env);
     if (p) return p;
   }
   return null;
