@@ -7,10 +7,12 @@
  *                  W, U and the errors stay there, the trailing update runs in place on the pool; null
  *                  when the kernel is not built or the spec needs JavaScript (a codebook or float grid, a
  *                  user's scale, zero-point or rounding rule)
- *   sweepJs(s)   → the same in JavaScript over the backend's products (cpu, webgpu, and the cases above)
+ *   sweepTf(s)   → the same as tfjs operations on the backend's device (webgpu): no per-column read-back
+ *   sweepJs(s)   → the same in JavaScript over the backend's products (cpu, and the cases above)
  *
- * Both give identical codes, scales and loss on the same input: the kernel repeats JavaScript's float64
- * roundings and calls the same GEMM chunks on identically packed operands (test/algorithms/gptq.test.ts).
+ * sweepWasm and sweepJs give identical codes, scales and loss on the same input: the kernel repeats
+ * JavaScript's float64 roundings and calls the same GEMM chunks on identically packed operands; sweepTf
+ * computes in float32 (test/algorithms/gptq-sweep.test.ts holds all three to that).
  */
 import { checkpoint } from "../progress.js";
 import { decode, encode, fitGroup, paramsFromRange, type GroupParams } from "../numerics/affine.js";
@@ -281,4 +283,138 @@ export async function sweepWasm(s: SweepInput): Promise<SweepOutput | null> {
     zeros.set(f.subarray(o("Z"), o("Z") + rows * ng));
     return { codesT: new Int16Array(f.buffer, B("codes"), cols * rows).slice(), Qt: null, loss };
   });
+}
+
+/** Dekker's split of float32 values into 12-bit halves, hi + lo = a exactly. */
+function split(a: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const c = tf.mul(a, 4097);
+  const hi = tf.sub(c, tf.sub(c, a));
+  return [hi, tf.sub(a, hi)];
+}
+
+/**
+ * round(w / scale), ties to even, decided as the exact quotient decides them: a float32 quotient can
+ * land exactly on k + ½ where the true one lies just off it (the symmetric grid's extreme value, −hi /
+ * (2·hi/15), does so often), and JavaScript's float64 quotient, like the reference's, does not. Where the
+ * float32 quotient t is a tie, the sign of the exact residual w − t·scale (Dekker's two-product) breaks it.
+ */
+function roundQuotient(w: tf.Tensor, scale: tf.Tensor): tf.Tensor {
+  const t = tf.div(w, scale);
+  const r = tf.round(t);
+  const tie = tf.equal(tf.abs(tf.sub(t, r)), 0.5);
+  const p = tf.mul(t, scale);
+  const [th, tl] = split(t);
+  const [sh, sl] = split(scale);
+  const err = tf.add(tf.add(tf.add(tf.sub(tf.mul(th, sh), p), tf.mul(th, sl)), tf.mul(tl, sh)), tf.mul(tl, sl));
+  const resid = tf.sub(tf.sub(w, p), err); // w − p is exact (p is within a factor 2 of w)
+  const exact = tf.where(tf.greater(resid, 0), tf.ceil(t), tf.where(tf.less(resid, 0), tf.floor(t), r));
+  return tf.where(tie, exact, r);
+}
+
+/**
+ * The sweep as tfjs operations on the active backend's device (for webgpu): W, U, the errors, codes and
+ * group parameters stay tensors and nothing is read back until the end, so a GPU never waits on a
+ * per-column round trip through JavaScript (each column still issues its dozen small operations). The
+ * arithmetic is float32 on the device (JavaScript's is float64 for the quantize step; rounding ties are
+ * decided exactly, see roundQuotient): on the same input ≥ 99.9 % of codes agree with sweepJs and the
+ * loss to 1e-5 relative (test/algorithms/gptq-sweep.test.ts, on the cpu backend). null for what it does not cover: a user's rules, the range search.
+ */
+export async function sweepTf(s: SweepInput): Promise<SweepOutput | null> {
+  const { rows, cols, rs, gs, ng, mse, staticParams, scales, zeros, label } = s;
+  if (rs.grid || !rs.builtin || mse) return null;
+  const blockSize = Math.min(s.blockSize, cols);
+  const staticGroups = staticParams.length > 0;
+  const group = groupsOf(s, staticGroups);
+  const sym = rs.scheme === "symmetric";
+  const Ut = tf.tensor2d(s.U, [cols, cols]);
+  let rest: tf.Tensor2D = tf.tensor2d(s.Wt, [cols, rows]); // rows i1… of Wt, as the trailing updates leave them
+  const staticS = staticGroups ? tf.tidy(() => tf.transpose(tf.tensor2d(scales, [rows, ng]))) : null;
+  const staticZ = staticGroups ? tf.tidy(() => tf.transpose(tf.tensor2d(zeros, [rows, ng]))) : null;
+  /** paramsFromRange ("gptq") per row from cnt rows of `src` (cnt × rows). */
+  const fit = (src: tf.Tensor2D): [tf.Tensor1D, tf.Tensor1D] => tf.tidy(() => {
+    let lo = tf.minimum(tf.min(src, 0), 0);
+    let hi = tf.maximum(tf.max(src, 0), 0);
+    if (sym) {
+      hi = tf.maximum(tf.abs(lo), hi);
+      lo = tf.where(tf.less(lo, 0), tf.neg(hi), lo);
+    }
+    const flat = tf.logicalAnd(tf.equal(lo, 0), tf.equal(hi, 0));
+    lo = tf.where(flat, tf.fill(lo.shape, -1), lo);
+    hi = tf.where(flat, tf.fill(hi.shape, 1), hi);
+    const scale = tf.div(tf.sub(hi, lo), rs.qmax) as tf.Tensor1D;
+    const zero = (sym ? tf.fill(scale.shape, (rs.qmax + 1) / 2) : tf.round(tf.div(tf.neg(lo), scale))) as tf.Tensor1D;
+    return [scale, zero];
+  });
+  const fitted: [number, tf.Tensor1D, tf.Tensor1D][] = [];
+  let cur: [tf.Tensor1D, tf.Tensor1D] | null = null;
+  let lossT: tf.Scalar = tf.scalar(0);
+  const codeBlocks: tf.Tensor2D[] = [];
+  try {
+    for (let i1 = 0; i1 < cols; i1 += blockSize) {
+      await checkpoint(label, i1, cols);
+      const i2 = Math.min(cols, i1 + blockSize);
+      const b = i2 - i1;
+      let W1 = tf.slice(rest, [0, 0], [b, rows]);
+      const Ub = tf.slice(Ut, [i1, i1], [b, b]);
+      const errs: tf.Tensor1D[] = [];
+      const codes: tf.Tensor1D[] = [];
+      for (let j = 0; j < b; j++) {
+        const i = i1 + j;
+        if (!staticGroups && (gs >= cols ? i === 0 : i % gs === 0)) {
+          // from W as it stands at the block's start (rest), not the block's working copy
+          const cnt = Math.min(gs, cols - i);
+          const src = tf.slice(rest, [j, 0], [cnt, rows]);
+          const p = fit(src);
+          src.dispose();
+          fitted.push([group[i]!, p[0], p[1]]);
+          cur = p;
+        }
+        const step = tf.tidy(() => {
+          const [scale, zero] = staticGroups
+            ? [tf.reshape(tf.slice(staticS!, [group[i]!, 0], [1, rows]), [rows]) as tf.Tensor1D, tf.reshape(tf.slice(staticZ!, [group[i]!, 0], [1, rows]), [rows]) as tf.Tensor1D]
+            : cur!;
+          const w = tf.reshape(tf.slice(W1, [j, 0], [1, rows]), [rows]);
+          const d = tf.reshape(tf.slice(Ub, [j, j], [1, 1]), []);
+          const q = tf.clipByValue(tf.add(roundQuotient(w, scale), zero), rs.qmin, rs.qmax);
+          const diff = tf.sub(w, tf.mul(tf.sub(q, zero), scale));
+          const e = tf.div(diff, d) as tf.Tensor1D;
+          const loss = tf.add(lossT, tf.div(tf.sum(tf.square(e)), 2)) as tf.Scalar;
+          // W1 −= U[i, block] ⊗ e: columns before j get 0 (U is upper), column j itself is done
+          const next = tf.sub(W1, tf.mul(tf.reshape(tf.slice(Ub, [j, 0], [1, b]), [b, 1]), tf.reshape(e, [1, rows]))) as tf.Tensor2D;
+          return { q: q as tf.Tensor1D, e, loss, next };
+        });
+        W1.dispose();
+        lossT.dispose();
+        W1 = step.next;
+        lossT = step.loss;
+        errs.push(step.e);
+        codes.push(step.q);
+      }
+      W1.dispose();
+      Ub.dispose();
+      codeBlocks.push(tf.stack(codes) as tf.Tensor2D);
+      const E = tf.stack(errs) as tf.Tensor2D;
+      tf.dispose([...codes, ...errs]);
+      // W[:, i2:] −= Err·Hinv[block, i2:], in the transposed form rest[b:] −= Hinv[block, i2:]ᵀ·Errᵀ
+      const next = i2 < cols
+        ? tf.tidy(() => tf.sub(tf.slice(rest, [b, 0], [cols - i2, rows]), tf.matMul(tf.slice(Ut, [i1, i2], [b, cols - i2]), E, true, false)) as tf.Tensor2D)
+        : null;
+      E.dispose();
+      rest.dispose();
+      if (!next) break;
+      rest = next;
+    }
+    await checkpoint(label, cols, cols);
+    const codesT = Int16Array.from((await tf.concat(codeBlocks).data()) as Float32Array);
+    for (const [g, sc, z] of fitted) {
+      const sv = (await sc.data()) as Float32Array;
+      const zv = (await z.data()) as Float32Array;
+      for (let r = 0; r < rows; r++) { scales[r * ng + g] = sv[r]!; zeros[r * ng + g] = zv[r]!; }
+    }
+    return { codesT, Qt: null, loss: (await lossT.data())[0]! };
+  } finally {
+    tf.dispose([Ut, lossT, ...codeBlocks, ...fitted.flatMap(([, a, b]) => [a, b])]);
+    if (!rest.isDisposed) rest.dispose();
+    if (staticS) tf.dispose([staticS, staticZ!]);
+  }
 }

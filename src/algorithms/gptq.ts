@@ -24,7 +24,7 @@ import { HessianAccumulator, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
 import { NotPositiveDefinite, upperCholeskyOfInverseWithFactor } from "./linalg.js";
 import { matmul, transpose } from "./matmul.js";
-import { sweepJs, sweepWasm, type SweepInput } from "./gptq-sweep.js";
+import { sweepJs, sweepTf, sweepWasm, type SweepInput } from "./gptq-sweep.js";
 
 /** Options of gptq(): bits, grouping, act-order, damping, range search and backend. */
 export interface GptqOptions extends LayerQuantOptions {
@@ -211,12 +211,13 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   if (WrT) for (let i = 0; i < cols; i++) WrT.set(Wt.subarray(i * rows, (i + 1) * rows), (cols - 1 - i) * rows);
   if (!traced) L = null;
 
-  // the column sweep in lazy batches: WebAssembly on the shared GEMM memory where it can, else JavaScript
+  // the column sweep in lazy batches: WebAssembly on the shared GEMM memory where it can
   const sweep: SweepInput = {
     rows, cols, rs, gs, ng, blockSize, mse: opts.mse ?? false, Wt, U, perm, staticParams, scales, zeros, gIdx,
     label: `gptq ${rows}×${cols} columns`,
   };
-  const { codesT, Qt, loss } = (await sweepWasm(sweep)) ?? (await sweepJs(sweep));
+  // on a GPU the sweep stays on the device as tfjs operations; on cpu plain JavaScript is the faster
+  const { codesT, Qt, loss } = (await sweepWasm(sweep)) ?? (backend === "webgpu" ? await sweepTf(sweep) : null) ?? (await sweepJs(sweep));
 
   // back to W's column order (the kernel's path decodes here: (q − zero)·scale, as decode does)
   const deq = new Float32Array(rows * cols);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { sweepJs, sweepWasm, type SweepInput } from "../../src/algorithms/gptq-sweep.js";
+import { sweepJs, sweepTf, sweepWasm, type SweepInput } from "../../src/algorithms/gptq-sweep.js";
 import { upperCholeskyOfInverse } from "../../src/algorithms/linalg.js";
 import { gram, transpose } from "../../src/algorithms/matmul.js";
 import { useBackend } from "../../src/backend/index.js";
@@ -94,4 +94,28 @@ test("a user's rounding or scale rule is left to the JavaScript sweep", async ()
   const s = await prepare({ rows: 4, cols: 64, gs: 32, blockSize: 32, spec: { bits: 4 } }, 7);
   assert.equal(await sweepWasm({ ...copy(s), rs: layerSpec(64, { groupSize: 32, round: Math.floor }, "gptq").rs }), null);
   assert.equal(await sweepWasm({ ...copy(s), rs: layerSpec(64, { groupSize: 32, scale: () => 0.01 }, "gptq").rs }), null);
+});
+
+const tfCases = cases.filter(([, c]) => !c.mse);
+tfCases.forEach(([name, c], k) => {
+  test(`the device sweep (tfjs operations, cpu backend) agrees with the JavaScript sweep: ${name}`, async () => {
+    const s = await prepare(c, 80 + k);
+    await useBackend("cpu");
+    try {
+      const a = copy(s);
+      const b = copy(s);
+      const t = await sweepTf(a);
+      assert.ok(t);
+      const j = await sweepJs(b);
+      // float32 on the device against float64 in JavaScript: a rare code may sit on a rounding tie
+      let same = 0;
+      for (let i = 0; i < j.codesT.length; i++) if (t.codesT[i] === j.codesT[i]) same++;
+      assert.ok(same / j.codesT.length >= 0.999, `${same} of ${j.codesT.length} codes agree`);
+      assert.deepEqual(a.gIdx, b.gIdx);
+      assert.ok(Math.abs(t.loss - j.loss) / j.loss < 1e-5, `loss ${t.loss} vs ${j.loss}`);
+      for (let i = 0; i < a.scales.length; i++) assert.ok(Math.abs(a.scales[i]! - b.scales[i]!) <= 1e-6 * b.scales[i]!, `scale ${i}`);
+    } finally {
+      await useBackend("wasm");
+    }
+  });
 });
