@@ -74,6 +74,7 @@ function problem(n: number): { W: Matrix; X: Matrix } {
 }
 
 const rows: string[][] = [];
+const peerNotes: string[] = [];
 const reps = Number(process.env.QUANTLAB_BENCH_REPS ?? 3);
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
@@ -90,7 +91,10 @@ async function runOn(backend: string, n: number): Promise<void> {
     writeFileSync(join(dir, "X.f32"), X.data);
     for (const threads of [1, 2]) {
       const peer = await torchPeer([join(dir, "W.f32"), join(dir, "X.f32"), String(n), String(n), String(n)], threads);
-      if (peer) peers.push({ threads, peer });
+      if (peer) {
+        peers.push({ threads, peer });
+        peerNotes.push(`torch ${threads}T: PyTorch ${peer.version}, its oneDNN GEMM ${peer.info[0]} GFLOP per CPU-s (2048³, measured at start)`);
+      } else peerNotes.push(`torch ${threads}T: not measured (no python3 with torch found: Debian's python3-torch)`);
     }
   }
   const methods: [string, () => Promise<{ seconds: number; deq: Float32Array }>][] = [
@@ -150,6 +154,8 @@ async function runOn(backend: string, n: number): Promise<void> {
 
 interface LinePeer {
   version: string;
+  /** The rest of its "ready" line. */
+  info: string[];
   /** Sends one line, returns the reply's fields as numbers. */
   run(line: string): Promise<number[]>;
   close(): void;
@@ -167,6 +173,7 @@ async function linePeer(cmd: string, args: string[], env: Record<string, string>
   }
   return {
     version: String(first.value).split(" ")[1]!,
+    info: String(first.value).split(" ").slice(2),
     async run(line: string) {
       py.stdin!.write(`${line}\n`);
       return String((await lines.next()).value).split(" ").map(Number);
@@ -267,7 +274,8 @@ console.log(`GPTQ and AWQ, median of ${reps} interleaved runs (QuantLab, then th
 console.log(line(head));
 for (const r of rows) console.log(line(r));
 console.log("seconds = wall time of the method (Hessian included, report excluded); cpu s = CPU time of all of QuantLab's threads.");
-console.log("torch = bench/gptq_torch.py: the same GPTQ in PyTorch (ours), same W and X, timed the same way (Hessian included);");
+console.log("torch = bench/gptq_torch.py: the same GPTQ in PyTorch (ours; products on oneDNN, as Debian's torch links the reference");
+console.log("BLAS), same W and X, timed the same way (Hessian included). " + peerNotes.join("; ") + ".");
 console.log("vs torch 1T < 1: QuantLab is faster. AWQ rows have no same-run peer (llm-awq is not run here). ref err: the");
 console.log("original implementations' output errors on this input (quoted: deterministic). RTN runs once.");
 if (backends.includes("cpu")) console.log(`cpu runs ${cpuN}² (the cpu backend is ≈ 35× slower than wasm; QUANTLAB_BENCH_CPU_N to change).`);

@@ -8,6 +8,11 @@ bench from the algorithm's description (REFERENCE.md section 4), not from the or
   the batch W1[:, j:] −= err ⊗ U[i, j:], after the batch W[:, i2:] −= Err·U[batch, i2:]; act-order
   processes columns by descending diag(H) and undoes the permutation at the end.
 
+Its products go through oneDNN (torch's mkldnn_linear), its Cholesky and triangular inverse are blocked
+over those products: Debian's python3-torch links the generic BLAS/LAPACK, which is the reference BLAS
+here (≈ 7 GFLOP/s), while oneDNN, built into torch, runs ≈ 160 GFLOP/s per core; a baseline on the
+reference BLAS would make QuantLab look faster than PyTorch can be. "ready" reports oneDNN's rate.
+
 Protocol (stdin/stdout, one line each): the bench writes W (out × in) and X (tokens × in) as raw float32
 files and starts `python3 gptq_torch.py W X out in tokens threads`; this prints "ready <torch version>".
 Each line "<bits> <group|channel> <actorder 0|1> <error 0|1>" runs GPTQ once and prints "<wall s> <cpu s>
@@ -20,6 +25,51 @@ import time
 
 import numpy as np
 import torch
+
+
+def mm(a, b):
+    """a @ b on oneDNN (mkldnn_linear computes x @ wᵀ)."""
+    return torch._C._nn.mkldnn_linear(a.contiguous().to_mkldnn(), b.t().contiguous().to_mkldnn()).to_dense()
+
+
+PANEL = 256
+
+
+def cholesky(A):
+    """Lower L with A = L·Lᵀ: blocked, diagonal blocks by LAPACK, the rest by products."""
+    n = A.shape[0]
+    A = A.clone()
+    for k0 in range(0, n, PANEL):
+        k1 = min(n, k0 + PANEL)
+        L11 = torch.linalg.cholesky(A[k0:k1, k0:k1])
+        A[k0:k1, k0:k1] = L11
+        if k1 == n:
+            break
+        L21 = mm(A[k1:, k0:k1], torch.linalg.inv(L11).t())
+        A[k1:, k0:k1] = L21
+        A[k1:, k1:] -= mm(L21, L21.t())
+    return torch.tril(A)
+
+
+def invert_lower(L):
+    """L⁻¹ for lower L: inv([[A, 0], [B, C]]) = [[A⁻¹, 0], [−C⁻¹·B·A⁻¹, C⁻¹]]."""
+    n = L.shape[0]
+    if n <= PANEL:
+        return torch.linalg.inv(L).tril()
+    h = (n // 2 + PANEL - 1) // PANEL * PANEL
+    Ai = invert_lower(L[:h, :h])
+    Ci = invert_lower(L[h:, h:])
+    out = torch.zeros_like(L)
+    out[:h, :h] = Ai
+    out[h:, h:] = Ci
+    out[h:, :h] = -mm(Ci, mm(L[h:, :h], Ai))
+    return out
+
+
+def upper_cholesky_of_inverse(H):
+    """U upper with H⁻¹ = Uᵀ·U: with J the exchange matrix and J·H·J = L·Lᵀ, U = J·L⁻¹·J."""
+    L = cholesky(torch.flip(H, [0, 1]))
+    return torch.flip(invert_lower(L), [0, 1])
 
 
 def quant_params(w, bits):
@@ -49,8 +99,7 @@ def gptq(W, H, bits, group, actorder, block=128, percdamp=0.01):
         W = W[:, perm]
         H = H[perm][:, perm]
     H += percdamp * torch.mean(torch.diag(H)) * torch.eye(cols)
-    L = torch.linalg.cholesky(H)
-    U = torch.linalg.cholesky(torch.cholesky_inverse(L), upper=True)
+    U = upper_cholesky_of_inverse(H)
     Q = torch.zeros_like(W)
     gs = cols if group == "channel" else int(group)
     scale = zero = None
@@ -69,9 +118,10 @@ def gptq(W, H, bits, group, actorder, block=128, percdamp=0.01):
             q = (torch.clamp(torch.round(w / scale) + zero, 0, maxq) - zero) * scale
             Q[:, i] = q
             e = (w - q) / U1[j, j]
-            W1[:, j:] -= e.unsqueeze(1) @ U1[j, j:].unsqueeze(0)
+            W1[:, j:] -= e[:, None] * U1[j, j:][None, :]
             E[:, j] = e
-        W[:, i2:] -= E @ U[i1:i2, i2:]
+        if i2 < cols:
+            W[:, i2:] -= mm(E, U[i1:i2, i2:])
     if perm is not None:
         Q = Q[:, torch.argsort(perm)]
     return Q
@@ -83,18 +133,23 @@ def main():
     torch.set_num_threads(int(threads))
     W = torch.from_numpy(np.fromfile(wpath, dtype=np.float32).reshape(rows, cols))
     X = torch.from_numpy(np.fromfile(xpath, dtype=np.float32).reshape(tokens, cols))
-    Y = X @ W.T
+    Y = mm(X, W.t())
     ref = float((Y.double() ** 2).sum())
-    print("ready", torch.__version__, flush=True)
+    a = torch.randn(2048, 2048)
+    mm(a, a)
+    u = time.process_time()
+    mm(a, a)
+    rate = 2 * 2048 ** 3 / max(time.process_time() - u, 1e-9) / 1e9
+    print("ready", torch.__version__, f"{rate:.0f}", flush=True)
     for line in sys.stdin:
         bits, group, actorder, want_err = line.split()
         t = time.perf_counter()
         u = time.process_time()
-        H = (2 / tokens) * (X.T @ X)
+        H = (2 / tokens) * mm(X.t(), X)
         Q = gptq(W, H, int(bits), group, actorder == "1")
         wall = time.perf_counter() - t
         cpu = time.process_time() - u
-        err = float(((Y - X @ Q.T).double() ** 2).sum()) / ref if want_err == "1" else float("nan")
+        err = float(((Y - mm(X, Q.t())).double() ** 2).sum()) / ref if want_err == "1" else float("nan")
         print(wall, cpu, err, flush=True)
 
 
