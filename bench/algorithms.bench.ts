@@ -115,6 +115,7 @@ async function runOn(backend: string, n: number): Promise<void> {
       const mine: number[] = [];
       const cpus: number[] = [];
       const theirs = peers.map(() => [] as number[]);
+      const theirCpu = peers.map(() => [] as number[]);
       const theirErr = peers.map(() => NaN);
       let e = NaN;
       const times = name === "RTN" ? 1 : reps;
@@ -127,8 +128,9 @@ async function runOn(backend: string, n: number): Promise<void> {
         if (k === 0) e = await err(r.deq);
         if (torchCase) {
           for (let i = 0; i < peers.length; i++) {
-            const [wall, , pe] = await peers[i]!.peer.run(`${torchCase} ${k === 0 ? 1 : 0}`);
+            const [wall, cpu, pe] = await peers[i]!.peer.run(`${torchCase} ${k === 0 ? 1 : 0}`);
             theirs[i]!.push(wall!);
+            theirCpu[i]!.push(cpu!);
             if (k === 0) theirErr[i] = pe!;
           }
         }
@@ -139,7 +141,7 @@ async function runOn(backend: string, n: number): Promise<void> {
       const peerCell = (i: number) => (torchCase && peers[i] ? median(theirs[i]!).toFixed(2) : "–");
       rows.push([
         backend, `${n}²`, name, sec.toFixed(2), median(cpus).toFixed(1), fl ? (fl / 1e9).toPrecision(3) : "–", fl ? (fl / sec / 1e9).toFixed(1) : "–",
-        e.toPrecision(5), peerCell(0), peerCell(1),
+        e.toPrecision(5), peerCell(0), torchCase && peers[0] ? median(theirCpu[0]!).toFixed(1) : "–", peerCell(1),
         torchCase && peers[0] ? (sec / median(theirs[0]!)).toFixed(2) : "–",
         torchCase && peers.length ? theirErr[0]!.toPrecision(5) : "–",
         ref ? ref.toPrecision(5) : "–",
@@ -267,7 +269,7 @@ const backends = (process.env.QUANTLAB_BENCH_BACKENDS ?? "wasm,cpu").split(",");
 if (backends.includes("wasm")) await runOn("wasm", n);
 if (backends.includes("cpu")) await runOn("cpu", cpuN);
 
-const head = ["backend", "size", "method", "seconds", "cpu s", "GFLOP", "GFLOP/s", "out err", "torch 1T s", "torch 2T s", "vs torch 1T", "torch err", "ref err"];
+const head = ["backend", "size", "method", "seconds", "cpu s", "GFLOP", "GFLOP/s", "out err", "torch 1T s", "1T cpu s", "torch 2T s", "vs torch 1T", "torch err", "ref err"];
 const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ");
 console.log(`GPTQ and AWQ, median of ${reps} interleaved runs (QuantLab, then the PyTorch peer on 1 and on 2 threads); load average now ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
