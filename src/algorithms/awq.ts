@@ -16,7 +16,8 @@
  * the previous linear's rows); the effective weight is Q(W·s)/s.
  *
  * FLOP floor (out × in, T search tokens, grid 20): 20 × 2·T·in·out for the search (T = 512: 344 GFLOP at
- * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus JS quantization of 30 × out·in weights.
+ * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus quantization of 30 × out·in weights
+ * (the searches are awq-search.ts: WebAssembly on the GEMM memory on wasm, else JavaScript).
  */
 import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";

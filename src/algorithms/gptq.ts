@@ -10,7 +10,9 @@
  *
  * FLOP floor for W out × in, N tokens: Hessian 2·N·in² (half of it computed: H is symmetric), Hinv
  * ≈ 2·in³/3 (one Cholesky + one triangular inverse, J·H·J trick in linalg.ts), lazy-batch updates
- * ≈ out·in², output-error report 2·N·in·out per product. 4096² with 4096 tokens ≈ 69 + 46 + 69 GFLOP.
+ * ≈ out·in², output-error report out·in² (one triangular product, traceOutputError; 2·N·in·out per
+ * product by X when H was passed in). 4096² with 4096 tokens ≈ 69 + 46 + 69 GFLOP (+ 69 for the report).
+ * The sweep itself is gptq-sweep.ts (WebAssembly on wasm, device operations on webgpu, else JavaScript).
  */
 import { check, QuantLabError } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
