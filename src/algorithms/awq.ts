@@ -16,21 +16,19 @@
  * the previous linear's rows); the effective weight is Q(W·s)/s.
  *
  * FLOP floor (out × in, T search tokens, grid 20): 20 × 2·T·in·out for the search (T = 512: 344 GFLOP at
- * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus JS quantization of 30 × out·in weights.
+ * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus quantization of 30 × out·in weights
+ * (the searches are awq-search.ts: WebAssembly on the GEMM memory on wasm, else JavaScript).
  */
 import { check } from "../errors.js";
-import { checkpoint } from "../progress.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { decode, encode, fitGroup } from "../numerics/affine.js";
 import type { GroupQuantized } from "../numerics/grouped.js";
-import { rtnKernel } from "../numerics/rtn.js";
 import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec.js";
-import { ensureBackend, tf } from "../backend/index.js";
+import { ensureBackend } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
-import { matmul } from "./matmul.js";
+import { clipSearch, quantizeGroups, scaleLosses } from "./awq-search.js";
 
 /** Options of awq() and awqBlock(): bits, grouping, ratio grid, duo scaling, clip search, token sampling. */
 export interface AwqOptions extends LayerQuantOptions {
@@ -83,75 +81,6 @@ export interface AwqBlockResult {
   backend: string;
 }
 
-interface Grouped {
-  deq: Float32Array;
-  codes?: Int16Array;
-  scales?: Float32Array;
-  zeros?: Float32Array;
-}
-
-/**
- * The same through the numeric core's RTN kernel (one pass, no per-weight calls; bit-identical to
- * fitGroup/encode/decode for built-in specs), or null where the spec needs the generic path.
- */
-function quantizeGroupsFast(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped | null {
-  if (!rs.builtin || rs.grid) return null;
-  let src = data;
-  if (clip) {
-    const ng = Math.ceil(cols / gs);
-    src = new Float32Array(data.length);
-    for (let r = 0; r < R; r++) {
-      for (let c = 0; c < cols; c++) {
-        const m = clip[r * ng + Math.floor(c / gs)]!;
-        const x = data[r * cols + c]!;
-        src[r * cols + c] = x > m ? m : x < -m ? -m : x;
-      }
-    }
-  }
-  const k = rtnKernel({ rows: R, cols, data: src }, rs);
-  if (!k) return null;
-  return full ? { deq: k.dequantized, codes: k.codes, scales: k.scales, zeros: k.zeros } : { deq: k.dequantized };
-}
-
-/** Quantizes each (row, group) of a row-major R × cols array through the affine primitives, optionally clamped to ±clip first. */
-function quantizeGroups(rs: ResolvedSpec, data: Float32Array, R: number, cols: number, gs: number, clip: Float32Array | null, full: boolean): Grouped {
-  const ng = Math.ceil(cols / gs);
-  const fast = quantizeGroupsFast(rs, data, R, cols, gs, clip, full);
-  if (fast) return fast;
-  const deq = new Float32Array(R * cols);
-  const out: Grouped = { deq };
-  if (full) {
-    out.codes = new Int16Array(R * cols);
-    out.scales = new Float32Array(R * ng);
-    out.zeros = new Float32Array(R * ng);
-  }
-  const buf = new Float32Array(gs);
-  for (let r = 0; r < R; r++) {
-    for (let g = 0; g < ng; g++) {
-      const c0 = g * gs;
-      const len = Math.min(gs, cols - c0);
-      const off = r * cols + c0;
-      const v = buf.subarray(0, len);
-      const m = clip ? clip[r * ng + g]! : Infinity;
-      for (let k = 0; k < len; k++) {
-        const x = data[off + k]!;
-        v[k] = x > m ? m : x < -m ? -m : x;
-      }
-      const p = fitGroup(rs, v);
-      if (full) {
-        out.scales![r * ng + g] = p.scale;
-        out.zeros![r * ng + g] = p.zero;
-      }
-      for (let k = 0; k < len; k++) {
-        const q = encode(rs, v[k]!, p);
-        if (full) out.codes![off + k] = q;
-        deq[off + k] = decode(rs, q, p);
-      }
-    }
-  }
-  return out;
-}
-
 /** Rows of X at an even stride, at most `limit` of them. */
 function sampleRows(X: Matrix, limit: number): Matrix {
   if (!(limit < X.rows)) return X;
@@ -160,71 +89,6 @@ function sampleRows(X: Matrix, limit: number): Matrix {
   const data = new Float32Array(n * X.cols);
   for (let i = 0; i < n; i++) data.set(X.data.subarray(i * step * X.cols, (i * step + 1) * X.cols), i * X.cols);
   return { rows: n, cols: X.cols, data };
-}
-
-/** Per (row, group) clipping bound minimising the group's partial-output error (llm-awq auto_clip). */
-async function clipSearch(rs: ResolvedSpec, Wsc: Float32Array, rows: number, cols: number, gs: number, Xc: Matrix): Promise<Float32Array> {
-  const ng = Math.ceil(cols / gs);
-  const T = Xc.rows;
-  // Gram block of each group: [ng, gs, gs], zero-padded past the row's end
-  const Xg = new Float32Array(ng * T * gs);
-  const XgT = new Float32Array(ng * gs * T);
-  for (let t = 0; t < T; t++) {
-    for (let c = 0; c < cols; c++) {
-      const g = Math.floor(c / gs);
-      const k = c - g * gs;
-      const v = Xc.data[t * cols + c]!;
-      Xg[(g * T + t) * gs + k] = v;
-      XgT[(g * gs + k) * T + t] = v;
-    }
-  }
-  const a = tf.tensor3d(XgT, [ng, gs, T]);
-  const b = tf.tensor3d(Xg, [ng, T, gs]);
-  const G = tf.matMul(a, b);
-  tf.dispose([a, b]);
-  const amax = new Float32Array(rows * ng);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const i = r * ng + Math.floor(c / gs);
-      const v = Math.abs(Wsc[r * cols + c]!);
-      if (v > amax[i]!) amax[i] = v;
-    }
-  }
-  const best = new Float32Array(rows * ng).fill(Infinity);
-  const bestErr = new Float64Array(rows * ng).fill(Infinity);
-  const mv = new Float32Array(rows * ng);
-  const Dg = new Float32Array(ng * rows * gs);
-  try {
-    for (let i = 0; i < 10; i++) {
-      for (let j = 0; j < mv.length; j++) mv[j] = amax[j]! * (1 - i / 20);
-      const { deq } = quantizeGroups(rs, Wsc, rows, cols, gs, mv, false);
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) {
-          const g = Math.floor(c / gs);
-          Dg[(g * rows + r) * gs + c - g * gs] = deq[r * cols + c]! - Wsc[r * cols + c]!;
-        }
-      }
-      const err = tf.tidy(() => {
-        const d = tf.tensor3d(Dg, [ng, rows, gs]);
-        return tf.sum(tf.mul(tf.matMul(d, G), d), 2);
-      });
-      const e = (await err.data()) as Float32Array;
-      err.dispose();
-      for (let g = 0; g < ng; g++) {
-        for (let r = 0; r < rows; r++) {
-          const v = e[g * rows + r]! / T;
-          const j = r * ng + g;
-          if (v < bestErr[j]!) {
-            bestErr[j] = v;
-            best[j] = mv[j]!;
-          }
-        }
-      }
-    }
-  } finally {
-    G.dispose();
-  }
-  return best;
 }
 
 function checkInputs(Ws: Matrix[], X: Matrix, opts: AwqOptions): { gs: number; rs: ResolvedSpec } {
@@ -281,13 +145,8 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
 
   // scale search
   const Xs = sampleRows(X, opts.searchTokens ?? 512);
-  const lossByRatio = new Float64Array(grid);
-  let bestLoss = Infinity;
-  let bestRatio = 0;
-  let bestS = new Float32Array(cols).fill(1);
-  const scaled = new Float32Array(R * cols);
+  const candidates: Float32Array[] = [];
   for (let k = 0; k < grid; k++) {
-    await checkpoint("awq scale grid", k, grid);
     const ratio = k / grid;
     const s = new Float32Array(cols);
     let mx = -Infinity;
@@ -302,22 +161,19 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
     }
     const norm = Math.sqrt(mx * mn);
     for (let c = 0; c < cols; c++) s[c]! /= norm;
-    for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) scaled[r * cols + c] = Wall[r * cols + c]! * s[c]!;
-    const { deq } = quantizeGroups(rs, scaled, R, cols, gs, null, false);
-    // D = Q(W·s)/s − W row-major (reusing `scaled`), read transposed in place by the product
-    for (let r = 0; r < R; r++) for (let c = 0; c < cols; c++) scaled[r * cols + c] = Math.fround(deq[r * cols + c]! / s[c]!) - Wall[r * cols + c]!;
-    const Y = await matmul(Xs.data, Xs.rows, cols, scaled, R, undefined, { transB: true });
-    let se = 0;
-    for (let i = 0; i < Y.length; i++) se += Y[i]! * Y[i]!;
-    const loss = se / Y.length;
-    lossByRatio[k] = loss;
-    if (loss < bestLoss) {
-      bestLoss = loss;
-      bestRatio = ratio;
-      bestS = s;
+    candidates.push(s);
+  }
+  const lossByRatio = await scaleLosses(rs, Wall, R, cols, gs, Xs, candidates);
+  let bestLoss = Infinity;
+  let bestRatio = 0;
+  let bestS: Float32Array = new Float32Array(cols).fill(1);
+  for (let k = 0; k < grid; k++) {
+    if (lossByRatio[k]! < bestLoss) {
+      bestLoss = lossByRatio[k]!;
+      bestRatio = k / grid;
+      bestS = candidates[k]!;
     }
   }
-  await checkpoint("awq scale grid", grid, grid);
 
   // clip search and the final quantization, per linear
   const clipFlags = Ws.map((_, i) => (Array.isArray(opts.clip) ? opts.clip[i] ?? true : opts.clip ?? true));

@@ -10,21 +10,23 @@
  *
  * FLOP floor for W out × in, N tokens: Hessian 2·N·in² (half of it computed: H is symmetric), Hinv
  * ≈ 2·in³/3 (one Cholesky + one triangular inverse, J·H·J trick in linalg.ts), lazy-batch updates
- * ≈ out·in², output-error report 2·N·in·out per product. 4096² with 4096 tokens ≈ 69 + 46 + 69 GFLOP.
+ * ≈ out·in², output-error report out·in² (one triangular product, traceOutputError; 2·N·in·out per
+ * product by X when H was passed in). 4096² with 4096 tokens ≈ 69 + 46 + 69 GFLOP (+ 69 for the report).
+ * The sweep itself is gptq-sweep.ts (WebAssembly on wasm, device operations on webgpu, else JavaScript).
  */
 import { check, QuantLabError } from "../errors.js";
-import { checkpoint } from "../progress.js";
 import type { Matrix } from "../numerics/matrix.js";
 import { assertFinite, errorReport, reportRows, type ErrorReport } from "../numerics/metrics.js";
 import { fmt, keyValueBundle, withDisplay } from "../numerics/present.js";
-import { decode, encode, fitGroup, paramsFromRange, type GroupParams } from "../numerics/affine.js";
+import { fitGroup, type GroupParams } from "../numerics/affine.js";
 import type { GroupQuantized } from "../numerics/grouped.js";
 import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec.js";
 import { ensureBackend } from "../backend/index.js";
 import { HessianAccumulator, outputErrorOf } from "./hessian.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
-import { NotPositiveDefinite, upperCholeskyOfInverse } from "./linalg.js";
+import { NotPositiveDefinite, upperCholeskyOfInverseWithFactor } from "./linalg.js";
 import { matmul, transpose } from "./matmul.js";
+import { sweepJs, sweepTf, sweepWasm, type SweepInput } from "./gptq-sweep.js";
 
 /** Options of gptq(): bits, grouping, act-order, damping, range search and backend. */
 export interface GptqOptions extends LayerQuantOptions {
@@ -77,63 +79,29 @@ function isMatrix(c: GptqCalibration): c is Matrix {
   return (c as Matrix).data instanceof Float32Array && typeof (c as Matrix).rows === "number";
 }
 
-/** Parameters of one group for each row; `src` holds `cnt` consecutive columns of Wᵀ (cnt × rows). */
-function fitRows(rs: ResolvedSpec, src: Float32Array, cnt: number, rows: number, mse: boolean): GroupParams[] {
-  const buf = new Float32Array(cnt);
-  const out: GroupParams[] = new Array(rows);
-  for (let r = 0; r < rows; r++) {
-    for (let k = 0; k < cnt; k++) buf[k] = src[k * rows + r]!;
-    out[r] = mse && rs.builtin ? mseParams(rs, buf) : fitGroup(rs, buf);
+/**
+ * ‖X·Wᵀ − X·Qᵀ‖² / ‖X·Wᵀ‖² without a product by X: with H = 2/N·XᵀX and H_d = H + damp·I = U⁻¹·U⁻ᵀ,
+ * the sweep leaves W − Q = E·U (E its scaled errors), so tr(ΔW·H_d·ΔWᵀ) = ‖E‖² = 2·loss; and
+ * tr(W·H_d·Wᵀ) = ‖(W·J)·L‖² with the factor L of J·H_d·J: one product by a triangular matrix (half the
+ * FLOPs of X·Wᵀ at tokens = in, and none for the numerator). Both sides then drop the damping's
+ * damp·‖·‖². Dead inputs drop out on both sides (their columns are zero in Wd and Q, as in X). Equal to
+ * the direct form up to float32 rounding (test/algorithms/gptq.test.ts holds them to 1e-4 relative).
+ */
+async function traceOutputError(WrT: Float32Array, L: Float32Array, rows: number, cols: number, damp: number, loss: number, Wd: Float32Array, deq: Float32Array): Promise<number> {
+  const Y = await matmul(WrT, rows, cols, L, cols, undefined, { transA: true, lowerB: true });
+  let wHw = 0;
+  for (let i = 0; i < Y.length; i++) wHw += Y[i]! * Y[i]!;
+  let ww = 0;
+  let dd = 0;
+  for (let i = 0; i < Wd.length; i++) {
+    const w = Wd[i]!;
+    const d = w - deq[i]!;
+    ww += w * w;
+    dd += d * d;
   }
-  return out;
-}
-
-/** The reference's optional range search: shrink the range by p = 1 − i/100 (i < 80), keep the lowest Σ|err|^2.4. */
-function mseParams(rs: ResolvedSpec, x: Float32Array): GroupParams {
-  let best = fitGroup(rs, x);
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of x) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  let bestErr = Infinity;
-  for (let i = 0; i < 80; i++) {
-    const p = 1 - i / 100;
-    const cand = paramsFromRange(rs, p * Math.min(lo, 0), p * Math.max(hi, 0));
-    let err = 0;
-    for (const v of x) err += Math.abs(decode(rs, encode(rs, v, cand), cand) - v) ** 2.4;
-    if (err < bestErr) {
-      bestErr = err;
-      best = { ...cand, min: lo, max: hi };
-    }
-  }
-  return best;
-}
-
-/** Columns per inner sub-block of a lazy batch (see the sweep). */
-const SUB = 16;
-
-/** The in-block update W1[jj] −= err·U[i, i1 + jj] for jj in [j0, b): a small function of its own so V8 optimises it as a plain loop. */
-function propagate(W1: Float32Array, rows: number, j0: number, b: number, E: Float32Array, eOff: number, U: Float32Array, uOff: number): void {
-  let jj = j0;
-  // four target columns per pass over the error row: ≈ 2× faster than one (measured, V8, Node 20)
-  for (; jj + 3 < b; jj += 4) {
-    const c0 = U[uOff + jj]!, c1 = U[uOff + jj + 1]!, c2 = U[uOff + jj + 2]!, c3 = U[uOff + jj + 3]!;
-    const b0 = jj * rows, b1 = b0 + rows, b2 = b1 + rows, b3 = b2 + rows;
-    for (let r = 0; r < rows; r++) {
-      const e = E[eOff + r]!;
-      W1[b0 + r]! -= e * c0;
-      W1[b1 + r]! -= e * c1;
-      W1[b2 + r]! -= e * c2;
-      W1[b3 + r]! -= e * c3;
-    }
-  }
-  for (; jj < b; jj++) {
-    const c = U[uOff + jj]!;
-    const base = jj * rows;
-    for (let r = 0; r < rows; r++) W1[base + r]! -= E[eOff + r]! * c;
-  }
+  const num = Math.max(0, 2 * loss - damp * dd);
+  const den = wHw - damp * ww;
+  return den <= 0 ? (num === 0 ? 0 : Infinity) : num / den;
 }
 
 /**
@@ -217,12 +185,14 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   const maxRetries = opts.dampRetries ?? 8;
   let retries = 0;
   let U: Float32Array;
+  let L: Float32Array | null = null;
+  let damp = 0;
   for (;;) {
     const Hd = Float32Array.from(H);
-    const damp = percdamp * meanDiag;
+    damp = percdamp * meanDiag;
     for (let i = 0; i < cols; i++) Hd[i * cols + i]! += damp;
     try {
-      U = await upperCholeskyOfInverse(Hd, cols);
+      ({ U, L } = await upperCholeskyOfInverseWithFactor(Hd, cols));
       break;
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite)) throw e;
@@ -236,94 +206,37 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
     }
   }
 
-  // the column sweep in lazy batches
-  const Qt = new Float32Array(cols * rows);
-  const codesT = new Int16Array(cols * rows);
-  let loss = 0;
-  let cur: GroupParams[] = [];
-  const mse = opts.mse ?? false;
-  const label = `gptq ${rows}×${cols} columns`;
-  for (let i1 = 0; i1 < cols; i1 += blockSize) {
-    await checkpoint(label, i1, cols);
-    const i2 = Math.min(cols, i1 + blockSize);
-    const b = i2 - i1;
-    const W1 = Wt.slice(i1 * rows, i2 * rows);
-    const E = new Float32Array(b * rows);
-    for (let j = 0; j < b; j++) {
-      const i = i1 + j;
-      const col = perm ? perm[i]! : i;
-      if (gs >= cols) {
-        if (i === 0) {
-          // per channel: the reference fits once on the whole (dead-zeroed) W
-          cur = fitRows(rs, Wt, cols, rows, mse);
-          for (let r = 0; r < rows; r++) { scales[r] = cur[r]!.scale; zeros[r] = cur[r]!.zero; }
-        }
-        gIdx[col] = 0;
-      } else if (opts.staticGroups) {
-        const g = Math.floor(col / gs);
-        cur = staticParams[g]!;
-        gIdx[col] = g;
-      } else {
-        const g = Math.floor(i / gs);
-        if (i % gs === 0) {
-          // parameters from W as it stands at this block's start (the reference reads W, not its working copy)
-          const cnt = Math.min(gs, cols - i);
-          cur = fitRows(rs, Wt.subarray(i * rows, (i + cnt) * rows), cnt, rows, mse);
-          for (let r = 0; r < rows; r++) { scales[r * ng + g] = cur[r]!.scale; zeros[r * ng + g] = cur[r]!.zero; }
-        }
-        gIdx[col] = g;
-      }
-      const d = U[i * cols + i]!;
-      const w = W1.subarray(j * rows, (j + 1) * rows);
-      const e = E.subarray(j * rows, (j + 1) * rows);
-      const qo = i * rows;
-      for (let r = 0; r < rows; r++) {
-        const p = cur[r]!;
-        const q = encode(rs, w[r]!, p);
-        const v = decode(rs, q, p);
-        codesT[qo + r] = q;
-        Qt[qo + r] = v;
-        const diff = w[r]! - v;
-        loss += (diff * diff) / (d * d) / 2;
-        e[r] = diff / d;
-      }
-      // two-level lazy batch: scalar updates only inside a sub-block of SUB columns, the rest of the
-      // block gets the sub-block's errors as one product (JS runs ≈ 0.3 GFLOP/s, the backend ≥ 10)
-      const subEnd = Math.min(b, (Math.floor(j / SUB) + 1) * SUB);
-      propagate(W1, rows, j + 1, subEnd, E, j * rows, U, i * cols + i1);
-      if (j === subEnd - 1 && subEnd < b) {
-        const s0 = subEnd - SUB;
-        const restb = b - subEnd;
-        const UT = new Float32Array(restb * SUB);
-        for (let k = 0; k < SUB; k++) {
-          const uo = (i1 + s0 + k) * cols + i1;
-          for (let jj = subEnd; jj < b; jj++) UT[(jj - subEnd) * SUB + k] = U[uo + jj]!;
-        }
-        await matmul(UT, restb, SUB, E.subarray(s0 * rows, subEnd * rows), rows, W1.subarray(subEnd * rows), { accumulate: true, alpha: -1 });
-      }
-    }
-    if (i2 < cols) {
-      // W[:, i2:] −= Err·Hinv[block, i2:], in the transposed form Wtᵀ[i2:] −= Hinv[block, i2:]ᵀ·Errᵀ
-      const rest = cols - i2;
-      const Ub = new Float32Array(b * rest);
-      for (let j = 0; j < b; j++) Ub.set(U.subarray((i1 + j) * cols + i2, (i1 + j + 1) * cols), j * rest);
-      await matmul(Ub, rest, b, E, rows, Wt.subarray(i2 * rows), { accumulate: true, alpha: -1, transA: true });
-    }
-  }
+  // the output error from the sweep's own quantities (see traceOutputError), when H came from X itself;
+  // W's columns reversed (J) in processing order, taken before the JavaScript sweep updates Wt in place
+  const traced = isMatrix(calib) && !opts.skipOutputError;
+  const WrT = traced ? new Float32Array(cols * rows) : null;
+  if (WrT) for (let i = 0; i < cols; i++) WrT.set(Wt.subarray(i * rows, (i + 1) * rows), (cols - 1 - i) * rows);
+  if (!traced) L = null;
 
-  await checkpoint(label, cols, cols);
-  // back to W's column order
+  // the column sweep in lazy batches: WebAssembly on the shared GEMM memory where it can
+  const sweep: SweepInput = {
+    rows, cols, rs, gs, ng, blockSize, mse: opts.mse ?? false, Wt, U, perm, staticParams, scales, zeros, gIdx,
+    label: `gptq ${rows}×${cols} columns`,
+  };
+  // on a GPU the sweep stays on the device as tfjs operations; on cpu plain JavaScript is the faster
+  const { codesT, Qt, loss } = (await sweepWasm(sweep)) ?? (backend === "webgpu" ? await sweepTf(sweep) : null) ?? (await sweepJs(sweep));
+
+  // back to W's column order (the kernel's path decodes here: (q − zero)·scale, as decode does)
   const deq = new Float32Array(rows * cols);
   const codes = new Int16Array(rows * cols);
   for (let i = 0; i < cols; i++) {
     const col = perm ? perm[i]! : i;
+    const g = gIdx[col]!;
     for (let r = 0; r < rows; r++) {
-      deq[r * cols + col] = Qt[i * rows + r]!;
-      codes[r * cols + col] = codesT[i * rows + r]!;
+      const q = codesT[i * rows + r]!;
+      deq[r * cols + col] = Qt ? Qt[i * rows + r]! : (q - zeros[r * ng + g]!) * scales[r * ng + g]!;
+      codes[r * cols + col] = q;
     }
   }
   const seconds = (performance.now() - t0) / 1000;
-  const outErr = X && !opts.skipOutputError ? await (await outputErrorOf(X, W))(deq) : undefined;
+  const outErr = opts.skipOutputError || !X ? undefined
+    : WrT && L ? await traceOutputError(WrT, L, rows, cols, damp, loss, Wd, deq)
+    : await (await outputErrorOf(X, W))(deq);
   const base = errorReport(W.data, deq, { bitsPerWeight: bitsPerWeight(rs, gs), seconds, ...(outErr === undefined ? {} : { outputError: outErr }) });
   const report: GptqReport = { ...base, loss, backend, seconds, percdamp, dampRetries: retries, deadColumns, warnings };
   const result: GptqResult = { rows, cols, spec: rs, codes, scales, zeros, gIdx, perm, dequantized: deq, report };

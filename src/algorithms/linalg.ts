@@ -9,6 +9,7 @@
  *   cholesky(A, n)      → lower L with A = L·Lᵀ (throws NUMERICAL at the first non-positive pivot)
  *   invertLower(L, n)   → L⁻¹ (lower)
  *   upperCholeskyOfInverse(H, n) → upper U with H⁻¹ = Uᵀ·U: GPTQ's `Hinv`
+ *   upperCholeskyOfInverseWithFactor(H, n) → { U, L }: also the factor L of J·H·J = L·Lᵀ
  */
 import { QuantLabError } from "../errors.js";
 import { matmul } from "./matmul.js";
@@ -186,6 +187,14 @@ function reverse(a: Float32Array, n: number): Float32Array {
  * ```
  */
 export async function upperCholeskyOfInverse(H: Float32Array, n: number): Promise<Float32Array> {
+  return (await upperCholeskyOfInverseWithFactor(H, n)).U;
+}
+
+/**
+ * The same, with the Cholesky factor it came from: L lower with J·H·J = L·Lᵀ, so for any W,
+ * tr(W·H·Wᵀ) = ‖(W·J)·L‖² (W's columns reversed times a triangular factor: half a product).
+ */
+export async function upperCholeskyOfInverseWithFactor(H: Float32Array, n: number): Promise<{ U: Float32Array; L: Float32Array }> {
   const L = await cholesky(reverse(H, n), n);
-  return reverse(await invertLower(L, n), n);
+  return { U: reverse(await invertLower(L, n), n), L };
 }

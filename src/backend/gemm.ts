@@ -169,6 +169,10 @@ export interface Workspace {
   /** A view of the shared memory; the body owns floats [base, base + floats). */
   readonly f32: Float32Array;
   readonly base: number;
+  /** The shared memory itself, for a kernel of the caller's own to run on the same floats (shared-kernels.ts). */
+  readonly memory: WebAssembly.Memory;
+  /** Bytes of GEMM scratch (one thread's) a caller's kernel needs for products nb columns wide. */
+  workBytes(nb: number): number;
   /**
    * C = [C +] α·op(A)·op(B) over regions of the workspace (op as in gemm; C must not overlap A or B).
    * `tri` 1 or 2 computes only the upper or lower triangle of a square C (with its diagonal).
@@ -195,6 +199,8 @@ export async function withWorkspace<T>(floats: number, body: (ws: Workspace) => 
     const ws: Workspace = {
       f32: new Float32Array(memory.buffer),
       base,
+      memory,
+      workBytes: (nb) => g.workBytes(nb),
       async product(A, m, k, B, n, C, o = {}) {
         const pooled = await poolFor(m, k, n);
         const [mb, nb] = chunking(m, n, Math.max(1, pooled), g.tileRows(), g.tileCols());

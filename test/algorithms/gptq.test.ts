@@ -141,3 +141,15 @@ test("bad input gets a clear error", async () => {
   await assert.rejects(gptq(W, inputs(10, 64, 1), { groupSize: 48 }), (e: QuantLabError) => e.code === "BAD_ARGUMENT" && /48 does not divide in_features 64/.test(e.message));
   await assert.rejects(gptq(W, { H: new Float32Array(9) }, { groupSize: 32 }), (e: QuantLabError) => e.code === "BAD_SHAPE" && /64 × 64/.test(e.message));
 });
+
+test("the reported output error (trace form, from the sweep's loss) equals the direct ‖XWᵀ − XQᵀ‖²/‖XWᵀ‖²", async () => {
+  const W = weights(24, 192, 19);
+  const X = inputs(300, 192, 20, { mix: 0.5, every: 31 });
+  for (let t = 0; t < 300; t++) X.data[t * 192 + 7] = 0; // a dead input: it drops out of both forms
+  for (const o of [{ groupSize: 64 }, { groupSize: 32, actOrder: true }, { bits: 3, groupSize: "channel" as const }, { groupSize: 64, staticGroups: true, actOrder: true }]) {
+    const g = await gptq(W, X, { bits: 4, ...o });
+    const direct = await outputError(X, W, g.dequantized);
+    assert.ok(Math.abs(g.report.outputError! - direct) / direct < 1e-4, `${JSON.stringify(o)}: trace ${g.report.outputError} vs direct ${direct}`);
+  }
+  assert.equal((await gptq(W, X, { bits: 4, groupSize: 64, skipOutputError: true })).report.outputError, undefined);
+});
