@@ -123,8 +123,10 @@ export class Executor {
       // compiled before the turn below, so that a SIGINT arriving during type checking or compilation
       // reaches its listener in that turn: from the check to the cell's start nothing else runs
       const fn = vm.runInThisContext(wrapped, { filename: name });
-      // one macrotask turn lets a SIGINT that arrived during type checking reach its listener
-      await new Promise<void>((r) => setImmediate(r));
+      // A SIGINT that arrived during type checking waits in libuv's signal pipe, which is read in the
+      // poll phase; a single setImmediate can resolve in the check phase of the current iteration,
+      // before any poll, so it takes two: the second runs after a full loop turn has read the pipe.
+      await new Promise<void>((r) => setImmediate(() => setImmediate(r)));
       if (interruptRequested()) throw interruptedError("type checking, before the cell ran");
       // The call itself must run inside runInThisContext for breakOnSigint to cover the cell body.
       // checked again at the last moment: the control thread raises the flag even while this thread is busy
