@@ -7,6 +7,8 @@
  */
 import { check } from "../../errors.js";
 import { checkpoint } from "../../progress.js";
+import type { Matrix } from "../../numerics/matrix.js";
+import type { LlamaConfig, LlamaLayer } from "../llama.js";
 import { LlamaRuntime } from "./forward.js";
 import type { LayerSource } from "./layer-source.js";
 import { tf } from "./tf.js";
@@ -21,34 +23,56 @@ export interface LayerMajorOptions {
 }
 
 /**
- * Runs `windows` through every layer of `src`, then the head: `onLogits(w, logits)` sees window w's
- * [T, vocab] logits (disposed after the call returns).
+ * Windows on their way through a model, one layer at a time: `step(i, layer)` runs them all through
+ * layer i, `finish(head, onLogits)` through the final norm and the output projection. A caller that
+ * makes the layers as it goes (the quantization workflow) steps it from its own loop.
  */
-export async function layerMajorForward(src: LayerSource, windows: readonly (readonly number[])[], onLogits: (w: number, logits: tf.Tensor2D) => void,
-  opts: LayerMajorOptions = {}): Promise<void> {
-  const c = src.config;
-  for (const w of windows) check(w.length > 0 && w.length <= c.contextLength, "BAD_ARGUMENT", `a window of ${w.length} positions does not fit the model's context of ${c.contextLength}: use shorter windows`);
-  const label = opts.label ?? "layers";
-  const rt = await LlamaRuntime.streamed(c, opts.backend);
-  try {
-    const hidden = await src.embed(windows);
-    const steps = (c.nLayers + 1) * windows.length;
-    for (let i = 0; i < c.nLayers; i++) {
-      const t0 = performance.now();
-      rt.loadLayer(i, await src.layer(i));
-      for (let w = 0; w < windows.length; w++) {
-        await checkpoint(label, i * windows.length + w, steps);
-        hidden[w] = runOn(hidden[w]!, c.dim, (x) => rt.block(i, x));
-      }
-      rt.unloadLayer(i);
-      opts.onLayer?.(i, (performance.now() - t0) / 1000);
+export class LayerMajorPass {
+  private constructor(private readonly rt: LlamaRuntime, readonly config: LlamaConfig, readonly windows: readonly (readonly number[])[], private hidden: Float32Array[]) {}
+
+  /** Starts from each window's embeddings (or from saved states: all windows' rows concatenated). */
+  static async start(config: LlamaConfig, windows: readonly (readonly number[])[], embeddings: Float32Array[] | Float32Array, backend?: string): Promise<LayerMajorPass> {
+    for (const w of windows) check(w.length > 0 && w.length <= config.contextLength, "BAD_ARGUMENT", `a window of ${w.length} positions does not fit the model's context of ${config.contextLength}: use shorter windows`);
+    let hidden: Float32Array[];
+    if (Array.isArray(embeddings)) hidden = embeddings;
+    else {
+      const flat = embeddings;
+      const total = windows.reduce((s, w) => s + w.length, 0) * config.dim;
+      check(flat.length === total, "BAD_SHAPE", `saved hidden states hold ${flat.length} values, the windows need ${total}`);
+      let o = 0;
+      hidden = windows.map((w) => flat.slice(o, (o += w.length * config.dim)));
     }
-    const { outputNorm, output } = await src.head();
-    rt.loadHead(outputNorm, output);
-    for (let w = 0; w < windows.length; w++) {
-      await checkpoint(label, c.nLayers * windows.length + w, steps);
-      const x = tf.tensor2d(hidden[w]!, [hidden[w]!.length / c.dim, c.dim]);
-      const logits = rt.head(x);
+    return new LayerMajorPass(await LlamaRuntime.streamed(config, backend), config, windows, hidden);
+  }
+
+  /** Every window's rows, concatenated (to save and resume). */
+  get states(): Float32Array {
+    const out = new Float32Array(this.hidden.reduce((s, h) => s + h.length, 0));
+    let o = 0;
+    for (const h of this.hidden) (out.set(h, o), (o += h.length));
+    return out;
+  }
+
+  /** Runs every window through layer i (uploaded for this and freed after). */
+  async step(i: number, layer: LlamaLayer, label = "layers"): Promise<void> {
+    this.rt.loadLayer(i, layer);
+    try {
+      for (let w = 0; w < this.hidden.length; w++) {
+        await checkpoint(label, w, this.hidden.length);
+        this.hidden[w] = runOn(this.hidden[w]!, this.config.dim, (x) => this.rt.block(i, x));
+      }
+      await checkpoint(label, this.hidden.length, this.hidden.length);
+    } finally {
+      this.rt.unloadLayer(i);
+    }
+  }
+
+  /** The head over every window: `onLogits(w, logits)` sees window w's [T, vocab] logits (freed after the call). */
+  async finish(head: { outputNorm: Float32Array; output: Matrix }, onLogits: (w: number, logits: tf.Tensor2D) => void): Promise<void> {
+    this.rt.loadHead(head.outputNorm, head.output);
+    for (let w = 0; w < this.hidden.length; w++) {
+      const x = tf.tensor2d(this.hidden[w]!, [this.hidden[w]!.length / this.config.dim, this.config.dim]);
+      const logits = this.rt.head(x);
       x.dispose();
       try {
         onLogits(w, logits);
@@ -56,9 +80,10 @@ export async function layerMajorForward(src: LayerSource, windows: readonly (rea
         logits.dispose();
       }
     }
-    await checkpoint(label, steps, steps);
-  } finally {
-    rt.dispose();
+  }
+
+  dispose(): void {
+    this.rt.dispose();
   }
 }
 
@@ -73,25 +98,69 @@ export function runOn(data: Float32Array, dim: number, f: (x: tf.Tensor2D) => tf
 }
 
 /**
+ * Runs `windows` through every layer of `src`, then the head: `onLogits(w, logits)` sees window w's
+ * [T, vocab] logits (disposed after the call returns).
+ */
+export async function layerMajorForward(src: LayerSource, windows: readonly (readonly number[])[], onLogits: (w: number, logits: tf.Tensor2D) => void,
+  opts: LayerMajorOptions = {}): Promise<void> {
+  const c = src.config;
+  const label = opts.label ?? "layers";
+  const pass = await LayerMajorPass.start(c, windows, await src.embed(windows), opts.backend);
+  try {
+    for (let i = 0; i < c.nLayers; i++) {
+      await checkpoint(label, i, c.nLayers + 1);
+      const t0 = performance.now();
+      await pass.step(i, await src.layer(i), `layer ${i} windows`);
+      opts.onLayer?.(i, (performance.now() - t0) / 1000);
+    }
+    await checkpoint(label, c.nLayers, c.nLayers + 1);
+    await pass.finish(await src.head(), onLogits);
+    await checkpoint(label, c.nLayers + 1, c.nLayers + 1);
+  } finally {
+    pass.dispose();
+  }
+}
+
+/** Sum and count of the negative log-likelihoods of tokens[1..] given their prefixes, from a window's logits. */
+export function windowNll(logits: tf.Tensor2D, tokens: readonly number[]): { sum: number; count: number } {
+  const lsm = tf.logSoftmax(logits);
+  const v = lsm.dataSync() as Float32Array;
+  lsm.dispose();
+  const V = logits.shape[1];
+  let sum = 0;
+  for (let t = 0; t + 1 < tokens.length; t++) sum += -v[t * V + tokens[t + 1]!]!;
+  return { sum, count: tokens.length - 1 };
+}
+
+/** The evaluation windows of eval.ts's method for these ids, checked against the model's context. */
+export function perplexityWindows(c: LlamaConfig, bos: number, ids: number[], opts: { window?: number; maxTokens?: number } = {}): { windows: number[][]; window: number } {
+  const window = opts.window ?? c.contextLength;
+  check(window <= c.contextLength, "BAD_ARGUMENT", `window ${window} exceeds the model's context ${c.contextLength}: use --window ${c.contextLength} or less`);
+  check(ids.length > 0, "BAD_ARGUMENT", "the text for perplexity is empty: give a file with some text");
+  return { windows: evalWindows(ids, bos, window, opts.maxTokens), window };
+}
+
+/** Perplexity from each window's logits, as `finish` hands them over. */
+export function perplexityCollector(windows: readonly (readonly number[])[], window: number): { onLogits(w: number, logits: tf.Tensor2D): void; result(): PerplexityResult } {
+  let sum = 0, count = 0;
+  return {
+    onLogits: (w, logits) => {
+      const r = windowNll(logits, windows[w]!);
+      sum += r.sum;
+      count += r.count;
+    },
+    result: () => new PerplexityResult(Math.exp(sum / count), count, sum / count, windows.length, window),
+  };
+}
+
+/**
  * Perplexity (the method of eval.ts: BOS-led non-overlapping windows) computed layer-major from a layer
  * source: the same numbers as `perplexity(rt, …)` with the model's runtime, at one layer's memory.
  */
 export async function perplexityLayerMajor(src: LayerSource, bos: number, ids: number[],
   opts: LayerMajorOptions & { window?: number; maxTokens?: number } = {}): Promise<PerplexityResult> {
-  const c = src.config;
-  const window = opts.window ?? c.contextLength;
-  check(window <= c.contextLength, "BAD_ARGUMENT", `window ${window} exceeds the model's context ${c.contextLength}: use --window ${c.contextLength} or less`);
-  check(ids.length > 0, "BAD_ARGUMENT", "the text for perplexity is empty: give a file with some text");
-  const ws = evalWindows(ids, bos, window, opts.maxTokens);
-  let sum = 0, count = 0;
-  await layerMajorForward(src, ws, (w, logits) => {
-    const lsm = tf.logSoftmax(logits);
-    const v = lsm.dataSync() as Float32Array;
-    lsm.dispose();
-    const toks = ws[w]!;
-    for (let t = 0; t + 1 < toks.length; t++) sum += -v[t * c.vocabSize + toks[t + 1]!]!;
-    count += toks.length - 1;
-  }, { label: "perplexity layers", ...opts });
-  const mean = sum / count;
-  return new PerplexityResult(Math.exp(mean), count, mean, ws.length, window);
+  const { windows, window } = perplexityWindows(src.config, bos, ids, opts);
+  const ppl = perplexityCollector(windows, window);
+  await layerMajorForward(src, windows, ppl.onLogits, { label: "perplexity layers", ...opts });
+  return ppl.result();
 }
