@@ -79,6 +79,15 @@ interface LinearMeta {
   stored?: { type: string; lossless: boolean };
 }
 
+/** A linear as the final GGUF stores it. */
+export interface StoredLinear {
+  type: string;
+  lossless: boolean;
+  /** The method's label of its grid (for the plan's reason when it was re-encoded). */
+  format: string;
+  bytes: Uint8Array;
+}
+
 export interface Resumed {
   /** The first layer still to quantize. */
   layer: number;
@@ -215,14 +224,14 @@ export class WorkDir {
   }
 
   /** Layer i's linears as the final GGUF stores them (computed when the layer was saved with `storeGguf`). */
-  async storedLayer(i: number): Promise<Map<LinearName, { type: string; lossless: boolean; bytes: Uint8Array }>> {
+  async storedLayer(i: number): Promise<Map<LinearName, StoredLinear>> {
     const f = await openSafetensors(join(this.dir, `layer-${i}.safetensors`));
     try {
-      const out = new Map<LinearName, { type: string; lossless: boolean; bytes: Uint8Array }>();
+      const out = new Map<LinearName, StoredLinear>();
       for (const [n, json] of Object.entries(f.metadata)) {
         const m = JSON.parse(json) as LinearMeta;
         check(m.stored, "BAD_FILE", `layer ${i} of ${this.dir} has no stored GGUF tensors: delete the folder and run again`);
-        out.set(n as LinearName, { ...m.stored, bytes: await f.read(`${n}.${m.gguf ? "gguf" : "stored"}`) });
+        out.set(n as LinearName, { ...m.stored, format: m.format, bytes: await f.read(`${n}.${m.gguf ? "gguf" : "stored"}`) });
       }
       return out;
     } finally {
