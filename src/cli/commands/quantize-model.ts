@@ -79,18 +79,19 @@ export async function run(argv: string[]): Promise<number> {
   let resumedFrom: number | null = null;
   try {
     const { config, tokenizer: tok, label } = source.llama();
+    check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (a GGUF with a vocabulary, or tokenizer.json in the Hugging Face folder)`);
+    const calibIds = tok.encode(calibText);
+    const evalIds = evalText !== undefined ? tok.encode(evalText) : calibIds;
     const { checkFits, describeEstimate, estimateQuantizeModel, memoryBudget } = await import("../../model/formats/memory.js");
     const tied = !source.tensors.some((t) => t.name === "output.weight");
     const budget = memoryBudget(str(p, "max-memory"));
     const e = estimateQuantizeModel(config, tied, {
       windows: nWin, length: Math.min(winLen, config.contextLength), hessian: /gptq|awq/i.test(method),
       bits: /^(rtn|gptq|awq)$/i.test(method) ? bits : 8, evalWindow: Math.min(config.contextLength, maxTokens + 1),
+      evalTokens: Math.min(evalIds.length, maxTokens), wholeModel: !!st || format === "hf" || ("method" in spec && spec.method === "awq" && !!out),
     });
     checkFits(e, budget, "use fewer --calib-windows or a shorter --calib-length, or raise --max-memory if the estimate is too cautious");
     console.error(`memory: ${describeEstimate(e, budget)}`);
-    check(tok, "BAD_ARGUMENT", `${modelPath} has no tokenizer: calibration text needs one (a GGUF with a vocabulary, or tokenizer.json in the Hugging Face folder)`);
-    const calibIds = tok.encode(calibText);
-    const evalIds = evalText !== undefined ? tok.encode(evalText) : calibIds;
     const calib = calibrationWindows(calibIds, tok.bos, nWin, Math.min(winLen, config.contextLength));
     const layers = await sourceLayers(source);
     const reader = await llamaTensorReader(source);
