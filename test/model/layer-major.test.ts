@@ -102,3 +102,20 @@ test("the work folder stores layers losslessly, resumes, and refuses another rec
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("layer-major KL divergence equals the whole-runtime one", async () => {
+  const { klDivergenceRuntimes } = await import("../../src/model/runtime/kld.js");
+  const { klDivergenceLayerMajor } = await import("../../src/model/runtime/layer-major.js");
+  const base = randomModel(TINY, 41);
+  const q = await quantizeModel(base, { calibration: calibrationWindows(text, 1, 2, 12), quantizer: quantizerFor({ method: "rtn", bits: 3, groupSize: 8 }) });
+  const ids = text.slice(0, 50);
+  const rb = await LlamaRuntime.create(base), rq = await LlamaRuntime.create(q.model);
+  const whole = klDivergenceRuntimes(rb, rq, ids, 1, { window: 16 });
+  rb.dispose();
+  rq.dispose();
+  const lm = await klDivergenceLayerMajor(modelLayers(base), modelLayers(q.model), ids, 1, { window: 16 });
+  assert.ok(whole.kld.mean > 0);
+  assert.equal(lm.windows, whole.windows);
+  assert.ok(Math.abs(lm.kld.mean / whole.kld.mean - 1) < 1e-6, `${lm.kld.mean} vs ${whole.kld.mean}`);
+  assert.equal(lm.sameTopPercent, whole.sameTopPercent);
+});

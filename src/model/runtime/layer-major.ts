@@ -13,6 +13,7 @@ import { LlamaRuntime } from "./forward.js";
 import type { LayerSource } from "./layer-source.js";
 import { tf } from "./tf.js";
 import { PerplexityResult, windows as evalWindows } from "./eval.js";
+import { exactKld, scoredWindows, type KldResult } from "./kld.js";
 
 export interface LayerMajorOptions {
   backend?: string;
@@ -67,19 +68,32 @@ export class LayerMajorPass {
     }
   }
 
+  /** Uploads the final norm and the output projection, for `logits`. */
+  loadHead(head: { outputNorm: Float32Array; output: Matrix }): void {
+    this.rt.loadHead(head.outputNorm, head.output);
+  }
+
+  /** Window w's [T, vocab] logits (after every layer and `loadHead`); the caller disposes them. */
+  logits(w: number): tf.Tensor2D {
+    const x = tf.tensor2d(this.hidden[w]!, [this.hidden[w]!.length / this.config.dim, this.config.dim]);
+    const y = this.rt.head(x);
+    x.dispose();
+    return y;
+  }
+
   /** The head over every window: `onLogits(w, logits)` sees window w's [T, vocab] logits (freed after the call). */
   async finish(head: { outputNorm: Float32Array; output: Matrix }, onLogits: (w: number, logits: tf.Tensor2D) => void): Promise<void> {
-    this.rt.loadHead(head.outputNorm, head.output);
+    this.loadHead(head);
     for (let w = 0; w < this.hidden.length; w++) {
-      const x = tf.tensor2d(this.hidden[w]!, [this.hidden[w]!.length / this.config.dim, this.config.dim]);
-      const logits = this.rt.head(x);
-      x.dispose();
+      await checkpoint("head", w, this.hidden.length);
+      const logits = this.logits(w);
       try {
         onLogits(w, logits);
       } finally {
         logits.dispose();
       }
     }
+    await checkpoint("head", this.hidden.length, this.hidden.length);
   }
 
   dispose(): void {
@@ -163,4 +177,53 @@ export async function perplexityLayerMajor(src: LayerSource, bos: number, ids: n
   const ppl = perplexityCollector(windows, window);
   await layerMajorForward(src, windows, ppl.onLogits, { label: "perplexity layers", ...opts });
   return ppl.result();
+}
+
+/** [T × vocab] log-probabilities from logits (freed here). */
+function logProbs(logits: tf.Tensor2D): Float32Array {
+  const lsm = tf.logSoftmax(logits);
+  logits.dispose();
+  const v = lsm.dataSync() as Float32Array;
+  lsm.dispose();
+  return v;
+}
+
+/**
+ * Exact KL divergence of `quant` from `base` (kld.ts's method and statistics) computed layer-major: both
+ * models' windows advance one layer at a time, each layer read from its source and freed, so memory holds
+ * a layer of each, both heads at the end, and the activations — not two models.
+ */
+export async function klDivergenceLayerMajor(base: LayerSource, quant: LayerSource, ids: ArrayLike<number>, bos: number,
+  opts: { window?: number; maxTokens?: number; backend?: string } = {}): Promise<KldResult> {
+  const b = base.config, q = quant.config;
+  check(b.vocabSize === q.vocabSize && b.nLayers === q.nLayers && b.dim === q.dim, "BAD_ARGUMENT",
+    `the base model (${b.nLayers} layers, dim ${b.dim}, vocabulary ${b.vocabSize}) and the quantized one (${q.nLayers}, ${q.dim}, ${q.vocabSize}) differ: compare a model with a quantization of itself`);
+  const ctx = Math.min(b.contextLength, q.contextLength);
+  const window = opts.window ?? ctx;
+  const ws = scoredWindows(ids, bos, window, ctx, opts.maxTokens);
+  const pb = await LayerMajorPass.start(b, ws, await base.embed(ws), opts.backend);
+  try {
+    const pq = await LayerMajorPass.start(q, ws, await quant.embed(ws), opts.backend);
+    try {
+      for (let i = 0; i < b.nLayers; i++) {
+        await checkpoint("KL divergence layers", i, b.nLayers + 1);
+        await pb.step(i, await base.layer(i), `base layer ${i} windows`);
+        await pq.step(i, await quant.layer(i), `layer ${i} windows`);
+      }
+      await checkpoint("KL divergence layers", b.nLayers, b.nLayers + 1);
+      pb.loadHead(await base.head());
+      pq.loadHead(await quant.head());
+      const kld = exactKld(ws, b.vocabSize);
+      for (let w = 0; w < ws.length; w++) {
+        await checkpoint("KL divergence windows", w, ws.length);
+        kld.add(ws[w]!, logProbs(pb.logits(w)), logProbs(pq.logits(w)));
+      }
+      await checkpoint("KL divergence layers", b.nLayers + 1, b.nLayers + 1);
+      return kld.result(window);
+    } finally {
+      pq.dispose();
+    }
+  } finally {
+    pb.dispose();
+  }
 }
