@@ -111,12 +111,7 @@ export class LlamaRuntime {
     const up = (m: Matrix) => tf.tensor2d(m.data, [m.rows, m.cols]);
     const rt = new LlamaRuntime(model.config, {
       tokenEmbedding: up(model.tokenEmbedding),
-      layers: model.layers.map((l) => ({
-        attnNorm: tf.tensor1d(l.attnNorm),
-        ffnNorm: tf.tensor1d(l.ffnNorm),
-        w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, upT(l[n])])) as Record<LinearName, tf.Tensor2D>,
-        ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
-      })),
+      layers: model.layers.map(uploadLayer),
       outputNorm: tf.tensor1d(model.outputNorm),
       output: null,
     });
@@ -201,12 +196,7 @@ export class LlamaRuntime {
   /** Uploads layer i's weights (FP32, rows = outputs), replacing what was there. */
   loadLayer(i: number, l: LlamaLayer): void {
     this.unloadLayer(i);
-    this.layers[i] = {
-      attnNorm: tf.tensor1d(l.attnNorm),
-      ffnNorm: tf.tensor1d(l.ffnNorm),
-      w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, upT(l[n])])) as Record<LinearName, tf.Tensor2D>,
-      ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
-    };
+    this.layers[i] = uploadLayer(l);
   }
 
   /** Frees layer i's tensors (a no-op when it is not loaded). */
@@ -448,6 +438,16 @@ export class LlamaRuntime {
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null } & { layers: (LayerTensors | null)[] };
+
+/** One layer's weights on the tfjs heap, linears transposed to [in, out]. */
+function uploadLayer(l: LlamaLayer): LayerTensors {
+  return {
+    attnNorm: tf.tensor1d(l.attnNorm),
+    ffnNorm: tf.tensor1d(l.ffnNorm),
+    w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, upT(l[n])])) as Record<LinearName, tf.Tensor2D>,
+    ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
+  };
+}
 
 function disposeLayer(l: LayerTensors): void {
   l.attnNorm.dispose();
