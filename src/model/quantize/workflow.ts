@@ -189,10 +189,13 @@ export async function quantizeLayers(src: LayerSource, opts: QuantizeLayersOptio
       rt.loadLayer(i, L);
       const linears = new Map<LinearName, QuantizedLinear>();
       const layerErrors: LayerError[] = [];
-      const quantizeGroup = async (gi: number, X: Matrix) => {
+      // the step's checkpoint comes before its stage runs, so the method's own progress (GPTQ's column
+      // sweep) starts a while after the last yield and is what a display sees when it next updates
+      const quantizeGroup = async (gi: number, stage: () => Matrix): Promise<Matrix> => {
         await checkpoint("quantize layers", i * GROUPS.length + gi, steps);
+        const X = stage();
         const todo = GROUPS[gi]!.filter((n) => !opts.skip?.(i, n));
-        if (todo.length === 0) return;
+        if (todo.length === 0) return X;
         const weights = todo.map((n) => L[n]);
         const ts = performance.now();
         const q = await opts.quantizer({ layer: i, names: todo, weights, inputs: X });
@@ -213,20 +216,28 @@ export async function quantizeLayers(src: LayerSource, opts: QuantizeLayersOptio
           L[n] = Wq;
           rt.setLinear(i, n, Wq);
         });
+        return X;
       };
       const { dim, hiddenDim } = c;
       const rows = (data: Float32Array, cols: number): Matrix => ({ rows: tokens, cols, data });
-      // each stage's output is kept only until the stage after the next group has read it
-      const H = mapWindows(lengths, dim, [{ data: hidden, cols: dim }], (x) => rt.attnInput(i, x));
-      await quantizeGroup(0, rows(H, dim));
-      const O = mapWindows(lengths, dim, [{ data: H, cols: dim }], (h) => rt.attend(i, h));
-      await quantizeGroup(1, rows(O, dim));
-      const X1 = mapWindows(lengths, dim, [{ data: hidden, cols: dim }, { data: O, cols: dim }], (x, o) => rt.attnResidual(i, x, o));
-      const H2 = mapWindows(lengths, dim, [{ data: X1, cols: dim }], (x1) => rt.ffnInput(i, x1));
-      await quantizeGroup(2, rows(H2, dim));
-      const A = mapWindows(lengths, hiddenDim, [{ data: H2, cols: dim }], (h2) => rt.ffnAct(i, h2));
-      await quantizeGroup(3, rows(A, hiddenDim));
-      hidden = mapWindows(lengths, dim, [{ data: X1, cols: dim }, { data: A, cols: hiddenDim }], (x1, a) => rt.ffnResidual(i, x1, a));
+      // each stage's output is dropped once the next stage has read it: at the peak the residual X1, the
+      // FFN input and the SwiGLU activations are alive, not every stage of the block
+      let H: Matrix | null = await quantizeGroup(0, () => rows(mapWindows(lengths, dim, [{ data: hidden, cols: dim }], (x) => rt.attnInput(i, x)), dim));
+      let O: Matrix | null = await quantizeGroup(1, () => rows(mapWindows(lengths, dim, [{ data: H!.data, cols: dim }], (h) => rt.attend(i, h)), dim));
+      H = null;
+      let X1: Float32Array = new Float32Array(0);
+      let H2: Matrix | null = await quantizeGroup(2, () => {
+        X1 = mapWindows(lengths, dim, [{ data: hidden, cols: dim }, { data: O!.data, cols: dim }], (x, o) => rt.attnResidual(i, x, o));
+        hidden = X1;
+        O = null;
+        return rows(mapWindows(lengths, dim, [{ data: X1, cols: dim }], (x1) => rt.ffnInput(i, x1)), dim);
+      });
+      const A = await quantizeGroup(3, () => {
+        const a = mapWindows(lengths, hiddenDim, [{ data: H2!.data, cols: dim }], (h2) => rt.ffnAct(i, h2));
+        H2 = null;
+        return rows(a, hiddenDim);
+      });
+      hidden = mapWindows(lengths, dim, [{ data: X1, cols: dim }, { data: A.data, cols: hiddenDim }], (x1, a) => rt.ffnResidual(i, x1, a));
       rt.unloadLayer(i);
       errors.push(...layerErrors);
       await opts.onLayerDone?.({ layer: i, weights: L, linears, errors: layerErrors, hidden, seconds: (performance.now() - tl) / 1000 });
