@@ -7,6 +7,7 @@
  *   await perplexityOf(m, evalText, { maxTokens: 4096 })
  *   await quantizationStudy(m, { calibTokens, evalTokens })                // FP32 / RTN / GPTQ / AWQ / Q8_0 / Q4_0
  *   await kvStudy(m, evalText, [{ format: "INT8", granularity: "token" }])
+ *   await memoryEstimate("path/to/hub-download", "quantize-model")        // eval / quantize-model peak, from the header
  */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -15,7 +16,10 @@ import { check } from "../errors.js";
 import { withRuntime } from "./runtimes.js";
 import { generate, perplexity, windows, type GenerateOptions, type Generation, type PerplexityOptions, type PerplexityResult } from "../model/runtime/eval.js";
 import { kvCacheStudy, parseKvCacheSpec, type KvCacheSpec, type KvQuantSpec, type KvReport } from "../model/runtime/kvcache.js";
-import type { LlamaModel } from "../model/llama.js";
+import type { LlamaConfig, LlamaModel } from "../model/llama.js";
+import { DISPLAY, type MimeBundle } from "../display/mime.js";
+import { describeEstimate, estimateEval, estimateQuantizeModel, type MemoryEstimate } from "../model/formats/memory.js";
+import { openModelSource } from "../model/formats/source.js";
 import { quantizerFor, type MethodSpec } from "../model/quantize/methods.js";
 import { calibrationWindows, quantizeModel as quantizeLayers, type QuantizedModel } from "../model/quantize/workflow.js";
 
@@ -100,6 +104,57 @@ export async function quantizeModel(
   const ids = typeof calibText === "string" ? tok.encode(calibText) : calibText;
   const calib = calibrationWindows(ids, tok.bos, opts.windows ?? 16, Math.min(opts.length ?? 128, m.config.contextLength));
   return quantizeLayers(m, { calibration: calib, quantizer: quantizerFor(spec) });
+}
+
+/**
+ * A job's peak memory estimate, as the CLI prints it before it starts (`.total` in bytes).
+ * @example
+ * ```ts
+ * (await memoryEstimate(await loadModel(projectModelPath()), "eval")).total / 2 ** 20   // MB
+ * ```
+ */
+export class MemoryReport {
+  constructor(readonly estimate: MemoryEstimate) {}
+  get total(): number {
+    return this.estimate.total;
+  }
+  [DISPLAY](): MimeBundle {
+    return { "text/plain": describeEstimate(this.estimate) };
+  }
+}
+
+/**
+ * What `quantlab eval` or `quantlab quantize-model` will hold at its peak for a model — loaded, or a
+ * checkpoint's path (a Hub download: only its header is read) — from its shape alone: both run layer-major,
+ * so the estimate is one layer, the head and the activations, not the model.
+ * @example
+ * ```ts
+ * await memoryEstimate(await loadModel(projectModelPath()), "quantize-model", { calibWindows: 128, calibLength: 512 })
+ * ```
+ */
+export async function memoryEstimate(m: LlamaModel | string, job: "eval" | "quantize-model",
+  opts: { window?: number; tokens?: number; calibWindows?: number; calibLength?: number; method?: "gptq" | "awq" | "rtn" | "gguf"; bits?: number } = {}): Promise<MemoryReport> {
+  let c: LlamaConfig, tied: boolean;
+  if (typeof m === "string") {
+    const src = await openModelSource(m);
+    try {
+      c = src.llama().config;
+      tied = !src.tensors.some((t) => t.name === "output.weight");
+    } finally {
+      await src.close();
+    }
+  } else {
+    c = m.config;
+    tied = m.output === null;
+  }
+  const window = Math.min(opts.window ?? c.contextLength, c.contextLength);
+  if (job === "eval") return new MemoryReport(estimateEval(c, tied, window, opts.tokens ?? window));
+  check(job === "quantize-model", "BAD_ARGUMENT", `memoryEstimate knows the jobs "eval" and "quantize-model", not "${String(job)}"`);
+  const method = opts.method ?? "gptq";
+  return new MemoryReport(estimateQuantizeModel(c, tied, {
+    windows: opts.calibWindows ?? 16, length: Math.min(opts.calibLength ?? 128, c.contextLength), hessian: method === "gptq" || method === "awq",
+    bits: method === "gguf" ? 8 : opts.bits ?? 4, evalWindow: window, evalTokens: opts.tokens ?? window,
+  }));
 }
 
 /**

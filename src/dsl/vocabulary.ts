@@ -82,6 +82,8 @@ export const VOCABULARY: readonly (readonly [group: string, name: string, summar
   ["Models and the KV cache", "LayerTrace", "The layer trace's value: `.rows` per layer, `.table()`, `.chart()`; it displays as the chart."],
   ["Models and the KV cache", "loadBaseLogProbs", "Reads a file written by `saveBaseLogProbs` (or `quantlab eval --save-base`), checking its checksum and sizes."],
   ["Models and the KV cache", "loadModel", "Loads a Llama-family model: a .gguf file (v1–v3, quantized tensors dequantized), a Hugging Face folder or .safetensors with its config.json, or a llama2.c checkpoint (.bin, with tokenizer.bin beside it)."],
+  ["Models and the KV cache", "memoryEstimate", "What `quantlab eval` or `quantlab quantize-model` will hold at its peak for a model — loaded, or a checkpoint's path (a Hub download: only its header is read) — from its shape alone: both run layer-major, so the estimate is one layer, the head and the activations, not the model."],
+  ["Models and the KV cache", "MemoryReport", "A job's peak memory estimate, as the CLI prints it before it starts (`.total` in bytes)."],
   ["Models and the KV cache", "PAPER_SPECS", "The methods of the papers' tables: RTN, GPTQ and AWQ at 4 and 3 bits with groups of 32, and llama.cpp's Q8_0 and Q4_0."],
   ["Models and the KV cache", "parameterCount", "Number of parameters (tied output counted once)."],
   ["Models and the KV cache", "perplexityOf", "Perplexity over a text (BOS-led windows of the context length), with the token count."],

@@ -42,12 +42,15 @@ test("eval and quantize-model estimates grow with the model and the windows, and
   const params = llamaParameterBytes(TINYLLAMA, false);
   assert.ok(Math.abs(params / 4 - 1.1e9) < 0.05e9, `TinyLlama has ≈ 1.1 B parameters, counted ${params / 4}`);
   const e = estimateEval(TINYLLAMA, false, 2048), e2 = estimateEval(TINYLLAMA, false, 512);
-  assert.equal(e.weights, params + 4 * 32000 * 2048, "the runtime's weights and one tensor (the largest) in flight");
+  // layer-major: the head (32000 × 2048, larger than a layer) read, transposed and uploaded — not the model
+  assert.equal(e.weights, 3 * 4 * 32000 * 2048);
+  assert.equal(estimateEval({ ...TINYLLAMA, nLayers: 80 }, false, 2048).total, e.total, "independent of the depth");
   assert.ok(e.activations > e2.activations);
+  assert.ok(estimateEval(TINYLLAMA, false, 2048, 8192).activations > e.activations, "every window's hidden states are kept");
   const q = estimateQuantizeModel(TINYLLAMA, false, { windows: 128, length: 512, hessian: true, bits: 4, evalWindow: 2048 });
   assert.equal(q.hessians, 3 * 8 * 5632 * 5632);
   assert.ok(q.total > e.total);
-  assert.match(describeEstimate(q, 24 * GiB), /^quantize-model needs about \d+\.\d GB \(weights \d+\.\d GB, activations [\d.]+ [GM]B, Hessians [\d.]+ MB, output [\d.]+ [GM]B\) of 24\.0 GB available$/);
+  assert.match(describeEstimate(q, 24 * GiB), /^quantize-model needs about \d+\.\d GB \(weights [\d.]+ [GM]B, activations [\d.]+ [GM]B, Hessians [\d.]+ MB, output [\d.]+ [GM]B\) of 24\.0 GB available$/);
   const rtn = estimateQuantizeModel(TINYLLAMA, false, { windows: 128, length: 512, hessian: false, bits: 4, evalWindow: 2048 });
   assert.equal(rtn.hessians, 0);
 });
@@ -62,7 +65,7 @@ test("--max-memory takes sizes with units; a job over budget is refused in one l
   const e = estimateEval(TINYLLAMA, false, 2048);
   checkFits(e, 64 * GiB, "unused");
   assert.throws(() => checkFits(e, 2 * GiB, "use a smaller --window"), (x: unknown) => x instanceof QuantLabError && x.code === "UNSUPPORTED" &&
-    /^eval needs about \d+\.\d GB \(weights 4\.\d GB, activations .*\), more than the 2\.0 GB available \(--max-memory\): use a smaller --window$/.test(x.message));
+    /^eval needs about \d+\.\d GB \(weights 750 MB, activations .*\), more than the 2\.0 GB available \(--max-memory\): use a smaller --window$/.test(x.message));
 });
 
 const stories = sharedFile("stories260K-f32.gguf");

@@ -30,17 +30,18 @@ export function startKernel(): Promise<KernelClient> {
   return KernelClient.start({ env: kernelEnv(), stderr: process.env.QUANTLAB_KERNEL_LOG ? "inherit" : "ignore" });
 }
 
-/**
- * `outputsOf` without the warm-up note and its clear_output, which start a session's first cell
- * when it arrives before the warm-up ends (test/kernel/warmup.test.ts pins them).
- */
-export function cellOutputsOf(r: Parameters<typeof outputsOf>[0]): [string, Record<string, any>][] {
-  const out = outputsOf(r);
-  const note = out[0]?.[0] === "display_data" && /^warming up the TypeScript checker/.test(String(out[0][1].data?.["text/plain"]));
-  return note && out[1]?.[0] === "clear_output" ? out.slice(2) : out;
+/** The iopub messages of one result, as [msg_type, content] pairs, warm-up note included. */
+export function rawOutputsOf(r: { outputs: { header: { msg_type: string }; content: Record<string, any> }[] }): [string, Record<string, any>][] {
+  return r.outputs.map((m) => [m.header.msg_type, m.content]);
 }
 
-/** The iopub messages of one result, as [msg_type, content] pairs. */
-export function outputsOf(r: { outputs: { header: { msg_type: string }; content: Record<string, any> }[] }): [string, Record<string, any>][] {
-  return r.outputs.map((m) => [m.header.msg_type, m.content]);
+/**
+ * The iopub messages of one result, as [msg_type, content] pairs, without the warm-up note and its
+ * clear_output, which start a session's first cell when it arrives before the warm-up ends
+ * (test/kernel/warmup.test.ts pins them with `rawOutputsOf`).
+ */
+export function outputsOf(r: Parameters<typeof rawOutputsOf>[0]): [string, Record<string, any>][] {
+  const out = rawOutputsOf(r);
+  const note = out[0]?.[0] === "display_data" && /^warming up the TypeScript checker/.test(String(out[0][1].data?.["text/plain"]));
+  return note && out[1]?.[0] === "clear_output" ? out.slice(2) : out;
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { KernelClient } from "../../src/runner/client.js";
-import { cellOutputsOf, kernelEnv, outputsOf, ROOT } from "./helpers.js";
+import { kernelEnv, outputsOf, ROOT } from "./helpers.js";
 
 let k: KernelClient;
 before(async () => {
@@ -19,7 +19,7 @@ after(async () => {
 it("puts every export in scope in the first cell and renders through the display symbol", async () => {
   const r = await k.execute("ruler(FORMATS.length * 4)");
   assert.equal(r.reply.content.status, "ok", JSON.stringify(r.reply.content));
-  assert.deepEqual(cellOutputsOf(r)[0][1].data, { "text/plain": "ruler(8 bits)", "text/html": "<b>ruler 8</b>" });
+  assert.deepEqual(outputsOf(r)[0][1].data, { "text/plain": "ruler(8 bits)", "text/html": "<b>ruler 8</b>" });
 });
 
 it("type-checks against the DSL's declarations", async () => {

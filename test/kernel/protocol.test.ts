@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { KernelClient } from "../../src/runner/client.js";
 import { encode, newHeader } from "../../src/kernel/wire.js";
-import { cellOutputsOf, outputsOf, startKernel } from "./helpers.js";
+import { outputsOf, startKernel } from "./helpers.js";
 
 let k: KernelClient;
 
@@ -52,7 +52,7 @@ describe("execute", () => {
     assert.equal(r.reply.content.status, "ok");
     const input = k.iopubLog.find((m) => m.parent_header.msg_id === req.msgId && m.header.msg_type === "execute_input");
     assert.equal(input?.content.execution_count, r.reply.content.execution_count);
-    const out = cellOutputsOf(r);
+    const out = outputsOf(r);
     assert.deepEqual(out[0], ["stream", { name: "stdout", text: "hi 1\n" }]);
     assert.deepEqual(out[1], ["stream", { name: "stderr", text: "warn\n" }]);
     assert.equal(out[2][0], "execute_result");

@@ -108,8 +108,9 @@ test("a llama2.c file opened as a tensor source: read by offset, loaded and quan
       const bytes = writeLlama2c(m, version);
       const path = join(dir, `v${version}.bin`);
       writeFileSync(path, bytes);
-      const loaded = await loadModel(path);
+      const { storedTypes, ...loaded } = await loadModel(path);
       assert.deepEqual(loaded, parseLlama2c(bytes, path), `v${version}`);
+      assert.ok(storedTypes && [...storedTypes.values()].every((t) => t === "F32"), "llama2.c stores FP32");
       // the quantizer reads the source tensor by tensor; the old route laid the whole model out as a GGUF first
       const src = await openModelSource(path);
       const direct = encodeGgufBytes((await quantizeTensorSource(src, "Q8_0")).content);

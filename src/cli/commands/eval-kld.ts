@@ -14,6 +14,7 @@ export async function runKld(p: Parsed): Promise<number> {
   check(textPath, "BAD_ARGUMENT", "--text is required: the text file to score");
   check(!(basePath && logitsPath), "BAD_ARGUMENT", "give --base or --base-logits, not both: --base-logits already holds the base model's log-probabilities");
   check(!(savePath && logitsPath), "BAD_ARGUMENT", "--save-base writes what --base-logits reads: give one of them");
+  if (basePath && !savePath) return runKldLayerMajor(p, modelPath, basePath, textPath);
   const { loadModel } = await import("../../model/formats/load.js");
   const { LlamaRuntime } = await import("../../model/runtime/forward.js");
   const kld = await import("../../model/runtime/kld.js");
@@ -56,6 +57,43 @@ export async function runKld(p: Parsed): Promise<number> {
   } finally {
     rt.dispose();
     brt?.dispose();
+  }
+  return 0;
+}
+
+/**
+ * `--base` alone: exact KLD layer-major from both checkpoints (src/model/runtime/layer-major.ts), one layer
+ * of each in memory at a time rather than two whole models.
+ */
+async function runKldLayerMajor(p: Parsed, modelPath: string, basePath: string, textPath: string): Promise<number> {
+  const { openModelSource } = await import("../../model/formats/source.js");
+  const { sourceLayers } = await import("../../model/runtime/layer-source.js");
+  const { klDivergenceLayerMajor } = await import("../../model/runtime/layer-major.js");
+  const kld = await import("../../model/runtime/kld.js");
+  const t0 = performance.now();
+  const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
+  const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
+  const src = await openModelSource(modelPath);
+  try {
+    const base = await openModelSource(basePath);
+    try {
+      const m = src.llama(), b = base.llama();
+      check(m.tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary (or tokenizer.bin beside a llama2.c model)`);
+      kld.checkSameVocabulary({ config: b.config, tokenizer: b.tokenizer, source: b.label }, { config: m.config, tokenizer: m.tokenizer, source: m.label });
+      const ids = m.tokenizer.encode(readFileSync(textPath, "utf8"));
+      const { llamaCppHooks } = await import("../../model/runtime/like-llama-cpp.js");
+      const types = (s: typeof src) => ({ storedTypes: new Map(s.tensors.map((t) => [t.name, t.type.name])) });
+      const like = p.values["like-llama-cpp"] ? { hooks: llamaCppHooks(types(src)), baseHooks: llamaCppHooks(types(base)) } : {};
+      const r = await klDivergenceLayerMajor(await sourceLayers(base), await sourceLayers(src), ids, m.tokenizer.bos, { maxTokens, window, backend: str(p, "backend"), ...like });
+      const seconds = (performance.now() - t0) / 1000;
+      const { detail: _detail, ...stats } = r;
+      if (p.values.json) printJson({ ...stats, seconds });
+      else console.log(kld.kldText(r, `${m.label} against ${b.label}`) + `\n(${seconds.toFixed(1)} s)`);
+    } finally {
+      await base.close();
+    }
+  } finally {
+    await src.close();
   }
   return 0;
 }

@@ -70,48 +70,33 @@ export async function run(argv: string[]): Promise<number> {
   const maxTokens = p.values["max-tokens"] === undefined ? undefined : num("max-tokens", str(p, "max-tokens"));
   check(maxTokens === undefined || (Number.isInteger(maxTokens) && maxTokens >= 1), "BAD_ARGUMENT", `--max-tokens must be a whole number of tokens, at least 1, got ${maxTokens}`);
   const { openModelSource } = await import("../../model/formats/source.js");
-  const { runtimeFromSource } = await import("../../model/runtime/forward.js");
-  const { perplexity } = await import("../../model/runtime/eval.js");
+  const { sourceLayers } = await import("../../model/runtime/layer-source.js");
+  const { perplexityLayerMajor } = await import("../../model/runtime/layer-major.js");
   const t0 = performance.now();
   const window = p.values.window === undefined ? undefined : num("window", str(p, "window"));
   const source = await openModelSource(modelPath);
-  let rt: Awaited<ReturnType<typeof runtimeFromSource>>;
-  const { config, tokenizer, label } = source.llama();
   try {
+    const { config, tokenizer, label } = source.llama();
     check(tokenizer, "BAD_ARGUMENT", `${modelPath} has no tokenizer: give a GGUF with a vocabulary, a Hugging Face folder with tokenizer.json, or tokenizer.bin beside a llama2.c model`);
+    const ids = tokenizer.encode(text);
     // the estimate from the header, before a weight is read
     const { checkFits, describeEstimate, estimateEval, memoryBudget } = await import("../../model/formats/memory.js");
     const tied = !source.tensors.some((t) => t.name === "output.weight");
     const positions = Math.min(window ?? config.contextLength, config.contextLength, maxTokens === undefined ? Infinity : maxTokens + 1);
     const budget = memoryBudget(str(p, "max-memory"));
-    const e = estimateEval(config, tied, positions);
-    checkFits(e, budget, "use a smaller --window, or raise --max-memory if the estimate is too cautious");
+    const e = estimateEval(config, tied, positions, Math.min(ids.length, maxTokens ?? Infinity));
+    checkFits(e, budget, "use a smaller --window or fewer --max-tokens, or raise --max-memory if the estimate is too cautious");
     console.error(`memory: ${describeEstimate(e, budget)}`);
-    // uploaded tensor by tensor: the FP32 weights never exist in JavaScript as a whole model
-    rt = await runtimeFromSource(source, str(p, "backend"));
-  } finally {
-    await source.close();
-  }
-  try {
-    const { windows } = await import("../../model/runtime/eval.js");
-    const { Progress } = await import("../progress.js");
-    const ids = tokenizer.encode(text);
-    const total = windows(ids, tokenizer.bos, Math.max(2, Math.min(window ?? config.contextLength, config.contextLength)), maxTokens).length;
-    const progress = new Progress("eval", total, { unit: "windows", rateUnit: "tokens" });
-    let done = 0;
-    const last = config.nLayers - 1;
-    // a window is finished when its last layer's feed-forward input goes by
-    const hooks = { onLinearInput: (layer: number, names: readonly string[], x: { shape: number[] }) => {
-      if (layer === last && names[0] === "ffn_down") progress.tick(++done, x.shape[0]! - 1);
-    } };
-    const r = perplexity(rt, tokenizer, ids, { maxTokens, window, hooks });
+    // layer-major: every window's hidden states are kept and the model is read one layer at a time, so
+    // memory holds one layer, not the model (progress: "perplexity layers" on stderr, with an ETA)
+    const r = await perplexityLayerMajor(await sourceLayers(source), tokenizer.bos, ids, { maxTokens, window, backend: str(p, "backend") });
     check(r.tokens > 0, "BAD_ARGUMENT", `${textPath} gives no tokens to score (window ${r.window}): give a longer text`);
     finite(r.perplexity, `the perplexity of ${modelPath} on ${textPath}`, "the model's logits are not finite numbers (a corrupt or overflowing model): check its weights with 'quantlab gguf inspect'");
     const seconds = (performance.now() - t0) / 1000;
     if (p.values.json) printJson({ ...r.toJSON(), seconds });
     else console.log(`${label}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.window}, ${seconds.toFixed(1)} s)`);
   } finally {
-    rt.dispose();
+    await source.close();
   }
   return 0;
 }

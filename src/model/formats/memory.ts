@@ -7,11 +7,12 @@
  * "will it fit", not accounting):
  * - `gguf quantize` streams: the largest tensor as stored, as FP32, the quantizer's working copy (the
  *   WebAssembly heap keeps its high-water mark) and its encoded output.
- * - `eval`: the weights on the tfjs heap (plus a transposed head when tied), uploaded one tensor at a time,
- *   and one window's activations (logits and their log-softmax, attention scores, layer temporaries).
- * - `quantize-model`: the model, its clone being quantized and one runtime; the captured calibration
- *   inputs of the widest linear group; GPTQ's Hessian (float64, in × in) and its factors; the output in
- *   memory until it is written; then two scoring runtimes one after the other.
+ * - `eval` runs layer-major (src/model/runtime/layer-major.ts): one layer (or the head) on its way to the
+ *   tfjs heap, every window's hidden states, and one window's activations (logits and their log-softmax,
+ *   attention scores, layer temporaries) — not the model.
+ * - `quantize-model` runs layer-major too: one layer, the calibration hidden states and the block's stage
+ *   outputs, GPTQ's Hessian (float64, in × in) and its factors, the finished layer as it is stored; the
+ *   whole model only for writers that need it at once.
  */
 import { freemem } from "node:os";
 import { check } from "../../errors.js";
@@ -62,15 +63,29 @@ function forwardActivations(c: LlamaConfig, T: number): number {
   return 4 * (3 * T * c.vocabSize + 3 * c.nHeads * T * T + 8 * T * Math.max(c.dim, c.hiddenDim));
 }
 
-/** A runtime's tfjs copy: the weights, plus a transposed head when the output is tied to the embedding. */
-function runtimeBytes(c: LlamaConfig, tied: boolean): number {
-  return llamaParameterBytes(c, tied) + (tied ? 4 * c.vocabSize * c.dim : 0);
+/** FP32 bytes of one decoder layer's weights. */
+export function llamaLayerBytes(c: LlamaConfig): number {
+  const kv = (c.dim / c.nHeads) * c.nKvHeads;
+  return 4 * (2 * c.dim * c.dim + 2 * kv * c.dim + 3 * c.dim * c.hiddenDim + 2 * c.dim);
 }
 
-/** `eval`: the runtime, uploaded tensor by tensor (one FP32 tensor in flight), and one window of `window` positions. */
-export function estimateEval(c: LlamaConfig, tied: boolean, window: number): MemoryEstimate {
-  const largest = 4 * Math.max(c.vocabSize * c.dim, c.hiddenDim * c.dim);
-  return estimate("eval", { weights: runtimeBytes(c, tied) + largest, activations: forwardActivations(c, window), hessians: 0, output: 0 });
+/**
+ * A layer-major runtime's weights at their peak: the largest of one layer and the head (the output
+ * projection, or the embedding while windows are embedded), each held three times while it is uploaded
+ * (as read, transposed, and on the tfjs heap).
+ */
+function layerMajorWeights(c: LlamaConfig): number {
+  return 3 * Math.max(llamaLayerBytes(c), 4 * c.vocabSize * c.dim);
+}
+
+/**
+ * `eval` (layer-major): one layer or the head on its way up, every window's hidden states
+ * (`tokens` + one BOS per window, × dim) and one window's activations.
+ */
+export function estimateEval(c: LlamaConfig, _tied: boolean, window: number, tokens = window): MemoryEstimate {
+  // a tied head is the embedding, the same size as an output projection: `_tied` changes nothing here
+  const positions = tokens + Math.ceil(tokens / Math.max(1, window - 1));
+  return estimate("eval", { weights: layerMajorWeights(c), activations: 4 * positions * c.dim + forwardActivations(c, window), hessians: 0, output: 0 });
 }
 
 export interface QuantizeModelShape {
@@ -79,24 +94,34 @@ export interface QuantizeModelShape {
   length: number;
   /** Whether the method builds a Hessian per linear group (GPTQ, AWQ's search also captures inputs). */
   hessian: boolean;
-  /** Bits per weight of the output (for the in-memory GGUF before it is written). */
+  /** Bits per weight of the output (for the layer being stored). */
   bits: number;
   /** Positions per evaluation window at the end. */
   evalWindow: number;
+  /** Evaluation tokens (default one window). */
+  evalTokens?: number;
+  /** The writer needs the whole quantized model in memory (Hugging Face layouts, AWQ into GGUF, --safetensors). */
+  wholeModel?: boolean;
 }
 
-/** `quantize-model`: two FP32 copies and a runtime, the calibration activations, the Hessian, the output. */
+/**
+ * `quantize-model` (layer-major): one layer in flight, the calibration hidden states with the block's
+ * stage outputs (at the peak: the residual after attention, the FFN input and the SwiGLU activations,
+ * plus the error check's copies of one group's input and outputs), the evaluation windows' states, GPTQ's
+ * Hessian, and the finished layer as it is stored; the whole model only when the writer needs it.
+ */
 export function estimateQuantizeModel(c: LlamaConfig, tied: boolean, s: QuantizeModelShape): MemoryEstimate {
-  const params = llamaParameterBytes(c, tied);
   const widest = Math.max(c.dim, c.hiddenDim);
   const positions = s.windows * s.length;
-  // the hidden states between layers, the captured group input (as tensors and concatenated) and one block's temporaries
-  const activations = 4 * positions * (2 * c.dim + 2 * widest) + forwardActivations(c, s.length);
+  const stages = 4 * positions * (3 * c.dim + c.hiddenDim) + 4 * positions * (widest + 2 * c.dim);
+  const evalTokens = s.evalTokens ?? s.evalWindow;
+  const activations = stages + forwardActivations(c, Math.max(s.length, s.evalWindow)) + 4 * (evalTokens + Math.ceil(evalTokens / Math.max(1, s.evalWindow - 1))) * c.dim;
   // float64 Hessian of the widest input, with its damped copy and Cholesky factor
   const hessians = s.hessian ? 3 * 8 * widest * widest : 0;
-  const linear = params - 4 * c.vocabSize * c.dim * (tied ? 1 : 2);
-  const output = (linear * s.bits) / 32 + 4 * c.vocabSize * c.dim * (tied ? 1 : 2);
-  return estimate("quantize-model", { weights: 2 * params + runtimeBytes(c, tied), activations: Math.max(activations, forwardActivations(c, s.evalWindow)), hessians, output });
+  // the layer's file in the work folder: dequantized FP32, 16-bit codes, the encoded tensor
+  const layer = llamaLayerBytes(c);
+  const output = layer * (1 + 0.5 + s.bits / 32) + (s.wholeModel ? 2 * llamaParameterBytes(c, tied) : 0);
+  return estimate("quantize-model", { weights: layerMajorWeights(c), activations, hessians, output });
 }
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 2 ** 10, kb: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tb: 2 ** 40, tib: 2 ** 40 };

@@ -15,7 +15,7 @@ import { ggufType } from "../../gguf/types.js";
 import { quantize } from "../../gguf/quants.js";
 import { fallbackType } from "../../gguf/mix.js";
 import { llamaGgufMetadata } from "../formats/gguf.js";
-import { headDim, LINEAR_NAMES, type LlamaModel } from "../llama.js";
+import { headDim, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 import { packQ4_1 } from "./pack.js";
 import { awqGguf, hasInputScales, type AwqGgufPlanRow } from "./awq-gguf.js";
 import { writeGguf, type GgufValue } from "../../gguf/file.js";
@@ -68,33 +68,64 @@ export function ggufTensorOf(q: QuantizedLinear): { type: GgufTypeName; data: Ui
   return { type, data: quantize(type, W.data, W.cols), lossless: false };
 }
 
+/** One tensor of a Llama GGUF in file order: its name, ggml dims, and the linear it is, if it is one. */
+export interface LlamaGgufSlot {
+  name: string;
+  dims: number[];
+  linear?: { layer: number; name: LinearName };
+}
+
+/**
+ * The tensors of a Llama model's GGUF in the order QuantLab writes them (rope factors, embedding, each
+ * block's norms, linears and biases, final norm, output): the one layout of `ggufContent` and of the
+ * streamed writer that assembles a quantize-model output layer by layer.
+ */
+export function llamaGgufSlots(c: LlamaConfig, has: { output: boolean; bias(layer: number, name: LinearName): number | undefined }): LlamaGgufSlot[] {
+  const kv = headDim(c) * c.nKvHeads;
+  const rows: Record<LinearName, number> = { attn_q: c.dim, attn_k: kv, attn_v: kv, attn_output: c.dim, ffn_gate: c.hiddenDim, ffn_up: c.hiddenDim, ffn_down: c.dim };
+  const out: LlamaGgufSlot[] = [];
+  if (c.ropeFreqFactors) out.push({ name: "rope_freqs.weight", dims: [c.ropeFreqFactors.length] });
+  out.push({ name: "token_embd.weight", dims: [c.dim, c.vocabSize] });
+  for (let i = 0; i < c.nLayers; i++) {
+    out.push({ name: `blk.${i}.attn_norm.weight`, dims: [c.dim] });
+    for (const n of LINEAR_NAMES) {
+      out.push({ name: `blk.${i}.${n}.weight`, dims: [n === "ffn_down" ? c.hiddenDim : c.dim, rows[n]], linear: { layer: i, name: n } });
+      const b = has.bias(i, n);
+      if (b !== undefined) out.push({ name: `blk.${i}.${n}.bias`, dims: [b] });
+    }
+    out.push({ name: `blk.${i}.ffn_norm.weight`, dims: [c.dim] });
+  }
+  out.push({ name: "output_norm.weight", dims: [c.dim] });
+  if (has.output) out.push({ name: "output.weight", dims: [c.dim, c.vocabSize] });
+  return out;
+}
+
 /** Metadata and tensors of a model as GGUF; `linears` (from the workflow) replaces F32 linears. */
 export function ggufContent(model: LlamaModel, opts: { name?: string; description?: string; linears?: Map<string, QuantizedLinear> } = {}): GgufContent {
   const c = model.config;
   const meta = llamaGgufMetadata(c, opts.name ?? model.source, model.tokenizer, opts.description);
   const tensors: OutTensor[] = [];
-  const f32t = (name: string, x: Float32Array, dims: number[]) => tensors.push({ name, dims, type: "F32", data: f32Bytes(x) });
-  if (c.ropeFreqFactors) f32t("rope_freqs.weight", c.ropeFreqFactors, [c.ropeFreqFactors.length]);
-  f32t("token_embd.weight", model.tokenEmbedding.data, [c.dim, c.vocabSize]);
   let quantized = false;
-  model.layers.forEach((l, i) => {
-    f32t(`blk.${i}.attn_norm.weight`, l.attnNorm, [c.dim]);
-    for (const n of LINEAR_NAMES) {
-      const name = `blk.${i}.${n}.weight`;
-      const q = opts.linears?.get(name);
-      const W = l[n];
-      if (q) {
-        const t = ggufTensorOf(q);
-        quantized ||= ggufType(t.type)!.blockSize > 1;
-        tensors.push({ name, dims: [W.cols, W.rows], type: t.type, data: t.data });
-      } else f32t(name, W.data, [W.cols, W.rows]);
-      const b = l.bias?.[n];
-      if (b) f32t(`blk.${i}.${n}.bias`, b, [b.length]);
-    }
-    f32t(`blk.${i}.ffn_norm.weight`, l.ffnNorm, [c.dim]);
-  });
-  f32t("output_norm.weight", model.outputNorm, [c.dim]);
-  if (model.output) f32t("output.weight", model.output.data, [c.dim, c.vocabSize]);
+  const f32OfSlot = (name: string): Float32Array => {
+    if (name === "rope_freqs.weight") return c.ropeFreqFactors!;
+    if (name === "token_embd.weight") return model.tokenEmbedding.data;
+    if (name === "output_norm.weight") return model.outputNorm;
+    if (name === "output.weight") return model.output!.data;
+    const [, i, n, kind] = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name)!;
+    const l = model.layers[Number(i)]!;
+    if (n === "attn_norm") return l.attnNorm;
+    if (n === "ffn_norm") return l.ffnNorm;
+    return kind === "bias" ? l.bias![n as LinearName]! : l[n as LinearName].data;
+  };
+  const slots = llamaGgufSlots(c, { output: model.output !== null, bias: (i, n) => model.layers[i]!.bias?.[n]?.length });
+  for (const s of slots) {
+    const q = s.linear && opts.linears?.get(s.name);
+    if (q) {
+      const t = ggufTensorOf(q);
+      quantized ||= ggufType(t.type)!.blockSize > 1;
+      tensors.push({ name: s.name, dims: s.dims, type: t.type, data: t.data });
+    } else tensors.push({ name: s.name, dims: s.dims, type: "F32", data: f32Bytes(f32OfSlot(s.name)) });
+  }
   if (quantized) meta.set("general.quantization_version", { type: "UINT32", value: 2 });
   return { metadata: meta, tensors };
 }

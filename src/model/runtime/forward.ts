@@ -10,7 +10,7 @@
 import { check } from "../../errors.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import type { ModelSource } from "../llama.js";
-import { halfToInterleavedOrder, headDim, LINEAR_NAMES, permuteRows, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
+import { headDim, LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaLayer, type LlamaModel } from "../llama.js";
 import { ready, tf } from "./tf.js";
 
 export interface BlockHooks {
@@ -73,14 +73,16 @@ export const GATE_UP: readonly LinearName[] = ["ffn_gate", "ffn_up"];
 /** A model's weights uploaded to the tfjs backend. Call `dispose()` when done. */
 export class LlamaRuntime {
   readonly config: LlamaConfig;
-  private readonly emb: tf.Tensor2D;
+  /** null in a layer-major runtime (`streamed`), whose caller embeds tokens itself. */
+  private readonly emb: tf.Tensor2D | null;
   private readonly tiedOutput: boolean;
   /** Whether `outW` is a tensor of its own (to dispose), not the embedding. */
   private ownsOutput: boolean;
   private differentiableEmbedding = false;
-  private layers: LayerTensors[];
-  private outNorm: tf.Tensor1D;
-  private outW: tf.Tensor2D;
+  /** A layer-major runtime holds one layer at a time: the others are null. */
+  private layers: (LayerTensors | null)[];
+  private outNorm: tf.Tensor1D | null;
+  private outW: tf.Tensor2D | null;
   /** `outW` stored [dim, vocab] (a transposed copy, also when tied) rather than [vocab, dim]. */
   private outTransposed = false;
   /**
@@ -91,13 +93,13 @@ export class LlamaRuntime {
   private transposed = false;
   private invFreq: Float32Array;
 
-  private constructor(config: LlamaConfig, w: RuntimeWeights) {
+  private constructor(config: LlamaConfig, w: Nullable<RuntimeWeights>) {
     this.config = config;
     this.emb = w.tokenEmbedding;
     this.layers = w.layers;
     this.outNorm = w.outputNorm;
     this.outW = w.output ?? w.tokenEmbedding;
-    this.tiedOutput = w.output === null;
+    this.tiedOutput = w.output === null && w.tokenEmbedding !== null;
     this.ownsOutput = w.output !== null;
     const hd = headDim(this.config);
     this.invFreq = new Float32Array(hd / 2);
@@ -111,12 +113,7 @@ export class LlamaRuntime {
     const up = (m: Matrix) => tf.tensor2d(m.data, [m.rows, m.cols]);
     const rt = new LlamaRuntime(model.config, {
       tokenEmbedding: up(model.tokenEmbedding),
-      layers: model.layers.map((l) => ({
-        attnNorm: tf.tensor1d(l.attnNorm),
-        ffnNorm: tf.tensor1d(l.ffnNorm),
-        w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, upT(l[n])])) as Record<LinearName, tf.Tensor2D>,
-        ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
-      })),
+      layers: model.layers.map(uploadLayer),
       outputNorm: tf.tensor1d(model.outputNorm),
       output: null,
     });
@@ -184,6 +181,43 @@ export class LlamaRuntime {
     }
   }
 
+  /**
+   * A runtime with no weights yet, for layer-major passes (src/model/runtime/layer-major.ts): the caller
+   * embeds tokens itself, uploads one layer at a time (`loadLayer` … `unloadLayer`) and the head last
+   * (`loadHead`), so the tfjs heap holds one layer, not the model.
+   */
+  static async streamed(config: LlamaConfig, backend?: string): Promise<LlamaRuntime> {
+    await ready(backend);
+    const rt = new LlamaRuntime(config, { tokenEmbedding: null, layers: new Array(config.nLayers).fill(null), outputNorm: null, output: null });
+    rt.transposed = true;
+    rt.ownsOutput = true;
+    rt.outTransposed = true;
+    return rt;
+  }
+
+  /** Uploads layer i's weights (FP32, rows = outputs), replacing what was there. */
+  loadLayer(i: number, l: LlamaLayer): void {
+    this.unloadLayer(i);
+    this.layers[i] = uploadLayer(l);
+  }
+
+  /** Frees layer i's tensors (a no-op when it is not loaded). */
+  unloadLayer(i: number): void {
+    const l = this.layers[i];
+    if (!l) return;
+    disposeLayer(l);
+    this.layers[i] = null;
+  }
+
+  /** Uploads the final norm and the output projection (vocab × dim; the embedding when tied), transposed once. */
+  loadHead(outputNorm: Float32Array, output: Matrix): void {
+    check(this.emb === null, "BAD_ARGUMENT", "loadHead is for a streamed runtime: this one holds its head already");
+    this.outNorm?.dispose();
+    this.outW?.dispose();
+    this.outNorm = tf.tensor1d(outputNorm);
+    this.outW = upT(output);
+  }
+
   /** Wraps tensors the caller owns (e.g. tf.Variables while training); gradients flow through every op. */
   static fromTensors(config: LlamaConfig, weights: RuntimeWeights, opts: { differentiableEmbedding?: boolean } = {}): LlamaRuntime {
     const rt = new LlamaRuntime(config, weights);
@@ -193,7 +227,8 @@ export class LlamaRuntime {
 
   /** The weights as tensors (in training, the variables). */
   get weights(): RuntimeWeights {
-    return { tokenEmbedding: this.emb, layers: this.layers, outputNorm: this.outNorm, output: this.tiedOutput || this.outTransposed ? null : this.outW };
+    check(this.emb && this.outNorm && this.layers.every((l) => l), "BAD_ARGUMENT", "a streamed runtime holds one layer at a time: read weights from a runtime made by create or load");
+    return { tokenEmbedding: this.emb, layers: this.layers as LayerTensors[], outputNorm: this.outNorm, output: this.tiedOutput || this.outTransposed ? null : this.outW };
   }
 
   /** How `weights` stores linear layers: "in-out" ([in, out], uploaded by `create`) or "out-in" (`fromTensors`). */
@@ -203,24 +238,26 @@ export class LlamaRuntime {
 
   /** Replaces one linear weight (e.g. by its quantized-dequantized version). */
   setLinear(layer: number, name: LinearName, w: Matrix): void {
-    const old = this.layers[layer].w[name];
+    const L = this.layer(layer);
+    const old = L.w[name];
     const [rows, cols] = this.transposed ? [old.shape[1], old.shape[0]] : old.shape;
     check(w.rows === rows && w.cols === cols, "BAD_SHAPE",
       `blk.${layer}.${name} is ${rows} × ${cols}, the replacement is ${w.rows} × ${w.cols}`);
-    this.layers[layer].w[name] = this.transposed ? upT(w) : tf.tensor2d(w.data, [w.rows, w.cols]);
+    L.w[name] = this.transposed ? upT(w) : tf.tensor2d(w.data, [w.rows, w.cols]);
     old.dispose();
   }
 
   dispose(): void {
-    for (const l of this.layers) {
-      l.attnNorm.dispose();
-      l.ffnNorm.dispose();
-      for (const n of LINEAR_NAMES) l.w[n].dispose();
-      for (const b of Object.values(l.b ?? {})) b.dispose();
-    }
-    this.outNorm.dispose();
-    this.emb.dispose();
-    if (this.ownsOutput) this.outW.dispose();
+    for (const l of this.layers) if (l) disposeLayer(l);
+    this.outNorm?.dispose();
+    this.emb?.dispose();
+    if (this.ownsOutput) this.outW?.dispose();
+  }
+
+  private layer(i: number): LayerTensors {
+    const l = this.layers[i];
+    check(l, "BAD_ARGUMENT", `layer ${i} is not loaded in this streamed runtime: call loadLayer(${i}, …) first`);
+    return l;
   }
 
   /** [T, dim] embeddings of `tokens`. */
@@ -230,13 +267,15 @@ export class LlamaRuntime {
       const id = tokens[t];
       check(Number.isInteger(id) && id >= 0 && id < vocabSize, "BAD_ARGUMENT", `token id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
     }
+    const emb = this.emb;
+    check(emb, "BAD_ARGUMENT", "a streamed runtime has no embedding: embed tokens with the layer source (layer-major.ts)");
     return tf.tidy(() => {
       const ids = tf.tensor1d(Array.from(tokens), "int32");
       // gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks: a one-hot product
       // has the same value and a gradient everywhere (used when training, where vocabularies are small).
       return this.differentiableEmbedding
-        ? tf.matMul(tf.oneHot(ids, vocabSize), this.emb)
-        : tf.gather(this.emb, ids);
+        ? tf.matMul(tf.oneHot(ids, vocabSize), emb)
+        : tf.gather(emb, ids);
     });
   }
 
@@ -276,27 +315,44 @@ export class LlamaRuntime {
 
   /**
    * One transformer block on hidden states x ([T, dim]) at positions cache.length … (0 without a cache).
-   * Returns the new hidden states; x is not disposed.
+   * Returns the new hidden states; x is not disposed. It runs the stages below in order; the
+   * quantization workflow runs them one at a time, quantizing one linear group between two of them.
    */
   block(i: number, x: tf.Tensor2D, hooks: BlockHooks = {}, cache?: KvCache): tf.Tensor2D {
-    const c = this.config;
-    const L = this.layers[i];
-    const T = x.shape[0];
-    const hd = headDim(c);
-    const group = c.nHeads / c.nKvHeads;
-    const past = cache ? cache.length : 0;
     const input = (names: readonly LinearName[], t: tf.Tensor2D): tf.Tensor2D => {
       hooks.onLinearInput?.(i, names, t);
       return hooks.linearInput ? hooks.linearInput(i, names, t) : t;
     };
     return tf.tidy(() => {
-      const h = input(QKV, this.rmsNorm(x, L.attnNorm));
+      const h = input(QKV, this.attnInput(i, x));
+      const x1 = this.attnResidual(i, x, input(["attn_output"], this.attend(i, h, hooks, cache)));
+      const h2 = input(GATE_UP, this.ffnInput(i, x1));
+      return this.ffnResidual(i, x1, input(["ffn_down"], this.ffnAct(i, h2)));
+    });
+  }
+
+  /** Stage 1 of block i: RMSNorm(x), the input of q, k and v. */
+  attnInput(i: number, x: tf.Tensor2D): tf.Tensor2D {
+    return this.rmsNorm(x, this.layer(i).attnNorm);
+  }
+
+  /**
+   * Stage 2 of block i: attention of the normed input h ([T, dim]) — q/k/v projections, RoPE, causal
+   * softmax over the cache's past and these positions — as [T, dim], the input of attn_output.
+   */
+  attend(i: number, h: tf.Tensor2D, hooks: BlockHooks = {}, cache?: KvCache): tf.Tensor2D {
+    const c = this.config;
+    const L = this.layer(i);
+    const T = h.shape[0];
+    const hd = headDim(c);
+    const group = c.nHeads / c.nKvHeads;
+    const past = cache ? cache.length : 0;
+    return tf.tidy(() => {
       if (hooks.attention) {
         check(!cache, "BAD_ARGUMENT", "an attention hook (a KV spec with a window or pre-RoPE keys) scores whole windows: run it without an incremental cache");
-        const o = hooks.attention(i, tf.reshape(this.linear(h, L.w.attn_q, L.b?.attn_q), [T, c.nHeads, hd]),
+        return hooks.attention(i, tf.reshape(this.linear(h, L.w.attn_q, L.b?.attn_q), [T, c.nHeads, hd]),
           tf.reshape(this.linear(h, L.w.attn_k, L.b?.attn_k), [T, c.nKvHeads, hd]),
           tf.reshape(this.linear(h, L.w.attn_v, L.b?.attn_v), [T, c.nKvHeads, hd]), (t) => this.rope(t, 0));
-        return this.mlp(i, tf.add(x, this.linear(input(["attn_output"], o), L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D, input);
       }
       const q = this.rope(tf.reshape(this.linear(h, L.w.attn_q, L.b?.attn_q), [T, c.nHeads, hd]), past);
       let k = this.rope(tf.reshape(this.linear(h, L.w.attn_k, L.b?.attn_k), [T, c.nKvHeads, hd]), past);
@@ -326,27 +382,44 @@ export class LlamaRuntime {
       let scores = tf.mul(tf.matMul(Q, K, false, true), 1 / Math.sqrt(hd));
       scores = tf.add(scores, causalMask(T, past));
       const att = tf.matMul(tf.softmax(scores), V); // [H, T, hd]
-      const o = tf.reshape(tf.transpose(att, [1, 0, 2]), [T, c.dim]) as tf.Tensor2D;
-      const x1 = tf.add(x, this.linear(input(["attn_output"], o), L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D;
-      return this.mlp(i, x1, input);
+      return tf.reshape(tf.transpose(att, [1, 0, 2]), [T, c.dim]) as tf.Tensor2D;
     });
   }
 
-  /** RMSNorm → SwiGLU → residual on x1 ([T, dim]); `input` sees and may replace each linear's input. */
-  private mlp(i: number, x1: tf.Tensor2D, input: (names: readonly LinearName[], t: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
-    const L = this.layers[i];
-    const h2 = input(GATE_UP, this.rmsNorm(x1, L.ffnNorm));
-    const g = this.linear(h2, L.w.ffn_gate, L.b?.ffn_gate);
-    const u = this.linear(h2, L.w.ffn_up, L.b?.ffn_up);
-    const a = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
-    return tf.add(x1, this.linear(input(["ffn_down"], a), L.w.ffn_down, L.b?.ffn_down)) as tf.Tensor2D;
+  /** Stage 3 of block i: x + o·W_o, the residual stream after attention. */
+  attnResidual(i: number, x: tf.Tensor2D, o: tf.Tensor2D): tf.Tensor2D {
+    const L = this.layer(i);
+    return tf.tidy(() => tf.add(x, this.linear(o, L.w.attn_output, L.b?.attn_output)) as tf.Tensor2D);
+  }
+
+  /** Stage 4 of block i: RMSNorm(x1), the input of gate and up. */
+  ffnInput(i: number, x1: tf.Tensor2D): tf.Tensor2D {
+    return this.rmsNorm(x1, this.layer(i).ffnNorm);
+  }
+
+  /** Stage 5 of block i: SwiGLU silu(h2·W_gate) ⊙ (h2·W_up), the input of ffn_down. */
+  ffnAct(i: number, h2: tf.Tensor2D): tf.Tensor2D {
+    const L = this.layer(i);
+    return tf.tidy(() => {
+      const g = this.linear(h2, L.w.ffn_gate, L.b?.ffn_gate);
+      const u = this.linear(h2, L.w.ffn_up, L.b?.ffn_up);
+      return tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
+    });
+  }
+
+  /** Stage 6 of block i: x1 + a·W_down, the block's output. */
+  ffnResidual(i: number, x1: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D {
+    const L = this.layer(i);
+    return tf.tidy(() => tf.add(x1, this.linear(a, L.w.ffn_down, L.b?.ffn_down)) as tf.Tensor2D);
   }
 
   /** [T, vocab] logits from final hidden states. */
   head(x: tf.Tensor2D, hooks: BlockHooks = {}): tf.Tensor2D {
+    const norm = this.outNorm, w = this.outW;
+    check(norm && w, "BAD_ARGUMENT", "this streamed runtime has no head yet: call loadHead first");
     return tf.tidy(() => {
-      const h = this.rmsNorm(x, this.outNorm);
-      return this.linear(hooks.headInput ? hooks.headInput(h) : h, this.outW, undefined, this.outTransposed);
+      const h = this.rmsNorm(x, norm);
+      return this.linear(hooks.headInput ? hooks.headInput(h) : h, w, undefined, this.outTransposed);
     });
   }
 
@@ -367,6 +440,25 @@ export class LlamaRuntime {
     x.dispose();
     return logits;
   }
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null } & { layers: (LayerTensors | null)[] };
+
+/** One layer's weights on the tfjs heap, linears transposed to [in, out]. */
+function uploadLayer(l: LlamaLayer): LayerTensors {
+  return {
+    attnNorm: tf.tensor1d(l.attnNorm),
+    ffnNorm: tf.tensor1d(l.ffnNorm),
+    w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, upT(l[n])])) as Record<LinearName, tf.Tensor2D>,
+    ...(l.bias ? { b: Object.fromEntries(Object.entries(l.bias).map(([n, b]) => [n, tf.tensor1d(b)])) } : {}),
+  };
+}
+
+function disposeLayer(l: LayerTensors): void {
+  l.attnNorm.dispose();
+  l.ffnNorm.dispose();
+  for (const n of LINEAR_NAMES) l.w[n].dispose();
+  for (const b of Object.values(l.b ?? {})) b.dispose();
 }
 
 /** Elements of a tied embedding below which the head gets a transposed copy (64 M floats = 256 MB). */
@@ -410,18 +502,7 @@ function causalMask(T: number, past: number): tf.Tensor2D {
  */
 export async function runtimeFromSource(source: ModelSource, backend?: string): Promise<LlamaRuntime> {
   // loaded here, not at the top: a runtime built from a model in memory never needs the format readers
-  const { LLAMA_TENSOR } = await import("../formats/source.js");
-  const { readF32 } = await import("../../gguf/source.js");
-  const { config: base, halfSplitRope } = source.llama();
-  const names = new Set(source.tensors.filter((t) => LLAMA_TENSOR.test(t.name)).map((t) => t.name));
-  const config = names.has("rope_freqs.weight") ? { ...base, ropeFreqFactors: await readF32(source, "rope_freqs.weight") } : base;
-  const heads = (name: string) => (/\.attn_q\.(weight|bias)$/.test(name) ? config.nHeads : /\.attn_k\.(weight|bias)$/.test(name) ? config.nKvHeads : 0);
-  return LlamaRuntime.load(config, names, async (name) => {
-    const x = await readF32(source, name);
-    const h = halfSplitRope ? heads(name) : 0;
-    if (!h) return x;
-    const rows = name.endsWith(".bias") ? x.length : name.includes("attn_q") ? config.dim : (config.dim / config.nHeads) * config.nKvHeads;
-    const order = halfToInterleavedOrder(rows, h);
-    return new Float32Array(permuteRows(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), (x.length / rows) * 4, order).buffer);
-  }, backend);
+  const { llamaTensorReader } = await import("./layer-source.js");
+  const { config, names, read } = await llamaTensorReader(source);
+  return LlamaRuntime.load(config, names, read, backend);
 }

@@ -129,29 +129,41 @@ export function klDivergenceRuntimes(base: LlamaRuntime, quant: LlamaRuntime, id
     `the base model has a vocabulary of ${base.config.vocabSize} tokens and the quantized one ${V}: compare a model with a quantization of itself`);
   const window = opts.window ?? Math.min(base.config.contextLength, quant.config.contextLength);
   const ws = scoredWindows(ids, bos, window, Math.min(base.config.contextLength, quant.config.contextLength), opts.maxTokens);
-  const d = allocate(ws.reduce((s, w) => s + w.length - 1, 0));
-  let t = 0;
+  const kld = exactKld(ws, V);
   for (const w of ws) {
     throwIfInterrupted("KL divergence");
-    const lb = windowLogProbs(base, w, opts.baseHooks);
-    const lq = windowLogProbs(quant, w, opts.hooks);
-    for (let i = 0; i + 1 < w.length; i++, t++) {
-      const rb = lb.subarray(i * V, (i + 1) * V), rq = lq.subarray(i * V, (i + 1) * V);
-      let kl = 0;
-      for (let v = 0; v < V; v++) {
-        const p = Math.exp(rb[v]);
-        if (p > 0) kl += p * (rb[v] - rq[v]);
-      }
-      // Rounding can leave a hair below zero for identical distributions; KL is non-negative.
-      d.kld[t] = Math.max(0, kl);
-      d.nllBase[t] = -rb[w[i + 1]];
-      const o = t * TOP;
-      topOf(rb, TOP, d.baseTop, d.baseTopP, o);
-      for (let j = 0; j < TOP; j++) d.baseTopP[o + j] = Math.exp(d.baseTopP[o + j]);
-      d.sameTop[t] = quantSide(d, t, rq, w[i + 1]) === argmax(rb) ? 1 : 0;
-    }
+    kld.add(w, windowLogProbs(base, w, opts.baseHooks), windowLogProbs(quant, w, opts.hooks));
   }
-  return finish(d, window, ws.length, true);
+  return kld.result(window);
+}
+
+/**
+ * Exact KLD accumulated window by window from both models' [T × V] log-probabilities, in the order of
+ * `ws` (how the log-probabilities are computed is the caller's: whole runtimes, or layer-major passes).
+ */
+export function exactKld(ws: readonly (readonly number[])[], V: number): { add(w: readonly number[], lb: Float32Array, lq: Float32Array): void; result(window: number): KldResult } {
+  const d = allocate(ws.reduce((s, w) => s + w.length - 1, 0));
+  let t = 0;
+  return {
+    add: (w, lb, lq) => {
+      for (let i = 0; i + 1 < w.length; i++, t++) {
+        const rb = lb.subarray(i * V, (i + 1) * V), rq = lq.subarray(i * V, (i + 1) * V);
+        let kl = 0;
+        for (let v = 0; v < V; v++) {
+          const p = Math.exp(rb[v]);
+          if (p > 0) kl += p * (rb[v] - rq[v]);
+        }
+        // Rounding can leave a hair below zero for identical distributions; KL is non-negative.
+        d.kld[t] = Math.max(0, kl);
+        d.nllBase[t] = -rb[w[i + 1]!];
+        const o = t * TOP;
+        topOf(rb, TOP, d.baseTop, d.baseTopP, o);
+        for (let j = 0; j < TOP; j++) d.baseTopP[o + j] = Math.exp(d.baseTopP[o + j]);
+        d.sameTop[t] = quantSide(d, t, rq, w[i + 1]!) === argmax(rb) ? 1 : 0;
+      }
+    },
+    result: (window) => finish(d, window, ws.length, true),
+  };
 }
 
 /**
@@ -245,7 +257,7 @@ export function klDivergenceSaved(base: BaseLogProbs, quant: LlamaRuntime, ids: 
 }
 
 /** Refuses a base whose vocabulary (size, or pieces when both carry a tokenizer) differs from the quantized model's. */
-export function checkSameVocabulary(base: LlamaModel, quant: LlamaModel): void {
+export function checkSameVocabulary(base: Pick<LlamaModel, "config" | "tokenizer" | "source">, quant: Pick<LlamaModel, "config" | "tokenizer" | "source">): void {
   const a = base.config.vocabSize, b = quant.config.vocabSize;
   check(a === b, "BAD_ARGUMENT",
     `the base ${base.source} has a vocabulary of ${a} tokens and ${quant.source} ${b}: KL divergence compares a model with a quantization of itself`);
