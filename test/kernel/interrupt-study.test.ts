@@ -29,13 +29,20 @@ for (const [mode, interrupt] of Object.entries(modes)) {
   it(`${mode} mode stops quantizationStudy within about half a second; earlier variables stay`, { timeout: 180_000 }, async (t) => {
     const from = k.iopubLog.length;
     const running = k.execute([
-      "const study = await quantizationStudy(model, { calibTokens: ids.slice(6000), evalTokens: ids.slice(0, 2000), calibWindows: 4, calibLength: 128,",
-      "  specs: [{ method: 'gptq', bits: 4, groupSize: 32 }, { method: 'gptq', bits: 3, groupSize: 32 }, { method: 'awq', bits: 4, groupSize: 32 }] });",
+      "const study = await quantizationStudy(model, { calibTokens: ids.slice(6000), evalTokens: ids.slice(0, 2000), calibWindows: 16, calibLength: 128,",
+      "  specs: [2, 3, 4, 5, 6, 8].flatMap((bits) => [{ method: 'gptq' as const, bits, groupSize: 32 }, { method: 'awq' as const, bits, groupSize: 32 }]) });",
       "console.log('the study finished');",
     ].join("\n"));
-    // interrupt once GPTQ's column sweep reports, i.e. deep inside the library call
-    const inGptq = (m: Message) => /^(update_)?display_data$/.test(m.header.msg_type) && /gptq/.test(String((m.content as any).data?.["text/plain"]));
-    while (!k.iopubLog.slice(from).some(inGptq)) await sleep(2);
+    // interrupt once a method's layer loop reports, i.e. deep inside the library call (GPTQ's own sweep
+    // is too quick on this model to show up in a progress line updated at most every 250 ms)
+    const inLayerLoop = (m: Message) => /^(update_)?display_data$/.test(m.header.msg_type) && /quantize layers \d+\/\d+/.test(String((m.content as any).data?.["text/plain"]));
+    let ended = false;
+    void running.then(() => (ended = true));
+    while (!k.iopubLog.slice(from).some(inLayerLoop)) {
+      const seen = k.iopubLog.slice(from).filter((m) => /display_data$/.test(m.header.msg_type)).map((m) => String((m.content as any).data?.["text/plain"]));
+      assert.ok(!ended, `the study ended before its layer loop reported progress; progress seen: ${JSON.stringify(seen.slice(-5))}`);
+      await sleep(2);
+    }
     const t0 = Date.now();
     await interrupt();
     const r = await running;

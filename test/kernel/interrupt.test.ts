@@ -97,11 +97,12 @@ for (const [mode, interrupt] of Object.entries(modes)) {
   });
 
   it(`${mode} mode stops gptq between column blocks`, { timeout: 120_000 }, async (t) => {
-    // small blocks so the sweep has many steps; the cell would take many seconds uninterrupted
+    // small blocks so the sweep has many steps, and enough calls that the cell would take many seconds
+    // uninterrupted (one 1024² GPTQ takes a fraction of a second on the WebAssembly sweep)
     const code = [
-      "const W = randn(768, 768, { seed: 1 });",
-      "const X = randn(1024, 768, { seed: 2 });",
-      "const g = await gptq(W, X, { bits: 4, groupSize: 32, blockSize: 8 });",
+      "const W = randn(1024, 1024, { seed: 1 });",
+      "const X = randn(2048, 1024, { seed: 2 });",
+      "for (let i = 0; i < 40; i++) await gptq(W, X, { bits: 4, groupSize: 32, blockSize: 8 });",
       "console.log('after gptq');",
     ].join("\n");
     const { r, ms } = await interruptWhen(code, isProgress, interrupt);
