@@ -27,22 +27,13 @@ import { mulberry32 } from "../helpers/random.js";
 import { sharedFile } from "../helpers/shared.js";
 import { syntheticLlama } from "./synthetic-llama.js";
 import { oracleOrSkip } from "./oracle.js";
-import { hardRowSets, imatrixFor } from "./quants-rows.js";
+import { hardRowSets, imatrixFor, sameFloats } from "./quants-rows.js";
 
 const TYPES: DecodeOnlyTypeName[] = ["IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ3_S", "IQ2_S", "IQ1_M"];
 /** ggml_quantize_requires_imatrix: ggml aborts when these get none. */
 const NEEDS_IMATRIX = new Set<DecodeOnlyTypeName>(["IQ2_XXS", "IQ2_XS", "IQ1_S"]);
 const { oracle, skip } = oracleOrSkip();
 const SETS = hardRowSets(20240611);
-
-function sameFloats(what: string, a: Float32Array, b: Float32Array): void {
-  assert.equal(a.length, b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < a.length; i++) {
-    if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) assert.fail(`${what}: value ${i} is ${a[i]}, llama.cpp gives ${b[i]}`);
-  }
-}
 
 test("the committed lattice grids are what ggml's decoders give, re-derived now", { skip }, () => {
   const derived = deriveIqGrids((type, bytes, n) => oracle!.dequantize(type, bytes, n));

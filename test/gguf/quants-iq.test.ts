@@ -9,7 +9,7 @@ import { dequantize, quantize } from "../../src/gguf/quants.js";
 import { ggufType, rowBytes, type GgufTypeName } from "../../src/gguf/types.js";
 import { mulberry32 } from "../helpers/random.js";
 import { oracleOrSkip } from "./oracle.js";
-import { hardRowSets, imatrixFor } from "./quants-rows.js";
+import { hardRowSets, imatrixFor, sameFloats } from "./quants-rows.js";
 
 const NEW_TYPES: GgufTypeName[] = ["IQ4_NL", "IQ4_XS", "MXFP4", "NVFP4", "TQ1_0", "TQ2_0"];
 const { oracle, skip } = oracleOrSkip();
@@ -20,15 +20,6 @@ function sameBytes(what: string, nPerRow: number, type: GgufTypeName, ours: Uint
   const rb = rowBytes(ggufType(type)!, nPerRow);
   for (let i = 0; i < ours.length; i++) {
     if (ours[i] !== theirs[i]) assert.fail(`${what}: first differing byte ${i} (row ${Math.floor(i / rb)}, byte ${i % rb}): ours ${ours[i]}, llama.cpp ${theirs[i]}`);
-  }
-}
-
-function sameFloats(what: string, a: Float32Array, b: Float32Array): void {
-  assert.equal(a.length, b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < a.length; i++) {
-    if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) assert.fail(`${what}: value ${i} is ${a[i]}, llama.cpp gives ${b[i]}`);
   }
 }
 

@@ -3,6 +3,7 @@
  * quantizers — zeros, constants, one huge outlier, values near FP16 overflow and underflow, alternating
  * signs, exact ties, sparse rows, heavy tails.
  */
+import assert from "node:assert/strict";
 import { gaussian, mulberry32 } from "../helpers/random.js";
 
 export interface RowSet {
@@ -87,4 +88,14 @@ export function imatrixFor(n: number, seed: number, zeros = false): Float32Array
     if (zeros && u() < 0.1) w[i] = 0;
   }
   return w;
+}
+
+/** Bit-identical floats (any NaN equals any NaN), naming the first value that differs from llama.cpp's. */
+export function sameFloats(what: string, a: Float32Array, b: Float32Array): void {
+  assert.equal(a.length, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) assert.fail(`${what}: value ${i} is ${a[i]}, llama.cpp gives ${b[i]}`);
+  }
 }
