@@ -6,7 +6,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,15 +15,9 @@ import { writeHfGptq } from "../../src/model/quantize/hf-gptq.js";
 import { quantizerFor } from "../../src/model/quantize/methods.js";
 import { calibrationWindows, quantizeModel } from "../../src/model/quantize/workflow.js";
 import { randomModel, TINY } from "../model/helpers.js";
+import { quantlab } from "../helpers/cli.js";
 
-const root = join(import.meta.dirname, "..", "..");
 
-function quantlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, "bin", "quantlab.js"), ...args], {
-    env: { ...process.env, QUANTLAB_FROM_SOURCE: "1" }, encoding: "utf8",
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 const calib = calibrationWindows(Array.from({ length: 200 }, (_, i) => 3 + ((i * 7 + (i >> 3)) % 20)), 1, 4, 32);
 // 100 hidden features: gate/up outputs do not pack GPTQ's 4-bit zero points, down's inputs not its codes

@@ -5,13 +5,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readGguf, writeGguf } from "../../src/gguf/file.js";
 import { quantizeGgufModel } from "../../src/gguf/model-quantize.js";
 import { sharedFile } from "../model/helpers.js";
+import { quantlab } from "../helpers/cli.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const model = sharedFile("stories260K-f32.gguf");
@@ -19,12 +19,6 @@ const val = sharedFile("tinystories-val.txt");
 const sotu = join(root, "data", "sotu-llama.gguf");
 const skip = model.skip || val.skip;
 
-function quantlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, "bin", "quantlab.js"), ...args], {
-    env: { ...process.env, QUANTLAB_FROM_SOURCE: "1" }, encoding: "utf8",
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 test("eval --base --json: the KLD contract; --save-base then --base-logits gives the same numbers", { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "ql-kld-cli-"));

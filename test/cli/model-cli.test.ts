@@ -1,22 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sharedFile } from "../model/helpers.js";
+import { quantlab } from "../helpers/cli.js";
 
-const root = join(import.meta.dirname, "..", "..");
 const model = sharedFile("stories260K-f32.gguf");
 const val = sharedFile("tinystories-val.txt");
 const skip = model.skip || val.skip;
 
-function quantlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, "bin", "quantlab.js"), ...args], {
-    env: { ...process.env, QUANTLAB_FROM_SOURCE: "1" }, encoding: "utf8",
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 test("eval --json prints one object with perplexity and token count", { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), "ql-eval-"));

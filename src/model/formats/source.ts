@@ -62,5 +62,10 @@ export async function modelFromSource(source: ModelSource): Promise<LlamaModel> 
   // only what a Llama model uses: a file may carry others (rope_freqs, …) in types never decoded here
   for (const t of source.tensors) if (LLAMA_TENSOR.test(t.name)) values.set(t.name, await readF32(source, t.name));
   const model = llamaFromTensors(config, values.keys(), (n) => values.get(n)!, tokenizer, label, { halfSplitRope });
-  return { ...model, storedTypes: new Map(source.tensors.map((t) => [t.name, t.type.name])) };
+  return { ...model, storedTypes: storedTypes(source) };
+}
+
+/** Each tensor's ggml type as `source` stores it, by GGUF name (what `LlamaModel.storedTypes` holds). */
+export function storedTypes(source: Pick<TensorSource, "tensors">): ReadonlyMap<string, string> {
+  return new Map(source.tensors.map((t) => [t.name, t.type.name]));
 }
