@@ -83,9 +83,11 @@ async function serveControl() {
       if (!verify(sig, parts)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request whose signature does not verify" }); continue; }
       if (typeof header.msg_id !== "string" || typeof header.session !== "string") { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request with a malformed header" }); continue; }
       if (!fresh(sig)) { parentPort.postMessage({ type: "log", text: "dropped an interrupt_request: duplicate signature (msg_id " + JSON.stringify(header.msg_id) + ")" }); continue; }
-      process.kill(process.pid, "SIGINT");
-      // a cell busy in a library loop never reaches the SIGINT listener: the loop polls this flag
+      // the flag first: a cell busy in a library loop never reaches the SIGINT listener and polls it,
+      // and a SIGINT that lands just before a cell's script starts is lost to breakOnSigint, but the
+      // executor's last check before the call sees the flag already raised
       if (workerData.interrupt) Atomics.store(new Int32Array(workerData.interrupt), 0, 1);
+      process.kill(process.pid, "SIGINT");
       const reply = [
         { msg_id: require("node:crypto").randomUUID(), session: workerData.session, username: "kernel", date: new Date().toISOString(), msg_type: "interrupt_reply", version: "5.3" },
         header, {}, { status: "ok" },
