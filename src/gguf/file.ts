@@ -421,6 +421,8 @@ export interface GgufSource {
   readonly alignment: number;
   /** A tensor's stored bytes (a fresh array), read from the file. */
   read(name: string): Promise<Uint8Array>;
+  /** Rows [r0, r1) of a tensor (a row is dims[0] values) in its stored type, by offset; into `into` when it is large enough. */
+  readRows(name: string, r0: number, r1: number, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -445,6 +447,14 @@ export async function openGguf(path: string): Promise<GgufSource> {
     read: async (name) => {
       const t = findTensor(file, name);
       return f.read(t.offset, t.nbytes);
+    },
+    readRows: async (name, r0, r1, into) => {
+      const t = findTensor(file, name);
+      const rows = t.dims.slice(1).reduce((a, b) => a * b, 1), rowBytes = (t.dims[0]! / t.type.blockSize) * t.type.typeSize;
+      check(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 <= r1 && r1 <= rows, "BAD_ARGUMENT", () =>
+        `rows ${r0}…${r1} of tensor '${name}' are not within its ${rows} rows: ask for 0 ≤ r0 ≤ r1 ≤ ${rows}`);
+      const n = (r1 - r0) * rowBytes;
+      return f.read(t.offset + r0 * rowBytes, n, into && into.length >= n ? into.subarray(0, n) : undefined);
     },
     close: () => f.close(),
   };
@@ -758,10 +768,13 @@ export function encodeGguf(input: GgufWriteInput): Uint8Array[] {
 /**
  * Writes a GGUF v3 file as its tensors are produced: the header (offsets from each tensor's type and
  * dims) first, then `data(i)` for each tensor in order, so only one tensor's bytes need be in memory.
+ * `data(i)` may instead give the tensor's bytes as consecutive parts (an async iterable, each part written
+ * before the next is asked for, so the producer may reuse its buffer), and then not even one tensor need be.
  * The file appears at `path` only once complete (a partial file beside it is renamed); byte for byte it
  * is what writeGguf writes for the same tensors.
  */
-export async function writeGgufStream(path: string, input: GgufStreamInput, data: (index: number, tensor: GgufTensorHeader) => Promise<Uint8Array>): Promise<void> {
+export async function writeGgufStream(path: string, input: GgufStreamInput,
+  data: (index: number, tensor: GgufTensorHeader) => Promise<Uint8Array | AsyncIterable<Uint8Array>>): Promise<void> {
   const { meta, infos, alignment } = prepareGguf(input);
   const out = await openAtomicStream(path);
   try {
@@ -771,8 +784,21 @@ export async function writeGgufStream(path: string, input: GgufStreamInput, data
     const zeros = new Uint8Array(alignment);
     for (const [i, t] of infos.entries()) {
       const bytes = await data(i, input.tensors[i]!);
-      checkData(t, bytes);
-      await out.write(bytes);
+      if (bytes instanceof Uint8Array) {
+        checkData(t, bytes);
+        await out.write(bytes);
+      } else {
+        const start = out.length;
+        for await (const part of bytes) {
+          // a part past the tensor's size is refused before it is written
+          check(part instanceof Uint8Array && out.length - start + part.length <= t.nbytes, "BAD_SHAPE", () =>
+            `tensor '${t.name}' (${t.type.name} [${t.dims.join(", ")}]) needs ${t.nbytes} bytes of data, got more than ${out.length - start}` +
+            `${part instanceof Uint8Array ? ` + ${part.length}` : " and a part that is not bytes"}`);
+          await out.write(part);
+        }
+        check(out.length - start === t.nbytes, "BAD_SHAPE", () =>
+          `tensor '${t.name}' (${t.type.name} [${t.dims.join(", ")}]) needs ${t.nbytes} bytes of data, got ${out.length - start}`);
+      }
       const pad = (alignment - (out.length % alignment)) % alignment;
       if (pad) await out.write(zeros.subarray(0, pad));
     }

@@ -16,8 +16,8 @@ import { check, QuantLabError } from "../errors.js";
 import { checkpoint } from "../progress.js";
 import { parseGguf, tensorBytes, tensorF32, writeGgufStream, type GgufFile, type GgufTensorInput, type GgufValue, type GgufWriteInput } from "./file.js";
 import { planMix, type MixModelInfo, type MixName, type MixOverrides, type MixPlan } from "./mix.js";
-import { quantize } from "./quants.js";
-import { readF32, type SourceTensor, type TensorSource } from "./source.js";
+import { dequantizeInto, quantize, quantizeInto } from "./quants.js";
+import { tensorRows, type SourceTensor, type TensorSource } from "./source.js";
 import { decodableType, decodeOnlyReason, ggufType, type GgufTypeName } from "./types.js";
 
 // The imatrix readers live with the rest of the importance matrix; re-exported for existing callers.
@@ -32,7 +32,18 @@ export interface ModelQuantizeOptions extends MixOverrides {
    * `readImatrix("imatrix.gguf")` (imatrix.ts). Used, as by llama-quantize, for the tensors that are re-encoded.
    */
   imatrices?: Map<string, Float32Array>;
+  /**
+   * At most this many bytes of FP32 values are quantized at a time (whole rows, at least one; default
+   * ROW_CHUNK_BYTES), so the peak is set by this, not by the largest tensor. The output does not depend on it.
+   */
+  rowChunkBytes?: number;
 }
+
+/**
+ * 64 MiB of FP32 per block of rows: 4096 rows of a 4096-wide matrix, 32 blocks for Llama 3's embedding.
+ * Large enough that the per-block read and call overhead is lost in the encoding time.
+ */
+export const ROW_CHUNK_BYTES = 64 * 2 ** 20;
 
 export interface QuantizedGgufModel {
   plan: MixPlan;
@@ -83,8 +94,13 @@ export async function quantizeTensorSource(source: TensorSource, mix: MixName | 
     const e = plan.choices[i]!;
     if (e.to === t.type.name) tensors.push({ name: t.name, dims: t.dims, type: t.type, data: await source.read(t.name) });
     else {
-      checkRequantize(t, e.to, options);
-      tensors.push(requantize(t, e.to, await readF32(source, t.name), options));
+      const type = checkRequantize(t, e.to, options);
+      // the output is kept whole, but the input goes by blocks of rows as when streaming
+      const { rows, rowBytes } = tensorRows({ dims: t.dims, type: ggufType(type)! });
+      const data = new Uint8Array(rows * rowBytes);
+      let at = 0;
+      for await (const part of encodeRows(source, t, type, options)) { data.set(part, at); at += part.length; }
+      tensors.push({ name: t.name, dims: t.dims, type, data });
     }
   }
   return { plan, content: { metadata: quantizedMetadata(source.metadata, plan), tensors, alignment: source.alignment } };
@@ -99,9 +115,11 @@ export interface StreamHooks {
 
 /**
  * Quantizes a tensor source by `mix` straight into a GGUF file: the header is written from the plan's
- * types and sizes, then each tensor as soon as it is encoded, so memory holds one tensor (its input and
- * its output) at a time whatever the model's size. The file is complete or absent (atomic rename), and
- * byte for byte what writing quantizeTensorSource's content gives.
+ * types and sizes, then each tensor a block of rows at a time (read by offset in its stored type,
+ * converted to FP32 and encoded in reused buffers, written at once), so memory holds one block of rows
+ * (rowChunkBytes of FP32, its stored bytes and its encoding) whatever the size of the model or of its
+ * largest tensor. The file is complete or absent (atomic rename), and byte for byte what writing
+ * quantizeTensorSource's content gives.
  */
 export async function quantizeTensorSourceToFile(source: TensorSource, mix: MixName | string, path: string,
   options: ModelQuantizeOptions & StreamHooks = {}): Promise<MixPlan> {
@@ -112,11 +130,67 @@ export async function quantizeTensorSourceToFile(source: TensorSource, mix: MixN
   const headers = source.tensors.map((t, i) => ({ name: t.name, dims: t.dims, type: plan.choices[i]!.to }));
   await writeGgufStream(path, { metadata: quantizedMetadata(source.metadata, plan), tensors: headers, alignment: source.alignment }, async (i) => {
     const t = source.tensors[i]!, to = plan.choices[i]!.to;
-    const data = to === t.type.name ? await source.read(t.name) : requantize(t, to, await readF32(source, t.name), options).data;
-    options.onTensor?.(i + 1, source.tensors.length, t, data.length);
-    return data;
+    const parts = to === t.type.name ? copyRows(source, t, options) : encodeRows(source, t, checkRequantize(t, to, options), options);
+    return (async function* () {
+      let bytes = 0;
+      for await (const part of parts) { bytes += part.length; yield part; }
+      options.onTensor?.(i + 1, source.tensors.length, t, bytes);
+    })();
   });
   return plan;
+}
+
+/** Rows per block for rows of `rowBytes` (at least one row, whatever the limit). */
+function rowsPerBlock(rowBytes: number, options: ModelQuantizeOptions): number {
+  const limit = options.rowChunkBytes ?? ROW_CHUNK_BYTES;
+  check(Number.isFinite(limit) && limit > 0, "BAD_ARGUMENT", `rowChunkBytes ${limit} must be a positive number of bytes (default ${ROW_CHUNK_BYTES})`);
+  return Math.max(1, Math.floor(limit / Math.max(1, rowBytes)));
+}
+
+/**
+ * Reads rows [r0, r1) of `t` in its stored type, by offset when the source can (readRows), else from
+ * the whole tensor read once — the fallback that holds one tensor, for sources that cannot seek.
+ */
+function rowReader(source: TensorSource, t: SourceTensor): (r0: number, r1: number, into: Uint8Array) => Promise<Uint8Array> {
+  if (source.readRows) return (r0, r1, into) => source.readRows!(t.name, r0, r1, into);
+  const { rowBytes } = tensorRows(t);
+  let whole: Promise<Uint8Array> | undefined;
+  return async (r0, r1) => (await (whole ??= source.read(t.name))).subarray(r0 * rowBytes, r1 * rowBytes);
+}
+
+/** A tensor kept in its stored type, as consecutive blocks of rows (each valid until the next is asked for). */
+async function* copyRows(source: TensorSource, t: SourceTensor, options: ModelQuantizeOptions): AsyncGenerator<Uint8Array> {
+  const { rows, rowBytes } = tensorRows(t);
+  // the same byte budget as the FP32 blocks: a copy needs no conversion
+  const per = rowsPerBlock(rowBytes, options), read = rowReader(source, t);
+  const buf = new Uint8Array(Math.min(per, rows) * rowBytes);
+  for (let r0 = 0; r0 < rows; r0 += per) yield await read(r0, Math.min(rows, r0 + per), buf);
+}
+
+/**
+ * A tensor encoded as `to` by blocks of rows: each block read in its stored type, converted to FP32 and
+ * encoded in buffers reused from block to block, the next block's read overlapping this one's encoding.
+ * Each yielded part is valid until the next is asked for. GGUF block types encode each row on its own
+ * and an importance matrix is per column, so the parts are exactly the whole tensor's encoding, cut at rows.
+ */
+async function* encodeRows(source: TensorSource, t: SourceTensor, to: GgufTypeName, options: ModelQuantizeOptions): AsyncGenerator<Uint8Array> {
+  const from = decodableType(t.type.name)!, toType = ggufType(to)!;
+  const nPerRow = t.dims[0]!;
+  const { rows, rowBytes: inRowBytes } = tensorRows(t);
+  const per = rowsPerBlock(4 * nPerRow, options), read = rowReader(source, t);
+  const im = imatrixFor(t, options);
+  const block = Math.min(per, rows);
+  const input = new Uint8Array(block * inRowBytes), values = new Float32Array(block * nPerRow);
+  const output = new Uint8Array(block * tensorRows({ dims: t.dims, type: toType }).rowBytes);
+  let pending: Promise<Uint8Array> | undefined = rows > 0 ? read(0, block, input) : undefined;
+  for (let r0 = 0; r0 < rows; r0 += per) {
+    const r1 = Math.min(rows, r0 + per);
+    const x = dequantizeInto(from.name, await pending!, (r1 - r0) * nPerRow, values);
+    // the stored bytes are converted: the input buffer takes the next block while this one is encoded
+    pending = r1 < rows ? read(r1, Math.min(rows, r1 + per), input) : undefined;
+    pending?.catch(() => {}); // awaited on the next turn; a consumer that stops early must not leave it unhandled
+    yield quantizeInto(to, x, nPerRow, output, im);
+  }
 }
 
 function planFor(file: Pick<TensorSource, "metadata" | "tensors">, mix: MixName | string, options: ModelQuantizeOptions): MixPlan {
@@ -138,14 +212,19 @@ function checkRequantize(t: SourceTensor, to: string, options: ModelQuantizeOpti
 
 function requantize(t: SourceTensor, to: string, values: Float32Array, options: ModelQuantizeOptions): GgufTensorInput {
   const type = checkRequantize(t, to, options);
+  return { name: t.name, dims: t.dims, type, data: quantize(type, values, t.dims[0]!, imatrixFor(t, options)) };
+}
+
+/** The importance matrix `t` is encoded with, if any. */
+function imatrixFor(t: SourceTensor, options: ModelQuantizeOptions): Float32Array | undefined {
   const im = options.imatrices?.get(t.name);
   if (im && im.length !== t.dims[0]) {
     // llama.cpp forgives a mismatched imatrix only for the token embedding (it never has activations)
     check(t.name === "token_embd.weight", "BAD_SHAPE",
       `the importance matrix for '${t.name}' has ${im.length} weights but its rows have ${t.dims[0]}: it was computed for another model`);
-    return { name: t.name, dims: t.dims, type, data: quantize(type, values, t.dims[0]!) };
+    return undefined;
   }
-  return { name: t.name, dims: t.dims, type, data: quantize(type, values, t.dims[0]!, im) };
+  return im;
 }
 
 function quantizedMetadata(source: Map<string, GgufValue>, plan: MixPlan): Map<string, GgufValue> {

@@ -41,6 +41,14 @@ function typesFitting(n: number): string {
  * the types in IMATRIX_TYPES and ignored by the others (F32/F16/BF16/Q8_0 …), as in llama.cpp.
  */
 export function quantize(type: GgufTypeName, src: Float32Array, nPerRow: number, imatrix?: Float32Array): Uint8Array {
+  return quantizeInto(type, src, nPerRow, undefined, imatrix);
+}
+
+/**
+ * `quantize` writing into `into` when it is given (it must hold the encoded rows; a view of its start is
+ * returned), so a caller going through a large tensor a block of rows at a time reuses one buffer.
+ */
+export function quantizeInto(type: GgufTypeName, src: Float32Array, nPerRow: number, into: Uint8Array | undefined, imatrix?: Float32Array): Uint8Array {
   const t = typeOf(type);
   check(src instanceof Float32Array, "BAD_ARGUMENT", "quantize takes the weights as a Float32Array: wrap them with Float32Array.from(values)");
   check(imatrix === undefined || imatrix instanceof Float32Array, "BAD_ARGUMENT",
@@ -56,7 +64,9 @@ export function quantize(type: GgufTypeName, src: Float32Array, nPerRow: number,
     `${src.length} values are not a whole number of rows of ${nPerRow}: pass nrows × ${nPerRow} values`);
   const nrows = src.length / nPerRow;
   const rb = rowBytes(t, nPerRow);
-  const out = new Uint8Array(nrows * rb);
+  check(into === undefined || into.length >= nrows * rb, "BAD_SHAPE", () =>
+    `${nrows} rows of ${t.name} need ${nrows * rb} bytes but the output buffer holds ${into!.length}: pass a larger one`);
+  const out = into ? into.subarray(0, nrows * rb) : new Uint8Array(nrows * rb);
   const rowFn = imatrix ? t.quantizeImatrix : undefined;
   if (imatrix && rowFn) {
     check(imatrix.length === nPerRow, "BAD_SHAPE", () =>
@@ -73,6 +83,11 @@ export function quantize(type: GgufTypeName, src: Float32Array, nPerRow: number,
  * encodable type and the decode-only IQ1/IQ2/IQ3 i-quants.
  */
 export function dequantize(type: DecodableTypeName, bytes: Uint8Array, n: number): Float32Array {
+  return dequantizeInto(type, bytes, n);
+}
+
+/** `dequantize` writing into `into` when it is given (at least `n` values; a view of its start is returned). */
+export function dequantizeInto(type: DecodableTypeName, bytes: Uint8Array, n: number, into?: Float32Array): Float32Array {
   const t = decodableTypeOf(type);
   check(bytes instanceof Uint8Array, "BAD_ARGUMENT", "dequantize takes the encoded tensor as a Uint8Array (e.g. a view of the GGUF file's data)");
   check(Number.isInteger(n) && n >= 0 && n % t.blockSize === 0, "BAD_SHAPE", () =>
@@ -80,7 +95,8 @@ export function dequantize(type: DecodableTypeName, bytes: Uint8Array, n: number
   const need = rowBytes(t, n);
   check(bytes.length >= need, "BAD_SHAPE", () =>
     `${n} ${t.name} weights need ${need} bytes but only ${bytes.length} were given: pass the whole tensor's data`);
-  const y = new Float32Array(n);
+  check(into === undefined || into.length >= n, "BAD_SHAPE", () => `${n} weights do not fit the ${into!.length}-value output buffer: pass a larger one`);
+  const y = into ? into.subarray(0, n) : new Float32Array(n);
   t.dequantize(bytes, 0, y, 0, n);
   return y;
 }

@@ -30,6 +30,13 @@ export interface TensorSource {
   readonly alignment: number;
   /** A tensor's bytes in its stored type (exactly `nbytes`); a fresh array the caller may keep. */
   read(name: string): Promise<Uint8Array>;
+  /**
+   * Rows [r0, r1) of a tensor in its stored type, exactly (r1 − r0) × its row bytes (tensorRows), read by
+   * offset: what lets the quantizer go through a tensor larger than memory a block of rows at a time.
+   * Into `into` when given and large enough (a view of its start is returned), else a fresh array.
+   * Optional: a source without it is read whole, one tensor at a time.
+   */
+  readRows?(name: string, r0: number, r1: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Releases file handles; reads fail afterwards. */
   close(): Promise<void>;
 }
@@ -39,8 +46,28 @@ export function tensorSourceOf(file: GgufFile, label = "the GGUF file"): TensorS
   return {
     label, metadata: file.metadata, tensors: file.tensors, alignment: file.alignment,
     read: async (name) => tensorBytes(file, name),
+    readRows: async (name, r0, r1, into) => {
+      const { rowBytes } = checkRows(sourceTensor({ tensors: file.tensors, label }, name), r0, r1, label);
+      const bytes = tensorBytes(file, name).subarray(r0 * rowBytes, r1 * rowBytes);
+      if (into && into.length >= bytes.length) { into.set(bytes); return into.subarray(0, bytes.length); }
+      return bytes.slice();
+    },
     close: async () => {},
   };
+}
+
+/** A tensor's rows: each is dims[0] values (`rowBytes` in its stored type), counted over the other dims. */
+export function tensorRows(t: Pick<SourceTensor, "dims" | "type">): { rows: number; rowBytes: number } {
+  const cols = t.dims[0] ?? 1;
+  return { rows: t.dims.slice(1).reduce((a, b) => a * b, 1), rowBytes: (cols / t.type.blockSize) * t.type.typeSize };
+}
+
+/** The row layout of `t`, after checking that [r0, r1) is a range of its rows (for readRows implementations). */
+export function checkRows(t: SourceTensor, r0: number, r1: number, label: string): { rows: number; rowBytes: number } {
+  const layout = tensorRows(t);
+  check(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 <= r1 && r1 <= layout.rows, "BAD_ARGUMENT", () =>
+    `rows ${r0}…${r1} of tensor '${t.name}' of ${label} are not within its ${layout.rows} rows: ask for 0 ≤ r0 ≤ r1 ≤ ${layout.rows}`);
+  return layout;
 }
 
 /** The info of `name`, or NOT_FOUND listing a few names the source does hold. */

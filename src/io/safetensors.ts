@@ -5,7 +5,7 @@
  * Every size and offset is checked against the file before any tensor is allocated. Files are opened by
  * their header and tensors read by offset (openSafetensors), so a checkpoint of any size can be read.
  */
-import { QuantLabError } from "../errors.js";
+import { check, QuantLabError } from "../errors.js";
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from "../numerics/float-bits.js";
 import { writeFileAtomic } from "./atomic.js";
 import { RangedFile } from "./ranged.js";
@@ -180,6 +180,8 @@ export interface SafetensorsFile extends SafetensorsHeader {
   readonly fileSize: number;
   /** A tensor's stored little-endian bytes (a fresh array). */
   read(name: string): Promise<Uint8Array>;
+  /** `length` bytes of a tensor's stored data from byte `offset` within it (a part of a tensor too large to read whole); into `into` when given. */
+  readRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** A tensor decoded as `readSafetensors` gives it (floats as Float32Array). */
   tensor(name: string): Promise<Tensor>;
   close(): Promise<void>;
@@ -210,8 +212,14 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     return e;
   };
   const read = async (name: string) => { const e = entry(name); return f.read(e.offset, e.nbytes); };
+  const readRange = async (name: string, offset: number, length: number, into?: Uint8Array) => {
+    const e = entry(name);
+    check(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= e.nbytes, "BAD_ARGUMENT", () =>
+      `bytes ${offset}…${offset + length} are not within the ${e.nbytes} bytes of tensor '${name}' of ${path}`);
+    return f.read(e.offset + offset, length, into && into.length >= length ? into.subarray(0, length) : undefined);
+  };
   return {
-    ...header, path, fileSize: f.size, read,
+    ...header, path, fileSize: f.size, read, readRange,
     tensor: async (name) => { const e = entry(name); return { dtype: e.dtype, shape: [...e.shape], data: decodeData(e.dtype, await read(name)) }; },
     close: () => f.close(),
   };

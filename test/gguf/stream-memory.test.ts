@@ -29,13 +29,18 @@ function tinyLlama(layers: number) {
 
 const TINYLLAMA: LlamaConfig = { dim: 2048, hiddenDim: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, contextLength: 2048, rmsEps: 1e-5, ropeTheta: 10000 };
 
-test("the streamed gguf quantize estimate is set by the largest tensor, not by the model's size", () => {
+test("the streamed gguf quantize estimate is set by one block of rows, not by the model's size or its largest tensor", () => {
   const small = estimateGgufQuantize(tinyLlama(2)), big = estimateGgufQuantize(tinyLlama(80));
   assert.equal(big.total, small.total);
-  // the embedding (32000 × 2048): stored F16 + FP32 + the quantizer's copy + output, plus the baseline
-  const emb = 32000 * 2048;
-  assert.equal(small.weights, emb * 2 + 2 * emb * 4);
+  // a block of 64 MiB of FP32 (8192 rows of 2048): stored F16 + FP32 + the conversion's copy, plus the baseline
+  const block = 8192 * 2048;
+  assert.equal(small.weights, block * 2 + 2 * block * 4);
   assert.ok(small.total < 1 * GiB, describeEstimate(small));
+  // a vocabulary 4 times larger changes nothing: the embedding goes by the same blocks
+  const wide = tinyLlama(2).map((t) => (t.name === "token_embd.weight" ? { ...t, dims: [2048, 128000], nbytes: 2048 * 128000 * 2 } : t));
+  assert.equal(estimateGgufQuantize(wide).total, small.total);
+  // a source that cannot read by offset holds its largest tensor whole as well
+  assert.equal(estimateGgufQuantize(tinyLlama(2), undefined, { byRows: false }).weights, 32000 * 2048 * 2 + block * 10);
 });
 
 test("eval and quantize-model estimates grow with the model and the windows, and name their parts", () => {

@@ -33,8 +33,9 @@ const USAGE = `usage: quantlab gguf inspect FILE.gguf [--json]
               tensors' types as given; --tensor-type NAME=TYPE (repeatable; NAME a regular expression searched in
               tensor names, the first match wins) replaces the mix's rule, then the row-length fallback applies;
               --pure gives every other weight the mix's base type.
-              Tensors are written as they are encoded; the memory estimate is printed (stderr) first and
-              the job refused when it exceeds --max-memory (default: the machine's free memory).
+              Tensors are read, encoded and written a block of rows at a time (≤ 64 MiB of FP32), so memory
+              does not grow with the model or its largest tensor; the memory estimate is printed (stderr) first
+              and the job refused when it exceeds --max-memory (default: the machine's free memory).
   dequantize  decodes one tensor to F32, stored as [rows, row length] (dims reversed, PyTorch order).
   --force     lets --out replace a file that is also an input (refused otherwise).`;
 
@@ -101,7 +102,7 @@ async function quantizeCmd(argv: string[]): Promise<number> {
     const { checkFits, describeEstimate, estimateGgufQuantize, memoryBudget } = await import("../../model/formats/memory.js");
     const budget = memoryBudget(str(p, "max-memory"));
     const fits = (pl: MixPlan, inMemory: boolean) => {
-      const e = estimateGgufQuantize(source.tensors, pl.choices.map((c) => c.bytes));
+      const e = estimateGgufQuantize(source.tensors, pl.choices.map((c) => c.bytes), { byRows: source.readRows !== undefined });
       if (inMemory) e.total += pl.totalBytes - e.output;
       checkFits(e, budget, "quantize on a machine with more free memory, or raise --max-memory if the estimate is too cautious");
       console.error(`memory: ${describeEstimate(e, budget)}`);

@@ -8,9 +8,10 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { check, QuantLabError } from "../../errors.js";
-import { readF32, type SourceTensor, type TensorSource } from "../../gguf/source.js";
+import { checkRows, readF32, sourceTensor, type SourceTensor, type TensorSource } from "../../gguf/source.js";
 import { ggmlType } from "../../gguf/types.js";
 import { decodeData, type SafetensorsEntry, type SafetensorsFile } from "../../io/safetensors.js";
+import { DTYPE_BYTES } from "../../io/tensor.js";
 import { matrix, type Matrix } from "../../numerics/matrix.js";
 import { halfToInterleavedOrder, llama3RopeFactors, LINEAR_NAMES, permuteHalfToInterleaved, permuteRows, validateModel, type LinearName, type LlamaConfig, type LlamaModel } from "../llama.js";
 import { llamaFromTensors, llamaGgufMetadata } from "./gguf.js";
@@ -270,28 +271,58 @@ export async function openHfSource(path: string): Promise<HfSource> {
     const tokenizer = hfTokenizer(where, config.vocabSize);
     const byName = new Map(tensors.map((t) => [t.name, t]));
     const ropeFreqs = config.ropeFreqFactors;
-    return {
-      label: where.label, config, modelLabel, tokenizer, metadata: llamaGgufMetadata(config, modelLabel, tokenizer), alignment: 32,
+    const listed = {
+      label: where.label,
       tensors: [
         // llama.cpp's converter writes Llama 3's rope scaling as this tensor, first
         ...(ropeFreqs ? [{ name: "rope_freqs.weight", dims: [ropeFreqs.length], type: GGML.F32, nbytes: ropeFreqs.byteLength }] : []),
         ...tensors.map(({ name, dims, type, nbytes }) => ({ name, dims, type, nbytes })),
       ],
-      read: async (name) => {
-        if (name === "rope_freqs.weight" && ropeFreqs) return new Uint8Array(ropeFreqs.slice().buffer);
+    };
+    const read = async (name: string): Promise<Uint8Array> => {
+      if (name === "rope_freqs.weight" && ropeFreqs) return new Uint8Array(ropeFreqs.slice().buffer);
+      const t = byName.get(name);
+      check(t, "NOT_FOUND", `${where.label} has no tensor '${name}' under its GGUF name`);
+      let bytes = await t.file.read(t.hf);
+      if (t.entry.dtype === "F64" || (t.type === GGML.F32 && t.entry.dtype !== "F32")) {
+        const f32 = decodeData(t.entry.dtype, bytes) as Float32Array;
+        bytes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+      }
+      if (t.heads !== undefined) {
+        // a bias is one value per row: its rows move with the weight's
+        const rows = t.dims.length === 1 ? t.dims[0]! : t.dims[1]!, rowBytes = t.dims.length === 1 ? t.type.typeSize : t.dims[0]! * t.type.typeSize;
+        bytes = permuteRows(bytes, rowBytes, halfToInterleavedOrder(rows, t.heads));
+      }
+      return bytes;
+    };
+    const orders = new Map<string, Int32Array>();
+    return {
+      label: where.label, config, modelLabel, tokenizer, metadata: llamaGgufMetadata(config, modelLabel, tokenizer), alignment: 32,
+      tensors: listed.tensors,
+      read,
+      readRows: async (name, r0, r1, into) => {
         const t = byName.get(name);
-        check(t, "NOT_FOUND", `${where.label} has no tensor '${name}' under its GGUF name`);
-        let bytes = await t.file.read(t.hf);
-        if (t.entry.dtype === "F64" || (t.type === GGML.F32 && t.entry.dtype !== "F32")) {
+        if (!t || t.dims.length === 1) {
+          // vectors (norms, biases, rope factors) are one row, and small
+          checkRows(sourceTensor(listed, name), r0, r1, where.label);
+          return r0 === r1 ? new Uint8Array(0) : read(name);
+        }
+        const { rowBytes } = checkRows(t, r0, r1, where.label);
+        const stored = DTYPE_BYTES[t.entry.dtype] * t.dims[0]!;
+        // a q/k permutation moves rows within their head only: rows [r0, r1) come from the heads they lie in
+        const order = t.heads === undefined ? undefined : (orders.get(name) ?? orders.set(name, halfToInterleavedOrder(t.dims[1]!, t.heads)).get(name)!);
+        let s0 = r0, s1 = r1;
+        if (order) for (let r = r0; r < r1; r++) { s0 = Math.min(s0, order[r]!); s1 = Math.max(s1, order[r]! + 1); }
+        const direct = !order && t.type.typeSize === DTYPE_BYTES[t.entry.dtype];
+        let bytes = await t.file.readRange(t.hf, s0 * stored, (s1 - s0) * stored, direct ? into : undefined);
+        if (t.type.typeSize !== DTYPE_BYTES[t.entry.dtype]) {
           const f32 = decodeData(t.entry.dtype, bytes) as Float32Array;
           bytes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
         }
-        if (t.heads !== undefined) {
-          // a bias is one value per row: its rows move with the weight's
-          const rows = t.dims.length === 1 ? t.dims[0]! : t.dims[1]!, rowBytes = t.dims.length === 1 ? t.type.typeSize : t.dims[0]! * t.type.typeSize;
-          bytes = permuteRows(bytes, rowBytes, halfToInterleavedOrder(rows, t.heads));
-        }
-        return bytes;
+        if (!order) return bytes;
+        const out = into && into.length >= (r1 - r0) * rowBytes ? into.subarray(0, (r1 - r0) * rowBytes) : new Uint8Array((r1 - r0) * rowBytes);
+        for (let r = r0; r < r1; r++) out.set(bytes.subarray((order[r]! - s0) * rowBytes, (order[r]! - s0 + 1) * rowBytes), (r - r0) * rowBytes);
+        return out;
       },
       close: async () => { for (const f of shards.values()) await f.close(); },
     };

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from "node:fs";
 import { check, QuantLabError } from "../../errors.js";
-import type { SourceTensor } from "../../gguf/source.js";
+import { checkRows, type SourceTensor } from "../../gguf/source.js";
 import { ggmlType } from "../../gguf/types.js";
 import { RangedFile } from "../../io/ranged.js";
 import type { LlamaConfig, LlamaModel } from "../llama.js";
@@ -123,6 +123,13 @@ export async function openLlama2cSource(path: string, tokenizerPath?: string): P
         const t = byName.get(name);
         if (!t) throw new QuantLabError("NOT_FOUND", `${path} has no tensor '${name}' under its GGUF name`);
         return f.read(t.offset, 4 * t.rows * t.cols);
+      },
+      readRows: async (name, r0, r1, into) => {
+        const t = byName.get(name);
+        if (!t) throw new QuantLabError("NOT_FOUND", `${path} has no tensor '${name}' under its GGUF name`);
+        checkRows(tensors.find((x) => x.name === name)!, r0, r1, path);
+        const n = 4 * t.cols * (r1 - r0);
+        return f.read(t.offset + 4 * t.cols * r0, n, into && into.length >= n ? into.subarray(0, n) : undefined);
       },
       close: () => f.close(),
       llama: () => ({ config, tokenizer, label }),

@@ -5,8 +5,9 @@
  *
  * The estimates follow what the code keeps alive (a few hundred MB of error either way; they are for
  * "will it fit", not accounting):
- * - `gguf quantize` streams: the largest tensor as stored, as FP32, the quantizer's working copy (the
- *   WebAssembly heap keeps its high-water mark) and its encoded output.
+ * - `gguf quantize` streams a block of rows at a time (src/gguf/model-quantize.ts, at most 64 MiB of FP32):
+ *   the largest block as stored, as FP32 with the conversion's temporary copy, and its encoding — set by
+ *   the widest row, not by the largest tensor; a source that cannot read by offset holds its tensor whole.
  * - `eval` runs layer-major (src/model/runtime/layer-major.ts): one layer (or the head) on its way to the
  *   tfjs heap, every window's hidden states, and one window's activations (logits and their log-softmax,
  *   attention scores, layer temporaries) — not the model.
@@ -16,6 +17,7 @@
  */
 import { freemem } from "node:os";
 import { check } from "../../errors.js";
+import { ROW_CHUNK_BYTES } from "../../gguf/model-quantize.js";
 import type { SourceTensor } from "../../gguf/source.js";
 import type { LlamaConfig } from "../llama.js";
 
@@ -40,15 +42,29 @@ function estimate(job: string, parts: Omit<MemoryEstimate, "job" | "total">, bas
   return { job, ...parts, total };
 }
 
-/** `gguf quantize` (streamed): one tensor at a time; `outputBytes` per tensor from the plan, when known. */
-export function estimateGgufQuantize(tensors: readonly SourceTensor[], outputBytes?: readonly number[]): MemoryEstimate {
-  let stored = 0, f32 = 0, out = 0;
+export interface GgufQuantizeMemory {
+  /** FP32 bytes per block of rows (ModelQuantizeOptions.rowChunkBytes; default ROW_CHUNK_BYTES). */
+  rowChunkBytes?: number;
+  /** The source reads rows by offset (TensorSource.readRows; default true): otherwise each tensor is read whole. */
+  byRows?: boolean;
+}
+
+/**
+ * `gguf quantize` (streamed): one block of rows at a time; `outputBytes` per tensor from the plan, when
+ * known. Per block: its stored bytes, its FP32 values and the conversion's temporary copy, its encoding.
+ */
+export function estimateGgufQuantize(tensors: readonly SourceTensor[], outputBytes?: readonly number[], opts: GgufQuantizeMemory = {}): MemoryEstimate {
+  const limit = opts.rowChunkBytes ?? ROW_CHUNK_BYTES;
+  let weights = 0, out = 0;
   tensors.forEach((t, i) => {
-    stored = Math.max(stored, t.nbytes);
-    f32 = Math.max(f32, elementsOf(t) * 4);
-    out = Math.max(out, outputBytes?.[i] ?? t.nbytes);
+    const cols = t.dims[0] ?? 1, rows = elementsOf(t) / Math.max(1, cols);
+    const block = Math.min(rows, Math.max(1, Math.floor(limit / (4 * cols))));
+    const part = rows > 0 ? block / rows : 0;
+    const whole = opts.byRows === false ? t.nbytes : 0;
+    weights = Math.max(weights, whole + part * (t.nbytes + 2 * elementsOf(t) * 4));
+    out = Math.max(out, part * (outputBytes?.[i] ?? t.nbytes));
   });
-  return estimate("gguf quantize", { weights: stored + 2 * f32, activations: 0, hessians: 0, output: out }, BASELINE);
+  return estimate("gguf quantize", { weights: Math.ceil(weights), activations: 0, hessians: 0, output: Math.ceil(out) }, BASELINE);
 }
 
 /** FP32 bytes of a Llama model's parameters, from its config (tied: one embedding). */

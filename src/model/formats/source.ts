@@ -37,7 +37,7 @@ export async function openModelSource(path: string, opts: OpenOptions = {}): Pro
   if (path.endsWith(".gguf")) {
     const src = await openGguf(path);
     return {
-      label: src.label, metadata: src.metadata, tensors: src.tensors, alignment: src.alignment, read: src.read, close: src.close,
+      label: src.label, metadata: src.metadata, tensors: src.tensors, alignment: src.alignment, read: src.read, readRows: src.readRows, close: src.close,
       format: "GGUF",
       llama: () => ({
         config: ggufConfig(src.file), tokenizer: ggufTokenizer(src.file), label: `${basename(path)} (GGUF v${src.file.version})`,
