@@ -40,7 +40,8 @@ test("a source's tensors decode per tensor, and an already-quantized source is r
   assert.equal((await readF32(mem, "blk.0.ffn_up.weight")).length, 1024);
   await assert.rejects(readF32(mem, "nope"), (e: unknown) => e instanceof QuantLabError && e.code === "NOT_FOUND" && /q4k\.gguf has no tensor 'nope'/.test(e.message));
   let reads = 0;
-  const counting: TensorSource = { ...mem, read: async (n) => { reads++; return mem.read(n); } };
+  // the quantizer reads by rows when the source can: both kinds of read count (one block of 4 rows here)
+  const counting: TensorSource = { ...mem, read: async (n) => { reads++; return mem.read(n); }, readRows: async (n, r0, r1, into) => { reads++; return mem.readRows!(n, r0, r1, into); } };
   await assert.rejects(quantizeTensorSource(counting, "Q8_0"), (e: unknown) => e instanceof QuantLabError && e.code === "BAD_ARGUMENT" && /already Q4_K/.test(e.message));
   assert.equal(reads, 0, "refused before reading");
   const again = await quantizeTensorSource(counting, "Q8_0", { allowRequantize: true });
