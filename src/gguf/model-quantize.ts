@@ -10,7 +10,8 @@
  * Inputs: a GGUF file in memory (any version, F32/F16/BF16 tensors; already-quantized tensors only with
  * allowRequantize, as llama.cpp), or any tensor source (source.ts) — a GGUF opened by its header, a
  * Hugging Face checkpoint laid out as llama.cpp's converter would (src/model/formats opens those) — read
- * one tensor at a time.
+ * a block of rows at a time (ROW_CHUNK_BYTES of FP32) when the source reads rows by offset, else one
+ * tensor at a time.
  */
 import { check, QuantLabError } from "../errors.js";
 import { checkpoint } from "../progress.js";
