@@ -5,14 +5,23 @@
  * (src/backend/gemm.ts).
  *
  * The layout is the Goto/BLIS one. Per chunk of C (mb × nb): for each depth slice of KC, the slice of B
- * is packed into NR-wide column strips (the strip under work, KC × NR = 8 KiB, stays in L1); for each MC
- * rows of A the slice is packed into MR-tall row strips (the MC × KC block, 96 KiB, stays in L2); a
- * 4 × 8 register tile (eight f32x4 accumulators: 4 rows × 2 vectors) then runs down KC. The tile is
- * sized to V8's register allocator, not to the ISA: x86-64 has sixteen vector registers, but 6 × 8 and
- * 4 × 12 tiles (twelve accumulators) spill and ran at 24–27 GFLOP/s per core where 4 × 8 runs at 34–44
- * (2048³, one thread, CPU time; unrolling the depth loop by two spills too). There is no fused
- * multiply-add in WebAssembly SIMD (relaxed SIMD's is not deterministic), so each step is a multiply and
- * an add, each rounded.
+ * is packed into NR-wide column strips (the strip under work, KC × NR = 16 KiB, stays in Zen 3's 32 KiB
+ * L1); for each MC rows of A the slice is packed into MR-tall row strips (the MC × KC block, 192 KiB,
+ * stays in its 512 KiB L2); a 4 × 8 register tile (eight f32x4 accumulators: 4 rows × 2 vectors) then
+ * runs down KC. KC = 512 rather than 256 halves the read-modify-write passes over C (≈ 4 % at 2048³).
+ *
+ * The tile is sized to V8's code generator, not to the ISA. TurboFan keeps a block's loads in program
+ * order and places the arithmetic after them, so every value loaded in a loop turn is live at once: one
+ * depth step of the 4 × 8 tile loads 6 vectors, which with the 8 accumulators and a product fills the
+ * 15 allocatable xmm registers; 6 × 8 or 4 × 12 tiles, or a plain unroll by two, spill (24–27 GFLOP/s
+ * per core where 4 × 8 ran at 34–44). The loop below still takes two depth steps per turn, with an
+ * exit after each: the first step's sums are then live on the exit edge, so V8 must finish them before
+ * the second step's loads — two blocks of 15 registers each, no spill, and the loop's integer overhead
+ * (stack check, branch, index moves) paid once per two steps: +20–25 % over one step per turn (one
+ * thread, CPU time, 2048³). There is no fused multiply-add in WebAssembly SIMD (relaxed SIMD's is not
+ * deterministic across machines, and Node 20 has it only behind a flag), so each step is a multiply and
+ * an add, each rounded: a core peaks at 2 multiplies + 2 adds of 4 lanes per cycle, half of AVX2 FMA's
+ * rate. simdPeak measures that ceiling.
  *
  * Summation order: each C element is Σ over KC-slices of (Σ_p a·b in p order), added to C slice by
  * slice — a fixed order independent of the thread count and of which thread computed the chunk, so
@@ -26,7 +35,7 @@
 
 const MR: i32 = 4;
 const NR: i32 = 8;
-const KC: i32 = 256;
+const KC: i32 = 512;
 const MC: i32 = 96;
 
 // Scratch per thread (`work`): packed A block (MC × KC), packed B slice (KC × nb), an edge tile.
@@ -109,17 +118,22 @@ function packB(b: usize, ldb: i32, transB: bool, pc: i32, kc: i32, jc: i32, nc: 
 }
 
 /**
- * The 4 × 8 register tile: out (row stride ldo floats) = (add ? out : 0) + α·Σ_p Ap[p]·Bp[p] over kc.
+ * The 4 × 8 register tile: out (row stride ldo floats) = (add ? out : 0) + α·Σ_p Ap[p]·Bp[p] over kc ≥ 1,
+ * each accumulator summed in p order.
  */
 function kernel(kc: i32, ap: usize, bp: usize, out: usize, ldo: i32, alpha: f32, add: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let p = 0; p < kc; p++) {
-    const b0 = v128.load(bp);
-    const b1 = v128.load(bp, 16);
-    let a = v128.load32_splat(ap);
+  let b0: v128, b1: v128, a: v128;
+  // the B row of the last step; the A strip's pointer steps itself (its splats keep offsets 0–12,
+  // which V8 folds into hoisted base registers, where offsets 16–28 would cost an address add each)
+  const last = bp + (<usize>(kc - 1) << 5);
+  for (;;) {
+    b0 = v128.load(bp, 0);
+    b1 = v128.load(bp, 16);
+    a = v128.load32_splat(ap);
     c00 = f32x4.add(c00, f32x4.mul(a, b0));
     c01 = f32x4.add(c01, f32x4.mul(a, b1));
     a = v128.load32_splat(ap, 4);
@@ -132,7 +146,24 @@ function kernel(kc: i32, ap: usize, bp: usize, out: usize, ldo: i32, alpha: f32,
     c30 = f32x4.add(c30, f32x4.mul(a, b0));
     c31 = f32x4.add(c31, f32x4.mul(a, b1));
     ap += MR * 4;
-    bp += NR * 4;
+    if (bp == last) break;
+    b0 = v128.load(bp, 32);
+    b1 = v128.load(bp, 48);
+    a = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    ap += MR * 4;
+    if (bp + 32 == last) break;
+    bp += 2 * NR * 4;
   }
   const va = f32x4.splat(alpha);
   const ld = <usize>ldo << 2;
@@ -221,4 +252,32 @@ export function mirrorUpper(c: usize, n: i32, ldc: i32, r0: i32, r1: i32): void 
   for (let i = r0; i < r1; i++) {
     for (let j = 0; j < i; j++) store<f32>(c + (<usize>(i * ldc + j) << 2), load<f32>(c + (<usize>(j * ldc + i) << 2)));
   }
+}
+
+/**
+ * The practical ceiling of this kernel's arithmetic on this thread: `iters` turns of 6 independent
+ * f32x4 multiplies and 6 independent f32x4 adds (48 FLOP per turn), registers only, operands loaded from
+ * `src` (12 floats: the multiplier, the addend, the start) so V8 can neither fold them nor recompute
+ * them inside the loop. Each chain is 6 deep per 3-cycle latency, so the loop is bound by the FP pipes'
+ * throughput, as the GEMM tile is at best. Returns a lane of the result so nothing is dead.
+ */
+export function simdPeak(iters: i32, src: usize): f32 {
+  const c = v128.load(src), d = v128.load(src, 16);
+  let m0 = v128.load(src, 32), m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0;
+  let s0 = m0, s1 = m0, s2 = m0, s3 = m0, s4 = m0, s5 = m0;
+  for (let i = 0; i < iters; i++) {
+    m0 = f32x4.mul(m0, c); s0 = f32x4.add(s0, d);
+    m1 = f32x4.mul(m1, c); s1 = f32x4.add(s1, d);
+    m2 = f32x4.mul(m2, c); s2 = f32x4.add(s2, d);
+    m3 = f32x4.mul(m3, c); s3 = f32x4.add(s3, d);
+    m4 = f32x4.mul(m4, c); s4 = f32x4.add(s4, d);
+    m5 = f32x4.mul(m5, c); s5 = f32x4.add(s5, d);
+  }
+  const m = f32x4.add(f32x4.add(f32x4.add(m0, m1), f32x4.add(m2, m3)), f32x4.add(m4, m5));
+  const t = f32x4.add(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)), f32x4.add(s4, s5));
+  return f32x4.extract_lane(f32x4.add(m, t), 0);
+}
+/** FLOPs per simdPeak turn. */
+export function simdPeakFlops(): i32 {
+  return 48;
 }

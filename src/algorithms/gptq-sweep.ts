@@ -201,8 +201,8 @@ export async function sweepJs(s: SweepInput): Promise<SweepOutput> {
 }
 
 const align16 = (x: number) => Math.ceil(x / 16) * 16;
-/** GEMM scratch for the kernel's in-block products (workBytes(512) ≈ 0.6 MiB). */
-const WORK_FLOATS = 1 << 18;
+/** GEMM scratch for the kernel's in-block products (workBytes(512) ≈ 1.2 MiB with the kernel's 512-deep slices). */
+const WORK_FLOATS = 1 << 19;
 
 /**
  * The sweep in WebAssembly on the GEMM kernel's shared memory: per block one kernel call (fits, quantize,

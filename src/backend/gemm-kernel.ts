@@ -17,6 +17,29 @@ export interface GemmExports {
     i0: number, i1: number, j0: number, j1: number, p0: number, p1: number, work: number,
   ): void;
   mirrorUpper(c: number, n: number, ldc: number, r0: number, r1: number): void;
+  simdPeak(iters: number, src: number): number;
+  simdPeakFlops(): number;
+}
+
+/**
+ * simdPeak for about `seconds` on this thread, after calls that get it to V8's optimising tier (the first
+ * calls run in the baseline compiler, and a call in progress never switches tiers); its operands are the
+ * 12 floats at byte `src`. Returns GFLOP/s over this thread's wall time.
+ */
+export function runPeak(g: GemmExports, src: number, seconds: number): number {
+  const flops = g.simdPeakFlops();
+  let iters = 1 << 14;
+  let rate = 0;
+  // growing calls: tier-up happens in the background between them; the last, longest call is the measurement
+  for (let spent = 0; ; ) {
+    const t = performance.now();
+    g.simdPeak(iters, src);
+    const dt = (performance.now() - t) / 1000;
+    spent += dt;
+    rate = (iters * flops) / Math.max(dt, 1e-9) / 1e9;
+    if (spent >= seconds / 2 && dt >= seconds / 2) return rate;
+    if (dt < seconds / 8) iters *= 2;
+  }
 }
 
 /** One product laid out in the shared memory (byte offsets), cut into mb × nb chunks of C. */

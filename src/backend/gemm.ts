@@ -6,6 +6,8 @@
  *
  *   gemm(A, m, k, B, n, out?, opts) → C (m × n) = [C +] α·op(A)·op(B), or null when the kernel is not built
  *   gemmThreads()                   → threads a large product runs on (1 without the pool)
+ *   simdCeiling(seconds?, threads?) → the kernel's arithmetic ceiling here: GFLOP/s of a register-only
+ *                                     f32x4 multiply + add loop on every thread at once (bench/algorithms)
  *
  * op(A) is A (m × k row-major) or, with transA, the transpose of A stored k × m; likewise B (k × n, or
  * n × k with transB). `symmetric` (m = n, C symmetric, e.g. XᵀX) computes the upper triangle only and
@@ -13,7 +15,7 @@
  * largest product seen and stays there (a shared WebAssembly memory cannot shrink): ≈ 200 MiB after a
  * 4096³ product.
  */
-import { chunkCount, gemmModule, instantiate, runChunks, type GemmExports, type GemmJob } from "./gemm-kernel.js";
+import { chunkCount, gemmModule, instantiate, runChunks, runPeak, type GemmExports, type GemmJob } from "./gemm-kernel.js";
 import { onEveryWorker, poolSize } from "./pool.js";
 import { check } from "../errors.js";
 
@@ -113,15 +115,54 @@ async function poolFor(m: number, k: number, n: number, threads?: number): Promi
   return 2 * m * n * k >= POOL_MIN_FLOP && threads !== 1 ? poolSize() : 0;
 }
 
+/** Gives the pool's workers the shared memory (once); false when the pool is not available. */
+async function shareMemory(s: State): Promise<boolean> {
+  if (s.workers === 0) {
+    const given = await onEveryWorker(() => ({ kind: "gemm-memory", memory: s.memory }));
+    s.workers = given ? given.length : 0;
+  }
+  return s.workers > 0;
+}
+
+export interface SimdCeiling {
+  /** GFLOP/s of each thread, measured while every one runs (the pool's workers, or the calling thread). */
+  perThread: number[];
+  /** Their sum: what a product on these threads could reach at best. */
+  total: number;
+}
+
+/**
+ * The practical ceiling of the GEMM kernel's arithmetic on this machine, measured now: the kernel
+ * module's simdPeak (independent f32x4 multiplies and adds, registers only) for about `seconds` on every
+ * thread a large product runs on, at once (threads = 1: on the calling thread only). null when the kernel
+ * is not built.
+ */
+export async function simdCeiling(seconds = 0.25, threads?: number): Promise<SimdCeiling | null> {
+  const s = load();
+  if (!s) return null;
+  const run = queue.then(async () => {
+    const src = 128;
+    if (!reserve(s.memory, src + 64)) return null;
+    new Float32Array(s.memory.buffer, src, 12).set([1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1]);
+    if (threads !== 1 && (await poolSize()) > 0 && (await shareMemory(s))) {
+      const replies = await onEveryWorker(() => ({ kind: "gemm-peak", src, seconds }));
+      if (replies) {
+        const perThread = replies.map((r) => r.gflops ?? 0);
+        return { perThread, total: perThread.reduce((x, y) => x + y, 0) };
+      }
+    }
+    const rate = runPeak(s.g, src, seconds);
+    return { perThread: [rate], total: rate };
+  });
+  queue = run.catch(() => undefined);
+  return run;
+}
+
 /** Computes a laid-out job: on the pool's workers when `pooled` > 0, else here; scratch at work + i·workSize. */
 async function runJob(s: State, job: GemmJob, pooled: number, work: number, workSize: number): Promise<void> {
   new Int32Array(s.memory.buffer, job.counter, 1)[0] = 0;
   if (pooled > 0 && chunkCount(job) > 1) {
-    if (s.workers === 0) {
-      const given = await onEveryWorker(() => ({ kind: "gemm-memory", memory: s.memory }));
-      s.workers = given ? given.length : 0;
-    }
-    if (s.workers > 0 && (await onEveryWorker((i) => ({ kind: "gemm", job, work: work + i * workSize }))) !== null) return;
+    if ((await shareMemory(s)) && (await onEveryWorker((i) => ({ kind: "gemm", job, work: work + i * workSize }))) !== null) return;
   }
   runChunks(s.g, s.memory, job, work);
 }

@@ -10,7 +10,7 @@ import { parentPort } from "node:worker_threads";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type * as TF from "@tensorflow/tfjs-core";
-import { gemmModule, instantiate, runChunks, type GemmExports, type GemmJob } from "./gemm-kernel.js";
+import { gemmModule, instantiate, runChunks, runPeak, type GemmExports, type GemmJob } from "./gemm-kernel.js";
 
 export interface TileJob {
   a: SharedArrayBuffer;
@@ -36,7 +36,15 @@ export interface GemmWorkMessage {
   work: number;
 }
 
-export type WorkerMessage = TileJob | GemmMemoryMessage | GemmWorkMessage | "ping";
+/** The WebAssembly SIMD ceiling (simdPeak) on this worker, while the other threads run it too. */
+export interface GemmPeakMessage {
+  kind: "gemm-peak";
+  /** Byte offset of simdPeak's 12 operand floats in the shared memory. */
+  src: number;
+  seconds: number;
+}
+
+export type WorkerMessage = TileJob | GemmMemoryMessage | GemmWorkMessage | GemmPeakMessage | "ping";
 
 let tfReady: Promise<typeof TF> | null = null;
 function loadTf(): Promise<typeof TF> {
@@ -93,6 +101,9 @@ parentPort!.on("message", async (msg: WorkerMessage) => {
       if (!gemm) throw new Error("a GEMM job came before the shared memory");
       const chunks = runChunks(gemm.g, gemm.memory, msg.job, msg.work);
       parentPort!.postMessage({ ok: true, chunks });
+    } else if ("kind" in msg && msg.kind === "gemm-peak") {
+      if (!gemm) throw new Error("a GEMM peak job came before the shared memory");
+      parentPort!.postMessage({ ok: true, gflops: runPeak(gemm.g, msg.src, msg.seconds) });
     } else {
       await tiles(msg as TileJob);
       parentPort!.postMessage({ ok: true });

@@ -29,6 +29,8 @@ interface Reply {
   ok: boolean;
   error?: string;
   chunks?: number;
+  /** A gemm-peak job's rate, GFLOP/s. */
+  gflops?: number;
 }
 
 function call(w: Worker, msg: WorkerMessage): Promise<Reply> {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { gemm, gemmThreads, withWorkspace } from "../../src/backend/gemm.js";
+import { gemm, gemmThreads, simdCeiling, withWorkspace } from "../../src/backend/gemm.js";
 import { matmul } from "../../src/algorithms/matmul.js";
 import { backendReport, useBackend } from "../../src/backend/index.js";
 import { QuantLabError } from "../../src/errors.js";
@@ -172,4 +172,13 @@ test("workspace products over strided regions, in place, lower triangle only", a
     // outside C nothing moves; above its diagonal only 4 × 8 tiles that straddle it write (c ≤ r + 10)
     else if (!inside || c >= r + 11) assert.equal(v, big[i * n + j], `(${i}, ${j}) changed`);
   }
+});
+
+test("the SIMD ceiling runs on every pool thread at once and on the calling thread alone", async () => {
+  const all = (await simdCeiling(0.02))!;
+  assert.equal(all.perThread.length, Math.max(1, await gemmThreads()));
+  for (const r of all.perThread) assert.ok(Number.isFinite(r) && r > 0, `rate ${r}`);
+  const one = (await simdCeiling(0.02, 1))!;
+  assert.equal(one.perThread.length, 1);
+  assert.ok(one.total > 0);
 });
