@@ -299,3 +299,37 @@ console.log("BLAS), same W and X, timed the same way (Hessian included). " + pee
 console.log("vs torch 1T < 1: QuantLab is faster. AWQ rows have no same-run peer (llm-awq is not run here). ref err: the");
 console.log("original implementations' output errors on this input (quoted: deterministic). RTN runs once.");
 if (backends.includes("cpu")) console.log(`cpu runs ${cpuN}² (the cpu backend is ≈ 35× slower than wasm; QUANTLAB_BENCH_CPU_N to change).`);
+
+/**
+ * QUANTLAB_BENCH_CLI=1: `quantlab gptq` (g128, act-order, 3-bit per channel) and `quantlab awq` on the
+ * same 4096² W and X as files (F32 safetensors in the OS temp folder), each its own process: CLI wall
+ * against the `seconds` it reports (issue 20's target: wall ≤ 1.2×). The gap is startup, reading,
+ * the output-error report and the atomic write.
+ */
+async function cliTable(n: number): Promise<void> {
+  const { execFileSync } = await import("node:child_process");
+  const { writeSafetensors } = await import("../src/io/safetensors.js");
+  const { W, X } = problem(n);
+  const dir = mkdtempSync(join(tmpdir(), "quantlab-bench-cli-"));
+  const bin = new URL("../bin/quantlab.js", import.meta.url).pathname;
+  const cases: [string, string[]][] = [
+    ["gptq g128", ["gptq"]], ["gptq act-order", ["gptq", "--act-order"]],
+    ["gptq 3-bit channel", ["gptq", "--bits", "3", "--group-size", "channel"]], ["awq + clip", ["awq"]],
+  ];
+  try {
+    await writeSafetensors(join(dir, "W.safetensors"), { weight: { dtype: "F32", shape: [n, n], data: W.data } });
+    await writeSafetensors(join(dir, "X.safetensors"), { x: { dtype: "F32", shape: [n, n], data: X.data } });
+    console.log(`CLI wall against the algorithm's seconds, ${n}², one process each; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
+    for (const [name, args] of cases) {
+      const t = performance.now();
+      const out = execFileSync(process.execPath, [bin, ...args, "--weights", join(dir, "W.safetensors"), "--calib", join(dir, "X.safetensors"), "--out", join(dir, "Q.safetensors"), "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+      const wall = (performance.now() - t) / 1000;
+      const j = JSON.parse(out) as { seconds: number; outputError: number };
+      console.log(`  ${name.padEnd(20)} wall ${wall.toFixed(2).padStart(7)} s  algorithm ${j.seconds.toFixed(2).padStart(7)} s  ratio ${(wall / j.seconds).toFixed(2)}  output error ${j.outputError.toPrecision(5)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.env.QUANTLAB_BENCH_CLI === "1") await cliTable(n);

@@ -17,7 +17,9 @@
  *
  * FLOP floor (out × in, T search tokens, grid 20): 20 × 2·T·in·out for the search (T = 512: 344 GFLOP at
  * 4096²), 10 × 2·out·in·g for the clip (43 GFLOP at g = 128), plus quantization of 30 × out·in weights
- * (the searches are awq-search.ts: WebAssembly on the GEMM memory on wasm, else JavaScript).
+ * (the searches are awq-search.ts: WebAssembly on the GEMM memory on wasm, else JavaScript). The
+ * output-error report (excluded from the time) is outputErrors' trace form at tokens ≳ in/3: 4096² with
+ * 4096 tokens costs 3 symmetric products, 206 GFLOP, against 274 for the direct form's two products by X.
  */
 import { check } from "../errors.js";
 import type { Matrix } from "../numerics/matrix.js";
@@ -27,6 +29,7 @@ import type { GroupQuantized } from "../numerics/grouped.js";
 import { bitsPerWeight, describeSpec, type ResolvedSpec } from "../numerics/spec.js";
 import { ensureBackend } from "../backend/index.js";
 import { meanAbs, outputErrorOf } from "./hessian.js";
+import { gram } from "./matmul.js";
 import { layerSpec, type LayerQuantOptions } from "./layer-spec.js";
 import { clipSearch, quantizeGroups, scaleLosses } from "./awq-search.js";
 
@@ -102,6 +105,51 @@ function checkInputs(Ws: Matrix[], X: Matrix, opts: AwqOptions): { gs: number; r
   const grid = opts.grid ?? 20;
   check(Number.isInteger(grid) && grid > 0, "BAD_ARGUMENT", `grid must be a positive integer, got ${grid}`);
   return layerSpec(cols, opts, "awq");
+}
+
+/** Σᵢⱼ A_ij·B_ij in float64 (= tr(A·B) for symmetric A and B). */
+function frobeniusDot(A: Float32Array, B: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < A.length; i++) s += A[i]! * B[i]!;
+  return s;
+}
+
+/** Above this, the trace form's two in × in matrices would outweigh the direct form's outputs: it is not used. */
+const TRACE_MAX_BYTES = 1 << 30;
+
+/**
+ * The relative output errors ‖X·Dᵀ‖² / ‖X·Wᵀ‖² (D = W − Q) of linears sharing X, by the cheaper exact form.
+ * Trace form: ‖X·Aᵀ‖² = tr(A·H·Aᵀ) = Σ H∘(AᵀA) with H = XᵀX, so H is one symmetric product for the
+ * block (tokens·in² FLOPs) and each linear two more, WᵀW and DᵀD (out·in² each), against the direct
+ * form's two products by X per linear (2·tokens·in·out each). At 4096² with 4096 tokens that is 206 against
+ * 274 GFLOP; with few tokens the direct form is cheaper and is used. Both agree to float32 rounding
+ * (test/algorithms/awq-report.test.ts).
+ */
+export async function outputErrors(X: Matrix, Ws: Matrix[], Qs: Float32Array[]): Promise<number[]> {
+  const N = X.rows;
+  const k = X.cols;
+  const R = Ws.reduce((n, W) => n + W.rows, 0);
+  const trace = N * k * k + 2 * R * k * k;
+  const direct = 4 * N * k * R;
+  if (!(trace < direct) || 2 * k * k * 4 > Math.max(TRACE_MAX_BYTES, 2 * N * R * 4)) {
+    const out: number[] = [];
+    for (let i = 0; i < Ws.length; i++) out.push(await (await outputErrorOf(X, Ws[i]!))(Qs[i]!));
+    return out;
+  }
+  const H = await gram(X.data, N, k);
+  const G = new Float32Array(k * k);
+  const out: number[] = [];
+  for (let i = 0; i < Ws.length; i++) {
+    const W = Ws[i]!;
+    const Q = Qs[i]!;
+    check(Q.length === W.data.length, "BAD_SHAPE", `the quantized weight has ${Q.length} values, W has ${W.data.length}`);
+    const den = frobeniusDot(H, await gram(W.data, W.rows, k, G));
+    const D = new Float32Array(Q.length);
+    for (let j = 0; j < D.length; j++) D[j] = W.data[j]! - Q[j]!;
+    const num = Math.max(0, frobeniusDot(H, await gram(D, W.rows, k, G)));
+    out.push(den <= 0 ? (num === 0 ? 0 : Infinity) : num / den);
+  }
+  return out;
 }
 
 /**
@@ -184,8 +232,8 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
     for (let t = 0; t < sample.rows; t++) for (let c = 0; c < cols; c++) data[t * cols + c] = sample.data[t * cols + c]! / bestS[c]!;
     Xc = { rows: sample.rows, cols, data };
   }
-  const layers: AwqResult[] = [];
   const ng = Math.ceil(cols / gs);
+  const quantized: { q: ReturnType<typeof quantizeGroups>; eff: Float32Array; clipMax: Float32Array; seconds: number }[] = [];
   for (let i = 0; i < Ws.length; i++) {
     const W = Ws[i]!;
     const Wsc = new Float32Array(W.data.length);
@@ -194,10 +242,18 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
     const q = quantizeGroups(rs, Wsc, W.rows, cols, gs, clipFlags[i] ? clipMax : null, true);
     const eff = new Float32Array(W.data.length);
     for (let r = 0; r < W.rows; r++) for (let c = 0; c < cols; c++) eff[r * cols + c] = q.deq[r * cols + c]! / bestS[c]!;
-    const seconds = (performance.now() - t0) / 1000;
-    const outErr = opts.skipOutputError ? undefined : await (await outputErrorOf(X, W))(eff);
-    const base = errorReport(W.data, eff, { bitsPerWeight: bitsPerWeight(rs, gs), seconds, ...(outErr === undefined ? {} : { outputError: outErr }) });
-    const report: AwqReport = { ...base, loss: bestLoss, backend, seconds, ratio: bestRatio };
+    quantized.push({ q, eff, clipMax, seconds: (performance.now() - t0) / 1000 });
+  }
+  // the method's time stops here: the reports come after every linear, so no linear's seconds holds another's report
+  const seconds = (performance.now() - t0) / 1000;
+  const outErrs = opts.skipOutputError ? null : await outputErrors(X, Ws, quantized.map((l) => l.eff));
+  const layers: AwqResult[] = [];
+  for (let i = 0; i < Ws.length; i++) {
+    const W = Ws[i]!;
+    const { q, eff, clipMax } = quantized[i]!;
+    const outErr = outErrs?.[i];
+    const base = errorReport(W.data, eff, { bitsPerWeight: bitsPerWeight(rs, gs), seconds: quantized[i]!.seconds, ...(outErr === undefined ? {} : { outputError: outErr }) });
+    const report: AwqReport = { ...base, loss: bestLoss, backend, seconds: quantized[i]!.seconds, ratio: bestRatio };
     const layer: AwqResult = {
       rows: W.rows, cols, spec: rs, inputScales: bestS,
       codes: q.codes!, scales: q.scales!, zeros: q.zeros!, gIdx: null, dequantized: eff, clipMax, report,
@@ -207,7 +263,6 @@ export async function awqBlock(Ws: Matrix[], X: Matrix, opts: AwqOptions = {}): 
       ...reportRows(base), ["clip search", clipFlags[i] ? "on" : "off"], ["backend", backend],
     ])));
   }
-  const seconds = (performance.now() - t0) / 1000;
   const result: AwqBlockResult = { inputScales: bestS, ratio: bestRatio, lossByRatio, layers, seconds, backend };
   return withDisplay(result, () => keyValueBundle(`AWQ block of ${Ws.length} linears`, [
     ["ratio", fmt(bestRatio)], ["loss", fmt(bestLoss)], ["RTN loss (r = 0)", fmt(lossByRatio[0])],

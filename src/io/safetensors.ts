@@ -255,6 +255,18 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
  * ```
  */
 export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const parts = safetensorsParts(tensors, metadata);
+  const out = new Uint8Array(parts.reduce((n, b) => n + b.length, 0));
+  let p = 0;
+  for (const b of parts) {
+    out.set(b, p);
+    p += b.length;
+  }
+  return out;
+}
+
+/** The file's bytes as [length + header, each tensor's data]: written one after another, no whole-file copy is made. */
+function safetensorsParts(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Uint8Array[] {
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -273,16 +285,11 @@ export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, 
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const head = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let p = 8 + head.length;
-  for (const b of blobs) {
-    out.set(b, p);
-    p += b.length;
-  }
-  return out;
+  const json8 = new TextEncoder().encode(json);
+  const head = new Uint8Array(8 + json8.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(json8.length), true);
+  head.set(json8, 8);
+  return [head, ...blobs];
 }
 
 /**
@@ -295,7 +302,7 @@ export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, 
  * ```
  */
 export async function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+  await writeFileAtomic(path, safetensorsParts(tensors, metadata));
 }
 
 /** Picks one tensor: the named one, or the only one; the error lists what the file holds. */

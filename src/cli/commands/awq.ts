@@ -4,8 +4,7 @@
  * "scales", "zeros" quantize W·s, and "input_scales" is s (what the previous operation divides by).
  */
 import { parse, num, str, type Parsed } from "../args.js";
-import { awq } from "../../algorithms/awq.js";
-import { COMMON, readInputs, schemeOf, writeResult } from "./gptq.js";
+import { COMMON, preload, readInputs, schemeOf, writeResult } from "./gptq.js";
 
 export const summary = "AWQ (activation-aware scales + clip search) of a weight matrix (safetensors in and out)";
 
@@ -27,7 +26,9 @@ export async function run(argv: string[]): Promise<number> {
     "search-tokens": { type: "string" }, "clip-tokens": { type: "string" },
   }, USAGE);
   if (!p) return 0;
+  const alg = preload(() => import("../../algorithms/awq.js"));
   const inp = await readInputs(p);
+  const { awq } = await alg;
   const a = await awq(inp.W, inp.X, {
     bits: inp.bits, groupSize: inp.groupSize, scheme: schemeOf(p), clip: !p.values["no-clip"], duo: Boolean(p.values.duo),
     grid: num("grid", str(p, "grid"), 20), searchTokens: tokens(p, "search-tokens"), clipTokens: tokens(p, "clip-tokens"), backend: str(p, "backend"),
