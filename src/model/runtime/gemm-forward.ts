@@ -229,7 +229,8 @@ export async function gemmHeadNll(c: LlamaConfig, hidden: readonly Float32Array[
   const V = head.vocab, chunk = Math.min(V, HEAD_CHUNK);
   let o = 0;
   const take = (n: number) => { const at = o; o = align16(o + n); return at; };
-  const H = take(M * dim), W = take(chunk * dim), L = take(M * chunk);
+  // two chunks of rows: the next is decoded here while the workers multiply the current one
+  const H = take(M * dim), W = [take(chunk * dim), take(chunk * dim)], L = take(M * chunk);
   return withWorkspace(o, async (ws: Workspace) => {
     const f = ws.f32, b = ws.base;
     let p = b + H;
@@ -243,10 +244,14 @@ export async function gemmHeadNll(c: LlamaConfig, hidden: readonly Float32Array[
       r += T;
     }
     const max = new Float64Array(M).fill(-Infinity), sum = new Float64Array(M), hit = new Float64Array(M);
-    for (let v0 = 0; v0 < V; v0 += chunk) {
+    head.rows(0, chunk, f, b + W[0]!);
+    for (let v0 = 0, c = 0; v0 < V; v0 += chunk, c ^= 1) {
       const n = Math.min(chunk, V - v0);
-      head.rows(v0, v0 + n, f, b + W);
-      await ws.product({ at: b + H, ld: dim }, M, dim, { at: b + W, ld: dim }, n, { at: b + L, ld: n }, { transB: true });
+      const product = ws.product({ at: b + H, ld: dim }, M, dim, { at: b + W[c]!, ld: dim }, n, { at: b + L, ld: n }, { transB: true });
+      // let the product reach the workers before this thread turns to decoding
+      await new Promise((r) => setImmediate(r));
+      if (v0 + chunk < V) head.rows(v0 + chunk, Math.min(V, v0 + 2 * chunk), f, b + W[c ^ 1]!);
+      await product;
       for (let row = 0; row < M; row++) {
         if (target[row]! < 0) continue;
         const lo = b + L + row * n;

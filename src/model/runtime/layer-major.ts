@@ -180,10 +180,16 @@ export async function layerMajorForward(src: LayerSource, windows: readonly (rea
 async function runLayers(pass: LayerMajorPass, src: LayerSource, opts: LayerMajorOptions): Promise<void> {
   const c = src.config;
   const label = opts.label ?? "layers";
+  // on the GEMM the next layer is read and decoded on this thread while the pool's workers multiply
+  // this one (two layers in FP32 at a time); the tfjs path computes here, so it reads in turn
+  let next: Promise<LlamaLayer> | null = null;
   for (let i = 0; i < c.nLayers; i++) {
     await checkpoint(label, i, c.nLayers + 1);
     const t0 = performance.now();
-    await pass.step(i, await src.layer(i), `layer ${i} windows`);
+    const layer = await (next ?? src.layer(i));
+    next = pass.onGemm && i + 1 < c.nLayers ? src.layer(i + 1) : null;
+    next?.catch(() => undefined);
+    await pass.step(i, layer, `layer ${i} windows`);
     opts.onLayer?.(i, (performance.now() - t0) / 1000);
   }
   await checkpoint(label, c.nLayers, c.nLayers + 1);
