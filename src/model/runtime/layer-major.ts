@@ -14,6 +14,21 @@ import type { LayerSource } from "./layer-source.js";
 import { tf } from "./tf.js";
 import { PerplexityResult, windows as evalWindows } from "./eval.js";
 import { exactKld, scoredWindows, type KldResult } from "./kld.js";
+import { gemmBlock, gemmHeadNll, gemmSupports, type HeadRows } from "./gemm-forward.js";
+
+/**
+ * What multiplies a layer-major pass's blocks: "gemm" is QuantLab's pooled WebAssembly kernel on all
+ * windows at once (gemm-forward.ts), "tfjs" the runtime's block window by window; "auto" (the default,
+ * or QUANTLAB_EVAL_KERNEL) takes the kernel for models of dim 256 and up on the wasm backend, so the
+ * notebook-sized models keep the tfjs path their tests pin.
+ */
+export type EvalKernel = "auto" | "gemm" | "tfjs";
+
+function useGemm(c: LlamaConfig, kernel: EvalKernel, backend: string | undefined, hooks: BlockHooks): boolean {
+  const env = process.env.QUANTLAB_EVAL_KERNEL;
+  const k = kernel !== "auto" ? kernel : env === "gemm" || env === "tfjs" ? env : c.dim >= 256 ? "gemm" : "tfjs";
+  return k === "gemm" && (backend === undefined || backend === "wasm") && gemmSupports(hooks);
+}
 
 export interface LayerMajorOptions {
   backend?: string;
@@ -21,6 +36,8 @@ export interface LayerMajorOptions {
   label?: string;
   /** Called when layer i has run over every window, with its seconds. */
   onLayer?(i: number, seconds: number): void;
+  /** What multiplies the blocks (default "auto"). */
+  kernel?: EvalKernel;
 }
 
 /**
@@ -30,14 +47,19 @@ export interface LayerMajorOptions {
  */
 export class LayerMajorPass {
   private constructor(private readonly rt: LlamaRuntime, readonly config: LlamaConfig, readonly windows: readonly (readonly number[])[], private hidden: Float32Array[],
-    private readonly hooks: BlockHooks) {}
+    private readonly hooks: BlockHooks, private gemm: boolean) {}
+
+  /** Whether the blocks run on QuantLab's GEMM (false: on tfjs, or after the kernel could not hold a layer). */
+  get onGemm(): boolean {
+    return this.gemm;
+  }
 
   /**
    * Starts from each window's embeddings (or from saved states: all windows' rows concatenated);
    * `hooks` apply to every block and the head, as in `rt.forward`.
    */
   static async start(config: LlamaConfig, windows: readonly (readonly number[])[], embeddings: Float32Array[] | Float32Array, backend?: string,
-    hooks: BlockHooks = {}): Promise<LayerMajorPass> {
+    hooks: BlockHooks = {}, kernel: EvalKernel = "auto"): Promise<LayerMajorPass> {
     for (const w of windows) check(w.length > 0 && w.length <= config.contextLength, "BAD_ARGUMENT", `a window of ${w.length} positions does not fit the model's context of ${config.contextLength}: use shorter windows`);
     let hidden: Float32Array[];
     if (Array.isArray(embeddings)) hidden = embeddings;
@@ -48,7 +70,7 @@ export class LayerMajorPass {
       let o = 0;
       hidden = windows.map((w) => flat.slice(o, (o += w.length * config.dim)));
     }
-    return new LayerMajorPass(await LlamaRuntime.streamed(config, backend), config, windows, hidden, hooks);
+    return new LayerMajorPass(await LlamaRuntime.streamed(config, backend), config, windows, hidden, hooks, useGemm(config, kernel, backend, hooks));
   }
 
   /** Every window's rows, concatenated (to save and resume). */
@@ -61,6 +83,16 @@ export class LayerMajorPass {
 
   /** Runs every window through layer i (uploaded for this and freed after). */
   async step(i: number, layer: LlamaLayer, label = "layers"): Promise<void> {
+    if (this.gemm) {
+      await checkpoint(label, 0, this.hidden.length);
+      const out = await gemmBlock(this.config, i, layer, this.hidden, this.hooks);
+      if (out) {
+        this.hidden = out;
+        await checkpoint(label, this.hidden.length, this.hidden.length);
+        return;
+      }
+      this.gemm = false;
+    }
     this.rt.loadLayer(i, layer);
     try {
       for (let w = 0; w < this.hidden.length; w++) {
@@ -101,6 +133,18 @@ export class LayerMajorPass {
     await checkpoint("head", this.hidden.length, this.hidden.length);
   }
 
+  /**
+   * Sum and count of the windows' next-token negative log-likelihoods through the head read in row
+   * chunks (gemm-forward.ts), or null off the GEMM (then `finish` with a perplexity collector).
+   */
+  async nll(head: HeadRows): Promise<{ sum: number; count: number } | null> {
+    if (!this.gemm) return null;
+    await checkpoint("head", 0, 1);
+    const r = await gemmHeadNll(this.config, this.hidden, this.windows, head, this.hooks);
+    await checkpoint("head", 1, 1);
+    return r;
+  }
+
   dispose(): void {
     this.rt.dispose();
   }
@@ -122,22 +166,33 @@ export function runOn(data: Float32Array, dim: number, f: (x: tf.Tensor2D) => tf
  */
 export async function layerMajorForward(src: LayerSource, windows: readonly (readonly number[])[], onLogits: (w: number, logits: tf.Tensor2D) => void,
   opts: LayerMajorOptions = {}): Promise<void> {
-  const c = src.config;
-  const label = opts.label ?? "layers";
-  const pass = await LayerMajorPass.start(c, windows, await src.embed(windows), opts.backend);
+  const pass = await LayerMajorPass.start(src.config, windows, await src.embed(windows), opts.backend, {}, opts.kernel);
   try {
-    for (let i = 0; i < c.nLayers; i++) {
-      await checkpoint(label, i, c.nLayers + 1);
-      const t0 = performance.now();
-      await pass.step(i, await src.layer(i), `layer ${i} windows`);
-      opts.onLayer?.(i, (performance.now() - t0) / 1000);
-    }
-    await checkpoint(label, c.nLayers, c.nLayers + 1);
+    await runLayers(pass, src, opts);
     await pass.finish(await src.head(), onLogits);
-    await checkpoint(label, c.nLayers + 1, c.nLayers + 1);
+    await checkpoint(opts.label ?? "layers", src.config.nLayers + 1, src.config.nLayers + 1);
   } finally {
     pass.dispose();
   }
+}
+
+/** Steps `pass` through every layer of `src`. */
+async function runLayers(pass: LayerMajorPass, src: LayerSource, opts: LayerMajorOptions): Promise<void> {
+  const c = src.config;
+  const label = opts.label ?? "layers";
+  // on the GEMM the next layer is read and decoded on this thread while the pool's workers multiply
+  // this one (two layers in FP32 at a time); the tfjs path computes here, so it reads in turn
+  let next: Promise<LlamaLayer> | null = null;
+  for (let i = 0; i < c.nLayers; i++) {
+    await checkpoint(label, i, c.nLayers + 1);
+    const t0 = performance.now();
+    const layer = await (next ?? src.layer(i));
+    next = pass.onGemm && i + 1 < c.nLayers ? src.layer(i + 1) : null;
+    next?.catch(() => undefined);
+    await pass.step(i, layer, `layer ${i} windows`);
+    opts.onLayer?.(i, (performance.now() - t0) / 1000);
+  }
+  await checkpoint(label, c.nLayers, c.nLayers + 1);
 }
 
 /** Sum and count of the negative log-likelihoods of tokens[1..] given their prefixes, from a window's logits. */
@@ -179,9 +234,19 @@ export function perplexityCollector(windows: readonly (readonly number[])[], win
 export async function perplexityLayerMajor(src: LayerSource, bos: number, ids: number[],
   opts: LayerMajorOptions & { window?: number; maxTokens?: number } = {}): Promise<PerplexityResult> {
   const { windows, window } = perplexityWindows(src.config, bos, ids, opts);
-  const ppl = perplexityCollector(windows, window);
-  await layerMajorForward(src, windows, ppl.onLogits, { label: "perplexity layers", ...opts });
-  return ppl.result();
+  const o = { label: "perplexity layers", ...opts };
+  const pass = await LayerMajorPass.start(src.config, windows, await src.embed(windows), opts.backend, {}, opts.kernel);
+  try {
+    await runLayers(pass, src, o);
+    // on the GEMM the head is read and multiplied a chunk of the vocabulary at a time
+    const r = pass.onGemm && src.headRows ? await pass.nll(await src.headRows()) : null;
+    const ppl = perplexityCollector(windows, window);
+    if (!r) await pass.finish(await src.head(), ppl.onLogits);
+    await checkpoint(o.label, src.config.nLayers + 1, src.config.nLayers + 1);
+    return r ? new PerplexityResult(Math.exp(r.sum / r.count), r.count, r.sum / r.count, windows.length, window) : ppl.result();
+  } finally {
+    pass.dispose();
+  }
 }
 
 /** [T × vocab] log-probabilities from logits (freed here). */
@@ -199,16 +264,16 @@ function logProbs(logits: tf.Tensor2D): Float32Array {
  * a layer of each, both heads at the end, and the activations — not two models.
  */
 export async function klDivergenceLayerMajor(base: LayerSource, quant: LayerSource, ids: ArrayLike<number>, bos: number,
-  opts: { window?: number; maxTokens?: number; backend?: string; hooks?: BlockHooks; baseHooks?: BlockHooks } = {}): Promise<KldResult> {
+  opts: { window?: number; maxTokens?: number; backend?: string; hooks?: BlockHooks; baseHooks?: BlockHooks; kernel?: EvalKernel } = {}): Promise<KldResult> {
   const b = base.config, q = quant.config;
   check(b.vocabSize === q.vocabSize && b.nLayers === q.nLayers && b.dim === q.dim, "BAD_ARGUMENT",
     `the base model (${b.nLayers} layers, dim ${b.dim}, vocabulary ${b.vocabSize}) and the quantized one (${q.nLayers}, ${q.dim}, ${q.vocabSize}) differ: compare a model with a quantization of itself`);
   const ctx = Math.min(b.contextLength, q.contextLength);
   const window = opts.window ?? ctx;
   const ws = scoredWindows(ids, bos, window, ctx, opts.maxTokens);
-  const pb = await LayerMajorPass.start(b, ws, await base.embed(ws), opts.backend, opts.baseHooks);
+  const pb = await LayerMajorPass.start(b, ws, await base.embed(ws), opts.backend, opts.baseHooks, opts.kernel);
   try {
-    const pq = await LayerMajorPass.start(q, ws, await quant.embed(ws), opts.backend, opts.hooks);
+    const pq = await LayerMajorPass.start(q, ws, await quant.embed(ws), opts.backend, opts.hooks, opts.kernel);
     try {
       for (let i = 0; i < b.nLayers; i++) {
         await checkpoint("KL divergence layers", i, b.nLayers + 1);
