@@ -102,6 +102,21 @@ export function tensorElements(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+/** A tensor's rows: each is dims[0] values (`rowBytes` in its stored type), counted over the other dims. */
+export function tensorRows(t: { readonly dims: readonly number[]; readonly type: GgmlType }): { rows: number; rowBytes: number } {
+  const cols = t.dims[0] ?? 1;
+  return { rows: t.dims.slice(1).reduce((a, b) => a * b, 1), rowBytes: (cols / t.type.blockSize) * t.type.typeSize };
+}
+
+/** The row layout of `t`, after checking that [r0, r1) is a range of its rows (for readRows implementations). */
+export function checkRows(t: { readonly name: string; readonly dims: readonly number[]; readonly type: GgmlType }, r0: number, r1: number,
+  label: string): { rows: number; rowBytes: number } {
+  const layout = tensorRows(t);
+  check(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 <= r1 && r1 <= layout.rows, "BAD_ARGUMENT", () =>
+    `rows ${r0}…${r1} of tensor '${t.name}' of ${label} are not within its ${layout.rows} rows: ask for 0 ≤ r0 ≤ r1 ≤ ${layout.rows}`);
+  return layout;
+}
+
 /** A header-only read ran past the prefix it was given: read at least `upTo` bytes and parse again. */
 class NeedMore extends Error {
   constructor(readonly upTo: number) {
@@ -450,11 +465,8 @@ export async function openGguf(path: string): Promise<GgufSource> {
     },
     readRows: async (name, r0, r1, into) => {
       const t = findTensor(file, name);
-      const rows = t.dims.slice(1).reduce((a, b) => a * b, 1), rowBytes = (t.dims[0]! / t.type.blockSize) * t.type.typeSize;
-      check(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 <= r1 && r1 <= rows, "BAD_ARGUMENT", () =>
-        `rows ${r0}…${r1} of tensor '${name}' are not within its ${rows} rows: ask for 0 ≤ r0 ≤ r1 ≤ ${rows}`);
-      const n = (r1 - r0) * rowBytes;
-      return f.read(t.offset + r0 * rowBytes, n, into && into.length >= n ? into.subarray(0, n) : undefined);
+      const { rowBytes } = checkRows(t, r0, r1, path);
+      return f.read(t.offset + r0 * rowBytes, (r1 - r0) * rowBytes, into);
     },
     close: () => f.close(),
   };

@@ -7,7 +7,10 @@
  * needs to know the model code (src/gguf does not import src/model).
  */
 import { check, QuantLabError } from "../errors.js";
-import { tensorBytes, tensorElements, type GgufFile, type GgufValue } from "./file.js";
+import { checkRows, tensorBytes, tensorElements, type GgufFile, type GgufValue } from "./file.js";
+
+// the row layout lives with the container; re-exported for the sources that implement readRows
+export { checkRows, tensorRows } from "./file.js";
 import { dequantize } from "./quants.js";
 import { decodableType, decodableTypeList, type GgmlType } from "./types.js";
 
@@ -54,20 +57,6 @@ export function tensorSourceOf(file: GgufFile, label = "the GGUF file"): TensorS
     },
     close: async () => {},
   };
-}
-
-/** A tensor's rows: each is dims[0] values (`rowBytes` in its stored type), counted over the other dims. */
-export function tensorRows(t: Pick<SourceTensor, "dims" | "type">): { rows: number; rowBytes: number } {
-  const cols = t.dims[0] ?? 1;
-  return { rows: t.dims.slice(1).reduce((a, b) => a * b, 1), rowBytes: (cols / t.type.blockSize) * t.type.typeSize };
-}
-
-/** The row layout of `t`, after checking that [r0, r1) is a range of its rows (for readRows implementations). */
-export function checkRows(t: SourceTensor, r0: number, r1: number, label: string): { rows: number; rowBytes: number } {
-  const layout = tensorRows(t);
-  check(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 <= r1 && r1 <= layout.rows, "BAD_ARGUMENT", () =>
-    `rows ${r0}…${r1} of tensor '${t.name}' of ${label} are not within its ${layout.rows} rows: ask for 0 ≤ r0 ≤ r1 ≤ ${layout.rows}`);
-  return layout;
 }
 
 /** The info of `name`, or NOT_FOUND listing a few names the source does hold. */

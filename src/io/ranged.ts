@@ -48,8 +48,9 @@ export class RangedFile {
   }
 
   /**
-   * `length` bytes from `offset`, in reads of at most 1 GiB into one fresh array. A file that is shorter
-   * than the header promised (it shrank, or lies) is BAD_FILE naming the offset.
+   * `length` bytes from `offset`, in reads of at most 1 GiB into one fresh array, or into the start of
+   * `into` when it holds `length` bytes (a view of that start is returned: callers reuse one buffer). A
+   * file that is shorter than the header promised (it shrank, or lies) is BAD_FILE naming the offset.
    */
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
@@ -57,7 +58,7 @@ export class RangedFile {
     }
     let out: Uint8Array;
     try {
-      out = into ?? new Uint8Array(length);
+      out = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
     } catch (e) {
       throw new QuantLabError("UNSUPPORTED", `${this.path}: a read of ${length} bytes at ${offset} does not fit in one array (${(e as Error).message}): read it in parts`, { cause: e });
     }

@@ -216,7 +216,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     const e = entry(name);
     check(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= e.nbytes, "BAD_ARGUMENT", () =>
       `bytes ${offset}…${offset + length} are not within the ${e.nbytes} bytes of tensor '${name}' of ${path}`);
-    return f.read(e.offset + offset, length, into && into.length >= length ? into.subarray(0, length) : undefined);
+    return f.read(e.offset + offset, length, into);
   };
   return {
     ...header, path, fileSize: f.size, read, readRange,

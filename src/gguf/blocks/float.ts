@@ -1,9 +1,9 @@
 /**
  * The unquantized types: F32 (raw little-endian), F16 and BF16 (round to nearest even, as ggml's
  * GGML_FP32_TO_FP16 and ggml_fp32_to_bf16_row_ref do), through the project's float-bits conversions.
- * Their "blocks" are one value each. No WebAssembly twin: conversion is element-wise and not hot.
+ * Their "blocks" are one value each. No WebAssembly twin: decoding is a view, a copy or a table lookup.
  */
-import { f16ArrayToF32, f32ToBf16Bits, f32ToF16Bits, bf16ArrayToF32 } from "../../numerics/float-bits.js";
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../numerics/float-bits.js";
 import type { BlockCode } from "./common.js";
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -28,14 +28,31 @@ function quantize16(bf16: boolean, x: Float32Array, xo: number, out: Uint8Array,
 }
 
 function dequantizeF32(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
-  const dv = new DataView(b.buffer, b.byteOffset + bo, n * 4);
-  for (let i = 0; i < n; i++) y[yo + i] = dv.getFloat32(i * 4, true);
+  const at = b.byteOffset + bo;
+  // a model's tensors are aligned in the file and in the read buffer: decoding is then one copy
+  if (littleEndian && at % 4 === 0) y.set(new Float32Array(b.buffer, at, n), yo);
+  else {
+    const dv = new DataView(b.buffer, at, n * 4);
+    for (let i = 0; i < n; i++) y[yo + i] = dv.getFloat32(i * 4, true);
+  }
 }
 
-function dequantize16(bf16: boolean, b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+/** The n 16-bit patterns at b[bo…]: a view of the bytes when aligned on a little-endian host, else a copy. */
+function halves(b: Uint8Array, bo: number, n: number): Uint16Array {
+  const at = b.byteOffset + bo;
+  if (littleEndian && at % 2 === 0) return new Uint16Array(b.buffer, at, n);
   const h = new Uint16Array(n);
   for (let i = 0; i < n; i++) h[i] = b[bo + 2 * i]! | (b[bo + 2 * i + 1]! << 8);
-  y.set(bf16 ? bf16ArrayToF32(h) : f16ArrayToF32(h), yo);
+  return h;
+}
+
+// straight into y, with no temporary arrays: these decoders carry every F16/BF16 checkpoint at real sizes
+function dequantize16(bf16: boolean, b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  const h = halves(b, bo, n);
+  if (bf16) {
+    const y32 = new Uint32Array(y.buffer, y.byteOffset + 4 * yo, n);
+    for (let i = 0; i < n; i++) y32[i] = h[i]! << 16;
+  } else for (let i = 0; i < n; i++) y[yo + i] = f16BitsToF32(h[i]!);
 }
 
 export const F32: BlockCode = { blockSize: 1, typeSize: 4, quantize: quantizeF32, dequantize: dequantizeF32 };

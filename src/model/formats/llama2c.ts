@@ -129,7 +129,7 @@ export async function openLlama2cSource(path: string, tokenizerPath?: string): P
         if (!t) throw new QuantLabError("NOT_FOUND", `${path} has no tensor '${name}' under its GGUF name`);
         checkRows(tensors.find((x) => x.name === name)!, r0, r1, path);
         const n = 4 * t.cols * (r1 - r0);
-        return f.read(t.offset + 4 * t.cols * r0, n, into && into.length >= n ? into.subarray(0, n) : undefined);
+        return f.read(t.offset + 4 * t.cols * r0, n, into);
       },
       close: () => f.close(),
       llama: () => ({ config, tokenizer, label }),

@@ -6,11 +6,10 @@
  * so a job holds one layer, not the model.
  */
 import { check } from "../../errors.js";
-import { readF32, sourceTensor, type TensorSource } from "../../gguf/source.js";
+import { readF32, sourceTensor } from "../../gguf/source.js";
 import { tensorElements } from "../../gguf/file.js";
-import { f16BitsToF32 } from "../../numerics/float-bits.js";
 import type { HeadRows } from "./gemm-forward.js";
-import { dequantize } from "../../gguf/quants.js";
+import { dequantize, dequantizeInto } from "../../gguf/quants.js";
 import { ggufType, type GgufTypeName } from "../../gguf/types.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import { LLAMA_TENSOR } from "../formats/source.js";
@@ -65,38 +64,6 @@ export function modelLayers(m: LlamaModel): LayerSource {
   };
 }
 
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-let f16Table: Float32Array | null = null;
-
-/**
- * Decodes n values of `type` from `bytes` into out at `at`: F16 and F32 straight from a view of the
- * bytes (dequantize's generic path spends ≈ 20 ns a value on F16, a third of eval at real sizes), the
- * other types through dequantize.
- */
-function decodeInto(type: GgufTypeName, bytes: Uint8Array, n: number, out: Float32Array, at: number): void {
-  if (littleEndian && type === "F16") {
-    const h = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice(0, 2 * n).buffer);
-    if (!f16Table) {
-      f16Table = new Float32Array(65536);
-      for (let i = 0; i < 65536; i++) f16Table[i] = f16BitsToF32(i);
-    }
-    const tab = f16Table;
-    for (let i = 0; i < n; i++) out[at + i] = tab[h[i]!]!;
-  } else if (littleEndian && type === "F32") {
-    out.set(bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, n) : new Float32Array(bytes.slice(0, 4 * n).buffer), at);
-  } else out.set(dequantize(type, bytes, n), at);
-}
-
-/** A tensor of `source` in FP32: readF32's values, F16 and F32 decoded without its generic path. */
-async function decodeF32(source: TensorSource, name: string): Promise<Float32Array> {
-  const t = sourceTensor(source, name);
-  if (t.type.name !== "F16" && t.type.name !== "F32") return readF32(source, name);
-  const n = tensorElements(t.dims);
-  const out = new Float32Array(n);
-  decodeInto(t.type.name, await source.read(name), n, out, 0);
-  return out;
-}
-
 /**
  * A checkpoint's Llama tensors as FP32 by GGUF name, with Hugging Face's half-split q/k rows permuted
  * to interleaved pairs as they are read: the one reader of `runtimeFromSource` and `sourceLayers`.
@@ -107,7 +74,7 @@ export async function llamaTensorReader(source: ModelSource): Promise<{ config: 
   const config = names.has("rope_freqs.weight") ? { ...base, ropeFreqFactors: await readF32(source, "rope_freqs.weight") } : base;
   const heads = (name: string) => (/\.attn_q\.(weight|bias)$/.test(name) ? config.nHeads : /\.attn_k\.(weight|bias)$/.test(name) ? config.nKvHeads : 0);
   const read = async (name: string) => {
-    const x = await decodeF32(source, name);
+    const x = await readF32(source, name);
     const h = halfSplitRope ? heads(name) : 0;
     if (!h) return x;
     const rows = name.endsWith(".bias") ? x.length : name.includes("attn_q") ? config.dim : headDim(config) * config.nKvHeads;
@@ -176,7 +143,7 @@ export async function sourceLayers(source: ModelSource): Promise<LayerSource> {
       const rowBytes = t.nbytes / vocabSize;
       return {
         outputNorm, vocab: vocabSize,
-        rows: (r0, r1, out, at) => decodeInto(type.name as GgufTypeName, bytes.subarray(r0 * rowBytes, r1 * rowBytes), (r1 - r0) * dim, out, at),
+        rows: (r0, r1, out, at) => { dequantizeInto(type.name as GgufTypeName, bytes.subarray(r0 * rowBytes, r1 * rowBytes), (r1 - r0) * dim, out.subarray(at)); },
       };
     },
   };
