@@ -21,23 +21,11 @@ import { QuantLabError } from "../errors.js";
 import { poolSize } from "./pool.js";
 import { gemmThreads } from "./gemm.js";
 import { keyValueBundle, withDisplay } from "../numerics/present.js";
+import { BACKENDS, type BackendName, type BackendReport } from "./report.js";
 
 export { tf };
 
-export type BackendName = "wasm" | "cpu" | "tensorflow" | "webgpu";
-export const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "tensorflow", "webgpu"];
-
-/** Which tfjs backend runs, how it was chosen, and why each other candidate was or was not picked. */
-export interface BackendReport {
-  /** The backend tfjs computes on now. */
-  active: string;
-  /** How it was chosen: "option", "QUANTLAB_BACKEND" or "default". */
-  chosenBy: string;
-  /** Per candidate: "active", "available" or why it cannot run here. */
-  candidates: Record<BackendName, string>;
-  /** wasm only: SIMD and thread facts as tfjs detected them. */
-  wasm?: { simd: boolean; threads: number; note: string; poolWorkers: number; gemm: string };
-}
+export { BACKENDS, type BackendName, type BackendReport } from "./report.js";
 
 const req = createRequire(import.meta.url);
 const notes: Partial<Record<BackendName, string>> = {};

@@ -5,11 +5,12 @@ import type { Matrix } from "../numerics/matrix.js";
 import { gptq as gptqCore, type GptqCalibration, type GptqOptions, type GptqResult } from "../algorithms/gptq.js";
 import { awq as awqCore, awqBlock as awqBlockCore, type AwqBlockResult, type AwqOptions, type AwqResult } from "../algorithms/awq.js";
 import { hessian as hessianCore, outputError as outputErrorCore } from "../algorithms/hessian.js";
-import { backendReport as report, useBackend, type BackendReport } from "../backend/index.js";
+import { backendReport as report, useBackend } from "../backend/index.js";
+import type { BackendReport } from "../backend/report.js";
 
 export type { GptqOptions, GptqResult, GptqReport, GptqCalibration } from "../algorithms/gptq.js";
 export type { AwqOptions, AwqResult, AwqReport, AwqBlockResult } from "../algorithms/awq.js";
-export type { BackendReport } from "../backend/index.js";
+export type { BackendReport } from "../backend/report.js";
 
 /**
  * GPTQ-quantizes W (out × in) with calibration activations X (tokens × in) or a prepared Hessian `{ H }`.

@@ -18,6 +18,7 @@ import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { readFileSync } from "node:fs";
 import type { Converter, ConverterOptions } from "tslab/dist/converter.js";
+import { quickCells } from "./quick-cell.js";
 
 type Ts = typeof import("@tslab/typescript-for-tslab");
 type SourceFile = import("@tslab/typescript-for-tslab").SourceFile;
@@ -28,10 +29,26 @@ const require = createRequire(import.meta.url);
 const TS_ID = "@tslab/typescript-for-tslab";
 
 let loaded: TsConverterModule | null = null;
+/** Where the program factory of the converter being created reports each program it builds. */
+let reportProgram: ((program: Program) => void) | null = null;
 
-export function createConverter(options?: ConverterOptions): Converter {
+/**
+ * tslab's converter, with cells that declare nothing taken by the quick path (./quick-cell.ts) on the
+ * last program tslab built.
+ */
+export function createConverter(options?: ConverterOptions): Converter & { readonly quickCells: number } {
   loaded ??= loadConverterModule();
-  return loaded.createConverter(options);
+  let latest: Program | null = null;
+  reportProgram = (p) => (latest = p);
+  const inner = loaded.createConverter(options);
+  reportProgram = null;
+  if (options?.isJS) return Object.assign(inner, { quickCells: 0 });
+  const quick = quickCells(require(TS_ID) as Ts, () => latest);
+  return {
+    ...inner,
+    convert: (prevDecl, src) => quick.convert(prevDecl, src) ?? inner.convert(prevDecl, src),
+    get quickCells() { return quick.taken; },
+  };
 }
 
 function loadConverterModule(): TsConverterModule {
@@ -46,7 +63,13 @@ function loadConverterModule(): TsConverterModule {
     enumerable: true,
     value: (...args: unknown[]) => {
       // (rootFiles, options, system, createProgram, …): only the files-and-options form is tslab's
-      if (Array.isArray(args[0]) && args[3] == null) args[3] = plainProgramFactory(ts);
+      if (Array.isArray(args[0]) && args[3] == null) {
+        args[3] = plainProgramFactory(ts);
+        // Node's globals only: every package under node_modules/@types (jquery, lodash, react… here)
+        // would otherwise be part of each cell's program, costing time per cell and putting globals
+        // such as `$` and `_` in scope; packages a cell imports still bring their own types
+        args[1] = { ...(args[1] as object), types: ["node"] };
+      }
       return original(...args);
     },
   });
@@ -59,8 +82,10 @@ function loadConverterModule(): TsConverterModule {
 }
 
 function plainProgramFactory(ts: Ts) {
+  const report = reportProgram;
   return (...args: Parameters<Ts["createAbstractBuilder"]>) => {
     const builder = ts.createAbstractBuilder(...args);
+    report?.(builder.getProgram());
     // the default builder binds every file when it is created (its reference map asks the checker);
     // tslab's completion relies on that: it walks the cell's parent pointers, which binding sets
     builder.getProgram().getTypeChecker();

@@ -74,3 +74,51 @@ test("a cell's source dependencies are the .ts/.js files it imports, transitivel
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// cells that declare nothing: the quick path (./quick-cell.ts) must give what tslab gives
+const QUICK = [
+  "a + 1",
+  "a.toFixed(2) + s",
+  "f({ x: a })",
+  "await Promise.resolve(a)",
+  "for (let i = 0; i < 3; i++) s += i;\ns",
+  "[1, 2].map((x) => x * a).join(s)",
+  "`${a} and ${s}`",
+  "{ const z = 1; z + a }",
+  "a; // a comment",
+  "typeof a === 'number' ? (a as number) : 0",
+  "(a satisfies number) + o.x + o.s.length",
+  "new K(a).v + K.name.length",
+  "nope + 1",
+  "a.nope",
+  "f({ x: 's' })",
+  "1 +",
+  "(async () => { await 1 })(); (() => { await 1 })()",
+  "E.A + 1",
+  "s = s + a; s",
+];
+
+test("a cell that declares nothing takes the quick path and gets tslab's result", () => {
+  const ours = createConverter();
+  const theirs = tslab.createConverter();
+  const setup = 'const a = 1;\nlet s = "x";\nconst o = { x: 2, s: "y" };\nfunction f(p: { x: number }) { return p.x; }\nclass K { constructor(public v: number) {} }\nconst enum E { A = 3 }';
+  const first = theirs.convert("", setup);
+  assert.deepEqual(first.diagnostics, []);
+  let ourDecl = ours.convert("", setup).declOutput ?? "";
+  let theirDecl = first.declOutput ?? "";
+  try {
+    const before = ours.quickCells;
+    for (const cell of QUICK) {
+      const a = ours.convert(ourDecl, cell);
+      const b = theirs.convert(theirDecl, cell);
+      assert.deepEqual({ ...a, declOutput: undefined }, { ...b, declOutput: undefined }, cell);
+      if (a.diagnostics.length === 0) (ourDecl = a.declOutput ?? ""), (theirDecl = b.declOutput ?? "");
+    }
+    // all but two went the quick way: the first (the setup's declarations are new to the program, so
+    // tslab rebuilds it) and the const enum's (inlined from its type, which one file cannot see)
+    assert.equal(ours.quickCells - before, QUICK.length - 2);
+  } finally {
+    ours.close();
+    theirs.close();
+  }
+});
