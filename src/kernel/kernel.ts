@@ -163,6 +163,13 @@ export class Kernel {
       this.executor = new Executor(this.preload, process.cwd());
       this.executor.warmUp();
       this.warmed = true;
+      // a session's first chart launches Chromium and loads plotly.js (≈ 1.5 s of CPU): the preload's
+      // browser starts now, on its own thread. Not sooner: on two cores it would double the checker's
+      // warm-up, which the first cell waits for. QUANTLAB_WARM_BROWSER=0 leaves it to the first chart.
+      const warmBrowser = this.preload.values.warmBrowser;
+      if (process.env.QUANTLAB_WARM_BROWSER !== "0" && typeof warmBrowser === "function") {
+        void (warmBrowser as () => Promise<void>)().catch((e: Error) => log(`the chart browser was not started ahead: ${e.message}`));
+      }
     })();
     return this.ready;
   }
