@@ -21,7 +21,7 @@ function distIsCurrent(): boolean {
 export function kernelEnv(): NodeJS.ProcessEnv {
   const compiled = distIsCurrent();
   // each test kernel would start its own Chromium ahead; the tests that chart start it themselves
-  const env = { QUANTLAB_WARM_BROWSER: "0", ...process.env };
+  const env: NodeJS.ProcessEnv = { QUANTLAB_WARM_BROWSER: "0", ...process.env };
   if (compiled && !process.env.QUANTLAB_FROM_SOURCE) delete env.QUANTLAB_FROM_SOURCE;
   else env.QUANTLAB_FROM_SOURCE = "1";
   return env;
