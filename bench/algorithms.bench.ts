@@ -4,8 +4,8 @@
  * in this run, interleaved (Q, N, Q, N, …), median of QUANTLAB_BENCH_GEMM_REPS (default 5) each, at
  * QUANTLAB_BENCH_GEMM_N³ (default 4096³: 2·N³ = 137 GFLOP, 3 × 64 MiB of operands). Both sides are timed
  * from input arrays to a fresh output array (QuantLab's copies into and out of the shared wasm memory
- * included). QUANTLAB_BENCH_ONLY=gemm stops after this table; QUANTLAB_BENCH_BACKENDS=wasm skips the
- * cpu-backend rows below.
+ * included). QUANTLAB_BENCH_ONLY=gemm stops after this table, QUANTLAB_BENCH_ONLY=cli runs only the CLI
+ * table at the end; QUANTLAB_BENCH_BACKENDS=wasm skips the cpu-backend rows below.
  *
  * GEMM floor and ceiling: 2·N³ = 137.4 GFLOP and at least 3·N²·4 B = 192 MiB of operand traffic (the
  * packed panels re-read A N/512 times and B N/336 times from L2/L3, ≈ 0.4 % of the FLOPs in moves).
@@ -278,27 +278,30 @@ async function gemmTable(): Promise<void> {
   }
 }
 
-await gemmTable();
-if (process.env.QUANTLAB_BENCH_ONLY === "gemm") process.exit(0);
+const only = process.env.QUANTLAB_BENCH_ONLY;
+if (only !== "cli") await gemmTable();
+if (only === "gemm") process.exit(0);
 
 const n = Number(process.env.QUANTLAB_BENCH_N ?? 4096);
 const cpuN = Number(process.env.QUANTLAB_BENCH_CPU_N ?? Math.min(n, 1024));
-const backends = (process.env.QUANTLAB_BENCH_BACKENDS ?? "wasm,cpu").split(",");
+const backends = only === "cli" ? [] : (process.env.QUANTLAB_BENCH_BACKENDS ?? "wasm,cpu").split(",");
 if (backends.includes("wasm")) await runOn("wasm", n);
 if (backends.includes("cpu")) await runOn("cpu", cpuN);
 
-const head = ["backend", "size", "method", "seconds", "cpu s", "GFLOP", "GFLOP/s", "out err", "torch 1T s", "1T cpu s", "torch 2T s", "vs torch 1T", "torch err", "ref err"];
-const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ");
-console.log(`GPTQ and AWQ, median of ${reps} interleaved runs (QuantLab, then the PyTorch peer on 1 and on 2 threads); load average now ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
-console.log(line(head));
-for (const r of rows) console.log(line(r));
-console.log("seconds = wall time of the method (Hessian included, report excluded); cpu s = CPU time of all of QuantLab's threads.");
-console.log("torch = bench/gptq_torch.py: the same GPTQ in PyTorch (ours; products on oneDNN, as Debian's torch links the reference");
-console.log("BLAS), same W and X, timed the same way (Hessian included). " + peerNotes.join("; ") + ".");
-console.log("vs torch 1T < 1: QuantLab is faster. AWQ rows have no same-run peer (llm-awq is not run here). ref err: the");
-console.log("original implementations' output errors on this input (quoted: deterministic). RTN runs once.");
-if (backends.includes("cpu")) console.log(`cpu runs ${cpuN}² (the cpu backend is ≈ 35× slower than wasm; QUANTLAB_BENCH_CPU_N to change).`);
+if (rows.length > 0) {
+  const head = ["backend", "size", "method", "seconds", "cpu s", "GFLOP", "GFLOP/s", "out err", "torch 1T s", "1T cpu s", "torch 2T s", "vs torch 1T", "torch err", "ref err"];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ");
+  console.log(`GPTQ and AWQ, median of ${reps} interleaved runs (QuantLab, then the PyTorch peer on 1 and on 2 threads); load average now ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
+  console.log("seconds = wall time of the method (Hessian included, report excluded); cpu s = CPU time of all of QuantLab's threads.");
+  console.log("torch = bench/gptq_torch.py: the same GPTQ in PyTorch (ours; products on oneDNN, as Debian's torch links the reference");
+  console.log("BLAS), same W and X, timed the same way (Hessian included). " + peerNotes.join("; ") + ".");
+  console.log("vs torch 1T < 1: QuantLab is faster. AWQ rows have no same-run peer (llm-awq is not run here). ref err: the");
+  console.log("original implementations' output errors on this input (quoted: deterministic). RTN runs once.");
+  if (backends.includes("cpu")) console.log(`cpu runs ${cpuN}² (the cpu backend is ≈ 35× slower than wasm; QUANTLAB_BENCH_CPU_N to change).`);
+}
 
 /**
  * QUANTLAB_BENCH_CLI=1: `quantlab gptq` (g128, act-order, 3-bit per channel) and `quantlab awq` on the
@@ -332,4 +335,4 @@ async function cliTable(n: number): Promise<void> {
   }
 }
 
-if (process.env.QUANTLAB_BENCH_CLI === "1") await cliTable(n);
+if (process.env.QUANTLAB_BENCH_CLI === "1" || only === "cli") await cliTable(n);
