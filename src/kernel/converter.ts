@@ -11,8 +11,10 @@
  *
  * tslab calls `createWatchCompilerHost(roots, options, sys, null, …)` and leaves the program factory
  * (`null`) to TypeScript; its module is loaded here with a view of the TypeScript module whose
- * `createWatchCompilerHost` fills that argument in. Everything else (diagnostics, the last-expression
- * rewrite, the declarations carried between cells, completion, quick info) is tslab's own code.
+ * `createWatchCompilerHost` fills that argument in (and limits the automatic types to Node's). A cell
+ * that declares nothing is taken by the quick path of ./quick-cell.ts on the last program built here;
+ * everything else (diagnostics, the last-expression rewrite, the declarations carried between cells,
+ * completion, quick info) is tslab's own code.
  */
 import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
