@@ -182,3 +182,22 @@ test("the SIMD ceiling runs on every pool thread at once and on the calling thre
   assert.equal(one.perThread.length, 1);
   assert.ok(one.total > 0);
 });
+
+test("the ceiling's timing loop ends when a call lands between an eighth and a half of its time", { timeout: 10_000 }, async () => {
+  const { runPeak } = await import("../../src/backend/gemm-kernel.js");
+  // a stand-in kernel: 3 ms for the first call (2¹⁴ turns), twice that per doubling; with 20 ms asked,
+  // the first call is above an eighth (2.5 ms) and below half (10 ms), where the loop once spun forever
+  const calls: number[] = [];
+  const g = {
+    simdPeakFlops: () => 48,
+    simdPeak: (iters: number) => {
+      calls.push(iters);
+      const until = performance.now() + (iters / (1 << 14)) * 3;
+      while (performance.now() < until);
+      return 0;
+    },
+  } as unknown as Parameters<typeof runPeak>[0];
+  const rate = runPeak(g, 0, 0.02);
+  assert.deepEqual(calls, [1 << 14, 1 << 15, 1 << 16]);
+  assert.ok(rate > 0 && Number.isFinite(rate));
+});
