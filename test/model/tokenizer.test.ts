@@ -27,6 +27,8 @@ test("spaces become ▁ with a dummy prefix, BOS on request", () => {
 test("characters outside the vocabulary fall back to their UTF-8 bytes", () => {
   const t = toy();
   assert.deepEqual(t.encode("a\né"), [12, 3, 4, 5]);
+  // an ASCII character with no byte piece is unknown, as a longer one is
+  assert.deepEqual(t.encode("d"), [6, 0]);
   assert.equal(t.decode([1, 12, 3, 4, 5, 2]), "a\né");
 });
 

@@ -9,6 +9,9 @@
 import { check } from "../../errors.js";
 import type { GgufValue } from "../../gguf/file.js";
 
+/** The byte fallback's and decode's UTF-8 encoder. */
+const UTF8 = new TextEncoder();
+
 export interface TokenizerSpec {
   pieces: string[];
   scores: Float32Array | number[];
@@ -134,8 +137,11 @@ export class Tokenizer {
         out.push(id);
         continue;
       }
-      for (const b of new TextEncoder().encode(text_[i])) {
-        const bid = this.byteIds[b];
+      const piece = text_[i]!;
+      // an ASCII character is its own byte (a newline, every few words in real text): no encoder call
+      const bytes = piece.length === 1 && piece.charCodeAt(0) < 0x80 ? [piece.charCodeAt(0)] : UTF8.encode(piece);
+      for (const b of bytes) {
+        const bid = this.byteIds[b]!;
         out.push(bid >= 0 ? bid : this.unk);
       }
     }
@@ -145,7 +151,7 @@ export class Tokenizer {
   /** Text of `ids`: byte pieces are reassembled as UTF-8, "▁" becomes a space, control tokens vanish. */
   decode(ids: ArrayLike<number>, opts: { stripLeadingSpace?: boolean } = {}): string {
     const bytes: number[] = [];
-    const enc = new TextEncoder();
+    const enc = UTF8;
     for (let k = 0; k < ids.length; k++) {
       const id = ids[k];
       check(Number.isInteger(id) && id >= 0 && id < this.pieces.length, "BAD_ARGUMENT",
