@@ -1332,3 +1332,35 @@ export function quantizeTQ2_0(k: i32): i32 {
   }
   return nb * 66;
 }
+
+// ---- F16 → F32, for the model runtime's decoding (not a quantizer: it reads OUT and writes IN)
+
+/**
+ * Decodes `k` IEEE half-precision values (2·k little-endian bytes at OUT) into float32 at IN, exactly:
+ * sign, exponent and mantissa moved into place; the magnitude's bits read as a float and scaled by 2¹¹²
+ * (exact, for normal and subnormal halves alike); Inf and NaN given the float's all-ones exponent.
+ */
+export function decodeF16(k: i32): void {
+  const scale = f32x4.splat(5.192296858534828e33); // 2^112
+  const magMask = i32x4.splat(0x7fff), expMask = i32x4.splat(0x7c00), signMask = i32x4.splat(0x8000);
+  const infExp = i32x4.splat(0x7f800000);
+  let i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const h = v128.load(OUT + (<usize>i << 1));
+    const lo = i32x4.extend_low_i16x8_u(h), hi = i32x4.extend_high_i16x8_u(h);
+    v128.store(IN + (<usize>i << 2), halfToFloat(lo, scale, magMask, expMask, signMask, infExp));
+    v128.store(IN + (<usize>i << 2), halfToFloat(hi, scale, magMask, expMask, signMask, infExp), 16);
+  }
+  for (; i < k; i++) {
+    const h = i32x4.splat(<i32>load<u16>(OUT + (<usize>i << 1)));
+    store<f32>(IN + (<usize>i << 2), f32x4.extract_lane(halfToFloat(h, scale, magMask, expMask, signMask, infExp), 0));
+  }
+}
+
+@inline function halfToFloat(h: v128, scale: v128, magMask: v128, expMask: v128, signMask: v128, infExp: v128): v128 {
+  const bits = i32x4.shl(v128.and(h, magMask), 13);
+  const finite = f32x4.mul(bits, scale);
+  const special = i32x4.eq(v128.and(h, expMask), expMask);
+  const mag = v128.bitselect(v128.or(bits, infExp), finite, special);
+  return v128.or(mag, i32x4.shl(v128.and(h, signMask), 16));
+}

@@ -12,6 +12,7 @@ import { dequantize, IMATRIX_TYPES, quantize } from "../../src/gguf/quants.js";
 import { ggufType, rowBytes, type GgufTypeName } from "../../src/gguf/types.js";
 import { QuantLabError } from "../../src/errors.js";
 import { mulberry32 } from "../helpers/random.js";
+import { f16BitsToF32 } from "../../src/numerics/float-bits.js";
 import { oracleOrSkip } from "./oracle.js";
 import { hardRowSets, imatrixFor } from "./quants-rows.js";
 
@@ -154,4 +155,14 @@ test("sizes follow the type table: bytes = rows × blocks × bytes per block", (
     const out = quantize(type, new Float32Array(4096 * 2), 4096);
     assert.equal(out.length, 2 * (4096 / t.blockSize) * t.typeSize, type);
   }
+});
+
+test("F16 decodes every half exactly (WebAssembly SIMD): a chunk boundary, a partial tail, an odd byte offset", () => {
+  const n = 65536 + 16384 + 5; // every pattern, then more to cross the 16384-value chunk and end off the 8-lane step
+  const bytes = new Uint8Array(1 + 2 * n).subarray(1); // bytes start off any alignment
+  for (let i = 0; i < n; i++) bytes[2 * i] = i & 0xff, bytes[2 * i + 1] = (i >> 8) & 0xff;
+  const got = dequantize("F16", bytes, n);
+  const want = Float32Array.from({ length: n }, (_, i) => f16BitsToF32(i & 0xffff));
+  assertSameFloats("F16 decode against float-bits", got, want);
+  if (!skip) assertSameFloats("F16 decode against llama.cpp", got, oracle!.dequantize("F16", bytes, n));
 });

@@ -1,10 +1,12 @@
 /**
  * The unquantized types: F32 (raw little-endian), F16 and BF16 (round to nearest even, as ggml's
  * GGML_FP32_TO_FP16 and ggml_fp32_to_bf16_row_ref do), through the project's float-bits conversions.
- * Their "blocks" are one value each. No WebAssembly twin: decoding is a view, a copy or a table lookup.
+ * Their "blocks" are one value each. F32 and BF16 decode as a view or a shift; F16 decodes in
+ * WebAssembly SIMD (decodeF16 in assembly/gguf-blocks.ts), three times JavaScript's rate.
  */
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../numerics/float-bits.js";
+import { f32ToBf16Bits, f32ToF16Bits } from "../../numerics/float-bits.js";
 import type { BlockCode } from "./common.js";
+import { decodeF16Into } from "./wasm.js";
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -46,23 +48,21 @@ function halves(b: Uint8Array, bo: number, n: number): Uint16Array {
   return h;
 }
 
-// straight into y, with no temporary arrays: these decoders carry every F16/BF16 checkpoint at real sizes
-function dequantize16(bf16: boolean, b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+// straight into y, with no temporary arrays: this decoder carries every BF16 checkpoint at real sizes
+function dequantizeBF16(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
   const h = halves(b, bo, n);
-  if (bf16) {
-    const y32 = new Uint32Array(y.buffer, y.byteOffset + 4 * yo, n);
-    for (let i = 0; i < n; i++) y32[i] = h[i]! << 16;
-  } else for (let i = 0; i < n; i++) y[yo + i] = f16BitsToF32(h[i]!);
+  const y32 = new Uint32Array(y.buffer, y.byteOffset + 4 * yo, n);
+  for (let i = 0; i < n; i++) y32[i] = h[i]! << 16;
 }
 
 export const F32: BlockCode = { blockSize: 1, typeSize: 4, quantize: quantizeF32, dequantize: dequantizeF32 };
 export const F16: BlockCode = {
   blockSize: 1, typeSize: 2,
   quantize: (x, xo, out, oo, n) => quantize16(false, x, xo, out, oo, n),
-  dequantize: (b, bo, y, yo, n) => dequantize16(false, b, bo, y, yo, n),
+  dequantize: decodeF16Into,
 };
 export const BF16: BlockCode = {
   blockSize: 1, typeSize: 2,
   quantize: (x, xo, out, oo, n) => quantize16(true, x, xo, out, oo, n),
-  dequantize: (b, bo, y, yo, n) => dequantize16(true, b, bo, y, yo, n),
+  dequantize: dequantizeBF16,
 };
