@@ -1364,3 +1364,73 @@ export function decodeF16(k: i32): void {
   const mag = v128.bitselect(v128.or(bits, infExp), finite, special);
   return v128.or(mag, i32x4.shl(v128.and(h, signMask), 16));
 }
+
+// ---- Q4_K and Q6_K → F32 (dequantize_row_q4_K / _q6_K), for the model runtime's decoding: blocks at
+// OUT, floats to IN, the same f32 operations in the same order as ggml's reference (no FMA)
+
+@inline function halfScalar(h: u32): f32 {
+  const bits = (h & 0x7fff) << 13;
+  const mag = (h & 0x7c00) == 0x7c00 ? bits | 0x7f800000 : reinterpret<u32>(reinterpret<f32>(bits) * <f32>5.192296858534828e33);
+  return reinterpret<f32>(mag | ((h & 0x8000) << 16));
+}
+
+/** ggml's get_scale_min_k4: scale in the low byte, min in the next. */
+@inline function scaleMinK4At(s: usize, j: i32): i32 {
+  if (j < 4) return (<i32>load<u8>(s + j) & 63) | ((<i32>load<u8>(s + j + 4) & 63) << 8);
+  const sc = (<i32>load<u8>(s + j + 4) & 15) | ((<i32>load<u8>(s + j - 4) >> 6) << 4);
+  const m = (<i32>load<u8>(s + j + 4) >> 4) | ((<i32>load<u8>(s + j) >> 6) << 4);
+  return sc | (m << 8);
+}
+
+/** 16 quants (bytes) → d·q − m as 16 floats at y. */
+@inline function affine16(y: usize, q: v128, d: v128, m: v128): void {
+  const w0 = i16x8.extend_low_i8x16_u(q), w1 = i16x8.extend_high_i8x16_u(q);
+  v128.store(y, f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w0))), m));
+  v128.store(y, f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w0))), m), 16);
+  v128.store(y, f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w1))), m), 32);
+  v128.store(y, f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w1))), m), 48);
+}
+
+export function decodeQ4_K(k: i32): void {
+  const low = i8x16.splat(15);
+  for (let blk = 0; blk < k / 256; blk++) {
+    const p = OUT + <usize>blk * 144;
+    const d = halfScalar(<u32>load<u16>(p)), dmin = halfScalar(<u32>load<u16>(p, 2));
+    let q = p + 16;
+    let y = IN + <usize>blk * 1024;
+    for (let j = 0; j < 4; j++, q += 32, y += 256) {
+      const sm1 = scaleMinK4At(p + 4, 2 * j), sm2 = scaleMinK4At(p + 4, 2 * j + 1);
+      const d1 = f32x4.splat(d * <f32>(sm1 & 0xff)), m1 = f32x4.splat(dmin * <f32>(sm1 >> 8));
+      const d2 = f32x4.splat(d * <f32>(sm2 & 0xff)), m2 = f32x4.splat(dmin * <f32>(sm2 >> 8));
+      for (let h = 0; h < 2; h++) {
+        const v = v128.load(q + h * 16);
+        affine16(y + h * 64, v128.and(v, low), d1, m1);
+        affine16(y + 128 + h * 64, i8x16.shr_u(v, 4), d2, m2);
+      }
+    }
+  }
+}
+
+export function decodeQ6_K(k: i32): void {
+  for (let blk = 0; blk < k / 256; blk++) {
+    const p = OUT + <usize>blk * 210;
+    const d = halfScalar(<u32>load<u16>(p, 208));
+    let ql = p, qh = p + 128, sc = p + 192;
+    let y = IN + <usize>blk * 1024;
+    for (let half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, y += 512) {
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const h = <i32>load<u8>(qh + l), a = <i32>load<u8>(ql + l), c = <i32>load<u8>(ql + l + 32);
+        const q1 = ((a & 15) | ((h & 3) << 4)) - 32;
+        const q2 = ((c & 15) | (((h >> 2) & 3) << 4)) - 32;
+        const q3 = ((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
+        const q4 = ((c >> 4) | (((h >> 6) & 3) << 4)) - 32;
+        const yl = y + (<usize>l << 2);
+        store<f32>(yl, (d * <f32>load<i8>(sc + is)) * <f32>q1);
+        store<f32>(yl, (d * <f32>load<i8>(sc + is + 2)) * <f32>q2, 128);
+        store<f32>(yl, (d * <f32>load<i8>(sc + is + 4)) * <f32>q3, 256);
+        store<f32>(yl, (d * <f32>load<i8>(sc + is + 6)) * <f32>q4, 384);
+      }
+    }
+  }
+}

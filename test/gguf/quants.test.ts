@@ -166,3 +166,13 @@ test("F16 decodes every half exactly (WebAssembly SIMD): a chunk boundary, a par
   assertSameFloats("F16 decode against float-bits", got, want);
   if (!skip) assertSameFloats("F16 decode against llama.cpp", got, oracle!.dequantize("F16", bytes, n));
 });
+
+test("Q4_K and Q6_K decode (WebAssembly) across a chunk boundary from an odd byte offset, as llama.cpp", { skip }, () => {
+  const u = mulberry32(5);
+  for (const type of ["Q4_K", "Q6_K"] as GgufTypeName[]) {
+    const n = 256 * 70; // one full 16384-value chunk and a partial one
+    const bytes = new Uint8Array(1 + rowBytes(ggufType(type)!, n)).subarray(1);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(u() * 256);
+    assertSameFloats(`${type} decode of ${n} values`, dequantize(type, bytes, n), oracle!.dequantize(type, Uint8Array.from(bytes), n));
+  }
+});

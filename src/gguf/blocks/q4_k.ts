@@ -4,12 +4,13 @@
  * Q4_K (144 bytes): d, dmin, scales[12], qs[128] nibbles. Q5_K (176 bytes): d, dmin, scales[12],
  * qh[32] fifth bits, qs[128].
  * WebAssembly twin: the reference quantizer (no importance matrix) is `quantizeQ45_K` (bits 4 and 5) in assembly/gguf-blocks.ts,
- * loaded by ./wasm.ts; this file has the importance-matrix quantizer and the dequantizer.
+ * and Q4_K's dequantizer `decodeQ4_K`, loaded by ./wasm.ts; this file has the importance-matrix quantizer
+ * and Q5_K's dequantizer.
  */
 import * as common from "./common.js";
 import * as search from "./search.js";
 import type { BlockCode } from "./common.js";
-import { quantizeQ4_K, quantizeQ5_K } from "./wasm.js";
+import { decodeQ4_KInto, quantizeQ4_K, quantizeQ5_K } from "./wasm.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
@@ -39,7 +40,7 @@ const RDELTA3 = f(0.05);
 export const Q4_K: BlockCode = {
   blockSize: QK_K, typeSize: 144, quantize: quantizeQ4_K,
   quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQ45_KImatrix(4, x, xo, n, qw, o, oo),
-  dequantize: (b, bo, y, yo, n) => dequantizeQ45_K(4, b, bo, y, yo, n),
+  dequantize: decodeQ4_KInto,
 };
 export const Q5_K: BlockCode = {
   blockSize: QK_K, typeSize: 176, quantize: quantizeQ5_K,

@@ -2,12 +2,12 @@
  * Q6_K: 256 weights in 210 bytes — ql[128] (low nibbles), qh[64] (high 2 bits), int8 scales[16],
  * fp16 d; x = d·sc·(q − 32).
  * WebAssembly twin: the reference quantizer (no importance matrix) is `quantizeQ6_K` in assembly/gguf-blocks.ts,
- * loaded by ./wasm.ts; this file has the importance-matrix quantizer and the dequantizer.
+ * and its dequantizer `decodeQ6_K`, both loaded by ./wasm.ts; this file has the importance-matrix quantizer.
  */
 import * as common from "./common.js";
 import * as search from "./search.js";
 import type { BlockCode } from "./common.js";
-import { quantizeQ6_K } from "./wasm.js";
+import { decodeQ6_KInto, quantizeQ6_K } from "./wasm.js";
 
 // Local aliases: read once here rather than through the module namespaces in every call.
 const f = Math.fround;
@@ -22,7 +22,7 @@ const QK_K = 256;
 
 /** block_q6_K, with its code. */
 export const Q6_K: BlockCode = {
-  blockSize: QK_K, typeSize: 210, quantize: quantizeQ6_K, quantizeImatrix: quantizeRowQ6_KImatrix, dequantize: dequantizeQ6_K,
+  blockSize: QK_K, typeSize: 210, quantize: quantizeQ6_K, quantizeImatrix: quantizeRowQ6_KImatrix, dequantize: decodeQ6_KInto,
 };
 const BS = Q6_K.typeSize;
 const L = new Int8Array(QK_K);
@@ -76,25 +76,3 @@ export function quantizeRowQ6_KImatrix(x: Float32Array, xo: number, n: number, q
   }
 }
 
-export function dequantizeQ6_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
-  for (let i = 0; i < n / QK_K; i++, bo += BS) {
-    const d = getHalf(b, bo + 208);
-    let ql = bo;
-    let qh = bo + 128;
-    let sc = bo + 192;
-    for (let n = 0; n < QK_K; n += 128, ql += 64, qh += 32, sc += 8, yo += 128) {
-      for (let l = 0; l < 32; l++) {
-        const is = l >> 4;
-        const h = b[qh + l]!;
-        const q1 = ((b[ql + l]! & 15) | ((h & 3) << 4)) - 32;
-        const q2 = ((b[ql + l + 32]! & 15) | (((h >> 2) & 3) << 4)) - 32;
-        const q3 = ((b[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
-        const q4 = ((b[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        y[yo + l] = f(d * ((b[sc + is]! << 24) >> 24)) * q1;
-        y[yo + l + 32] = f(d * ((b[sc + is + 2]! << 24) >> 24)) * q2;
-        y[yo + l + 64] = f(d * ((b[sc + is + 4]! << 24) >> 24)) * q3;
-        y[yo + l + 96] = f(d * ((b[sc + is + 6]! << 24) >> 24)) * q4;
-      }
-    }
-  }
-}
