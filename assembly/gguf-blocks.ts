@@ -1341,38 +1341,26 @@ export function quantizeTQ2_0(k: i32): i32 {
  * (exact, for normal and subnormal halves alike); Inf and NaN given the float's all-ones exponent.
  */
 export function decodeF16(k: i32): void {
-  const scale = f32x4.splat(5.192296858534828e33); // 2^112
-  const magMask = i32x4.splat(0x7fff), expMask = i32x4.splat(0x7c00), signMask = i32x4.splat(0x8000);
-  const infExp = i32x4.splat(0x7f800000);
   let i = 0;
   for (; i + 8 <= k; i += 8) {
     const h = v128.load(OUT + (<usize>i << 1));
-    const lo = i32x4.extend_low_i16x8_u(h), hi = i32x4.extend_high_i16x8_u(h);
-    v128.store(IN + (<usize>i << 2), halfToFloat(lo, scale, magMask, expMask, signMask, infExp));
-    v128.store(IN + (<usize>i << 2), halfToFloat(hi, scale, magMask, expMask, signMask, infExp), 16);
+    v128.store(IN + (<usize>i << 2), halfToFloat(i32x4.extend_low_i16x8_u(h)));
+    v128.store(IN + (<usize>i << 2), halfToFloat(i32x4.extend_high_i16x8_u(h)), 16);
   }
-  for (; i < k; i++) {
-    const h = i32x4.splat(<i32>load<u16>(OUT + (<usize>i << 1)));
-    store<f32>(IN + (<usize>i << 2), f32x4.extract_lane(halfToFloat(h, scale, magMask, expMask, signMask, infExp), 0));
-  }
+  for (; i < k; i++) store<f32>(IN + (<usize>i << 2), fromHalf(<u32>load<u16>(OUT + (<usize>i << 1))));
 }
 
-@inline function halfToFloat(h: v128, scale: v128, magMask: v128, expMask: v128, signMask: v128, infExp: v128): v128 {
-  const bits = i32x4.shl(v128.and(h, magMask), 13);
-  const finite = f32x4.mul(bits, scale);
-  const special = i32x4.eq(v128.and(h, expMask), expMask);
-  const mag = v128.bitselect(v128.or(bits, infExp), finite, special);
-  return v128.or(mag, i32x4.shl(v128.and(h, signMask), 16));
+/** fromHalf on four lanes (halves zero-extended to i32), with no branch. */
+@inline function halfToFloat(h: v128): v128 {
+  const bits = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  const finite = f32x4.mul(bits, f32x4.splat(5.192296858534828e33)); // 2^112
+  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
+  const mag = v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), finite, special);
+  return v128.or(mag, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
 // ---- Q4_K and Q6_K → F32 (dequantize_row_q4_K / _q6_K), for the model runtime's decoding: blocks at
 // OUT, floats to IN, the same f32 operations in the same order as ggml's reference (no FMA)
-
-@inline function halfScalar(h: u32): f32 {
-  const bits = (h & 0x7fff) << 13;
-  const mag = (h & 0x7c00) == 0x7c00 ? bits | 0x7f800000 : reinterpret<u32>(reinterpret<f32>(bits) * <f32>5.192296858534828e33);
-  return reinterpret<f32>(mag | ((h & 0x8000) << 16));
-}
 
 /** ggml's get_scale_min_k4: scale in the low byte, min in the next. */
 @inline function scaleMinK4At(s: usize, j: i32): i32 {
@@ -1395,7 +1383,7 @@ export function decodeQ4_K(k: i32): void {
   const low = i8x16.splat(15);
   for (let blk = 0; blk < k / 256; blk++) {
     const p = OUT + <usize>blk * 144;
-    const d = halfScalar(<u32>load<u16>(p)), dmin = halfScalar(<u32>load<u16>(p, 2));
+    const d = fromHalf(<u32>load<u16>(p)), dmin = fromHalf(<u32>load<u16>(p, 2));
     let q = p + 16;
     let y = IN + <usize>blk * 1024;
     for (let j = 0; j < 4; j++, q += 32, y += 256) {
@@ -1414,7 +1402,7 @@ export function decodeQ4_K(k: i32): void {
 export function decodeQ6_K(k: i32): void {
   for (let blk = 0; blk < k / 256; blk++) {
     const p = OUT + <usize>blk * 210;
-    const d = halfScalar(<u32>load<u16>(p, 208));
+    const d = fromHalf(<u32>load<u16>(p, 208));
     let ql = p, qh = p + 128, sc = p + 192;
     let y = IN + <usize>blk * 1024;
     for (let half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, y += 512) {

@@ -45,7 +45,7 @@ export const Q4_K: BlockCode = {
 export const Q5_K: BlockCode = {
   blockSize: QK_K, typeSize: 176, quantize: quantizeQ5_K,
   quantizeImatrix: (x, xo, n, qw, o, oo) => quantizeRowQ45_KImatrix(5, x, xo, n, qw, o, oo),
-  dequantize: (b, bo, y, yo, n) => dequantizeQ45_K(5, b, bo, y, yo, n),
+  dequantize: dequantizeQ5_K,
 };
 const blockBytes = (bits: 4 | 5): number => (bits === 4 ? Q4_K : Q5_K).typeSize;
 
@@ -135,31 +135,24 @@ export function quantizeRowQ45_KImatrix(bits: 4 | 5, x: Float32Array, xo: number
   }
 }
 
-export function dequantizeQ45_K(bits: 4 | 5, b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
-  const bs = blockBytes(bits);
-  for (let i = 0; i < n / QK_K; i++, bo += bs) {
+/** Q5_K's dequantizer (dequantize_row_q5_K); Q4_K's is `decodeQ4_K` in WebAssembly. */
+export function dequantizeQ5_K(b: Uint8Array, bo: number, y: Float32Array, yo: number, n: number): void {
+  for (let i = 0; i < n / QK_K; i++, bo += Q5_K.typeSize) {
     const d = getHalf(b, bo);
     const min = getHalf(b, bo + 2);
     const qh = bo + 16;
-    let q = bits === 4 ? bo + 16 : bo + 48;
+    let q = bo + 48;
     let u1 = 1;
     let u2 = 2;
-    for (let j = 0, is = 0; j < QK_K; j += 64, q += 32, is += 2) {
+    for (let j = 0, is = 0; j < QK_K; j += 64, q += 32, is += 2, u1 <<= 2, u2 <<= 2) {
       const sm1 = scaleMinK4(b, bo + 4, is);
       const sm2 = scaleMinK4(b, bo + 4, is + 1);
       const d1 = f(d * (sm1 & 0xff));
       const m1 = f(min * (sm1 >>> 8));
       const d2 = f(d * (sm2 & 0xff));
       const m2 = f(min * (sm2 >>> 8));
-      if (bits === 4) {
-        for (let l = 0; l < 32; l++) y[yo++] = f(d1 * (b[q + l]! & 15)) - m1;
-        for (let l = 0; l < 32; l++) y[yo++] = f(d2 * (b[q + l]! >>> 4)) - m2;
-      } else {
-        for (let l = 0; l < 32; l++) y[yo++] = f(d1 * ((b[q + l]! & 15) + (b[qh + l]! & u1 ? 16 : 0))) - m1;
-        for (let l = 0; l < 32; l++) y[yo++] = f(d2 * ((b[q + l]! >>> 4) + (b[qh + l]! & u2 ? 16 : 0))) - m2;
-        u1 <<= 2;
-        u2 <<= 2;
-      }
+      for (let l = 0; l < 32; l++) y[yo++] = f(d1 * ((b[q + l]! & 15) + (b[qh + l]! & u1 ? 16 : 0))) - m1;
+      for (let l = 0; l < 32; l++) y[yo++] = f(d2 * ((b[q + l]! >>> 4) + (b[qh + l]! & u2 ? 16 : 0))) - m2;
     }
   }
 }

@@ -151,7 +151,6 @@ export class Tokenizer {
   /** Text of `ids`: byte pieces are reassembled as UTF-8, "▁" becomes a space, control tokens vanish. */
   decode(ids: ArrayLike<number>, opts: { stripLeadingSpace?: boolean } = {}): string {
     const bytes: number[] = [];
-    const enc = UTF8;
     for (let k = 0; k < ids.length; k++) {
       const id = ids[k];
       check(Number.isInteger(id) && id >= 0 && id < this.pieces.length, "BAD_ARGUMENT",
@@ -160,7 +159,7 @@ export class Tokenizer {
       const p = this.pieces[id];
       const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(p);
       if (m) bytes.push(parseInt(m[1], 16));
-      else for (const b of enc.encode(p.replaceAll(SPACE, " "))) bytes.push(b);
+      else for (const b of UTF8.encode(p.replaceAll(SPACE, " "))) bytes.push(b);
     }
     let s = new TextDecoder().decode(Uint8Array.from(bytes));
     if ((opts.stripLeadingSpace ?? this.addSpacePrefix) && s.startsWith(" ")) s = s.slice(1);
