@@ -11,6 +11,7 @@
  * 250 steps (batches drawn from the last 3 MB of the training text), seeded truncated-normal init (std 0.05) with residual projections scaled by 1/√(2·layers). Training text: every
  * address up to 2016; validation: the addresses 2017–2021 (held out from training and the vocabulary).
  */
+import type { Rank } from "@tensorflow/tfjs-core";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -86,14 +87,14 @@ async function main(): Promise<void> {
   const init = (shape: [number, number], std: number) => tf.variable(tf.truncatedNormal(shape, 0, std, "float32", ++seed));
   const resid = STD / Math.sqrt(2 * config.nLayers);
   const layers: LayerTensors[] = Array.from({ length: config.nLayers }, () => ({
-    attnNorm: tf.variable(tf.ones([config.dim])) as tf.Variable<tf.Rank.R1>,
-    ffnNorm: tf.variable(tf.ones([config.dim])) as tf.Variable<tf.Rank.R1>,
+    attnNorm: tf.variable(tf.ones([config.dim])) as tf.Variable<Rank.R1>,
+    ffnNorm: tf.variable(tf.ones([config.dim])) as tf.Variable<Rank.R1>,
     w: Object.fromEntries(LINEAR_NAMES.map((n) => [n, init(shapes[n], n === "attn_output" || n === "ffn_down" ? resid : STD)])) as never,
   }));
   const weights = {
-    tokenEmbedding: init([config.vocabSize, config.dim], STD) as tf.Variable<tf.Rank.R2>,
+    tokenEmbedding: init([config.vocabSize, config.dim], STD) as tf.Variable<Rank.R2>,
     layers,
-    outputNorm: tf.variable(tf.ones([config.dim])) as tf.Variable<tf.Rank.R1>,
+    outputNorm: tf.variable(tf.ones([config.dim])) as tf.Variable<Rank.R1>,
     output: null,
   };
   const rt = LlamaRuntime.fromTensors(config, weights, { differentiableEmbedding: true });

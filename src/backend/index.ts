@@ -11,9 +11,7 @@
  * Vulkan on Linux, Metal on macOS, D3D12 on Windows). On wasm the algorithms' matrix products bypass
  * tfjs for QuantLab's own WebAssembly SIMD GEMM on both cores (gemm.ts).
  */
-import * as tf from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import type * as Tf from "@tensorflow/tfjs-core";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { readFileSync } from "node:fs";
@@ -23,11 +21,25 @@ import { gemmThreads } from "./gemm.js";
 import { keyValueBundle, withDisplay } from "../numerics/present.js";
 import { BACKENDS, type BackendName, type BackendReport } from "./report.js";
 
-export { tf };
-
 export { BACKENDS, type BackendName, type BackendReport } from "./report.js";
 
 const req = createRequire(import.meta.url);
+// required, not imported: Node's ESM loader first lexes a CommonJS file whole for its export names,
+// ≈ 0.14 s of every kernel start for these three bundles (2 MB); the module instances are the same
+type WasmBackend = typeof import("@tensorflow/tfjs-backend-wasm");
+export const tf = req("@tensorflow/tfjs-core") as typeof Tf;
+req("@tensorflow/tfjs-backend-cpu");
+const wasmBackend = () => req("@tensorflow/tfjs-backend-wasm") as WasmBackend;
+// the tensor types callers name as tf.Tensor2D etc., beside the value
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export declare namespace tf {
+  export type Tensor<R extends Tf.Rank = Tf.Rank> = Tf.Tensor<R>;
+  export type Tensor1D = Tf.Tensor1D;
+  export type Tensor2D = Tf.Tensor2D;
+  export type Tensor3D = Tf.Tensor3D;
+  export type Scalar = Tf.Scalar;
+  export type Variable<R extends Tf.Rank = Tf.Rank> = Tf.Variable<R>;
+}
 const notes: Partial<Record<BackendName, string>> = {};
 let chosenBy = "default";
 let current: Promise<BackendReport> | null = null;
@@ -44,8 +56,7 @@ async function registerWasm(): Promise<void> {
   if (tf.findBackendFactory("wasm")) return;
   const dir = dirname(req.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
   // Node has no fetch for file paths: point the loader at the .wasm files inside the package
-  setWasmPaths(join(dir, "dist") + "/");
-  await import("@tensorflow/tfjs-backend-wasm");
+  wasmBackend().setWasmPaths(join(dir, "dist") + "/");
 }
 
 async function registerTensorflow(): Promise<void> {
@@ -146,7 +157,7 @@ export async function backendReport(): Promise<BackendReport> {
   }
   const report: BackendReport = { active, chosenBy, candidates };
   if (active === "wasm") {
-    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    const wasm = wasmBackend();
     const simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
     const mt = Boolean(await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT"));
     report.wasm = {

@@ -14,6 +14,11 @@ export function plotlyPath(): string {
   return require.resolve("plotly.js-dist-min/plotly.min.js");
 }
 
+/** The installed plotly.js version (it names the library in caches). */
+export function plotlyVersion(): string {
+  return (require("plotly.js-dist-min/package.json") as { version: string }).version;
+}
+
 /**
  * The library, wrapped so it always lands on `window.Plotly`: `module`/`exports` are shadowed so a page
  * that has them (a CommonJS shim) cannot capture it, and `</script` is split so it cannot end the tag.

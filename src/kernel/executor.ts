@@ -24,8 +24,9 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import vm from "node:vm";
-import type { Converter } from "tslab/dist/converter.js";
+import type { ConvertResult, Converter } from "tslab/dist/converter.js";
 import { createConverter } from "./converter.js";
+import { uncheckedCell } from "./quick-cell.js";
 import { interruptedError, interruptRequested, requestInterrupt } from "../interrupt.js";
 import { formatHelp } from "./help-format.js";
 import { HelpProgram, type HelpView } from "./help-program.js";
@@ -104,16 +105,39 @@ export class Executor {
    */
   async run(src: string, name: string): Promise<RunResult> {
     const conv = this.warmUp();
-    const converted = conv.convert(this.prevDecl, expandShorthands(this.rewriteImports(src)));
+    return this.runConverted(conv.convert(this.prevDecl, expandShorthands(this.rewriteImports(src))), src, name, false);
+  }
+
+  /**
+   * Runs `src` without type checking (./quick-cell.ts uncheckedCell), for a cell that comes before
+   * the checker is warm: null when the cell needs the checker (a declaration, an import…). It
+   * declares nothing, so the cells after it (and typeErrors on it, later) see the same declarations.
+   */
+  runUnchecked(src: string, name: string): Promise<RunResult> | null {
+    if (this.converter) return null;
+    const converted = uncheckedCell(require("@tslab/typescript-for-tslab") as TsModule, expandShorthands(src));
+    return converted && this.runConverted(converted, src, name, true);
+  }
+
+  /**
+   * The type errors `src` would have had as cell `name` against the declarations so far, without
+   * running it: for the cells that ran before the checker (runUnchecked), once it is ready.
+   */
+  typeErrors(src: string, name: string): string[] {
+    return diagnosticLines(this.warmUp().convert(this.prevDecl, expandShorthands(this.rewriteImports(src))), name);
+  }
+
+  private async runConverted(converted: ConvertResult, src: string, name: string, storeInScope: boolean): Promise<RunResult> {
     if (converted.diagnostics.length > 0) {
-      const lines = converted.diagnostics.map((d) => `${name}:${d.start.line + 1}:${d.start.character + 1} - ${d.messageText}`);
-      throw { ename: "TypeScriptError", evalue: converted.diagnostics[0].messageText, traceback: lines } satisfies CellError;
+      throw { ename: "TypeScriptError", evalue: converted.diagnostics[0].messageText, traceback: diagnosticLines(converted, name) } satisfies CellError;
     }
     if (!converted.output) {
       this.prevDecl = converted.declOutput ?? "";
       return { value: undefined, hasValue: false };
     }
-    const body = converted.output.replace(/\bObject\.defineProperty\(exports, /g, "__ql_define(exports, ");
+    const emitted = converted.output.replace(/\bObject\.defineProperty\(exports, /g, "__ql_define(exports, ");
+    // unchecked, the preload's names are not rewritten to `exports.name`: the store is the scope (sloppy mode)
+    const body = storeInScope ? `with (exports) {\n${emitted}\n}` : emitted;
     const wrapped = `(${converted.hasToplevelAwait ? "async " : ""}function (exports, require, __ql_define, setTimeout, setInterval, setImmediate) {\n${body}\n})`;
     const interrupted = new Promise<never>((_, reject) => (this.rejectInterrupt = reject));
     interrupted.catch(() => undefined);
@@ -145,7 +169,7 @@ export class Executor {
       this.rejectInterrupt = null;
       this.cancelTimers = null;
     }
-    this.prevDecl = converted.declOutput ?? "";
+    this.prevDecl = converted.declOutput ?? this.prevDecl;
     const key = converted.lastExpressionVar;
     if (!key || !(key in this.store)) return { value: undefined, hasValue: false };
     const value = this.store[key];
@@ -308,4 +332,9 @@ export function expandShorthands(src: string): string {
   let out = src;
   for (const [pos, text] of inserts.sort((a, b) => b[0] - a[0])) out = out.slice(0, pos) + text + out.slice(pos);
   return out;
+}
+
+/** `cell[3]:1:7 - message`, one line per diagnostic. */
+function diagnosticLines(converted: ConvertResult, name: string): string[] {
+  return converted.diagnostics.map((d) => `${name}:${d.start.line + 1}:${d.start.character + 1} - ${d.messageText}`);
 }

@@ -11,6 +11,7 @@ import { Publisher, Router } from "zeromq";
 import { QuantLabError } from "../errors.js";
 import { clearInterrupt, interruptBuffer } from "../interrupt.js";
 import { resetProgress, setProgressSink } from "../progress.js";
+import { installCodeCache, saveCodeCache } from "../code-cache.js";
 import { CommRegistry, COMMS_KEY } from "./comms.js";
 import { startControlThread, type ControlThread } from "./control-thread.js";
 import { html, md, plainText, svg, toMimeBundle } from "./display.js";
@@ -35,6 +36,15 @@ type Channel = "shell" | "control";
 
 /** Shown while the first cell waits for the warm-up (see waitForWarmUp). */
 export const WARMING_NOTE = "warming up the TypeScript checker and the DSL (first cell of the session, a few seconds)…";
+
+/** Above the output of a cell that ran before the checker was ready (see runBeforeChecker). */
+export const UNCHECKED_NOTE = "not type-checked: the TypeScript checker is still warming up (once it is ready, the next cell says if this one had type errors)";
+
+/**
+ * Quiet time after a cell that ran before the checker, before the checker's warm-up (≈ 1.5 s holding
+ * the thread) begins: a cell sent right after it (Run All, a chart after the first result) runs first.
+ */
+const WARM_AFTER_CELL_MS = 250;
 
 /**
  * Pause after the last kernel_info before warming up (ms): clients repeat kernel_info until their
@@ -64,9 +74,16 @@ export class Kernel {
   private readonly history = new History();
   private executor: Executor | null = null;
   private preload: LoadedPreload | null = null;
+  private prepared: Promise<void> | null = null;
   private ready: Promise<void> | null = null;
   private warmed = false;
   private warmTimer: NodeJS.Timeout | undefined;
+  /** Set by a cell that ran before the checker: the warm-up starts when the kernel has been idle a while. */
+  private warmWhenIdle = false;
+  /** The cells that ran before the checker, checked once it is ready (see lateTypeErrors). */
+  private readonly ranUnchecked: { code: string; cell: string }[] = [];
+  /** What that check found, said under the next checked cell; null when nothing is to be said. */
+  private lateTypeErrors: string | null = null;
   private parent: Message | null = null;
   private readonly streams = { stdout: "", stderr: "" };
   private flushScheduled = false;
@@ -134,9 +151,9 @@ export class Kernel {
     void this.processQueue();
   }
 
-  /** Loads the converter and the DSL once; every cell, completion and inspection waits on it. */
-  private warm(): Promise<void> {
-    this.ready ??= (async () => {
+  /** Loads the DSL and makes the executor (≈ 0.3 s): what a cell needs before the checker. */
+  private prepare(): Promise<void> {
+    this.prepared ??= (async () => {
       let budget = getHeapStatistics().heap_size_limit;
       try {
         budget = heapBudgetBytes();
@@ -161,15 +178,21 @@ export class Kernel {
       this.preload = await loadPreload(helpers);
       if (this.preload.error) log(this.preload.error);
       this.executor = new Executor(this.preload, process.cwd());
-      this.executor.warmUp();
+      // what a cell before the checker transpiles with
+      require("@tslab/typescript-for-tslab");
+    })();
+    return this.prepared;
+  }
+
+  /** Loads the converter and the DSL once; every checked cell, completion and inspection waits on it. */
+  private warm(): Promise<void> {
+    this.ready ??= (async () => {
+      await this.prepare();
+      this.executor!.warmUp();
       this.warmed = true;
-      // a session's first chart launches Chromium and loads plotly.js (≈ 1.5 s of CPU): the preload's
-      // browser starts now, on its own thread. Not sooner: on two cores it would double the checker's
-      // warm-up, which the first cell waits for. QUANTLAB_WARM_BROWSER=0 leaves it to the first chart.
-      const warmBrowser = this.preload.values.warmBrowser;
-      if (process.env.QUANTLAB_WARM_BROWSER !== "0" && typeof warmBrowser === "function") {
-        void (warmBrowser as () => Promise<void>)().catch((e: Error) => log(`the chart browser was not started ahead: ${e.message}`));
-      }
+      this.lateTypeErrors = this.checkUncheckedCells();
+      // the bundles' functions the checker compiled are in the cache the next kernel starts with
+      void saveCodeCache();
     })();
     return this.ready;
   }
@@ -277,6 +300,10 @@ export class Kernel {
       if (type.endsWith("_request")) this.reply(msg, channel, type.replace(/_request$/, "_reply"), { status: "error", ename: "KernelError", evalue: (e as Error).message, traceback: [] });
     }
     this.publish("status", { execution_state: "idle" }, msg.header);
+    if (this.warmWhenIdle) {
+      this.warmWhenIdle = false;
+      this.warmWhenQuiet(performance.now());
+    }
     if (type === "shutdown_request") await this.shutdown();
   }
 
@@ -352,6 +379,8 @@ export class Kernel {
     // up once kernel_info requests pause (any other request warms up at once).
     clearTimeout(this.warmTimer);
     this.warmTimer = setTimeout(() => void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`)), WARM_DELAY_MS);
+    // the DSL loads meanwhile (≈ 0.3 s, much of it waiting on files), so the first cell finds it
+    if (!this.prepared) setImmediate(() => void this.prepare().catch((e) => log(`loading the DSL failed: ${(e as Error).stack}`)));
     return {
       status: "ok",
       protocol_version: PROTOCOL_VERSION,
@@ -409,8 +438,16 @@ export class Kernel {
   }
 
   private async runCell(code: string, cell: string, payload: Record<string, unknown>[]): Promise<{ value: unknown; hasValue: boolean }> {
+    if (!this.ready) {
+      const unchecked = await this.runBeforeChecker(code, cell);
+      if (unchecked) return unchecked;
+    }
     if (this.warmed) await this.warm();
     else await this.waitForWarmUp();
+    if (this.lateTypeErrors) {
+      this.publishOut("stream", { name: "stderr", text: this.lateTypeErrors });
+      this.lateTypeErrors = null;
+    }
     const exec = this.executor!;
     const pager = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\??\s*$/.exec(code);
     if (pager) {
@@ -431,6 +468,54 @@ export class Kernel {
       });
     }
     return exec.run(code, cell);
+  }
+
+  /**
+   * A cell that comes before the checker's warm-up has begun (≈ 1.5 s of one thread) runs at once,
+   * transpiled without type checking, when it declares nothing (an expression, a DSL call, a chart):
+   * the first result comes in the time ipykernel takes, one line above each such cell's output says
+   * it is not checked, and once the checker is ready the next cell names those that had type errors.
+   * The warm-up starts once no cell has come for WARM_AFTER_CELL_MS. Anything else (a declaration, an
+   * import, a magic, `name?`) starts it at once and waits for it. Null when the cell is not one of those.
+   */
+  private async runBeforeChecker(code: string, cell: string): Promise<{ value: unknown; hasValue: boolean } | null> {
+    if (/^\s*(%|[\w$.]+\s*\?)/.test(code)) return null;
+    // the pause after kernel_info must not start the warm-up while the DSL loads for this cell
+    clearTimeout(this.warmTimer);
+    await this.prepare();
+    const run = this.ready ? null : this.executor!.runUnchecked(code, cell);
+    if (!run) return null;
+    this.publishOut("display_data", { data: { "text/plain": UNCHECKED_NOTE }, metadata: {}, transient: {} });
+    this.ranUnchecked.push({ code, cell });
+    // once this cell's reply and its result (a chart renders after the run) are out: see dispatch
+    this.warmWhenIdle = true;
+    return run;
+  }
+
+  /**
+   * The cells that ran unchecked, type-checked now against the same declarations (they declared
+   * nothing, and ran before any checked cell): a cell whose error went unseen is named, with the
+   * messages it would have had.
+   */
+  private checkUncheckedCells(): string | null {
+    const found = this.ranUnchecked.splice(0).flatMap(({ code, cell }) => {
+      const lines = this.executor!.typeErrors(code, cell);
+      return lines.length ? [`${cell} ran before the TypeScript checker was ready, and has type errors:\n${lines.map((l) => `  ${l}`).join("\n")}\n`] : [];
+    });
+    return found.length ? found.join("") : null;
+  }
+
+  /**
+   * Starts the warm-up once WARM_AFTER_CELL_MS have passed since `since` with no cell (each cell before
+   * the checker clears the timer): measured on the clock, since a timer set right after a cell that
+   * held the thread counts from the loop's stale time and would fire at once.
+   */
+  private warmWhenQuiet(since: number): void {
+    const left = WARM_AFTER_CELL_MS - (performance.now() - since);
+    this.warmTimer = setTimeout(() => {
+      if (performance.now() - since < WARM_AFTER_CELL_MS) this.warmWhenQuiet(since);
+      else void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`));
+    }, Math.max(0, left));
   }
 
   /**
@@ -577,7 +662,22 @@ function toCodePoints(s: string, units: number): number {
   return Array.from(s.slice(0, units)).length;
 }
 
+/**
+ * A session's first chart launches Chromium and loads plotly.js (≈ 1.2 s from a user's second session
+ * on, ≈ 2.7 s before the browser's caches exist; src/display/browser.ts) in its own thread and
+ * processes: started with the kernel, while the first cells run unchecked and the checker has not
+ * begun, it is ready by the first chart. QUANTLAB_WARM_BROWSER=0 leaves it to the first chart.
+ */
+function startChartBrowser(): void {
+  if (process.env.QUANTLAB_WARM_BROWSER === "0") return;
+  void import("../display/browser.js")
+    .then((b) => (b.browserAvailable() ? b.warmBrowser() : undefined))
+    .catch((e: Error) => log(`the chart browser was not started ahead: ${e.message}`));
+}
+
 export async function startKernel(connectionFile: string): Promise<Kernel> {
+  installCodeCache();
+  startChartBrowser();
   const kernel = new Kernel(readConnectionFile(connectionFile));
   await kernel.start();
   return kernel;

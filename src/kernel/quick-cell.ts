@@ -97,32 +97,71 @@ export function quickCells(ts: Ts, latest: () => Program | null): QuickCells {
     const diagnostics: Diagnostic[] = [];
     for (const d of kept) toTslabDiagnostics(ts, sf, d, diagnostics);
     if (diagnostics.length > 0) return { diagnostics };
-    let lastExpressionVar: string | undefined;
-    const output = ts.transpileModule(text, {
-      fileName: sf.fileName,
-      reportDiagnostics: false,
-      compilerOptions: {
-        module: ts.ModuleKind.CommonJS,
-        target: options.target,
-        esModuleInterop: true,
-        newLine: ts.NewLineKind.LineFeed,
-        noImplicitUseStrict: true,
-        experimentalDecorators: true,
-        jsx: ts.JsxEmit.React,
-      },
-      transformers: {
-        before: [() => (file) => {
-          const rewritten = storeLastExpression(ts, file);
-          if (rewritten !== file) lastExpressionVar = LAST;
-          return rewritten;
-        }],
-        after: [() => (file) => readEarlierFromExports(its, file, earlier)],
-      },
-    }).outputText;
+    const { output, lastExpressionVar } = transpile(its, text, sf.fileName, options.target, earlier);
     return { output, declOutput: prevDecl, diagnostics, hasToplevelAwait, sideOutputs: undefined, lastExpressionVar };
   }
 
   return { convert, get taken() { return taken; } };
+}
+
+/**
+ * A cell that declares nothing, without a checker: parsed, bound alone and transpiled as the quick
+ * path does, with no diagnostics but the parser's. For the cells a session runs before the checker is
+ * warm (src/kernel/kernel.ts), which are type-checked once it is. Names from the preload are not rewritten to `exports`,
+ * since nothing resolves them here: the executor runs such a cell with its store in scope, where
+ * JavaScript's own scoping resolves them as the checker would. Null for what the quick path refuses.
+ */
+export function uncheckedCell(ts: Ts, src: string): ConvertResult | null {
+  const its = ts as Internal;
+  if (SLOW_SYNTAX.test(src)) return null;
+  const text = PREFIX + src;
+  const sf = ts.createSourceFile("/__tslab__.ts", text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  its.bindSourceFile(sf, {});
+  const locals = (sf as SourceFile & { locals?: Map<string, unknown> }).locals;
+  if (locals && locals.size > 0) return null;
+  const parse = (sf as SourceFile & { parseDiagnostics: TsDiagnostic[] }).parseDiagnostics;
+  if (parse.length > 0) {
+    const diagnostics: Diagnostic[] = [];
+    for (const d of parse) toTslabDiagnostics(ts, sf, d, diagnostics);
+    return { diagnostics };
+  }
+  // tslab's mark of a top-level await is the checker's; here it is an `await` outside any function or class
+  let hasToplevelAwait = false;
+  const visit = (node: Node, inFunction: boolean): void => {
+    if (!inFunction && (ts.isAwaitExpression(node) || (ts.isForOfStatement(node) && node.awaitModifier))) hasToplevelAwait = true;
+    const inner = inFunction || ts.isFunctionLike(node) || ts.isClassLike(node);
+    ts.forEachChild(node, (child) => visit(child, inner));
+  };
+  visit(sf, false);
+  const { output, lastExpressionVar } = transpile(its, text, sf.fileName, ts.ScriptTarget.ES2022, new Set());
+  return { output, declOutput: undefined, diagnostics: [], hasToplevelAwait, sideOutputs: undefined, lastExpressionVar };
+}
+
+/** The cell to CommonJS with tslab's two rewrites (the last expression stored, earlier names read from `exports`). */
+function transpile(ts: Internal, text: string, fileName: string, target: import("@tslab/typescript-for-tslab").ScriptTarget | undefined, earlier: ReadonlySet<number>): { output: string; lastExpressionVar: string | undefined } {
+  let lastExpressionVar: string | undefined;
+  const output = ts.transpileModule(text, {
+    fileName,
+    reportDiagnostics: false,
+    compilerOptions: {
+      module: ts.ModuleKind.CommonJS,
+      target,
+      esModuleInterop: true,
+      newLine: ts.NewLineKind.LineFeed,
+      noImplicitUseStrict: true,
+      experimentalDecorators: true,
+      jsx: ts.JsxEmit.React,
+    },
+    transformers: {
+      before: [() => (file) => {
+        const rewritten = storeLastExpression(ts, file);
+        if (rewritten !== file) lastExpressionVar = LAST;
+        return rewritten;
+      }],
+      after: [() => (file) => readEarlierFromExports(ts, file, earlier)],
+    },
+  }).outputText;
+  return { output, lastExpressionVar };
 }
 
 /** The program's cell file and declaration file (tslab's two root files). */

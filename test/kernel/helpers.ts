@@ -37,12 +37,13 @@ export function rawOutputsOf(r: { outputs: { header: { msg_type: string }; conte
 }
 
 /**
- * The iopub messages of one result, as [msg_type, content] pairs, without the warm-up note and its
- * clear_output, which start a session's first cell when it arrives before the warm-up ends
- * (test/kernel/warmup.test.ts pins them with `rawOutputsOf`).
+ * The iopub messages of one result, as [msg_type, content] pairs, without the lines that start a
+ * session's first cell when it arrives before the warm-up ends: the warm-up note and its clear_output,
+ * or the note of a first cell run unchecked (test/kernel/warmup.test.ts pins them with `rawOutputsOf`).
  */
 export function outputsOf(r: Parameters<typeof rawOutputsOf>[0]): [string, Record<string, any>][] {
   const out = rawOutputsOf(r);
-  const note = out[0]?.[0] === "display_data" && /^warming up the TypeScript checker/.test(String(out[0][1].data?.["text/plain"]));
-  return note && out[1]?.[0] === "clear_output" ? out.slice(2) : out;
+  const text = out[0]?.[0] === "display_data" ? String(out[0][1].data?.["text/plain"]) : "";
+  if (/^warming up the TypeScript checker/.test(text) && out[1]?.[0] === "clear_output") return out.slice(2);
+  return /^not type-checked: the TypeScript checker is still warming up/.test(text) ? out.slice(1) : out;
 }

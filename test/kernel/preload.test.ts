@@ -23,6 +23,8 @@ it("puts every export in scope in the first cell and renders through the display
 });
 
 it("type-checks against the DSL's declarations", async () => {
+  // once the checker is ready (a completion waits for it): a cell sent before runs unchecked
+  await k.request("complete_request", { code: "rul", cursor_pos: 3 });
   const r = await k.execute('ruler("eight")');
   assert.equal(r.reply.content.ename, "TypeScriptError");
 });
