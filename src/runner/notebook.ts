@@ -154,6 +154,9 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
     const info = (await client.request("kernel_info_request", {})).reply.content;
     nb.metadata.kernelspec = { name: "quantlab", display_name: "QuantLab (TypeScript)", language: "typescript" };
     nb.metadata.language_info = info.language_info;
+    // every cell of a saved notebook is type-checked: a completion waits for the checker, so no cell
+    // runs before it (unchecked, under a note the saved outputs would keep)
+    await client.request("complete_request", { code: "", cursor_pos: 0 });
     const builder = new OutputBuilder();
     const widgets = new WidgetStateRecorder();
     const onProgress = opts.onProgress ?? stderrProgress();
