@@ -46,6 +46,9 @@ export const UNCHECKED_NOTE = "not type-checked: the TypeScript checker is still
  */
 const WARM_AFTER_CELL_MS = 250;
 
+/** `name?` / `name??`: the pager's help, not code. */
+const PAGER = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\??\s*$/;
+
 /**
  * Pause after the last kernel_info before warming up (ms): clients repeat kernel_info until their
  * iopub subscription sees its status, and the warm-up holds the thread; QUANTLAB_WARM_DELAY_MS sets it.
@@ -449,7 +452,7 @@ export class Kernel {
       this.lateTypeErrors = null;
     }
     const exec = this.executor!;
-    const pager = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\??\s*$/.exec(code);
+    const pager = PAGER.exec(code);
     if (pager) {
       const info = exec.inspect(pager[1], pager[1].length);
       const data = info ? { "text/plain": info.plain, "text/markdown": info.markdown } : { "text/plain": `${pager[1]}: no such name (run %who for yours, %help for the DSL)` };
@@ -479,7 +482,7 @@ export class Kernel {
    * import, a magic, `name?`) starts it at once and waits for it. Null when the cell is not one of those.
    */
   private async runBeforeChecker(code: string, cell: string): Promise<{ value: unknown; hasValue: boolean } | null> {
-    if (/^\s*(%|[\w$.]+\s*\?)/.test(code)) return null;
+    if (PAGER.test(code) || parseMagic(code)) return null;
     // the pause after kernel_info must not start the warm-up while the DSL loads for this cell
     clearTimeout(this.warmTimer);
     await this.prepare();

@@ -43,7 +43,13 @@ export function rawOutputsOf(r: { outputs: { header: { msg_type: string }; conte
  */
 export function outputsOf(r: Parameters<typeof rawOutputsOf>[0]): [string, Record<string, any>][] {
   const out = rawOutputsOf(r);
-  const text = out[0]?.[0] === "display_data" ? String(out[0][1].data?.["text/plain"]) : "";
-  if (/^warming up the TypeScript checker/.test(text) && out[1]?.[0] === "clear_output") return out.slice(2);
-  return /^not type-checked: the TypeScript checker is still warming up/.test(text) ? out.slice(1) : out;
+  if (out[0] && isWaitNote(out[0]) && out[1]?.[0] === "clear_output") return out.slice(2);
+  return out[0] && isUncheckedNote(out[0]) ? out.slice(1) : out;
 }
+
+type Output = [string, Record<string, any>];
+const noteText = ([type, c]: Output) => (type === "display_data" ? String(c.data?.["text/plain"]) : "");
+/** The line a cell shows while it waits for the checker's warm-up (cleared before its output). */
+export const isWaitNote = (o: Output) => /^warming up the TypeScript checker/.test(noteText(o));
+/** The line above a cell that ran before the checker was ready. */
+export const isUncheckedNote = (o: Output) => /^not type-checked: the TypeScript checker is still warming up/.test(noteText(o));

@@ -9,12 +9,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { it } from "node:test";
 import { KernelClient } from "../../src/runner/client.js";
-import { kernelEnv, rawOutputsOf, ROOT } from "./helpers.js";
+import { isUncheckedNote, isWaitNote, kernelEnv, rawOutputsOf, ROOT } from "./helpers.js";
 
 const fixture = join(ROOT, "test", "kernel", "fixtures", "dsl.js");
 const textOf = (c: Record<string, any>) => String(c.data?.["text/plain"]);
-const isWaitNote = ([type, c]: [string, Record<string, any>]) => type === "display_data" && /^warming up the TypeScript checker/.test(textOf(c));
-const isUncheckedNote = ([type, c]: [string, Record<string, any>]) => type === "display_data" && /^not type-checked: the TypeScript checker is still warming up/.test(textOf(c));
 // the warm-up waits for a pause after kernel_info; a long pause leaves it to the first cell
 const start = () => KernelClient.start({ env: { ...kernelEnv(), QUANTLAB_PRELOAD: fixture, QUANTLAB_WARM_DELAY_MS: "600000" } });
 
