@@ -1,7 +1,6 @@
 /**
  * V8's code cache for the kernel's large CommonJS bundles (TypeScript, 8 MB; tfjs-core and its two
- * backends, 2 MB; in the chart browser's thread, playwright's two, 6.7 MB): compiling them is ≈ 0.3 s
- * of every kernel start before the first cell can run (and ≈ 0.3 s of the browser's), and compiling
+ * backends, 2 MB): compiling them is ≈ 0.3 s of every kernel start before the first cell can run, and compiling
  * the checker's functions on first use is part of the type checker's warm-up. With the cached data an
  * earlier kernel left, most of it is skipped (TypeScript's load: 0.30 → 0.11 s here).
  *

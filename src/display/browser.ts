@@ -1,6 +1,8 @@
 /**
- * Static chart images from a headless Chromium (Debian's `chromium`, or QUANTLAB_CHROMIUM) driven by
- * playwright-core, with plotly.js loaded once into one page that every render reuses.
+ * Static chart images from a headless Chromium (Debian's `chromium`, or QUANTLAB_CHROMIUM) driven over
+ * the DevTools protocol on its own pipe, with plotly.js loaded once into one page that every render
+ * reuses. No browser-automation library: loading playwright-core's bundles alone took longer (≈ 0.7 s
+ * cold) than starting Chromium, and a chart needs four protocol commands.
  *
  * The browser lives in a worker thread so that the main thread can wait for a render *synchronously*
  * (Atomics.wait on a shared counter, then receiveMessageOnPort): a chart's display bundle is computed
@@ -16,18 +18,14 @@
  * folders are seeded from a per-user copy at start and written back when the browser closes: from a
  * user's second session on, the page loads in ≈ 0.3 s.
  */
-import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
+import { accessSync, constants, cpSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, extname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, delimiter, join } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { QuantLabError } from "../errors.js";
 import { userCacheDir } from "../user-cache.js";
 import type { Figure } from "./plotly-figure.js";
 import { plotlyPath, plotlyVersion } from "./plotly.js";
-
-const require = createRequire(import.meta.url);
 
 export const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -72,19 +70,24 @@ export interface RenderOptions {
 /** The worker's source, plain CommonJS, started with `eval` so it runs the same from src/ (tsx) and dist/. */
 const WORKER = String.raw`
 const { workerData } = require("node:worker_threads");
-const { readFileSync } = require("node:fs");
+const fs = require("node:fs");
+const path = require("node:path");
+const { spawn } = require("node:child_process");
 const http = require("node:http");
-const { port, signal, executablePath, args, profile, chromiumEnv, host, plotly, primeCache, codeCache } = workerData;
+const { port, signal, executablePath, args, profile, chromiumEnv, host, plotly, seed, cacheFolders } = workerData;
+// the page's path names the library too: both are cached for good, so another plotly.js gets another page
+const page = "/render" + plotly.url.replace(/\.min\.js$/, ".html");
 const files = {
-  "/render.html": ["text/html", '<!doctype html><html><head><meta charset="utf-8"><script src="' + plotly.url + '"></script></head><body style="margin:0"></body></html>'],
+  [page]: ["text/html", '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><script src="' + plotly.url + '"></script></head><body style="margin:0"></body></html>'],
 };
-let context = null, pages = null, server = null;
+const pageUrl = "http://" + host + page;
+let browser = null, started = null, server = null, listening = null;
 function serve() {
-  files[plotly.url] = ["text/javascript", readFileSync(plotly.path)];
+  files[plotly.url] = ["text/javascript", fs.readFileSync(plotly.path)];
   server = http.createServer((req, res) => {
     const f = files[req.url];
     if (!f) { res.writeHead(404); res.end(); return; }
-    // the URL names plotly's version: a cached copy never needs asking again
+    // the URLs name plotly's bundle and version: a cached copy never needs asking again
     res.writeHead(200, { "content-type": f[0], "cache-control": "max-age=31536000, immutable" });
     res.end(f[1]);
   });
@@ -94,40 +97,138 @@ function serve() {
     server.listen(0, "127.0.0.1", () => resolve(server.address().port));
   });
 }
+// The DevTools protocol over Chromium's pipe (--remote-debugging-pipe): commands go in on its fd 3 and
+// answers come out on its fd 4, each a JSON text ended by a NUL byte. Sessions are flat (one pipe).
+class Browser {
+  constructor(child) {
+    this.child = child;
+    this.nextId = 0;
+    this.waiting = new Map();
+    this.chunks = [];
+    this.stderr = "";
+    this.exited = new Promise((resolve) => child.once("exit", (code, sig) => {
+      this.fail("Chromium exited (" + (sig ?? "code " + code) + ")" + (this.stderr ? ": " + this.stderr.trim().split("\n").filter((l) => !l.includes("dbus")).slice(-3).join(" | ") : ""));
+      resolve();
+    }));
+    child.once("error", (e) => this.fail("could not run " + executablePath + ": " + e.message));
+    child.stderr.on("data", (d) => { this.stderr = (this.stderr + d).slice(-4000); });
+    child.stdio[4].on("data", (d) => this.receive(d));
+    // a browser that died breaks its pipe: the exit above says so, and the next render starts another
+    for (const s of [child.stdio[3], child.stdio[4]]) s.on("error", () => {});
+  }
+  receive(d) {
+    for (let at = d.indexOf(0); at >= 0; at = d.indexOf(0)) {
+      this.chunks.push(d.subarray(0, at));
+      const m = JSON.parse(Buffer.concat(this.chunks).toString("utf8"));
+      this.chunks = [];
+      d = d.subarray(at + 1);
+      const w = m.id !== undefined && this.waiting.get(m.id);
+      if (!w) continue;
+      this.waiting.delete(m.id);
+      if (m.error) w.reject(new Error(w.method + ": " + m.error.message));
+      else w.resolve(m.result);
+    }
+    if (d.length) this.chunks.push(d);
+  }
+  fail(message) {
+    this.failed = message;
+    for (const w of this.waiting.values()) w.reject(new Error(message));
+    this.waiting.clear();
+  }
+  send(method, params = {}, sessionId) {
+    if (this.failed) return Promise.reject(new Error(this.failed));
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, method });
+      this.child.stdio[3].write(JSON.stringify(sessionId ? { id, method, params, sessionId } : { id, method, params }) + "\0");
+    });
+  }
+  /** Runs an async function of one JSON argument in a page; its JSON result. */
+  async call(session, fn, arg) {
+    const r = await this.send("Runtime.evaluate", { expression: "(" + fn + ")(" + JSON.stringify(arg) + ")", awaitPromise: true, returnByValue: true }, session);
+    if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text);
+    return r.result.value;
+  }
+  /** Waits until a page shows url, loaded (a navigation still under way destroys the context asked: asked again). */
+  async loaded(session, url) {
+    const until = Date.now() + 60000;
+    for (;;) {
+      const ok = await this.call(session, (url) => location.href === url && (document.readyState === "complete" || new Promise((r) => addEventListener("load", () => r(true)))), url).catch(() => false);
+      if (ok) return;
+      if (this.failed) throw new Error(this.failed);
+      if (Date.now() > until) throw new Error("the chart page did not load within 60 s");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  async attach(targetId) {
+    return (await this.send("Target.attachToTarget", { targetId, flatten: true })).sessionId;
+  }
+  async newPage(url) {
+    const { targetId } = await this.send("Target.createTarget", { url });
+    return { targetId, session: await this.attach(targetId) };
+  }
+  async close() {
+    await this.send("Browser.close").catch(() => {});
+    const killed = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    await this.exited;
+    clearTimeout(killed);
+  }
+}
+/** Copies the seed's caches into the fresh profile; true when there was one. A broken copy only costs speed. */
+function seedProfile() {
+  const from = seed && path.join(seed, "current");
+  if (!from || !fs.existsSync(from)) return false;
+  try {
+    for (const f of cacheFolders) if (fs.existsSync(path.join(from, f))) fs.cpSync(path.join(from, f), path.join(profile, f), { recursive: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+// here, not in the kernel's thread: the copy (≈ 20 ms for 15 MB) is not on the way to a first result
+const primeCache = seed !== null && !seedProfile();
 function start() {
-  return pages ??= (async () => {
-    // playwright's two bundles (6.7 MB) compile from an earlier start's code cache when there is one
-    const cache = codeCache ? await import(codeCache).catch(() => null) : null;
-    cache?.installCodeCache();
-    const { chromium } = require(workerData.playwright);
-    const at = await serve();
-    const rules = "--host-resolver-rules=MAP " + host + " 127.0.0.1:" + at;
-    context = await chromium.launchPersistentContext(profile, { executablePath, args: [...args, rules], headless: true, timeout: 60000, env: chromiumEnv });
-    const page = context.pages()[0] ?? await context.newPage();
-    const url = "http://" + host + "/render.html";
-    await page.goto(url);
-    void cache?.saveCodeCache();
+  if (browser?.failed) { browser = null; started = null; }
+  return started ??= (async () => {
+    const at = await (listening ??= serve());
+    // the page is on the command line, so Chromium loads it while this side connects
+    const child = spawn(executablePath, [...args, "--remote-debugging-pipe", "--user-data-dir=" + profile, "--host-resolver-rules=MAP " + host + " 127.0.0.1:" + at, pageUrl], {
+      env: chromiumEnv, stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"],
+    });
+    // below the kernel's priority: a browser starting with the kernel must not slow its first cells
+    // (a render is waited for, so the kernel is idle then and the niceness costs nothing)
+    try { if (child.pid) require("node:os").setPriority(child.pid, 10); } catch {}
+    browser = new Browser(child);
+    const { targetInfos } = await browser.send("Target.getTargets");
+    const first = targetInfos.find((t) => t.type === "page");
+    const page = first ? { targetId: first.targetId, session: await browser.attach(first.targetId) } : await browser.newPage(pageUrl);
+    await browser.loaded(page.session, pageUrl);
     // Chromium stores compiled code for a script on its second load: with no cache yet, a second page
     // loads it once more in the background, a moment later (the first load's mark must have reached
     // the cache, or the second counts as a first), so the next session finds it
-    if (primeCache) void new Promise((r) => setTimeout(r, 1500)).then(() => context.newPage()).then(async (p) => { await p.goto(url); await p.close(); }).catch(() => {});
+    if (primeCache) void new Promise((r) => setTimeout(r, 1500)).then(async () => {
+      const p = await browser.newPage(pageUrl);
+      await browser.loaded(p.session, pageUrl);
+      await browser.send("Target.closeTarget", { targetId: p.targetId });
+    }).catch(() => {});
     return { page, pdfPage: null };
-  })();
+  })().catch(async (e) => {
+    // a start that failed is not kept: the next render tries afresh
+    const b = browser;
+    browser = null; started = null;
+    if (b) await b.close();
+    throw e;
+  });
 }
 async function image(fig, o) {
   const p = await start();
-  return p.page.evaluate(async ({ fig, o }) => {
-    const gd = document.createElement("div");
-    document.body.appendChild(gd);
-    try {
-      await Plotly.newPlot(gd, fig.data, fig.layout, { staticPlot: true });
-      return await Plotly.toImage(gd, { format: o.format, width: o.width, height: o.height, scale: o.scale ?? 1 });
-    } finally { Plotly.purge(gd); gd.remove(); }
-  }, { fig, o });
+  // toImage lays the figure out in a hidden plot of its own: given a figure, not a plotted div, it
+  // draws once rather than twice
+  return browser.call(p.page.session, ({ fig, o }) => Plotly.toImage({ data: fig.data, layout: fig.layout }, { format: o.format, width: o.width, height: o.height, scale: o.scale ?? 1 }), { fig, o });
 }
 async function raster(svg, o) {
   const p = await start();
-  return p.page.evaluate(async ({ svg, o }) => {
+  return browser.call(p.page.session, async ({ svg, o }) => {
     const img = new Image();
     img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
     await img.decode();
@@ -141,18 +242,29 @@ async function raster(svg, o) {
     return canvas.toDataURL("image/png");
   }, { svg, o });
 }
+async function pdf(svg, o) {
+  const p = await start();
+  p.pdfPage ??= await browser.newPage("about:blank");
+  const session = p.pdfPage.session;
+  await browser.call(session, (html) => { document.open(); document.write(html); document.close(); return true; }, "<!doctype html><html><body style='margin:0'>" + svg + "</body></html>");
+  // CSS pixels are 1/96 inch; one pixel more than the chart keeps it on one page
+  const r = await browser.send("Page.printToPDF", {
+    paperWidth: o.width / 96, paperHeight: (o.height + 1) / 96, printBackground: true, pageRanges: "1",
+    marginTop: 0, marginBottom: 0, marginLeft: 0, marginRight: 0,
+  }, session);
+  return Buffer.from(r.data, "base64");
+}
 async function handle(m) {
   if (m.op === "warm") { await start(); return { ok: true }; }
-  if (m.op === "close") { if (context) await context.close(); if (server) server.close(); context = null; pages = null; return { ok: true, started: Boolean(server) }; }
-  const o = m.options;
-  if (o.format === "pdf") {
-    const svg = m.svg ?? decodeURIComponent((await image(m.fig, { ...o, format: "svg" })).replace(/^[^,]*,/, ""));
-    const p = await start();
-    p.pdfPage ??= await context.newPage();
-    await p.pdfPage.setContent("<!doctype html><html><body style='margin:0'>" + svg + "</body></html>");
-    const pdf = await p.pdfPage.pdf({ width: o.width + "px", height: (o.height + 1) + "px", printBackground: true, pageRanges: "1" });
-    return { bytes: pdf };
+  if (m.op === "close") {
+    const was = Boolean(browser);
+    if (browser) await browser.close();
+    if (server) server.close();
+    browser = null; started = null; listening = null;
+    return { ok: true, started: was };
   }
+  const o = m.options;
+  if (o.format === "pdf") return { bytes: await pdf(m.svg ?? decodeURIComponent((await image(m.fig, { ...o, format: "svg" })).replace(/^[^,]*,/, "")), o) };
   // a PNG of an SVG already rendered is a rasterisation only: no second plotly layout
   const url = o.format === "png" && m.svg ? await raster(m.svg, o) : await image(m.fig, o);
   const comma = url.indexOf(",");
@@ -179,9 +291,6 @@ interface Reply {
   started?: boolean;
 }
 
-/** dist's code-cache.js, for the worker (which has no TypeScript loader: from source, none). */
-const CODE_CACHE_MODULE = extname(fileURLToPath(import.meta.url)) === ".js" ? new URL("../code-cache.js", import.meta.url).href : null;
-
 /** The host name the page is served under (.invalid never resolves anywhere else). */
 const PAGE_HOST = "quantlab-charts.invalid";
 /** The profile's folders worth keeping between sessions: the HTTP cache and V8's code cache. */
@@ -190,18 +299,6 @@ const CACHE_FOLDERS = ["Cache", "Code Cache"].map((f) => join("Default", f));
 /** The per-user copy of the browser's caches (QUANTLAB_CHART_CACHE=0: none). */
 function cacheSeed(): string | null {
   return process.env.QUANTLAB_CHART_CACHE === "0" ? null : userCacheDir("chart-cache");
-}
-
-/** Copies the seed's caches into a new profile; true when there was one. A broken copy only costs speed. */
-function seedProfile(seed: string | null, profile: string): boolean {
-  const from = seed && join(seed, "current");
-  if (!from || !existsSync(from)) return false;
-  try {
-    for (const f of CACHE_FOLDERS) if (existsSync(join(from, f))) cpSync(join(from, f), join(profile, f), { recursive: true });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -241,21 +338,14 @@ class Renderer {
     // the pid in the name lets a later start (src/kernel/tempdirs.ts) remove the folder of a process
     // that was killed, and the kernel's lifeline find this Chromium by its command line
     this.profile = mkdtempSync(join(tmpdir(), `quantlab-chromium-${process.pid}-`));
-    const tmp = join(this.profile, "tmp");
-    mkdirSync(tmp);
-    const seeded = seedProfile(this.seed, this.profile);
     const plotly = plotlyPath();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER, {
       eval: true,
-      // playwright puts its playwright-artifacts-* folder under TMPDIR: inside the profile, it goes
-      // when the profile goes. Chromium keeps the real TMPDIR (its socket paths must stay short).
-      env: { ...process.env, TMPDIR: tmp },
       workerData: {
-        playwright: require.resolve("playwright-core"), port: port2, signal: this.signal,
-        executablePath, args: CHROMIUM_ARGS, profile: this.profile, chromiumEnv: { ...process.env },
-        codeCache: CODE_CACHE_MODULE, host: PAGE_HOST, plotly: { path: plotly, url: `/plotly-${plotlyVersion()}.min.js` }, primeCache: this.seed !== null && !seeded,
+        port: port2, signal: this.signal, executablePath, args: CHROMIUM_ARGS, profile: this.profile, chromiumEnv: { ...process.env },
+        host: PAGE_HOST, plotly: { path: plotly, url: `/${basename(plotly, ".min.js")}-${plotlyVersion()}.min.js` }, seed: this.seed, cacheFolders: CACHE_FOLDERS,
       },
       transferList: [port2],
     });

@@ -81,8 +81,12 @@ export class Kernel {
   private ready: Promise<void> | null = null;
   private warmed = false;
   private warmTimer: NodeJS.Timeout | undefined;
-  /** Set by a cell that ran before the checker: the warm-up starts when the kernel has been idle a while. */
-  private warmWhenIdle = false;
+  /**
+   * When the warm-up's quiet wait last restarted (performance.now()), and how long it is: Infinity
+   * while a cell before the checker runs (its end restarts the wait, see dispatch).
+   */
+  private quietSince = 0;
+  private quietMs = 0;
   /** The cells that ran before the checker, checked once it is ready (see lateTypeErrors). */
   private readonly ranUnchecked: { code: string; cell: string }[] = [];
   /** What that check found, said under the next checked cell; null when nothing is to be said. */
@@ -180,6 +184,9 @@ export class Kernel {
       };
       this.preload = await loadPreload(helpers);
       if (this.preload.error) log(this.preload.error);
+      // only now: Chromium starting beside the kernel's own start slowed the first result by ≈ 0.4 s
+      // on two cores (whatever its priority); beside the compiler's load it costs ≈ 0.1 s
+      startChartBrowser();
       this.executor = new Executor(this.preload, process.cwd());
       // what a cell before the checker transpiles with
       require("@tslab/typescript-for-tslab");
@@ -303,10 +310,8 @@ export class Kernel {
       if (type.endsWith("_request")) this.reply(msg, channel, type.replace(/_request$/, "_reply"), { status: "error", ename: "KernelError", evalue: (e as Error).message, traceback: [] });
     }
     this.publish("status", { execution_state: "idle" }, msg.header);
-    if (this.warmWhenIdle) {
-      this.warmWhenIdle = false;
-      this.warmWhenQuiet(performance.now());
-    }
+    // once a cell before the checker has its reply and its result out (a chart renders after the run)
+    if (!this.ready && this.quietMs === Infinity) this.warmWhenQuiet(WARM_AFTER_CELL_MS);
     if (type === "shutdown_request") await this.shutdown();
   }
 
@@ -380,8 +385,7 @@ export class Kernel {
     // The converter and the DSL load synchronously for ~2 s. Clients repeat kernel_info until their
     // iopub subscription sees its status, so warming up right away would stall that handshake; warm
     // up once kernel_info requests pause (any other request warms up at once).
-    clearTimeout(this.warmTimer);
-    this.warmTimer = setTimeout(() => void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`)), WARM_DELAY_MS);
+    this.warmWhenQuiet(WARM_DELAY_MS);
     // the DSL loads meanwhile (≈ 0.3 s, much of it waiting on files), so the first cell finds it
     if (!this.prepared) setImmediate(() => void this.prepare().catch((e) => log(`loading the DSL failed: ${(e as Error).stack}`)));
     return {
@@ -485,13 +489,12 @@ export class Kernel {
     if (PAGER.test(code) || parseMagic(code)) return null;
     // the pause after kernel_info must not start the warm-up while the DSL loads for this cell
     clearTimeout(this.warmTimer);
+    this.quietMs = Infinity;
     await this.prepare();
     const run = this.ready ? null : this.executor!.runUnchecked(code, cell);
     if (!run) return null;
     this.publishOut("display_data", { data: { "text/plain": UNCHECKED_NOTE }, metadata: {}, transient: {} });
     this.ranUnchecked.push({ code, cell });
-    // once this cell's reply and its result (a chart renders after the run) are out: see dispatch
-    this.warmWhenIdle = true;
     return run;
   }
 
@@ -509,16 +512,26 @@ export class Kernel {
   }
 
   /**
-   * Starts the warm-up once WARM_AFTER_CELL_MS have passed since `since` with no cell (each cell before
-   * the checker clears the timer): measured on the clock, since a timer set right after a cell that
-   * held the thread counts from the loop's stale time and would fire at once.
+   * Starts the warm-up once `ms` have passed with nothing new (a kernel_info or a cell before the checker
+   * restarts the wait). Measured on the clock, and checked again after one turn of the event loop:
+   * while the DSL's load or a cell held the thread, requests may have queued up (a client repeating
+   * kernel_info until its iopub subscription sees a status), and a timer set before that fires at
+   * once — the warm-up (seconds holding the thread) would then stall them.
    */
-  private warmWhenQuiet(since: number): void {
-    const left = WARM_AFTER_CELL_MS - (performance.now() - since);
-    this.warmTimer = setTimeout(() => {
-      if (performance.now() - since < WARM_AFTER_CELL_MS) this.warmWhenQuiet(since);
-      else void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`));
-    }, Math.max(0, left));
+  private warmWhenQuiet(ms: number): void {
+    clearTimeout(this.warmTimer);
+    this.quietSince = performance.now();
+    this.quietMs = ms;
+    const wait = (left: number) => {
+      this.warmTimer = setTimeout(() => setImmediate(() => {
+        // a cell is running (it restarts the wait when it is done), or the warm-up has begun
+        if (this.ready || this.quietMs === Infinity) return;
+        const rest = this.quietMs - (performance.now() - this.quietSince);
+        if (rest > 0) wait(rest);
+        else void this.warm().catch((e) => log(`warm-up failed: ${(e as Error).stack}`));
+      }), Math.max(0, left));
+    };
+    wait(ms);
   }
 
   /**
@@ -666,10 +679,10 @@ function toCodePoints(s: string, units: number): number {
 }
 
 /**
- * A session's first chart launches Chromium and loads plotly.js (≈ 1.2 s from a user's second session
- * on, ≈ 2.7 s before the browser's caches exist; src/display/browser.ts) in its own thread and
- * processes: started with the kernel, while the first cells run unchecked and the checker has not
- * begun, it is ready by the first chart. QUANTLAB_WARM_BROWSER=0 leaves it to the first chart.
+ * A session's first chart launches Chromium and loads plotly.js (≈ 0.8–1.1 s from a user's second
+ * session on; src/display/browser.ts) in its own thread and processes: started as soon as the DSL has
+ * loaded, it is ready by the first chart a learner runs, and the first result does not share the CPU
+ * with it. QUANTLAB_WARM_BROWSER=0 leaves it to the first chart.
  */
 function startChartBrowser(): void {
   if (process.env.QUANTLAB_WARM_BROWSER === "0") return;
@@ -680,7 +693,6 @@ function startChartBrowser(): void {
 
 export async function startKernel(connectionFile: string): Promise<Kernel> {
   installCodeCache();
-  startChartBrowser();
   const kernel = new Kernel(readConnectionFile(connectionFile));
   await kernel.start();
   return kernel;

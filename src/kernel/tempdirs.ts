@@ -1,6 +1,6 @@
 /**
  * Temporary folders that say whose they are: `quantlab-client-PID-…` (a runner's connection file),
- * `quantlab-chromium-PID-…` (the chart browser's profile, playwright's artifacts inside it) and
+ * `quantlab-chromium-PID-…` (the chart browser's profile) and
  * `quantlab-crash-PID-…` (a kernel's crash report), `quantlab-kernel-PID-types` (the DSL's declarations
  * when the kernel runs from source; older kernels named it `quantlab-kernel-PID`). A process killed with SIGKILL cannot remove its
  * own, so every start removes those of processes that no longer run.

@@ -9,7 +9,7 @@ import { lineChart } from "../../src/display/figure.js";
 import { DISPLAY } from "../../src/display/mime.js";
 import { liveHtml, resetPlotlySession, standaloneHtml } from "../../src/display/plotly.js";
 import { QuantLabError } from "../../src/errors.js";
-import { assertOfflineHtml, pngSize, svgAxisTitles, svgTraces } from "./helpers.js";
+import { assertOfflineHtml, PLOTLY_BANNER, pngSize, svgAxisTitles, svgTraces } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "quantlab-chart-test-"));
 after(() => {
@@ -60,8 +60,8 @@ test("live HTML carries plotly.js once per session, then waits for window.Plotly
   resetPlotlySession();
   const fig = chart().figure;
   const first = liveHtml(fig, "<img>"), second = liveHtml(fig, null);
-  assert.ok(first.length > 1_000_000 && first.includes("plotly.js v3"));
-  assert.ok(second.length < 20_000 && !second.includes("plotly.js v3"));
+  assert.ok(first.length > 1_000_000 && PLOTLY_BANNER.test(first));
+  assert.ok(second.length < 20_000 && !PLOTLY_BANNER.test(second));
   assert.match(second, /window\.Plotly/);
   assert.match(first, /<div id="quantlab-chart-[^"]+" class="quantlab-chart"><img>/);
   assert.doesNotMatch(standaloneHtml({ data: [{ name: "</script><b>" }], layout: {} }, "t"), /<\/script><b>/);
@@ -102,10 +102,40 @@ test("exports SVG, PNG at a scale, PDF, HTML and JSON; replaces files atomically
   c.export(join(dir, "small.png"), { scale: 1, width: 400, height: 300 });
   assert.deepEqual(pngSize(readFileSync(join(dir, "small.png"))), { width: 400, height: 300 });
   c.export(join(dir, "c.pdf"));
-  assert.equal(readFileSync(join(dir, "c.pdf")).subarray(0, 5).toString(), "%PDF-");
+  const pdf = readFileSync(join(dir, "c.pdf")).toString("latin1");
+  assert.equal(pdf.slice(0, 5), "%PDF-");
+  // one page the chart's size: 720 × 441 CSS pixels are 540 × ≈331 points
+  assert.equal(pdf.match(/\/Type\s*\/Page\b/g)?.length, 1);
+  const box = pdf.match(/\/MediaBox\s*\[0 0 ([\d.]+) ([\d.]+)\]/);
+  assert.ok(box && Number(box[1]) === 540 && Math.abs(Number(box[2]) - 331) < 1, box?.[0]);
   c.export(join(dir, "c.html"));
   assertOfflineHtml(join(dir, "c.html"));
   c.export(join(dir, "c.json"));
   assert.equal(JSON.parse(readFileSync(join(dir, "c.json"), "utf8")).data.length, 3);
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), []);
+});
+
+/** The chart browser of this process (its profile folder names our pid), by its command line. */
+function chartBrowserPids(): number[] {
+  const mark = `quantlab-chromium-${process.pid}-`;
+  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((p) => {
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, "latin1");
+      return cmd.includes(mark) && cmd.includes("--remote-debugging-pipe") ? [Number(p)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+test("a chart browser that died is replaced by the next render", { skip: noBrowser }, async () => {
+  assert.ok(chart().svg().startsWith("<svg"));
+  const pids = chartBrowserPids();
+  assert.ok(pids.length > 0, "the browser runs");
+  for (const pid of pids) process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 100 && chartBrowserPids().some((p) => pids.includes(p)); i++) await new Promise((r) => setTimeout(r, 50));
+  // let the worker see the exit before the next render
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(pngSize(chart().png(1)), { width: 720, height: 440 });
+  assert.ok(chartBrowserPids().every((p) => !pids.includes(p)), "a new browser did the render");
 });

@@ -160,7 +160,7 @@ function processesWith(text: string): number[] {
 
 const chromium = findChromium() ? false : "Chromium is needed: apt-get install chromium";
 describe("a killed kernel's browser and folders", { skip: skip || chromium }, () => {
-  it("go with it: no Chromium, profile or playwright-artifacts folder survives SIGKILL", async () => {
+  it("go with it: no Chromium or profile folder survives SIGKILL", async () => {
     const k = await startKernel();
     const pid = k.process!.pid!;
     const r = await k.execute("await warmBrowser()");
@@ -169,7 +169,6 @@ describe("a killed kernel's browser and folders", { skip: skip || chromium }, ()
     assert.ok(processesWith(mark).length > 0, "no Chromium found for the kernel");
     const profiles = readdirSync(tmpdir()).filter((n) => n.startsWith(mark));
     assert.equal(profiles.length, 1);
-    assert.ok(readdirSync(join(tmpdir(), profiles[0], "tmp")).some((n) => n.startsWith("playwright-artifacts-")), "playwright's artifacts are inside the profile");
     process.kill(pid, "SIGKILL");
     const t0 = Date.now();
     while (Date.now() - t0 < 5000 && (processesWith(mark).length || existsSync(join(tmpdir(), profiles[0])))) await new Promise((r) => setTimeout(r, 100));
