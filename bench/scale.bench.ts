@@ -16,7 +16,8 @@
  *                      progress line's ETA at 25 % and 50 % was from the real time
  *   eval-8b            `quantlab eval` of the 8B Q4_K_M (made by gguf-8b) on --tokens (default 2048)
  * Sizes: --layers N cuts both shapes to N layers (the per-layer costs stay real); --tokens N sets the
- * eval tokens (default 256 for the 1.1B, 2048 for the 8B); --dir D writes there (default: the temp dir);
+ * eval tokens (default 1024 for the 1.1B, one window: a layer's decode is paid once per pass, so a few
+ * hundred tokens measure that more than the products; 2048 for the 8B); --dir D writes there (default: the temp dir);
  * --keep leaves the files. Flags come after the file name or in QUANTLAB_SCALE (for `npm run bench`).
  * Peak RSS is /usr/bin/time's maximum resident set of the process tree it waited for.
  */
@@ -181,7 +182,7 @@ function gptqCase(path: string) {
 
 try {
   console.log(`scale bench: ${cpus()[0]?.model ?? "cpu"} × ${threads}, load ${loadavg().map((x) => x.toFixed(1)).join(" ")}, layers ${layers ?? "full"}, cases ${[...cases].join(",")}`);
-  const tok1 = Number(o.tokens ?? 256), tok8 = Number(o.tokens ?? 2048);
+  const tok1 = Number(o.tokens ?? 1024), tok8 = Number(o.tokens ?? 2048);
   if (cases.has("gguf-1b") || cases.has("eval-1b") || cases.has("gptq-1b")) {
     const f32 = await make("tinyllama-f32.gguf", "gguf-f32", "tinyllama");
     const q4 = cases.has("gguf-1b") || cases.has("eval-1b") ? await ggufCase("gguf-1b", f32) : null;
