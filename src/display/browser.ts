@@ -76,11 +76,11 @@ const { spawn } = require("node:child_process");
 const http = require("node:http");
 const { port, signal, executablePath, args, profile, chromiumEnv, host, plotly, seed, cacheFolders } = workerData;
 // the page's path names the library too: both are cached for good, so another plotly.js gets another page
-const page = "/render" + plotly.url.replace(/\.min\.js$/, ".html");
+const pagePath = "/render" + plotly.url.replace(/\.min\.js$/, ".html");
 const files = {
-  [page]: ["text/html", '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><script src="' + plotly.url + '"></script></head><body style="margin:0"></body></html>'],
+  [pagePath]: ["text/html", '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><script src="' + plotly.url + '"></script></head><body style="margin:0"></body></html>'],
 };
-const pageUrl = "http://" + host + page;
+const pageUrl = "http://" + host + pagePath;
 let browser = null, started = null, server = null, listening = null;
 function serve() {
   files[plotly.url] = ["text/javascript", fs.readFileSync(plotly.path)];
@@ -195,8 +195,8 @@ function start() {
     const child = spawn(executablePath, [...args, "--remote-debugging-pipe", "--user-data-dir=" + profile, "--host-resolver-rules=MAP " + host + " 127.0.0.1:" + at, pageUrl], {
       env: chromiumEnv, stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"],
     });
-    // below the kernel's priority: a browser starting with the kernel must not slow its first cells
-    // (a render is waited for, so the kernel is idle then and the niceness costs nothing)
+    // below the kernel's priority: while it starts, the checker's warm-up and the learner's cells come
+    // first (a render is waited for, so the kernel is idle then and the niceness costs a chart nothing)
     try { if (child.pid) require("node:os").setPriority(child.pid, 10); } catch {}
     browser = new Browser(child);
     const { targetInfos } = await browser.send("Target.getTargets");
