@@ -74,6 +74,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
 const http = require("node:http");
+const os = require("node:os");
 const { port, signal, executablePath, args, profile, chromiumEnv, host, plotly, seed, cacheFolders } = workerData;
 // the page's path names the library too: both are cached for good, so another plotly.js gets another page
 const pagePath = "/render" + plotly.url.replace(/\.min\.js$/, ".html");
@@ -197,7 +198,7 @@ function start() {
     });
     // below the kernel's priority: while it starts, the checker's warm-up and the learner's cells come
     // first (a render is waited for, so the kernel is idle then and the niceness costs a chart nothing)
-    try { if (child.pid) require("node:os").setPriority(child.pid, 10); } catch {}
+    try { if (child.pid) os.setPriority(child.pid, 10); } catch {}
     browser = new Browser(child);
     const { targetInfos } = await browser.send("Target.getTargets");
     const first = targetInfos.find((t) => t.type === "page");
@@ -264,12 +265,16 @@ async function handle(m) {
     return { ok: true, started: was };
   }
   const o = m.options;
-  if (o.format === "pdf") return { bytes: await pdf(m.svg ?? decodeURIComponent((await image(m.fig, { ...o, format: "svg" })).replace(/^[^,]*,/, "")), o) };
+  if (o.format === "pdf") return { bytes: await pdf(m.svg ?? svgText(await image(m.fig, { ...o, format: "svg" })), o) };
   // a PNG of an SVG already rendered is a rasterisation only: no second plotly layout
   const url = o.format === "png" && m.svg ? await raster(m.svg, o) : await image(m.fig, o);
+  if (o.format === "svg") return { text: svgText(url) };
+  return { bytes: Buffer.from(url.slice(url.indexOf(",") + 1), "base64") };
+}
+/** The SVG of plotly's data: URL (percent-encoded or base64). */
+function svgText(url) {
   const comma = url.indexOf(",");
-  if (o.format === "svg") return { text: url.slice(0, comma).endsWith(";base64") ? Buffer.from(url.slice(comma + 1), "base64").toString("utf8") : decodeURIComponent(url.slice(comma + 1)) };
-  return { bytes: Buffer.from(url.slice(comma + 1), "base64") };
+  return url.slice(0, comma).endsWith(";base64") ? Buffer.from(url.slice(comma + 1), "base64").toString("utf8") : decodeURIComponent(url.slice(comma + 1));
 }
 port.on("message", async (m) => {
   let reply;

@@ -10,6 +10,7 @@ import { DISPLAY } from "../../src/display/mime.js";
 import { liveHtml, resetPlotlySession, standaloneHtml } from "../../src/display/plotly.js";
 import { QuantLabError } from "../../src/errors.js";
 import { assertOfflineHtml, PLOTLY_BANNER, pngSize, svgAxisTitles, svgTraces } from "./helpers.js";
+import { processesWith } from "../helpers/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "quantlab-chart-test-"));
 after(() => {
@@ -116,17 +117,7 @@ test("exports SVG, PNG at a scale, PDF, HTML and JSON; replaces files atomically
 });
 
 /** The chart browser of this process (its profile folder names our pid), by its command line. */
-function chartBrowserPids(): number[] {
-  const mark = `quantlab-chromium-${process.pid}-`;
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((p) => {
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, "latin1");
-      return cmd.includes(mark) && cmd.includes("--remote-debugging-pipe") ? [Number(p)] : [];
-    } catch {
-      return [];
-    }
-  });
-}
+const chartBrowserPids = () => processesWith(`quantlab-chromium-${process.pid}-`, "--remote-debugging-pipe");
 
 test("a chart browser that died is replaced by the next render", { skip: noBrowser }, async () => {
   assert.ok(chart().svg().startsWith("<svg"));

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { findChromium } from "../../src/display/browser.js";
 import { kernelEnv, ROOT, startKernel } from "./helpers.js";
+import { processesWith } from "../helpers/processes.js";
 
 const PY = ["/usr/bin/python3", "python3"].find((p) => spawnSync(p, ["-c", "import jupyter_client"], { stdio: "ignore" }).status === 0);
 const skip = PY ? false : "a python3 with jupyter_client is needed: apt-get install python3-jupyter-client";
@@ -145,18 +146,6 @@ describe("a kernel whose parent dies", { skip }, () => {
   });
 });
 
-function processesWith(text: string): number[] {
-  const pids: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, "latin1").includes(text)) pids.push(Number(p));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
 
 const chromium = findChromium() ? false : "Chromium is needed: apt-get install chromium";
 describe("a killed kernel's browser and folders", { skip: skip || chromium }, () => {

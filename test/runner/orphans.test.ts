@@ -13,6 +13,7 @@ import { after, describe, it } from "node:test";
 import { findChromium } from "../../src/display/browser.js";
 import { cleanStaleTempDirs } from "../../src/kernel/tempdirs.js";
 import { kernelEnv, ROOT } from "../kernel/helpers.js";
+import { processesWith } from "../helpers/processes.js";
 
 // short: Chromium's socket paths under TMPDIR must fit in 108 bytes
 const dir = mkdtempSync(join(tmpdir(), "qo-"));
@@ -43,15 +44,7 @@ const running = (pid: number) => {
   return !!s && !s.zombie;
 };
 
-function withText(text: string): number[] {
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, "latin1").includes(text) && running(p);
-    } catch {
-      return false;
-    }
-  });
-}
+const withText = (text: string) => processesWith(text).filter(running);
 
 const leftovers = (tmp: string) => readdirSync(tmp).filter((n) => /^(quantlab-client-|quantlab-chromium-|quantlab-crash-|quantlab-kernel-|playwright-artifacts-)/.test(n));
 
