@@ -177,7 +177,7 @@ function gptqCase(path: string) {
   };
   const j = r.code === 0 ? JSON.parse(r.out) : null;
   row("gptq-1b", `quantize-model gptq 4-bit g128, ${w} × ${l}`, r,
-    j ? `ppl ${j.perplexity.toFixed(1)} (FP32 ${j.fp32Perplexity.toFixed(1)}); layers ${total.toFixed(0)} s, ETA error at 25 % ${at(25)}, at 50 % ${at(50)}` : "failed");
+    j ? `ppl ${j.perplexity.toFixed(1)} (FP32 ${j.fp32Perplexity.toFixed(1)}); layers ${total.toFixed(0)} s (${(total / j.layerSeconds.length).toFixed(0)} s per layer), ETA error at 25 % ${at(25)}, at 50 % ${at(50)}` : "failed");
 }
 
 try {

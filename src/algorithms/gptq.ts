@@ -134,7 +134,9 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   } else {
     check(calib.H.length === cols * cols, "BAD_SHAPE", `the Hessian has ${calib.H.length} values: it must be ${cols} × ${cols} for W with ${cols} input columns`);
     assertFinite(calib.H, "the Hessian H");
-    H = Float32Array.from(calib.H);
+    // the caller's H is read, not written: copied only if a dead input must be marked (a 5632-wide
+    // Hessian is 127 MB, and the workflow shares one between a group's linears and their error reports)
+    H = calib.H;
   }
 
   // dead inputs, then W in column-major working form (Wt: in × out), permuted under act-order
@@ -142,6 +144,7 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   let deadColumns = 0;
   for (let i = 0; i < cols; i++) {
     if (H[i * cols + i] === 0) {
+      if (!isMatrix(calib) && H === calib.H) H = Float32Array.from(H);
       H[i * cols + i] = 1;
       for (let r = 0; r < rows; r++) Wd[r * cols + i] = 0;
       deadColumns++;
@@ -188,11 +191,10 @@ export async function gptq(W: Matrix, calib: GptqCalibration, opts: GptqOptions 
   let L: Float32Array | null = null;
   let damp = 0;
   for (;;) {
-    const Hd = Float32Array.from(H);
     damp = percdamp * meanDiag;
-    for (let i = 0; i < cols; i++) Hd[i * cols + i]! += damp;
     try {
-      ({ U, L } = await upperCholeskyOfInverseWithFactor(Hd, cols));
+      // damped as the factorization reads H: no damped copy of H to hold beside it
+      ({ U, L } = await upperCholeskyOfInverseWithFactor(H, cols, damp));
       break;
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite)) throw e;

@@ -62,19 +62,36 @@ function block(a: Float32Array, n: number, r0: number, r1: number, c0: number, c
 }
 
 /**
+ * How `cholesky` reads A: as J·A·J (rows and columns reversed) and with `damp` added to the diagonal,
+ * both while it copies A into its working matrix, so a 5632-wide Hessian is not copied twice more first.
+ */
+export interface CholeskyInput {
+  reversed?: boolean;
+  damp?: number;
+}
+
+/** A (n × n), prepared as `prep` says, into f at `at`: reversal and damping are exact, so the order does not matter. */
+function loadInput(f: Float32Array, at: number, A: Float32Array, n: number, prep: CholeskyInput): void {
+  if (prep.reversed) for (let i = 0, last = n * n - 1; i < n * n; i++) f[at + last - i] = A[i]!;
+  else f.set(A.subarray(0, n * n), at);
+  if (prep.damp) for (let i = 0; i < n; i++) f[at + i * n + i]! += prep.damp;
+}
+
+/**
  * Cholesky factor L (lower, row-major) of a symmetric positive definite n × n A; A is not modified.
  * @example
  * ```ts
  * const L = await cholesky(Float32Array.from([4, 2, 2, 3]), 2); // [2, 0, 1, 1.414…]
  * ```
  */
-export async function cholesky(A: Float32Array, n: number): Promise<Float32Array> {
+export async function cholesky(A: Float32Array, n: number, prep: CholeskyInput = {}): Promise<Float32Array> {
   await ensureBackend();
   if (tf.getBackend() === "wasm") {
-    const L = await choleskyInPlace(A, n);
+    const L = await choleskyInPlace(A, n, prep);
     if (L) return L;
   }
-  const a = Float32Array.from(A);
+  const a = new Float32Array(n * n);
+  loadInput(a, 0, A, n, prep);
   for (let k0 = 0; k0 < n; k0 += PANEL) {
     const k1 = Math.min(n, k0 + PANEL);
     const b = k1 - k0;
@@ -108,13 +125,13 @@ export async function cholesky(A: Float32Array, n: number): Promise<Float32Array
  * arithmetic is that of the path above, operation for operation (same products, same order, same
  * float32 roundings). null when the kernel is unavailable.
  */
-async function choleskyInPlace(A: Float32Array, n: number): Promise<Float32Array | null> {
+async function choleskyInPlace(A: Float32Array, n: number, prep: CholeskyInput): Promise<Float32Array | null> {
   return withWorkspace(n * n + PANEL * PANEL + n * PANEL, async (ws) => {
     const f = ws.f32;
     const M = ws.base; // the matrix, row stride n
     const T = M + n * n; // L11⁻ᵀ of the panel, row stride b
     const S = T + PANEL * PANEL; // the panel's L21, row stride b
-    f.set(A.subarray(0, n * n), M);
+    loadInput(f, M, A, n, prep);
     for (let k0 = 0; k0 < n; k0 += PANEL) {
       const k1 = Math.min(n, k0 + PANEL);
       const b = k1 - k0;
@@ -169,12 +186,10 @@ export async function invertLower(L: Float32Array, n: number): Promise<Float32Ar
   return out;
 }
 
-/** Both rows and columns in reverse order: the exchange matrix J·A·J. */
-function reverse(a: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(n * n);
-  const last = n * n - 1;
-  for (let i = 0; i < n * n; i++) out[last - i] = a[i]!;
-  return out;
+/** Both rows and columns in reverse order, in place: the exchange matrix J·A·J. */
+function reverseInPlace(a: Float32Array, n: number): Float32Array {
+  for (let i = 0, j = n * n - 1; i < j; i++, j--) [a[i], a[j]] = [a[j]!, a[i]!];
+  return a;
 }
 
 /**
@@ -191,10 +206,11 @@ export async function upperCholeskyOfInverse(H: Float32Array, n: number): Promis
 }
 
 /**
- * The same, with the Cholesky factor it came from: L lower with J·H·J = L·Lᵀ, so for any W,
- * tr(W·H·Wᵀ) = ‖(W·J)·L‖² (W's columns reversed times a triangular factor: half a product).
+ * The same for H + damp·I, with the Cholesky factor it came from: L lower with J·(H + damp·I)·J = L·Lᵀ,
+ * so for any W, tr(W·(H + damp·I)·Wᵀ) = ‖(W·J)·L‖² (W's columns reversed times a triangular factor:
+ * half a product). H itself is only read.
  */
-export async function upperCholeskyOfInverseWithFactor(H: Float32Array, n: number): Promise<{ U: Float32Array; L: Float32Array }> {
-  const L = await cholesky(reverse(H, n), n);
-  return { U: reverse(await invertLower(L, n), n), L };
+export async function upperCholeskyOfInverseWithFactor(H: Float32Array, n: number, damp = 0): Promise<{ U: Float32Array; L: Float32Array }> {
+  const L = await cholesky(H, n, { reversed: true, damp });
+  return { U: reverseInPlace(await invertLower(L, n), n), L };
 }

@@ -35,6 +35,13 @@ export interface GemmOptions {
   threads?: number;
 }
 
+/**
+ * Rows per product for a caller that streams a tall operand (the Gram matrix of 128 × 512 calibration
+ * tokens): the memory keeps the size of the largest product, so such an operand goes in blocks of rows
+ * (4096 × 5632 floats: 92 MB, beside the 127 MB Gram matrix they accumulate into).
+ */
+export const GEMM_BLOCK_ROWS = 4096;
+
 /** Products below this many FLOPs run on the calling thread (a round trip to the workers costs ≈ 0.2 ms). */
 const POOL_MIN_FLOP = 5e7;
 const PAGE = 65536;

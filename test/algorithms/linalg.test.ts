@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cholesky, invertLower, NotPositiveDefinite, upperCholeskyOfInverse } from "../../src/algorithms/linalg.js";
-import { hessian, HessianAccumulator, meanAbs, outputError } from "../../src/algorithms/hessian.js";
+import { hessian, HessianAccumulator, meanAbs, outputError, outputErrorFromHessian } from "../../src/algorithms/hessian.js";
 import { matmul, transpose } from "../../src/algorithms/matmul.js";
 import { useBackend } from "../../src/backend/index.js";
 import { inputs } from "./helpers.js";
@@ -93,4 +93,23 @@ test("mean |x| and the relative output error", async () => {
   const W = { rows: 1, cols: 2, data: Float32Array.from([1, 1]) };
   // X·Wᵀ = [−1, 1]; X·Qᵀ with Q = [1, 0] = [1, −3]: ‖[−2, 4]‖² / ‖[−1, 1]‖² = 20 / 2
   assert.equal(await outputError(X, W, Float32Array.from([1, 0])), 10);
+});
+
+test("a Hessian over more tokens than one Gram block, and the output error from it, agree with X's", async () => {
+  // 9000 rows: two of hessian's 4096-row blocks (GEMM_BLOCK_ROWS) and a remainder
+  const X = inputs(9000, 24, 45, { mix: 0.5 });
+  const H = await hessian(X);
+  let worst = 0;
+  for (let i = 0; i < 24; i++) for (let j = 0; j < 24; j++) {
+    let s = 0;
+    for (let t = 0; t < X.rows; t++) s += X.data[t * 24 + i]! * X.data[t * 24 + j]!;
+    worst = Math.max(worst, Math.abs(H[i * 24 + j]! - (2 * s) / X.rows) / (1e-3 + Math.abs((2 * s) / X.rows)));
+  }
+  assert.ok(worst < 1e-4, `relative difference ${worst}`);
+  const W = inputs(10, 24, 46);
+  const Q = Float32Array.from(W.data, (w, i) => w + (i % 3 === 0 ? 0.05 : -0.02));
+  const direct = await outputError(X, W, Q), viaH = await outputErrorFromHessian(H, W, Q);
+  assert.ok(direct > 0 && Math.abs(viaH - direct) / direct < 1e-4, `via H ${viaH}, via X ${direct}`);
+  assert.equal(await outputErrorFromHessian(H, W, W.data), 0);
+  await assert.rejects(outputErrorFromHessian(H.subarray(1), W, Q), /input columns need 576/);
 });

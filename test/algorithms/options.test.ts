@@ -2,6 +2,7 @@
 // MethodSpec passes it through unchanged, and a layer's spec is resolved once with its true granularity.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { hessian } from "../../src/algorithms/hessian.js";
 import { gptq } from "../../src/algorithms/gptq.js";
 import { awq } from "../../src/algorithms/awq.js";
 import { quantizerFor } from "../../src/model/quantize/methods.js";
@@ -11,7 +12,7 @@ import { inputs, weights } from "./helpers.js";
 test("scheme: \"symmetric\" means the same through the workflow's MethodSpec as in gptq and awq", async () => {
   const W = weights(16, 64, 3);
   const X = inputs(128, 64, 4);
-  const job = { layer: 0, names: ["attn_q"] as const, weights: [W], inputs: X }; // attn_q: AWQ's clip search is off
+  const job = { layer: 0, names: ["attn_q"] as const, weights: [W], inputs: X, hessian: () => hessian(X) }; // attn_q: AWQ's clip search is off
   const a = await gptq(W, X, { bits: 4, groupSize: 32, scheme: "symmetric", skipOutputError: true });
   const [b] = await quantizerFor({ method: "gptq", bits: 4, groupSize: 32, scheme: "symmetric" })(job);
   assert.deepEqual(a.codes, b!.grouped!.codes);

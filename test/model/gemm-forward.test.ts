@@ -15,6 +15,7 @@ import { calibrationWindows, quantizeModel } from "../../src/model/quantize/work
 import { quantizerFor } from "../../src/model/quantize/methods.js";
 import { LINEAR_NAMES } from "../../src/model/llama.js";
 import { gemmModule } from "../../src/backend/gemm-kernel.js";
+import { GemmStages } from "../../src/model/runtime/gemm-forward.js";
 import { randomModel, sharedFile, TINY } from "./helpers.js";
 
 const model = sharedFile("stories260K-f32.gguf");
@@ -73,4 +74,40 @@ test("KL divergence with the like-llama-cpp hooks agrees between the GEMM and tf
   } finally {
     await src.close();
   }
+});
+
+test("the quantization workflow's stages on the GEMM, in blocks of windows, match the tfjs block's", { skip: noKernel }, async () => {
+  const m = randomModel({ ...TINY, nLayers: 2 }, 52, false);
+  let s = 11;
+  const rnd = (n: number) => Float32Array.from({ length: n }, () => ((s = (s * 16807) % 2147483647) / 2147483647 - 0.5) * 0.2);
+  const kv = (TINY.dim / TINY.nHeads) * TINY.nKvHeads;
+  for (const l of m.layers) l.bias = { attn_q: rnd(TINY.dim), attn_k: rnd(kv), attn_v: rnd(kv) };
+  const text = Array.from({ length: 200 }, (_, i) => 3 + ((i * 7) % 16));
+  const calib = calibrationWindows(text, 1, 5, 30);
+  const seen = (kernel: "tfjs" | "gemm") => {
+    const inputs: Float32Array[] = [];
+    const run = quantizeModel(m, {
+      calibration: calib, kernel,
+      quantizer: (job) => {
+        inputs.push(job.inputs.data.slice());
+        return quantizerFor({ method: "rtn", bits: 4, groupSize: 8 })(job);
+      },
+    });
+    return run.then((q) => ({ q, inputs }));
+  };
+  const t = await seen("tfjs"), g = await seen("gemm");
+  assert.equal(g.inputs.length, 8);
+  for (const [k, x] of g.inputs.entries()) {
+    let d = 0, n = 0;
+    for (let j = 0; j < x.length; j++) (d += (x[j]! - t.inputs[k]![j]!) ** 2), (n += t.inputs[k]![j]! ** 2);
+    assert.ok(Math.sqrt(d / n) < 1e-5, `group ${k}: relative difference ${Math.sqrt(d / n)}`);
+  }
+  for (const [k, e] of g.q.errors.entries()) near(e.relOutputError, t.q.errors[k]!.relOutputError, 1e-3, `blk.${e.layer}.${e.name}`);
+  // blocks of two windows (60 rows) give the same rows as one block of all five
+  const one = new GemmStages({ ...TINY, nLayers: 2 }, calib.map((w) => w.length), 1 << 20);
+  const two = new GemmStages({ ...TINY, nLayers: 2 }, calib.map((w) => w.length), 60);
+  const L = m.layers[0]!, x = rnd(150 * TINY.dim), h = one.norm(x, L.attnNorm);
+  assert.deepEqual(await two.attend(L, h.slice()), await one.attend(L, h.slice()));
+  assert.deepEqual(await two.ffnAct(L, x, L.ffnNorm), await one.ffnAct(L, x, L.ffnNorm));
+  assert.deepEqual(await two.residual(x.slice(), h, L.attn_output), await one.residual(x.slice(), h, L.attn_output));
 });

@@ -46,7 +46,8 @@ test("a run resumed from a finished layer's hidden states continues exactly", as
   const part = await quantizeLayers(modelLayers(m), {
     calibration: calib, quantizer,
     onLayerDone: (d) => {
-      if (d.layer === 0) after0 = d;
+      // the hidden states are the run's residual stream, updated in place by the next layer
+      if (d.layer === 0) after0 = { ...d, hidden: d.hidden.slice() };
     },
   });
   assert.deepEqual(part.errors.map((e) => e.relOutputError), full.errors.map((e) => e.relOutputError));
@@ -72,7 +73,7 @@ test("the work folder stores layers losslessly, resumes, and refuses another rec
       calibration: calib, quantizer: quantizerFor({ method: "gptq", bits: 4, groupSize: 8 }),
       onLayerDone: async (d) => {
         if (d.layer === 0) {
-          done = d;
+          done = { ...d, hidden: d.hidden.slice() };
           await work.saveLayer(d, new Float32Array([1, 2, 3]), true);
         }
       },

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { hessian } from "../../src/algorithms/hessian.js";
 import { dequantize } from "../../src/gguf/quants.js";
 import { ggufTensorOf } from "../../src/model/quantize/export.js";
 import { ggufLinear, importance, parseMethod, quantizerFor } from "../../src/model/quantize/methods.js";
@@ -45,7 +46,7 @@ test("importance is the mean of x² per column; method names parse with clear er
   assert.deepEqual(parseMethod("GPTQ", { bits: 3, groupSize: 32 }), { method: "gptq", bits: 3, groupSize: 32 });
   assert.throws(() => parseMethod("rtn", { bits: 9, groupSize: 32 }), /--bits 9 is out of range/);
   assert.throws(() => parseMethod("nope", { bits: 4, groupSize: 32 }), /unknown method 'nope'/);
-  const r = await quantizerFor({ method: "rtn", bits: 4, groupSize: 32 })({ layer: 0, names: ["attn_q"], weights: [W], inputs: matrix(1, 64) });
+  const r = await quantizerFor({ method: "rtn", bits: 4, groupSize: 32 })({ layer: 0, names: ["attn_q"], weights: [W], inputs: matrix(1, 64), hessian: () => hessian(matrix(1, 64)) });
   assert.equal(r[0].format, "RTN int4 g32");
 });
 
@@ -71,7 +72,7 @@ test("through the workflow interface, GPTQ and AWQ beat RTN at 3 bits on correla
       }
     return e / n;
   };
-  const job = { layer: 0, names: ["ffn_up"] as const, weights: [W1], inputs: X };
+  const job = { layer: 0, names: ["ffn_up"] as const, weights: [W1], inputs: X, hessian: () => hessian(X) };
   const [r] = await quantizerFor({ method: "rtn", bits: 3, groupSize: 32 })(job);
   const [g] = await quantizerFor({ method: "gptq", bits: 3, groupSize: 32 })(job);
   const [a] = await quantizerFor({ method: "awq", bits: 3, groupSize: 32 })(job);

@@ -16,6 +16,7 @@
  *   whole model only for writers that need it at once.
  */
 import { freemem } from "node:os";
+import { GEMM_BLOCK_ROWS } from "../../backend/gemm.js";
 import { check } from "../../errors.js";
 import { ROW_CHUNK_BYTES } from "../../gguf/model-quantize.js";
 import type { SourceTensor } from "../../gguf/source.js";
@@ -121,19 +122,21 @@ export interface QuantizeModelShape {
 }
 
 /**
- * `quantize-model` (layer-major): one layer in flight, the calibration hidden states with the block's
- * stage outputs (at the peak: the residual after attention, the FFN input and the SwiGLU activations,
- * plus the error check's copies of one group's input and outputs), the evaluation windows' states, GPTQ's
- * Hessian, and the finished layer as it is stored; the whole model only when the writer needs it.
+ * `quantize-model` (layer-major): one layer in flight, the calibration hidden states with one scratch for
+ * the block's stage outputs, the evaluation windows' states, GPTQ's Hessian, and the finished layer as it
+ * is stored; the whole model only when the writer needs it.
  */
 export function estimateQuantizeModel(c: LlamaConfig, tied: boolean, s: QuantizeModelShape): MemoryEstimate {
   const widest = Math.max(c.dim, c.hiddenDim);
   const positions = s.windows * s.length;
-  const stages = 4 * positions * (3 * c.dim + c.hiddenDim) + 4 * positions * (widest + 2 * c.dim);
+  // the residual stream and one scratch as wide as the widest linear input (workflow.ts reuses both for
+  // every layer), plus the GEMM's copy of one Gram block of rows
+  const stages = 4 * positions * (c.dim + widest) + 4 * Math.min(positions, GEMM_BLOCK_ROWS) * widest;
   const evalTokens = s.evalTokens ?? s.evalWindow;
   const activations = stages + forwardActivations(c, Math.max(s.length, s.evalWindow)) + 4 * (evalTokens + Math.ceil(evalTokens / Math.max(1, s.evalWindow - 1))) * c.dim;
-  // float64 Hessian of the widest input, with its damped copy and Cholesky factor
-  const hessians = s.hessian ? 3 * 8 * widest * widest : 0;
+  // the widest input's Hessian (float32, shared by its group), GPTQ's damped copy, its Cholesky factor,
+  // the factor's inverse and the U it gives
+  const hessians = s.hessian ? 5 * 4 * widest * widest : 0;
   // the layer's file in the work folder: dequantized FP32, 16-bit codes, the encoded tensor
   const layer = llamaLayerBytes(c);
   const output = layer * (1 + 0.5 + s.bits / 32) + (s.wholeModel ? 2 * llamaParameterBytes(c, tied) : 0);

@@ -9,7 +9,6 @@
 import { QuantLabError } from "../../errors.js";
 import { awqBlock } from "../../algorithms/awq.js";
 import { gptq } from "../../algorithms/gptq.js";
-import { hessian } from "../../algorithms/hessian.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import { rtn } from "../../numerics/rtn.js";
 import type { Scheme } from "../../numerics/spec.js";
@@ -45,10 +44,9 @@ export function rtnLinear(W: Matrix, grid: WeightGrid): QuantizedLinear {
   return { weight: { rows: W.rows, cols: W.cols, data: q.dequantized }, format: `RTN ${label(grid)}`, grouped: q };
 }
 
-/** GPTQ of the linears sharing one input: one Hessian 2/N·XᵀX for all of them. */
-export async function gptqGroup(weights: Matrix[], X: Matrix, grid: WeightGrid): Promise<QuantizedLinear[]> {
+/** GPTQ of the linears sharing one input: one Hessian 2/N·XᵀX (of their calibration inputs) for all of them. */
+export async function gptqGroup(weights: Matrix[], H: Float32Array, grid: WeightGrid): Promise<QuantizedLinear[]> {
   const { bits, groupSize } = grid;
-  const H = await hessian(X);
   const out: QuantizedLinear[] = [];
   for (const W of weights) {
     const g = await gptq(W, { H }, { bits, groupSize, pad: W.cols % groupSize !== 0, scheme: grid.scheme ?? "asymmetric", skipOutputError: true });
@@ -80,7 +78,7 @@ export function weightMethodQuantizer(spec: WeightMethodSpec): GroupQuantizer {
     case "rtn":
       return (job) => job.weights.map((W) => rtnLinear(W, spec));
     case "gptq":
-      return (job) => gptqGroup(job.weights, job.inputs, spec);
+      return async (job) => gptqGroup(job.weights, await job.hessian(), spec);
     case "awq":
       return (job) => awqGroup(job.names, job.weights, job.inputs, spec);
     default:

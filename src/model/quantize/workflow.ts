@@ -14,12 +14,15 @@
 import { DISPLAY, type MimeBundle } from "../../display/mime.js";
 import { check } from "../../errors.js";
 import { checkpoint } from "../../progress.js";
+import { hessian, outputErrorFromHessian } from "../../algorithms/hessian.js";
 import type { GroupQuantized } from "../../numerics/grouped.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import { GATE_UP, LlamaRuntime, QKV } from "../runtime/forward.js";
 import { modelLayers, type LayerSource } from "../runtime/layer-source.js";
 import type { LinearName, LlamaLayer, LlamaModel } from "../llama.js";
 import { tf } from "../runtime/tf.js";
+import { GemmStages } from "../runtime/gemm-forward.js";
+import { gemmKernel, type EvalKernel } from "../runtime/layer-major.js";
 
 /** A quantized linear layer as the writers need it. */
 export interface QuantizedLinear {
@@ -46,6 +49,8 @@ export interface GroupJob {
   weights: Matrix[];
   /** Calibration inputs of these linears, N × in (rows = tokens). */
   inputs: Matrix;
+  /** GPTQ's Hessian 2/N·XᵀX of `inputs`: computed on the first call, shared with the layer's error report. */
+  hessian(): Promise<Float32Array>;
 }
 
 export type GroupQuantizer = (job: GroupJob) => QuantizedLinear[] | Promise<QuantizedLinear[]>;
@@ -71,6 +76,8 @@ export interface QuantizeModelOptions {
   skip?: (layer: number, name: LinearName) => boolean;
   onLayer?(err: LayerError): void;
   backend?: string;
+  /** What runs the block's stages (layer-major.ts `EvalKernel`; "auto": the GEMM from dim 256 on the wasm backend). */
+  kernel?: EvalKernel;
 }
 
 export class QuantizedModel {
@@ -92,18 +99,6 @@ export class QuantizedModel {
   }
 }
 
-/** ‖X Wᵀ − X Ŵᵀ‖² / ‖X Wᵀ‖², computed on the backend. */
-function relOutputError(X: Matrix, W: Matrix, Wq: Matrix): number {
-  return tf.tidy(() => {
-    const x = tf.tensor2d(X.data, [X.rows, X.cols]);
-    const y = tf.matMul(x, tf.tensor2d(W.data, [W.rows, W.cols]), false, true);
-    const yq = tf.matMul(x, tf.tensor2d(Wq.data, [Wq.rows, Wq.cols]), false, true);
-    const num = tf.sum(tf.square(tf.sub(y, yq))).dataSync()[0];
-    const den = tf.sum(tf.square(y)).dataSync()[0];
-    return den > 0 ? num / den : num;
-  });
-}
-
 function mse(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
@@ -120,24 +115,50 @@ export interface LayerDone {
   /** The quantized linears of this layer, in the order they were quantized. */
   linears: Map<LinearName, QuantizedLinear>;
   errors: LayerError[];
-  /** Hidden states leaving the layer: every calibration window's rows, concatenated (tokens × dim). */
+  /**
+   * Hidden states leaving the layer: every calibration window's rows, concatenated (tokens × dim). This is
+   * the run's residual stream, which the next layer updates in place: read or store it in the callback,
+   * or copy it to keep it.
+   */
   hidden: Float32Array;
   /** Wall seconds this layer took (reading, calibration passes, quantization). */
   seconds: number;
 }
 
 export interface QuantizeLayersOptions extends QuantizeModelOptions {
-  /** Continue at this layer with the hidden states entering it (a resumed run; default: layer 0, embeddings). */
+  /**
+   * Continue at this layer with the hidden states entering it (a resumed run; default: layer 0,
+   * embeddings). The run updates them in place as its residual stream.
+   */
   start?: { layer: number; hidden: Float32Array };
   /** Called when a layer is finished, before the next one is read (a writer stores it here). */
   onLayerDone?(done: LayerDone): void | Promise<void>;
 }
 
-/** Every window's rows, concatenated: `f` maps one window's [T, cols] tensors to [T, outCols]. */
+/**
+ * A decoder block's stages, each over every calibration window's rows (tokens × cols). Attention and the
+ * residuals work in place and the others write into `out`, so the workflow's two activation buffers
+ * (the residual stream and one tokens × hiddenDim scratch) serve every layer: no stage allocates
+ * activations, so a 1.1B model over 128 × 512 tokens holds 2 GB of them whenever the collector runs.
+ */
+interface LayerStages {
+  /** RMSNorm(x)·attnNorm into out. */
+  attnInput(x: Float32Array, out: Float32Array): Promise<void>;
+  /** The attention of the normed rows h, in place (h becomes attn_output's input). */
+  attend(h: Float32Array): Promise<void>;
+  /** x += o·W_oᵀ (+ bias), in place. */
+  attnResidual(x: Float32Array, o: Float32Array): Promise<void>;
+  /** RMSNorm(x1)·ffnNorm into out. */
+  ffnInput(x1: Float32Array, out: Float32Array): Promise<void>;
+  /** SwiGLU of RMSNorm(x1)·ffnNorm into out (tokens × hiddenDim), which may hold ffnInput's result. */
+  ffnAct(x1: Float32Array, out: Float32Array): Promise<void>;
+  /** x1 += a·W_downᵀ (+ bias), in place. */
+  ffnResidual(x1: Float32Array, a: Float32Array): Promise<void>;
+}
+
+/** Every window's rows, concatenated, into `out`: `f` maps one window's [T, cols] tensors to [T, outCols]. */
 function mapWindows(lengths: readonly number[], outCols: number, inputs: { data: Float32Array; cols: number }[],
-  f: (...x: tf.Tensor2D[]) => tf.Tensor2D): Float32Array {
-  const total = lengths.reduce((a, b) => a + b, 0);
-  const out = new Float32Array(total * outCols);
+  f: (...x: tf.Tensor2D[]) => tf.Tensor2D, out: Float32Array): void {
   let row = 0;
   for (const T of lengths) {
     const xs = inputs.map((m) => tf.tensor2d(m.data.subarray(row * m.cols, (row + T) * m.cols), [T, m.cols]));
@@ -147,15 +168,15 @@ function mapWindows(lengths: readonly number[], outCols: number, inputs: { data:
     xs.forEach((x) => x.dispose());
     row += T;
   }
-  return out;
 }
 
 /**
  * The layer-major core: quantizes every linear of the layers `src` gives, one decoder layer at a time.
  * Only the calibration hidden states (tokens × dim) and one layer live between layers. Inside a layer
- * the block runs in its stages (forward.ts), each stage once over every window: its output is both the
- * next group's calibration input and the next stage's input, so no stage is computed twice, and the
- * numbers are those of running the whole block again after each group.
+ * the block runs in its stages (`LayerStages`: on the GEMM at real sizes, else forward.ts's on tfjs),
+ * each stage once over every window: its output is both the next group's calibration input and the
+ * next stage's input, so no stage is computed twice, and the numbers are those of running the whole
+ * block again after each group.
  */
 export async function quantizeLayers(src: LayerSource, opts: QuantizeLayersOptions): Promise<{ errors: LayerError[]; seconds: number }> {
   check(opts.calibration.length > 0, "BAD_ARGUMENT", "quantizeModel needs at least one calibration window of tokens");
@@ -179,6 +200,30 @@ export async function quantizeLayers(src: LayerSource, opts: QuantizeLayersOptio
     }
   }
   const rt = await LlamaRuntime.streamed(c, opts.backend);
+  const scratch = new Float32Array(tokens * Math.max(c.dim, c.hiddenDim)), narrow = scratch.subarray(0, tokens * c.dim);
+  const gemm = gemmKernel(c, opts.backend, {}, opts.kernel) ? new GemmStages(c, lengths) : null;
+  /** Layer i's stages over every window's rows: on the GEMM (real sizes) or window by window on the runtime's tfjs ops. */
+  const stages = (i: number, L: LlamaLayer): LayerStages => {
+    if (gemm) return {
+      attnInput: async (x, out) => void gemm.norm(x, L.attnNorm, out),
+      attend: async (h) => void (await gemm.attend(L, h)),
+      attnResidual: async (x, o) => void (await gemm.residual(x, o, L.attn_output, L.bias?.attn_output)),
+      ffnInput: async (x1, out) => void gemm.norm(x1, L.ffnNorm, out),
+      ffnAct: async (x1, out) => void (await gemm.ffnAct(L, x1, L.ffnNorm, out)),
+      ffnResidual: async (x1, a) => void (await gemm.residual(x1, a, L.ffn_down, L.bias?.ffn_down)),
+    };
+    const { dim, hiddenDim } = c;
+    const of = (data: Float32Array, cols = dim) => ({ data, cols });
+    // a window's rows are read before its result is written, so in place is safe window by window
+    return {
+      attnInput: async (x, out) => mapWindows(lengths, dim, [of(x)], (t) => rt.attnInput(i, t), out),
+      attend: async (h) => mapWindows(lengths, dim, [of(h)], (t) => rt.attend(i, t), h),
+      attnResidual: async (x, o) => mapWindows(lengths, dim, [of(x), of(o)], (a, b) => rt.attnResidual(i, a, b), x),
+      ffnInput: async (x1, out) => mapWindows(lengths, dim, [of(x1)], (t) => rt.ffnInput(i, t), out),
+      ffnAct: async (x1, out) => mapWindows(lengths, hiddenDim, [of(x1)], (t) => tf.tidy(() => rt.ffnAct(i, rt.ffnInput(i, t))), out),
+      ffnResidual: async (x1, a) => mapWindows(lengths, dim, [of(x1), of(a, hiddenDim)], (x, y) => rt.ffnResidual(i, x, y), x1),
+    };
+  };
   const errors: LayerError[] = [];
   try {
     const steps = c.nLayers * GROUPS.length;
@@ -186,59 +231,54 @@ export async function quantizeLayers(src: LayerSource, opts: QuantizeLayersOptio
       const tl = performance.now();
       await checkpoint("quantize layers", i * GROUPS.length, steps);
       const L = await src.layer(i);
-      rt.loadLayer(i, L);
+      if (!gemm) rt.loadLayer(i, L);
       const linears = new Map<LinearName, QuantizedLinear>();
       const layerErrors: LayerError[] = [];
       // the step's checkpoint comes before its stage runs, so the method's own progress (GPTQ's column
       // sweep) starts a while after the last yield and is what a display sees when it next updates
-      const quantizeGroup = async (gi: number, stage: () => Matrix): Promise<Matrix> => {
+      const quantizeGroup = async (gi: number, stage: () => Promise<Matrix>): Promise<Matrix> => {
         await checkpoint("quantize layers", i * GROUPS.length + gi, steps);
-        const X = stage();
+        const X = await stage();
         const todo = GROUPS[gi]!.filter((n) => !opts.skip?.(i, n));
         if (todo.length === 0) return X;
         const weights = todo.map((n) => L[n]);
         const ts = performance.now();
-        const q = await opts.quantizer({ layer: i, names: todo, weights, inputs: X });
+        let gram: Promise<Float32Array> | undefined;
+        const hessianOfX = () => (gram ??= hessian(X));
+        const q = await opts.quantizer({ layer: i, names: todo, weights, inputs: X, hessian: hessianOfX });
         const secs = (performance.now() - ts) / 1000 / todo.length;
         check(q.length === todo.length, "BAD_SHAPE", `the quantizer returned ${q.length} layers for ${todo.length} (${todo.join(", ")})`);
-        todo.forEach((n, k) => {
+        for (const [k, n] of todo.entries()) {
           const W = weights[k]!, Wq = q[k]!.weight;
           check(Wq.rows === W.rows && Wq.cols === W.cols, "BAD_SHAPE",
             `the quantizer returned ${Wq.rows} × ${Wq.cols} for blk.${i}.${n} (${W.rows} × ${W.cols})`);
           const err: LayerError = {
             layer: i, name: n, format: q[k]!.format,
-            relOutputError: relOutputError(X, W, Wq), weightMse: mse(W.data, Wq.data), seconds: secs,
+            relOutputError: await outputErrorFromHessian(await hessianOfX(), W, Wq.data), weightMse: mse(W.data, Wq.data), seconds: secs,
           };
           if (q[k]!.loss !== undefined) err.loss = q[k]!.loss;
           layerErrors.push(err);
           opts.onLayer?.(err);
           linears.set(n, q[k]!);
           L[n] = Wq;
-          rt.setLinear(i, n, Wq);
-        });
+          if (!gemm) rt.setLinear(i, n, Wq);
+        }
         return X;
       };
       const { dim, hiddenDim } = c;
       const rows = (data: Float32Array, cols: number): Matrix => ({ rows: tokens, cols, data });
-      // each stage's output is dropped once the next stage has read it: at the peak the residual X1, the
-      // FFN input and the SwiGLU activations are alive, not every stage of the block
-      let H: Matrix | null = await quantizeGroup(0, () => rows(mapWindows(lengths, dim, [{ data: hidden, cols: dim }], (x) => rt.attnInput(i, x)), dim));
-      let O: Matrix | null = await quantizeGroup(1, () => rows(mapWindows(lengths, dim, [{ data: H!.data, cols: dim }], (h) => rt.attend(i, h)), dim));
-      H = null;
-      let X1: Float32Array = new Float32Array(0);
-      let H2: Matrix | null = await quantizeGroup(2, () => {
-        X1 = mapWindows(lengths, dim, [{ data: hidden, cols: dim }, { data: O!.data, cols: dim }], (x, o) => rt.attnResidual(i, x, o));
-        hidden = X1;
-        O = null;
-        return rows(mapWindows(lengths, dim, [{ data: X1, cols: dim }], (x1) => rt.ffnInput(i, x1)), dim);
+      const st = stages(i, L);
+      // `hidden` is the residual stream, updated in place; `scratch` holds each group's input in turn
+      await quantizeGroup(0, async () => (await st.attnInput(hidden, narrow), rows(narrow, dim)));
+      await quantizeGroup(1, async () => (await st.attend(narrow), rows(narrow, dim)));
+      await quantizeGroup(2, async () => {
+        await st.attnResidual(hidden, narrow);
+        await st.ffnInput(hidden, narrow);
+        return rows(narrow, dim);
       });
-      const A = await quantizeGroup(3, () => {
-        const a = mapWindows(lengths, hiddenDim, [{ data: H2!.data, cols: dim }], (h2) => rt.ffnAct(i, h2));
-        H2 = null;
-        return rows(a, hiddenDim);
-      });
-      hidden = mapWindows(lengths, dim, [{ data: X1, cols: dim }, { data: A.data, cols: hiddenDim }], (x1, a) => rt.ffnResidual(i, x1, a));
-      rt.unloadLayer(i);
+      await quantizeGroup(3, async () => (await st.ffnAct(hidden, scratch), rows(scratch, hiddenDim)));
+      await st.ffnResidual(hidden, scratch);
+      if (!gemm) rt.unloadLayer(i);
       errors.push(...layerErrors);
       await opts.onLayerDone?.({ layer: i, weights: L, linears, errors: layerErrors, hidden, seconds: (performance.now() - tl) / 1000 });
     }

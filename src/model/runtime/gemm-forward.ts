@@ -11,8 +11,13 @@
  * Hooks see what they see on tfjs: each window's [T, in] input of a linear group (`linearInput`, so
  * per-tensor activation scales stay per window), its keys after RoPE and values (`kv`), the head's input
  * (`headInput`). `onLinearInput` (calibration captures) and `attention` keep the tfjs path.
+ *
+ * `GemmStages` runs the same arithmetic one stage at a time over every calibration window, for the
+ * quantization workflow, which quantizes a linear group between two stages.
  */
-import { withWorkspace, type Region, type Workspace } from "../../backend/gemm.js";
+import { gemm, withWorkspace, type Region, type Workspace } from "../../backend/gemm.js";
+import { check } from "../../errors.js";
+import type { Matrix } from "../../numerics/matrix.js";
 import { headDim, type LinearName, type LlamaConfig, type LlamaLayer } from "../llama.js";
 import { GATE_UP, QKV, type BlockHooks } from "./forward.js";
 import { tf } from "./tf.js";
@@ -116,7 +121,7 @@ export function inverseFrequencies(c: LlamaConfig): Float32Array {
  */
 export async function gemmBlock(c: LlamaConfig, i: number, l: LlamaLayer, hidden: readonly Float32Array[], hooks: BlockHooks): Promise<Float32Array[] | null> {
   const { dim, hiddenDim: hid } = c;
-  const hd = headDim(c), kv = hd * c.nKvHeads, nq = dim + 2 * kv, group = c.nHeads / c.nKvHeads;
+  const nq = dim + 2 * headDim(c) * c.nKvHeads;
   const lens = hidden.map((h) => h.length / dim);
   const M = lens.reduce((s, t) => s + t, 0), Tmax = Math.max(...lens);
   // float offsets from the workspace's base: weights, then activations
@@ -143,25 +148,8 @@ export async function gemmBlock(c: LlamaConfig, i: number, l: LlamaLayer, hidden
 
     rmsNorm(f, b + X, b + H, M, dim, l.attnNorm, c.rmsEps);
     hook(QKV, H, dim, dim);
-    await ws.product(R(H, dim), M, dim, R(Wqkv, dim), nq, R(Y, nq), { transB: true });
-    bias("attn_q", Y, nq);
-    if (l.bias?.attn_k) addBias(f, b + Y + dim, nq, M, l.bias.attn_k);
-    if (l.bias?.attn_v) addBias(f, b + Y + dim + kv, nq, M, l.bias.attn_v);
-    const tab = ropeTables(inverseFrequencies(c), Tmax);
-    const scale = 1 / Math.sqrt(hd);
-    for (let w = 0; w < lens.length; w++) {
-      const T = lens[w]!, r0 = Y + starts[w]! * nq;
-      rope(f, b + r0, nq, T, c.nHeads, hd, tab);
-      rope(f, b + r0 + dim, nq, T, c.nKvHeads, hd, tab);
-      if (hooks.kv) kvThroughHook(f, b + r0 + dim, nq, T, c.nKvHeads, hd, (k, v) => hooks.kv!(i, k, v));
-      for (let h = 0; h < c.nHeads; h++) {
-        const g = Math.floor(h / group);
-        // scores' lower triangle only: the causal mask drops the rest
-        await ws.product(R(r0 + h * hd, nq), T, hd, R(r0 + dim + g * hd, nq), T, R(S, T), { transB: true, alpha: scale, tri: 2 });
-        causalSoftmax(f, b + S, T);
-        await ws.product(R(S, T), T, T, R(r0 + dim + kv + g * hd, nq), hd, R(H + starts[w]! * dim + h * hd, dim));
-      }
-    }
+    await qkvProjection(ws, c, l, M, H, Wqkv, Y);
+    await attention(ws, c, lens, starts, Y, S, H, hooks.kv && ((k, v) => hooks.kv!(i, k, v)));
     hook(["attn_output"], H, dim, dim);
     await ws.product(R(H, dim), M, dim, R(Wo, dim), dim, R(X, dim), { transB: true, accumulate: true });
     bias("attn_output", X, dim);
@@ -171,19 +159,161 @@ export async function gemmBlock(c: LlamaConfig, i: number, l: LlamaLayer, hidden
     await ws.product(R(H, dim), M, dim, R(Wgu, dim), 2 * hid, R(GU, 2 * hid), { transB: true });
     bias("ffn_gate", GU, 2 * hid);
     if (l.bias?.ffn_up) addBias(f, b + GU + hid, 2 * hid, M, l.bias.ffn_up);
-    // SwiGLU into the gate's columns, which then are ffn_down's input
-    for (let r = 0; r < M; r++) {
-      const g0 = b + GU + r * 2 * hid;
-      for (let j = 0; j < hid; j++) {
-        const g = f[g0 + j]!;
-        f[g0 + j] = Math.fround(g / (1 + Math.exp(-g))) * f[g0 + hid + j]!;
-      }
-    }
+    swiGLU(f, b + GU, M, hid);
     hook(["ffn_down"], GU, 2 * hid, hid);
     await ws.product(R(GU, 2 * hid), M, hid, R(Wd, hid), dim, R(X, dim), { transB: true, accumulate: true });
     bias("ffn_down", X, dim);
     return lens.map((T, w) => f.slice(b + X + starts[w]! * dim, b + X + (starts[w]! + T) * dim));
   });
+}
+
+/** Y = H·Wqkvᵀ + the q/k/v biases: M rows of q | k | v (stride nq) from M normed rows at H. */
+async function qkvProjection(ws: Workspace, c: LlamaConfig, l: LlamaLayer, M: number, H: number, Wqkv: number, Y: number): Promise<void> {
+  const f = ws.f32, b = ws.base, dim = c.dim, kv = headDim(c) * c.nKvHeads, nq = dim + 2 * kv;
+  await ws.product({ at: b + H, ld: dim }, M, dim, { at: b + Wqkv, ld: dim }, nq, { at: b + Y, ld: nq }, { transB: true });
+  if (l.bias?.attn_q) addBias(f, b + Y, nq, M, l.bias.attn_q);
+  if (l.bias?.attn_k) addBias(f, b + Y + dim, nq, M, l.bias.attn_k);
+  if (l.bias?.attn_v) addBias(f, b + Y + dim + kv, nq, M, l.bias.attn_v);
+}
+
+/** SwiGLU of M rows of gate | up (2·hid each, at `at`) into the gate's columns, which then are ffn_down's input. */
+function swiGLU(f: Float32Array, at: number, M: number, hid: number): void {
+  for (let r = 0; r < M; r++) {
+    const g0 = at + r * 2 * hid;
+    for (let j = 0; j < hid; j++) {
+      const g = f[g0 + j]!;
+      f[g0 + j] = Math.fround(g / (1 + Math.exp(-g))) * f[g0 + hid + j]!;
+    }
+  }
+}
+
+/**
+ * RoPE on the q and k columns of Y (M rows of q | k | v, stride nq, from H·Wqkvᵀ with biases) and each
+ * window's causal attention, head by head on the kernel over strided views: the result into O (M × dim).
+ */
+async function attention(ws: Workspace, c: LlamaConfig, lens: readonly number[], starts: readonly number[], Y: number, S: number, O: number,
+  kvHook?: (k: tf.Tensor3D, v: tf.Tensor3D) => { k: tf.Tensor3D; v: tf.Tensor3D }): Promise<void> {
+  const f = ws.f32, b = ws.base, dim = c.dim;
+  const hd = headDim(c), kv = hd * c.nKvHeads, nq = dim + 2 * kv, group = c.nHeads / c.nKvHeads;
+  const R = (at: number, ld: number): Region => ({ at: b + at, ld });
+  const tab = ropeTables(inverseFrequencies(c), Math.max(...lens));
+  const scale = 1 / Math.sqrt(hd);
+  for (let w = 0; w < lens.length; w++) {
+    const T = lens[w]!, r0 = Y + starts[w]! * nq;
+    rope(f, b + r0, nq, T, c.nHeads, hd, tab);
+    rope(f, b + r0 + dim, nq, T, c.nKvHeads, hd, tab);
+    if (kvHook) kvThroughHook(f, b + r0 + dim, nq, T, c.nKvHeads, hd, kvHook);
+    for (let h = 0; h < c.nHeads; h++) {
+      const g = Math.floor(h / group);
+      // scores' lower triangle only: the causal mask drops the rest
+      await ws.product(R(r0 + h * hd, nq), T, hd, R(r0 + dim + g * hd, nq), T, R(S, T), { transB: true, alpha: scale, tri: 2 });
+      causalSoftmax(f, b + S, T);
+      await ws.product(R(S, T), T, T, R(r0 + dim + kv + g * hd, nq), hd, R(O + starts[w]! * dim + h * hd, dim));
+    }
+  }
+}
+
+/**
+ * Rows per block of windows in `GemmStages`: 4096 rows of gate | up are 185 MB of GEMM memory (which
+ * keeps the size of its largest product), and products of 4096 rows run at the kernel's full rate.
+ */
+const STAGE_ROWS = 4096;
+
+/**
+ * A decoder layer's stages one at a time on the GEMM, for the quantization workflow (workflow.ts), which
+ * quantizes a linear group between two of them. Each works on every calibration window's rows
+ * concatenated (tokens × cols), a block of whole windows at a time, so the kernel's memory holds one
+ * block, not 128 × 512 tokens of activations; attention and the residuals work in place and the others
+ * write where they are told, so the workflow keeps its two activation buffers for the whole run. The
+ * arithmetic is gemmBlock's; the layer's weights are read at each call, so a stage sees the linears the
+ * workflow has already quantized.
+ */
+export class GemmStages {
+  private readonly blocks: { w0: number; w1: number; r0: number; rows: number }[] = [];
+  /** `lens`: each window's positions, in the order of the rows; `blockRows`: rows per block (whole windows, at least one). */
+  constructor(readonly config: LlamaConfig, readonly lens: readonly number[], blockRows = STAGE_ROWS) {
+    for (let w = 0, r = 0; w < lens.length;) {
+      const b = { w0: w, w1: w, r0: r, rows: 0 };
+      while (b.w1 < lens.length && (b.rows === 0 || b.rows + lens[b.w1]! <= blockRows)) b.rows += lens[b.w1++]!;
+      this.blocks.push(b);
+      w = b.w1;
+      r += b.rows;
+    }
+  }
+
+  /** RMSNorm(x)·w of every row into `out` (the input of q/k/v with attnNorm, of gate/up with ffnNorm). */
+  norm(x: Float32Array, w: Float32Array, out: Float32Array = new Float32Array(x.length)): Float32Array {
+    out.set(x);
+    rmsNorm(out, 0, 0, x.length / this.config.dim, this.config.dim, w, this.config.rmsEps);
+    return out;
+  }
+
+  /** q/k/v projections of the normed rows h, RoPE and causal attention, in place: h becomes attn_output's input. */
+  async attend(l: LlamaLayer, h: Float32Array): Promise<Float32Array> {
+    const c = this.config, dim = c.dim, nq = dim + 2 * headDim(c) * c.nKvHeads;
+    for (const blk of this.blocks) {
+      const lens = this.lens.slice(blk.w0, blk.w1);
+      const starts = lens.map((_, w) => lens.slice(0, w).reduce((s, t) => s + t, 0));
+      const Tmax = Math.max(...lens);
+      let o = 0;
+      const take = (n: number) => { const at = o; o = align16(o + n); return at; };
+      const Wqkv = take(nq * dim), H = take(blk.rows * dim), Y = take(blk.rows * nq), S = take(Tmax * Tmax);
+      const done = await withWorkspace(o, async (ws) => {
+        const f = ws.f32, b = ws.base;
+        let p = b + Wqkv;
+        for (const m of [l.attn_q.data, l.attn_k.data, l.attn_v.data]) (f.set(m, p), (p += m.length));
+        f.set(h.subarray(blk.r0 * dim, (blk.r0 + blk.rows) * dim), b + H);
+        await qkvProjection(ws, c, l, blk.rows, H, Wqkv, Y);
+        await attention(ws, c, lens, starts, Y, S, H);
+        h.set(f.subarray(b + H, b + H + blk.rows * dim), blk.r0 * dim);
+        return true;
+      });
+      check(done, "UNSUPPORTED", "the GEMM's memory cannot hold one block of calibration windows: use shorter --calib-length");
+    }
+    return h;
+  }
+
+  /** x += a·Wᵀ (+ bias), in place: the residual after attn_output (a = the attention) or after ffn_down (a = the SwiGLU). */
+  async residual(x: Float32Array, a: Float32Array, W: Matrix, bias?: Float32Array): Promise<Float32Array> {
+    const n = W.rows, k = W.cols;
+    for (const blk of this.blocks) {
+      const C = x.subarray(blk.r0 * n, (blk.r0 + blk.rows) * n);
+      const r = await gemm(a.subarray(blk.r0 * k, (blk.r0 + blk.rows) * k), blk.rows, k, W.data, n, C, { transB: true, accumulate: true });
+      check(r, "UNSUPPORTED", "the GEMM kernel is not built (dist/wasm/gemm.wasm): run npm run build");
+      if (bias) addBias(C, 0, n, blk.rows, bias);
+    }
+    return x;
+  }
+
+  /**
+   * SwiGLU silu(h2·W_gateᵀ) ⊙ (h2·W_upᵀ) with h2 = RMSNorm(x1)·normW, normed here a block at a time, into
+   * `out` (tokens × hiddenDim): the input of ffn_down. `out` may hold the full-size h2 the workflow
+   * quantized gate/up with; x1 is only read.
+   */
+  async ffnAct(l: LlamaLayer, x1: Float32Array, normW: Float32Array, out: Float32Array = new Float32Array((x1.length / this.config.dim) * this.config.hiddenDim)): Promise<Float32Array> {
+    const { dim, hiddenDim: hid, rmsEps } = this.config;
+    const most = Math.max(...this.blocks.map((b) => b.rows));
+    // everything in the GEMM's own memory, so a block makes no JavaScript copies (4096 rows of gate | up
+    // are 185 MB, and garbage of that size would count against the run's peak until collected)
+    const Wgu = 0, H = align16(2 * hid * dim), GU = align16(H + most * dim);
+    const done = await withWorkspace(GU + most * 2 * hid, async (ws) => {
+      const f = ws.f32, b = ws.base;
+      f.set(l.ffn_gate.data, b + Wgu);
+      f.set(l.ffn_up.data, b + Wgu + hid * dim);
+      for (const blk of this.blocks) {
+        f.set(x1.subarray(blk.r0 * dim, (blk.r0 + blk.rows) * dim), b + H);
+        rmsNorm(f, b + H, b + H, blk.rows, dim, normW, rmsEps);
+        await ws.product({ at: b + H, ld: dim }, blk.rows, dim, { at: b + Wgu, ld: dim }, 2 * hid, { at: b + GU, ld: 2 * hid }, { transB: true });
+        if (l.bias?.ffn_gate) addBias(f, b + GU, 2 * hid, blk.rows, l.bias.ffn_gate);
+        if (l.bias?.ffn_up) addBias(f, b + GU + hid, 2 * hid, blk.rows, l.bias.ffn_up);
+        swiGLU(f, b + GU, blk.rows, hid);
+        for (let r = 0; r < blk.rows; r++) out.set(f.subarray(b + GU + r * 2 * hid, b + GU + r * 2 * hid + hid), (blk.r0 + r) * hid);
+      }
+      return true;
+    });
+    check(done, "UNSUPPORTED", "the GEMM's memory cannot hold one block of calibration windows: use shorter --calib-length");
+    return out;
+  }
 }
 
 /** Keys (after RoPE) and values of T rows through the `kv` hook, written back. */

@@ -15,6 +15,7 @@ import { tf } from "./tf.js";
 import { PerplexityResult, windows as evalWindows } from "./eval.js";
 import { exactKld, scoredWindows, type KldResult } from "./kld.js";
 import { gemmBlock, gemmHeadNll, gemmSupports, type HeadRows } from "./gemm-forward.js";
+import { gemmModule } from "../../backend/gemm-kernel.js";
 
 /**
  * What multiplies a layer-major pass's blocks: "gemm" is QuantLab's pooled WebAssembly kernel on all
@@ -24,10 +25,11 @@ import { gemmBlock, gemmHeadNll, gemmSupports, type HeadRows } from "./gemm-forw
  */
 export type EvalKernel = "auto" | "gemm" | "tfjs";
 
-function useGemm(c: LlamaConfig, kernel: EvalKernel, backend: string | undefined, hooks: BlockHooks): boolean {
+/** Whether a layer-major pass (or the quantization workflow's stages) of this model runs on the GEMM kernel. */
+export function gemmKernel(c: LlamaConfig, backend: string | undefined, hooks: BlockHooks = {}, kernel: EvalKernel = "auto"): boolean {
   const env = process.env.QUANTLAB_EVAL_KERNEL;
   const k = kernel !== "auto" ? kernel : env === "gemm" || env === "tfjs" ? env : c.dim >= 256 ? "gemm" : "tfjs";
-  return k === "gemm" && (backend === undefined || backend === "wasm") && gemmSupports(hooks);
+  return k === "gemm" && (backend === undefined || backend === "wasm") && gemmSupports(hooks) && gemmModule() !== null;
 }
 
 export interface LayerMajorOptions {
@@ -70,7 +72,7 @@ export class LayerMajorPass {
       let o = 0;
       hidden = windows.map((w) => flat.slice(o, (o += w.length * config.dim)));
     }
-    return new LayerMajorPass(await LlamaRuntime.streamed(config, backend), config, windows, hidden, hooks, useGemm(config, kernel, backend, hooks));
+    return new LayerMajorPass(await LlamaRuntime.streamed(config, backend), config, windows, hidden, hooks, gemmKernel(config, backend, hooks, kernel));
   }
 
   /** Every window's rows, concatenated (to save and resume). */
