@@ -15,7 +15,7 @@
  * `GemmStages` runs the same arithmetic one stage at a time over every calibration window, for the
  * quantization workflow, which quantizes a linear group between two stages.
  */
-import { gemm, withWorkspace, type Region, type Workspace } from "../../backend/gemm.js";
+import { withWorkspace, type Region, type Workspace } from "../../backend/gemm.js";
 import { check } from "../../errors.js";
 import type { Matrix } from "../../numerics/matrix.js";
 import { headDim, type LinearName, type LlamaConfig, type LlamaLayer } from "../llama.js";
@@ -251,37 +251,42 @@ export class GemmStages {
   /** q/k/v projections of the normed rows h, RoPE and causal attention, in place: h becomes attn_output's input. */
   async attend(l: LlamaLayer, h: Float32Array): Promise<Float32Array> {
     const c = this.config, dim = c.dim, nq = dim + 2 * headDim(c) * c.nKvHeads;
-    for (const blk of this.blocks) {
-      const lens = this.lens.slice(blk.w0, blk.w1);
-      const starts = lens.map((_, w) => lens.slice(0, w).reduce((s, t) => s + t, 0));
-      const Tmax = Math.max(...lens);
-      let o = 0;
-      const take = (n: number) => { const at = o; o = align16(o + n); return at; };
-      const Wqkv = take(nq * dim), H = take(blk.rows * dim), Y = take(blk.rows * nq), S = take(Tmax * Tmax);
-      const done = await withWorkspace(o, async (ws) => {
-        const f = ws.f32, b = ws.base;
-        let p = b + Wqkv;
-        for (const m of [l.attn_q.data, l.attn_k.data, l.attn_v.data]) (f.set(m, p), (p += m.length));
+    const most = this.mostRows(), Tmax = Math.max(...this.lens);
+    const Wqkv = 0, H = align16(nq * dim), Y = align16(H + most * dim), S = align16(Y + most * nq);
+    fits(await withWorkspace(S + Tmax * Tmax, async (ws) => {
+      const f = ws.f32, b = ws.base;
+      let p = b + Wqkv;
+      for (const m of [l.attn_q.data, l.attn_k.data, l.attn_v.data]) (f.set(m, p), (p += m.length));
+      for (const blk of this.blocks) {
+        const lens = this.lens.slice(blk.w0, blk.w1);
+        const starts = lens.map((_, w) => lens.slice(0, w).reduce((s, t) => s + t, 0));
         f.set(h.subarray(blk.r0 * dim, (blk.r0 + blk.rows) * dim), b + H);
         await qkvProjection(ws, c, l, blk.rows, H, Wqkv, Y);
         await attention(ws, c, lens, starts, Y, S, H);
         h.set(f.subarray(b + H, b + H + blk.rows * dim), blk.r0 * dim);
-        return true;
-      });
-      check(done, "UNSUPPORTED", "the GEMM's memory cannot hold one block of calibration windows: use shorter --calib-length");
-    }
+      }
+      return true;
+    }));
     return h;
   }
 
   /** x += a·Wᵀ (+ bias), in place: the residual after attn_output (a = the attention) or after ffn_down (a = the SwiGLU). */
   async residual(x: Float32Array, a: Float32Array, W: Matrix, bias?: Float32Array): Promise<Float32Array> {
-    const n = W.rows, k = W.cols;
-    for (const blk of this.blocks) {
-      const C = x.subarray(blk.r0 * n, (blk.r0 + blk.rows) * n);
-      const r = await gemm(a.subarray(blk.r0 * k, (blk.r0 + blk.rows) * k), blk.rows, k, W.data, n, C, { transB: true, accumulate: true });
-      check(r, "UNSUPPORTED", "the GEMM kernel is not built (dist/wasm/gemm.wasm): run npm run build");
-      if (bias) addBias(C, 0, n, blk.rows, bias);
-    }
+    const n = W.rows, k = W.cols, most = this.mostRows();
+    const Wt = 0, A = align16(n * k), C = align16(A + most * k);
+    fits(await withWorkspace(C + most * n, async (ws) => {
+      const f = ws.f32, b = ws.base;
+      f.set(W.data, b + Wt);
+      for (const blk of this.blocks) {
+        const rows = x.subarray(blk.r0 * n, (blk.r0 + blk.rows) * n);
+        f.set(a.subarray(blk.r0 * k, (blk.r0 + blk.rows) * k), b + A);
+        f.set(rows, b + C);
+        await ws.product({ at: b + A, ld: k }, blk.rows, k, { at: b + Wt, ld: k }, n, { at: b + C, ld: n }, { transB: true, accumulate: true });
+        if (bias) addBias(f, b + C, n, blk.rows, bias);
+        rows.set(f.subarray(b + C, b + C + blk.rows * n));
+      }
+      return true;
+    }));
     return x;
   }
 
@@ -292,11 +297,11 @@ export class GemmStages {
    */
   async ffnAct(l: LlamaLayer, x1: Float32Array, normW: Float32Array, out: Float32Array = new Float32Array((x1.length / this.config.dim) * this.config.hiddenDim)): Promise<Float32Array> {
     const { dim, hiddenDim: hid, rmsEps } = this.config;
-    const most = Math.max(...this.blocks.map((b) => b.rows));
+    const most = this.mostRows();
     // everything in the GEMM's own memory, so a block makes no JavaScript copies (4096 rows of gate | up
     // are 185 MB, and garbage of that size would count against the run's peak until collected)
     const Wgu = 0, H = align16(2 * hid * dim), GU = align16(H + most * dim);
-    const done = await withWorkspace(GU + most * 2 * hid, async (ws) => {
+    fits(await withWorkspace(GU + most * 2 * hid, async (ws) => {
       const f = ws.f32, b = ws.base;
       f.set(l.ffn_gate.data, b + Wgu);
       f.set(l.ffn_up.data, b + Wgu + hid * dim);
@@ -310,10 +315,19 @@ export class GemmStages {
         for (let r = 0; r < blk.rows; r++) out.set(f.subarray(b + GU + r * 2 * hid, b + GU + r * 2 * hid + hid), (blk.r0 + r) * hid);
       }
       return true;
-    });
-    check(done, "UNSUPPORTED", "the GEMM's memory cannot hold one block of calibration windows: use shorter --calib-length");
+    }));
     return out;
   }
+
+  /** Rows of the largest block: each stage's workspace holds the layer's weights once and one block. */
+  private mostRows(): number {
+    return Math.max(...this.blocks.map((b) => b.rows));
+  }
+}
+
+/** A stage's workspace was granted (withWorkspace gives null past what wasm32 addresses). */
+function fits(done: boolean | null): void {
+  check(done, "UNSUPPORTED", "the GEMM's memory cannot hold one block of calibration windows: use shorter --calib-length");
 }
 
 /** Keys (after RoPE) and values of T rows through the `kv` hook, written back. */
